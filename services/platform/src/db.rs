@@ -1,0 +1,78 @@
+//! Database setup shared by the services that own tables.
+//!
+//! Every service owns one PostgreSQL schema (`identity`, `quota`, `booking`, ...) in the same
+//! database, and its connections use that schema as their `search_path`, so its migrations
+//! (and their `_sqlx_migrations` table) stay inside it. No service reads another's schema.
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Creates the database (if missing) and the schema, connects a pool whose connections use
+/// the schema, and runs the service's migrations.
+pub async fn connect_and_migrate(
+    url: &str,
+    schema: &str,
+    max_connections: u32,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?;
+    ensure_database(&options).await?;
+    ensure_schema(&options, schema).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.options([("search_path", schema)]))
+        .await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        if let Err(e) = sqlx::query(&sql).execute(&mut admin).await {
+            // Several services start at once: another one may have created it meanwhile.
+            if !is_code(&e, "42P04") && !is_code(&e, "23505") {
+                return Err(e.into());
+            }
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+async fn ensure_schema(options: &PgConnectOptions, schema: &str) -> anyhow::Result<()> {
+    let mut conn = options.connect().await?;
+    let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+    if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
+        if !is_code(&e, "42P06") && !is_code(&e, "23505") {
+            return Err(e.into());
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// True when the error is a PostgreSQL error with this SQLSTATE.
+pub fn is_code(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some(code))
+}
+
+/// True for a unique-constraint violation, optionally of one named constraint.
+pub fn is_unique_violation(e: &sqlx::Error, constraint: Option<&str>) -> bool {
+    match e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23505") => {
+            constraint.is_none() || d.constraint() == constraint
+        }
+        _ => false,
+    }
+}

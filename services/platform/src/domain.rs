@@ -1,0 +1,162 @@
+//! Domain words shared by the services: sessions of the day, dates, instants and time zones.
+use antrean_proto::v1 as pb;
+use chrono::{DateTime, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::fmt;
+use std::str::FromStr;
+
+/// A session of an office's service day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionOfDay {
+    Pagi,
+    Siang,
+}
+
+impl SessionOfDay {
+    pub const ALL: [SessionOfDay; 2] = [SessionOfDay::Pagi, SessionOfDay::Siang];
+
+    /// The word used in storage, APIs and chat: `PAGI` / `SIANG`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOfDay::Pagi => "PAGI",
+            SessionOfDay::Siang => "SIANG",
+        }
+    }
+
+    /// Queue numbers of the morning start with A, of the afternoon with B.
+    pub fn queue_letter(self) -> char {
+        match self {
+            SessionOfDay::Pagi => 'A',
+            SessionOfDay::Siang => 'B',
+        }
+    }
+
+    pub fn from_proto(value: i32) -> Option<Self> {
+        match pb::Session::try_from(value).ok()? {
+            pb::Session::Pagi => Some(SessionOfDay::Pagi),
+            pb::Session::Siang => Some(SessionOfDay::Siang),
+            pb::Session::Unspecified => None,
+        }
+    }
+
+    pub fn to_proto(self) -> pb::Session {
+        match self {
+            SessionOfDay::Pagi => pb::Session::Pagi,
+            SessionOfDay::Siang => pb::Session::Siang,
+        }
+    }
+}
+
+impl fmt::Display for SessionOfDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SessionOfDay {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "PAGI" | "SESSION_PAGI" => Ok(SessionOfDay::Pagi),
+            "SIANG" | "SESSION_SIANG" => Ok(SessionOfDay::Siang),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Parses an ISO calendar date (`YYYY-MM-DD`).
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+pub fn format_date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Parses `HH:MM`.
+pub fn parse_hhmm(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
+}
+
+pub fn format_hhmm(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?)
+}
+
+/// Parses an IANA zone name (only zones chrono-tz knows).
+pub fn parse_tz(name: &str) -> Option<Tz> {
+    name.parse().ok()
+}
+
+/// Indonesia's three zones by their UTC offset: WIB (+7), WITA (+8), WIT (+9).
+pub fn indonesian_zone_abbreviation(tz: Tz) -> &'static str {
+    let offset = tz
+        .offset_from_utc_datetime(&Utc::now().naive_utc())
+        .fix()
+        .local_minus_utc();
+    match offset {
+        25_200 => "WIB",
+        28_800 => "WITA",
+        32_400 => "WIT",
+        _ => "UTC",
+    }
+}
+
+/// The office-local date of an instant.
+pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
+}
+
+/// The instant of an office-local date and time. Indonesia has no daylight saving time, so
+/// every local time exists exactly once.
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .expect("Indonesian zones have no gaps")
+        .with_timezone(&Utc)
+}
+
+/// Office-local `HH:MM` of an instant.
+pub fn local_hhmm(tz: Tz, at: DateTime<Utc>) -> String {
+    at.with_timezone(&tz).format("%H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_have_indonesian_names() {
+        assert_eq!(indonesian_zone_abbreviation(Tz::Asia__Jakarta), "WIB");
+        assert_eq!(indonesian_zone_abbreviation(Tz::Asia__Pontianak), "WIB");
+        assert_eq!(indonesian_zone_abbreviation(Tz::Asia__Makassar), "WITA");
+        assert_eq!(indonesian_zone_abbreviation(Tz::Asia__Jayapura), "WIT");
+    }
+
+    #[test]
+    fn local_instants_round_trip_in_every_zone() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let t = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+        let jayapura = local_instant(Tz::Asia__Jayapura, d, t);
+        assert_eq!(jayapura.to_rfc3339(), "2026-11-30T23:00:00+00:00");
+        assert_eq!(local_date(Tz::Asia__Jayapura, jayapura), d);
+        assert_eq!(local_hhmm(Tz::Asia__Makassar, jayapura), "07:00");
+    }
+
+    #[test]
+    fn sessions_parse_from_chat_and_proto_words() {
+        assert_eq!("siang".parse::<SessionOfDay>(), Ok(SessionOfDay::Siang));
+        assert_eq!(SessionOfDay::from_proto(1), Some(SessionOfDay::Pagi));
+        assert_eq!(SessionOfDay::from_proto(0), None);
+    }
+}

@@ -1,0 +1,227 @@
+//! The standard gRPC server every antrean service runs, and traced client channels.
+//!
+//! Server stack, outermost first: W3C trace context extraction (one span per RPC, child of
+//! the caller's span), request timeout, load shedding behind a concurrency limit, then
+//! grpc.health.v1, server reflection (v1 and v1alpha) and the service itself.
+//!
+//! Shutdown: when the shutdown future completes, health turns NOT_SERVING, the server waits
+//! `drain_delay` (so load balancers stop sending), then stops accepting and drains in-flight
+//! RPCs before [`serve`] returns.
+use opentelemetry::propagation::{Extractor, Injector};
+use std::convert::Infallible;
+use std::future::Future;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint, Server};
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Tuning of the standard server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Longest time one RPC may take before it is answered DEADLINE_EXCEEDED.
+    pub request_timeout: Duration,
+    /// RPCs in flight per connection before new ones are shed with UNAVAILABLE.
+    pub concurrency_per_connection: usize,
+    /// Time between turning NOT_SERVING and refusing new connections.
+    pub drain_delay: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            concurrency_per_connection: 1024,
+            drain_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Serves `service` with health, reflection and trace context on an already-bound listener
+/// until `shutdown` completes, then drains.
+pub async fn serve<S>(
+    listener: TcpListener,
+    service: S,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()>
+where
+    S: Service<http::Request<Body>, Error = Infallible>
+        + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<S>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(antrean_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(antrean_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let drain_delay = options.drain_delay;
+    let signal = async move {
+        shutdown.await;
+        reporter.set_not_serving::<S>().await;
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        tracing::info!(service = S::NAME, "health NOT_SERVING; draining");
+        tokio::time::sleep(drain_delay).await;
+    };
+    Server::builder()
+        .timeout(options.request_timeout)
+        .concurrency_limit_per_connection(options.concurrency_per_connection)
+        .load_shed(true)
+        .layer(TraceContextLayer)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        .await?;
+    tracing::info!(service = S::NAME, "stopped");
+    Ok(())
+}
+
+/// Server side of W3C trace context: each RPC runs in a span whose parent is the caller's
+/// `traceparent`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceContextLayer;
+
+impl<S> Layer<S> for TraceContextLayer {
+    type Service = TraceContextService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        TraceContextService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceContextService<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for TraceContextService<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tracing::instrument::Instrumented<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        let path = req.uri().path();
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = %path.trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+        );
+        span.set_parent(parent);
+        self.inner.call(req).instrument(span)
+    }
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Client side of W3C trace context: puts the current span's `traceparent` on every call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracePropagator;
+
+impl Interceptor for TracePropagator {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let cx = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut MetadataInjector(req.metadata_mut()))
+        });
+        Ok(req)
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(k, v);
+        }
+    }
+}
+
+/// A client channel that carries trace context. Generated clients wrap it:
+/// `QuotaServiceClient::new(grpc::traced_channel(url)?)`.
+pub type TracedChannel = InterceptedService<Channel, TracePropagator>;
+
+/// Connects lazily (services may start in any order) to `url`, e.g. `http://127.0.0.1:50052`.
+pub fn traced_channel(url: &str) -> anyhow::Result<TracedChannel> {
+    let channel = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy();
+    Ok(InterceptedService::new(channel, TracePropagator))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+
+    #[test]
+    fn a_span_continues_the_callers_trace_and_passes_it_on() {
+        crate::telemetry::init_for_tests();
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap(),
+        );
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(&headers))
+        });
+        let span = tracing::info_span!("rpc");
+        span.set_parent(parent);
+        let _entered = span.enter();
+        let req = TracePropagator.call(tonic::Request::new(())).unwrap();
+        let out = req.metadata().get("traceparent").unwrap().to_str().unwrap();
+        assert!(out.starts_with(&format!("00-{trace_id}-")), "{out}");
+        assert_ne!(out, format!("00-{trace_id}-00f067aa0ba902b7-01"));
+        assert_eq!(
+            span.context().span().span_context().trace_id().to_string(),
+            trace_id
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Building `tonic::Status` answers with google.rpc error details.
+//!
+//! Every error a caller can act on carries an `ErrorInfo` whose `reason` is a stable code
+//! (`SOLD_OUT`, `ALREADY_BOOKED`, ...) with machine-readable metadata, a message in Bahasa
+//! Indonesia (the status message, shown to applicants as is) and the same message in English
+//! as a `LocalizedMessage`. Field problems carry a `BadRequest` naming each field.
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every antrean error.
+pub const DOMAIN: &str = "antrean.imigrasi.go.id";
+
+/// One problem with one request field, e.g. `applicants[1].nik`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    /// In Bahasa Indonesia; shown to the person who typed the field.
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// A caller-facing error: code, stable reason, messages and metadata.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub code: Code,
+    pub reason: &'static str,
+    pub message_id: String,
+    pub message_en: String,
+    pub metadata: HashMap<String, String>,
+    pub violations: Vec<FieldViolation>,
+}
+
+impl Problem {
+    pub fn new(
+        code: Code,
+        reason: &'static str,
+        message_id: impl Into<String>,
+        message_en: impl Into<String>,
+    ) -> Self {
+        Self {
+            code,
+            reason,
+            message_id: message_id.into(),
+            message_en: message_en.into(),
+            metadata: HashMap::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// INVALID_ARGUMENT for field problems.
+    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
+        let summary = violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut p = Self::new(
+            Code::InvalidArgument,
+            "INVALID_ARGUMENT",
+            format!("Data tidak valid. {summary}"),
+            format!("Invalid request. {summary}"),
+        );
+        p.violations = violations;
+        p
+    }
+
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.metadata.insert(key.to_owned(), value.to_string());
+        self
+    }
+
+    pub fn into_status(self) -> Status {
+        let mut details = ErrorDetails::new();
+        details.set_error_info(self.reason, DOMAIN, self.metadata);
+        details.set_localized_message("en-US", self.message_en);
+        for v in self.violations {
+            details.add_bad_request_violation(v.field, v.description);
+        }
+        Status::with_error_details(self.code, self.message_id, details)
+    }
+}
+
+impl From<Problem> for Status {
+    fn from(p: Problem) -> Self {
+        p.into_status()
+    }
+}
+
+/// An internal failure: logged in full here, answered without details.
+pub fn internal(context: &str, err: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %err, "{context}");
+    Problem::new(
+        Code::Internal,
+        "INTERNAL",
+        "Terjadi kesalahan pada sistem. Silakan coba lagi.",
+        "Something went wrong on our side. Please try again.",
+    )
+    .into_status()
+}
+
+/// A dependency (PostgreSQL, Redis, another service) is unreachable.
+pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Status {
+    tracing::warn!(error = %err, "{context}");
+    Problem::new(
+        Code::Unavailable,
+        "UNAVAILABLE",
+        "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.",
+        "The service is temporarily unavailable. Please try again shortly.",
+    )
+    .into_status()
+}
+
+/// The reason code of a status built by [`Problem`], if any.
+pub fn reason(status: &Status) -> Option<String> {
+    status.get_error_details().error_info().map(|i| i.reason.clone())
+}
+
+/// The metadata of a status built by [`Problem`].
+pub fn metadata(status: &Status) -> HashMap<String, String> {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.metadata.clone())
+        .unwrap_or_default()
+}
+
+/// The field violations of a status.
+pub fn violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| {
+            b.field_violations
+                .iter()
+                .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_round_trip_through_status_details() {
+        let s = Problem::new(Code::ResourceExhausted, "SOLD_OUT", "Kuota habis", "Sold out")
+            .with("remaining", 0)
+            .into_status();
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.message(), "Kuota habis");
+        assert_eq!(reason(&s).as_deref(), Some("SOLD_OUT"));
+        assert_eq!(metadata(&s)["remaining"], "0");
+    }
+
+    #[test]
+    fn field_violations_travel_as_bad_request() {
+        let s = Problem::invalid(vec![FieldViolation::new("applicants[0].nik", "harus 16 digit")])
+            .into_status();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(violations(&s)[0].field, "applicants[0].nik");
+    }
+}

@@ -1,0 +1,69 @@
+//! Telemetry starts here, once per process: JSON logs (plain text with `LOG_FORMAT=text`),
+//! an OpenTelemetry tracer behind `tracing`, and the W3C trace-context propagator used by
+//! [`crate::grpc`] to carry `traceparent` across every RPC.
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the tracer provider alive; flushes spans when dropped at the end of `main`.
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Starts logging and tracing for `service`. `RUST_LOG` filters (default `info`).
+pub fn init(service: &'static str) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let provider = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "text");
+    let fmt = if text {
+        tracing_subscriber::fmt::layer().boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .boxed()
+    };
+    // The filter applies to logs only: spans always reach the tracer.
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+/// For tests: the same tracer and propagator, logs to the test writer. Safe to call often.
+pub fn init_for_tests() {
+    static ONCE: std::sync::OnceLock<SdkTracerProvider> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+        let _ = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_filter(filter),
+            )
+            .with(otel)
+            .try_init();
+        provider
+    });
+}
