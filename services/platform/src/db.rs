@@ -39,11 +39,12 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
             .await?;
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        if let Err(e) = sqlx::query(&sql).execute(&mut admin).await {
-            // Several services start at once: another one may have created it meanwhile.
-            if !is_code(&e, "42P04") && !is_code(&e, "23505") {
-                return Err(e.into());
-            }
+        // Several services start at once: another one may have created it meanwhile.
+        if let Err(e) = sqlx::query(&sql).execute(&mut admin).await
+            && !is_code(&e, "42P04")
+            && !is_code(&e, "23505")
+        {
+            return Err(e.into());
         }
     }
     admin.close().await?;
@@ -53,10 +54,11 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
 async fn ensure_schema(options: &PgConnectOptions, schema: &str) -> anyhow::Result<()> {
     let mut conn = options.connect().await?;
     let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-    if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
-        if !is_code(&e, "42P06") && !is_code(&e, "23505") {
-            return Err(e.into());
-        }
+    if let Err(e) = sqlx::query(&sql).execute(&mut conn).await
+        && !is_code(&e, "42P06")
+        && !is_code(&e, "23505")
+    {
+        return Err(e.into());
     }
     conn.close().await?;
     Ok(())

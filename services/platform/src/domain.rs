@@ -160,3 +160,42 @@ mod tests {
         assert_eq!(SessionOfDay::from_proto(0), None);
     }
 }
+
+const HARI: [&str; 7] = [
+    "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu",
+];
+const BULAN: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
+/// A date as applicants read it: `Selasa, 1 Desember 2026`.
+pub fn tanggal(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!(
+        "{}, {} {} {}",
+        HARI[d.weekday().num_days_from_monday() as usize],
+        d.day(),
+        BULAN[d.month0() as usize],
+        d.year()
+    )
+}
+
+#[cfg(test)]
+mod tanggal_tests {
+    #[test]
+    fn dates_read_in_bahasa_indonesia() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(super::tanggal(d), "Selasa, 1 Desember 2026");
+    }
+}

@@ -207,7 +207,9 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(
             "traceparent",
-            format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap(),
+            format!("00-{trace_id}-00f067aa0ba902b7-01")
+                .parse()
+                .unwrap(),
         );
         let parent = opentelemetry::global::get_text_map_propagator(|p| {
             p.extract(&HeaderExtractor(&headers))

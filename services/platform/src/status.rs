@@ -121,7 +121,10 @@ pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Status {
 
 /// The reason code of a status built by [`Problem`], if any.
 pub fn reason(status: &Status) -> Option<String> {
-    status.get_error_details().error_info().map(|i| i.reason.clone())
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
 }
 
 /// The metadata of a status built by [`Problem`].
@@ -153,9 +156,14 @@ mod tests {
 
     #[test]
     fn problems_round_trip_through_status_details() {
-        let s = Problem::new(Code::ResourceExhausted, "SOLD_OUT", "Kuota habis", "Sold out")
-            .with("remaining", 0)
-            .into_status();
+        let s = Problem::new(
+            Code::ResourceExhausted,
+            "SOLD_OUT",
+            "Kuota habis",
+            "Sold out",
+        )
+        .with("remaining", 0)
+        .into_status();
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert_eq!(s.message(), "Kuota habis");
         assert_eq!(reason(&s).as_deref(), Some("SOLD_OUT"));
@@ -164,8 +172,11 @@ mod tests {
 
     #[test]
     fn field_violations_travel_as_bad_request() {
-        let s = Problem::invalid(vec![FieldViolation::new("applicants[0].nik", "harus 16 digit")])
-            .into_status();
+        let s = Problem::invalid(vec![FieldViolation::new(
+            "applicants[0].nik",
+            "harus 16 digit",
+        )])
+        .into_status();
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(violations(&s)[0].field, "applicants[0].nik");
     }

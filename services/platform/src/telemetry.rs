@@ -54,8 +54,7 @@ pub fn init_for_tests() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let provider = SdkTracerProvider::builder().build();
         let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
-        let filter =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
         let _ = tracing_subscriber::registry()
             .with(
                 tracing_subscriber::fmt::layer()

@@ -1,0 +1,71 @@
+//! Settings of the quota service, from the environment (see `--help`).
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "antrean-quota", about = "antrean quota service (gRPC)")]
+pub struct QuotaConfig {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "QUOTA_ADDR", default_value = "0.0.0.0:50052")]
+    pub addr: String,
+    /// PostgreSQL; the database and the `quota` schema are created when missing.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "QUOTA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Redis holding the slot counters.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key (several deployments or tests can share one Redis).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "antrean:")]
+    pub redis_key_prefix: String,
+    /// First bookable date, in days after the office's local today.
+    #[arg(long, env = "BOOKING_MIN_LEAD_DAYS", default_value_t = 1)]
+    pub min_lead_days: u32,
+    /// Last bookable date, in days after the office's local today.
+    #[arg(long, env = "BOOKING_HORIZON_DAYS", default_value_t = 30)]
+    pub horizon_days: u32,
+    /// How often expired holds are marked in the ledger, in seconds.
+    #[arg(long, env = "QUOTA_SWEEP_SECONDS", default_value_t = 30)]
+    pub sweep_seconds: u64,
+    /// Seconds between health turning NOT_SERVING and the end of accepting connections.
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
+    pub drain_seconds: u64,
+}
+
+/// The booking rules the quota enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub min_lead_days: u32,
+    pub horizon_days: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            min_lead_days: 1,
+            horizon_days: 30,
+        }
+    }
+}
+
+impl QuotaConfig {
+    pub fn rules(&self) -> Rules {
+        Rules {
+            min_lead_days: self.min_lead_days,
+            horizon_days: self.horizon_days,
+        }
+    }
+
+    /// Defaults with the given database and Redis, for tests.
+    pub fn for_tests(database_url: String, redis_url: String, prefix: String) -> Self {
+        let mut c = Self::parse_from(["antrean-quota"]);
+        c.database_url = database_url;
+        c.redis_url = redis_url;
+        c.redis_key_prefix = prefix;
+        c
+    }
+}

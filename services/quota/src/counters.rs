@@ -1,0 +1,454 @@
+//! The Redis side of the quota: per office+date counters and holds, changed only by the Lua
+//! scripts in `src/lua/` so every decision is atomic.
+use antrean_platform::domain::SessionOfDay;
+use chrono::NaiveDate;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use std::time::Duration;
+
+/// Longest wait for one script call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+/// One office and date: the unit of a Redis hash tag.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DayKey {
+    pub office: String,
+    pub date: NaiveDate,
+}
+
+/// A hold as Redis records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRecord {
+    pub session: SessionOfDay,
+    pub seats: u32,
+    pub expires_ms: i64,
+    pub remaining_after: u32,
+    /// H held, C committed, R released, X expired.
+    pub state: char,
+}
+
+impl HoldRecord {
+    pub fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.session, self.seats, self.expires_ms, self.remaining_after, self.state
+        )
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut it = s.split('|');
+        let session = it.next()?.parse().ok()?;
+        let seats = it.next()?.parse().ok()?;
+        let expires_ms = it.next()?.parse().ok()?;
+        let remaining_after = it.next()?.parse().ok()?;
+        let state = it.next()?.chars().next()?;
+        Some(Self {
+            session,
+            seats,
+            expires_ms,
+            remaining_after,
+            state,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// The day has no counters: rebuild from the ledger, then retry.
+    Missing,
+    Closed,
+    /// The hold id is known: a retry.
+    Exists {
+        record: HoldRecord,
+        epoch: i64,
+    },
+    Full {
+        remaining: u32,
+    },
+    Admitted {
+        remaining: u32,
+        epoch: i64,
+        capacity: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Missing,
+    Committed,
+    Expired,
+    Released,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Missing,
+    Released,
+    Noop,
+}
+
+/// A day's counters as Redis has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayCounters {
+    pub open: bool,
+    pub reason: String,
+    pub note: String,
+    pub special: bool,
+    /// Indexed by session: [PAGI, SIANG].
+    pub capacity: [u32; 2],
+    pub used: [u32; 2],
+    pub confirmed: [u32; 2],
+    pub epoch: i64,
+}
+
+impl DayCounters {
+    pub fn remaining(&self, s: SessionOfDay) -> u32 {
+        let i = idx(s);
+        self.capacity[i].saturating_sub(self.used[i])
+    }
+    pub fn held(&self, s: SessionOfDay) -> u32 {
+        let i = idx(s);
+        self.used[i].saturating_sub(self.confirmed[i])
+    }
+}
+
+pub fn idx(s: SessionOfDay) -> usize {
+    match s {
+        SessionOfDay::Pagi => 0,
+        SessionOfDay::Siang => 1,
+    }
+}
+
+/// What the ledger says a day's counters must be.
+#[derive(Debug, Clone)]
+pub struct DayBuild {
+    pub epoch: i64,
+    pub open: bool,
+    pub reason: String,
+    pub note: String,
+    pub special: bool,
+    pub capacity: [u32; 2],
+    pub confirmed: [u32; 2],
+    /// Live held and committed holds.
+    pub holds: Vec<(String, HoldRecord)>,
+    pub expire_at_ms: i64,
+}
+
+/// A day's three keys; `{OFFICE:DATE}` is the hash tag they share.
+pub fn day_keys(prefix: &str, day: &DayKey) -> [String; 3] {
+    let tag = format!("{prefix}q:{{{}:{}}}", day.office, day.date);
+    [
+        format!("{tag}:day"),
+        format!("{tag}:holds"),
+        format!("{tag}:expiry"),
+    ]
+}
+
+#[derive(Clone)]
+pub struct Counters {
+    conn: ConnectionManager,
+    prefix: String,
+    hold: Script,
+    commit: Script,
+    release: Script,
+    read: Script,
+    init: Script,
+}
+
+impl Counters {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(2)
+            .set_max_delay(500);
+        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            hold: script(include_str!("lua/hold.lua")),
+            commit: script(include_str!("lua/commit.lua")),
+            release: script(include_str!("lua/release.lua")),
+            read: script(include_str!("lua/read.lua")),
+            init: script(include_str!("lua/init.lua")),
+        })
+    }
+
+    pub fn keys(&self, day: &DayKey) -> [String; 3] {
+        day_keys(&self.prefix, day)
+    }
+
+    async fn run(
+        &self,
+        script: &Script,
+        day: &DayKey,
+        args: &[String],
+    ) -> redis::RedisResult<Vec<Value>> {
+        let mut inv = script.prepare_invoke();
+        for k in self.keys(day) {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a);
+        }
+        retrying(|| {
+            let mut conn = self.conn.clone();
+            let inv = &inv;
+            async move { inv.invoke_async(&mut conn).await }
+        })
+        .await
+    }
+
+    pub async fn hold(
+        &self,
+        day: &DayKey,
+        hold_id: &str,
+        session: SessionOfDay,
+        seats: u32,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> redis::RedisResult<HoldOutcome> {
+        let v = self
+            .run(
+                &self.hold,
+                day,
+                &[
+                    hold_id.to_owned(),
+                    session.to_string(),
+                    seats.to_string(),
+                    expires_ms.to_string(),
+                    now_ms.to_string(),
+                ],
+            )
+            .await?;
+        Ok(match tag(&v).as_str() {
+            "MISSING" => HoldOutcome::Missing,
+            "CLOSED" => HoldOutcome::Closed,
+            "EXISTS" => HoldOutcome::Exists {
+                record: HoldRecord::decode(&text(&v, 1)).ok_or_else(|| bad("hold record"))?,
+                epoch: num(&v, 2),
+            },
+            "FULL" => HoldOutcome::Full {
+                remaining: num(&v, 1) as u32,
+            },
+            "OK" => HoldOutcome::Admitted {
+                remaining: num(&v, 1) as u32,
+                epoch: num(&v, 2),
+                capacity: num(&v, 3) as u32,
+            },
+            other => return Err(bad(other)),
+        })
+    }
+
+    pub async fn commit(
+        &self,
+        day: &DayKey,
+        hold_id: &str,
+        session: SessionOfDay,
+        seats: u32,
+        now_ms: i64,
+    ) -> redis::RedisResult<CommitOutcome> {
+        let v = self
+            .run(
+                &self.commit,
+                day,
+                &[
+                    hold_id.to_owned(),
+                    session.to_string(),
+                    seats.to_string(),
+                    now_ms.to_string(),
+                ],
+            )
+            .await?;
+        Ok(match tag(&v).as_str() {
+            "MISSING" => CommitOutcome::Missing,
+            "OK" => CommitOutcome::Committed,
+            "EXPIRED" => CommitOutcome::Expired,
+            "RELEASED" => CommitOutcome::Released,
+            other => return Err(bad(other)),
+        })
+    }
+
+    pub async fn release(
+        &self,
+        day: &DayKey,
+        hold_id: &str,
+        now_ms: i64,
+    ) -> redis::RedisResult<ReleaseOutcome> {
+        let v = self
+            .run(
+                &self.release,
+                day,
+                &[hold_id.to_owned(), now_ms.to_string()],
+            )
+            .await?;
+        Ok(match tag(&v).as_str() {
+            "MISSING" => ReleaseOutcome::Missing,
+            "OK" => ReleaseOutcome::Released,
+            "NOOP" => ReleaseOutcome::Noop,
+            other => return Err(bad(other)),
+        })
+    }
+
+    /// The day's counters, or `None` when they are missing.
+    pub async fn read(&self, day: &DayKey, now_ms: i64) -> redis::RedisResult<Option<DayCounters>> {
+        let v = self.run(&self.read, day, &[now_ms.to_string()]).await?;
+        if tag(&v) == "MISSING" {
+            return Ok(None);
+        }
+        Ok(Some(DayCounters {
+            open: text(&v, 1) == "1",
+            reason: text(&v, 2),
+            note: text(&v, 3),
+            special: text(&v, 4) == "1",
+            capacity: [num(&v, 5) as u32, num(&v, 6) as u32],
+            used: [num(&v, 7).max(0) as u32, num(&v, 8).max(0) as u32],
+            confirmed: [num(&v, 9).max(0) as u32, num(&v, 10).max(0) as u32],
+            epoch: num(&v, 11),
+        }))
+    }
+
+    /// Builds the day's counters unless they exist. True when this call built them.
+    pub async fn init(&self, day: &DayKey, b: &DayBuild) -> redis::RedisResult<bool> {
+        let mut args = vec![
+            b.epoch.to_string(),
+            flag(b.open),
+            b.reason.clone(),
+            b.note.clone(),
+            flag(b.special),
+            b.capacity[0].to_string(),
+            b.capacity[1].to_string(),
+            b.confirmed[0].to_string(),
+            b.confirmed[1].to_string(),
+            b.expire_at_ms.to_string(),
+        ];
+        for (id, rec) in &b.holds {
+            args.push(id.clone());
+            args.push(rec.encode());
+            args.push(rec.expires_ms.to_string());
+        }
+        let mut inv = self.init.prepare_invoke();
+        for k in self.keys(day) {
+            inv.key(k);
+        }
+        for a in &args {
+            inv.arg(a);
+        }
+        let built: i64 = retrying(|| {
+            let mut conn = self.conn.clone();
+            let inv = &inv;
+            async move { inv.invoke_async(&mut conn).await }
+        })
+        .await?;
+        Ok(built == 1)
+    }
+
+    /// Drops the day's counters; the next request rebuilds them from the ledger.
+    pub async fn invalidate(&self, day: &DayKey) -> redis::RedisResult<()> {
+        let mut conn = self.conn.clone();
+        let keys = self.keys(day);
+        redis::cmd("DEL")
+            .arg(&keys[..])
+            .query_async::<()>(&mut conn)
+            .await
+    }
+}
+
+/// Every quota script is idempotent (holds by id, Init only on missing counters), so a call
+/// that met a dropped connection (Redis restarted or failed over) is safely sent again once
+/// the connection manager has reconnected.
+async fn retrying<T, F, Fut>(call: F) -> redis::RedisResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        // Bounded even while the connection manager is still reconnecting: a Redis that is
+        // down answers UNAVAILABLE in seconds, not at the RPC deadline.
+        let answer = tokio::time::timeout(CALL_TIMEOUT, call())
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "redis call timed out",
+                )))
+            });
+        match answer {
+            Err(e) if attempt < 3 && e.is_connection_dropped() => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn flag(b: bool) -> String {
+    if b { "1" } else { "0" }.to_owned()
+}
+
+fn bad(what: &str) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::TypeError,
+        "unexpected quota script answer",
+        what.to_owned(),
+    ))
+}
+
+fn text(v: &[Value], i: usize) -> String {
+    match v.get(i) {
+        Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Value::SimpleString(s)) => s.clone(),
+        Some(Value::Int(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn tag(v: &[Value]) -> String {
+    text(v, 0)
+}
+
+fn num(v: &[Value], i: usize) -> i64 {
+    match v.get(i) {
+        Some(Value::Int(n)) => *n,
+        _ => text(v, i).parse().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_records_round_trip() {
+        let r = HoldRecord {
+            session: SessionOfDay::Siang,
+            seats: 3,
+            expires_ms: 1_764_000_000_000,
+            remaining_after: 72,
+            state: 'H',
+        };
+        assert_eq!(r.encode(), "SIANG|3|1764000000000|72|H");
+        assert_eq!(HoldRecord::decode(&r.encode()), Some(r));
+    }
+
+    #[test]
+    fn every_key_of_a_day_shares_one_hash_tag() {
+        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_owned();
+        let day = DayKey {
+            office: "BOGOR".into(),
+            date: "2026-12-01".parse().unwrap(),
+        };
+        let keys = day_keys("antrean:", &day);
+        assert_eq!(keys[0], "antrean:q:{BOGOR:2026-12-01}:day");
+        assert!(keys.iter().all(|k| tag(k) == "{BOGOR:2026-12-01}"));
+    }
+}

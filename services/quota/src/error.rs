@@ -1,0 +1,175 @@
+//! The quota service's errors and their one mapping to gRPC statuses.
+use antrean_platform::domain::{SessionOfDay, format_date, tanggal};
+use antrean_platform::status::{self, FieldViolation, Problem};
+use chrono::NaiveDate;
+use tonic::{Code, Status};
+
+use crate::calendar::ClosedReason;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    #[error("invalid request")]
+    Invalid(Vec<FieldViolation>),
+    #[error("unknown office {0}")]
+    UnknownOffice(String),
+    #[error("{date} outside the horizon {first}..{last}")]
+    OutsideHorizon {
+        date: NaiveDate,
+        first: NaiveDate,
+        last: NaiveDate,
+    },
+    #[error("{date} closed: {reason:?}")]
+    Closed {
+        date: NaiveDate,
+        reason: ClosedReason,
+        note: String,
+    },
+    #[error("sold out")]
+    SoldOut {
+        date: NaiveDate,
+        session: SessionOfDay,
+        remaining: u32,
+        next_dates: Vec<NaiveDate>,
+    },
+    #[error("hold id reused with different content")]
+    HoldIdReused,
+    #[error("unknown hold")]
+    UnknownHold,
+    #[error("hold expired")]
+    HoldExpired,
+    #[error("hold released")]
+    HoldReleased,
+    #[error("capacity no longer allows this hold")]
+    CapacityExceeded,
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, QuotaError>;
+
+impl From<QuotaError> for Status {
+    fn from(e: QuotaError) -> Status {
+        match e {
+            QuotaError::Invalid(v) => Problem::invalid(v).into(),
+            QuotaError::UnknownOffice(code) => Problem::new(
+                Code::NotFound,
+                "UNKNOWN_OFFICE",
+                format!("Kantor imigrasi dengan kode {code} tidak ditemukan."),
+                format!("No immigration office has the code {code}."),
+            )
+            .with("office_code", code)
+            .into(),
+            QuotaError::OutsideHorizon { date, first, last } => Problem::new(
+                Code::FailedPrecondition,
+                "OUTSIDE_HORIZON",
+                format!(
+                    "Tanggal {} tidak bisa dipesan. Pilih tanggal antara {} dan {}.",
+                    tanggal(date),
+                    tanggal(first),
+                    tanggal(last)
+                ),
+                format!("{date} cannot be booked. Choose a date from {first} to {last}."),
+            )
+            .with("first_date", format_date(first))
+            .with("last_date", format_date(last))
+            .into(),
+            QuotaError::Closed { date, reason, note } => {
+                let why = if note.is_empty() {
+                    reason.label().to_owned()
+                } else {
+                    format!("{} ({note})", reason.label())
+                };
+                Problem::new(
+                    Code::FailedPrecondition,
+                    "DATE_CLOSED",
+                    format!("Kantor tidak melayani pada {}: {why}.", tanggal(date)),
+                    format!("The office does not serve on {date}: {}.", reason.code()),
+                )
+                .with("closed_reason", reason.code())
+                .with("note", note)
+                .into()
+            }
+            QuotaError::SoldOut {
+                date,
+                session,
+                remaining,
+                next_dates,
+            } => {
+                let list = next_dates
+                    .iter()
+                    .map(|d| tanggal(*d))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let tail = if list.is_empty() {
+                    "Belum ada tanggal lain yang tersedia.".to_owned()
+                } else {
+                    format!("Tanggal yang masih tersedia: {list}.")
+                };
+                Problem::new(
+                    Code::ResourceExhausted,
+                    "SOLD_OUT",
+                    format!(
+                        "Kuota {} sesi {} tidak cukup (sisa {remaining}). {tail}",
+                        tanggal(date),
+                        session
+                    ),
+                    format!("Not enough seats on {date} {session} (remaining {remaining})."),
+                )
+                .with("remaining", remaining)
+                .with(
+                    "next_dates",
+                    next_dates
+                        .iter()
+                        .map(|d| format_date(*d))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .into()
+            }
+            QuotaError::HoldIdReused => Problem::new(
+                Code::AlreadyExists,
+                "HOLD_ID_REUSED",
+                "ID hold ini sudah dipakai untuk permintaan lain.",
+                "This hold id was already used for a different request.",
+            )
+            .into(),
+            QuotaError::UnknownHold => Problem::new(
+                Code::NotFound,
+                "UNKNOWN_HOLD",
+                "Hold tidak ditemukan.",
+                "No such hold.",
+            )
+            .into(),
+            QuotaError::HoldExpired => Problem::new(
+                Code::FailedPrecondition,
+                "HOLD_EXPIRED",
+                "Waktu pemesanan sudah habis; kursi sudah dilepas. Silakan pesan ulang.",
+                "The hold has expired and its seats were released. Please book again.",
+            )
+            .into(),
+            QuotaError::HoldReleased => Problem::new(
+                Code::FailedPrecondition,
+                "HOLD_RELEASED",
+                "Pemesanan ini sudah dibatalkan.",
+                "This hold was already released.",
+            )
+            .into(),
+            QuotaError::CapacityExceeded => Problem::new(
+                Code::Aborted,
+                "CAPACITY_EXCEEDED",
+                "Maaf, kuota sesi ini sudah penuh sehingga pemesanan tidak dapat dikonfirmasi. Silakan pilih jadwal lain.",
+                "The session is full, so this hold cannot be confirmed. Please choose another slot.",
+            )
+            .into(),
+            QuotaError::Redis(e) => status::unavailable("redis", e),
+            QuotaError::Db(e) => match &e {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                    status::unavailable("postgres", e)
+                }
+                _ => status::internal("postgres", e),
+            },
+        }
+    }
+}

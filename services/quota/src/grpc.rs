@@ -1,0 +1,363 @@
+//! `antrean.v1.QuotaService`: thin methods that validate, convert and call [`Quota`].
+use crate::error::QuotaError;
+use crate::office::Office;
+use crate::quota::{DayView, HoldCommand, Quota};
+use antrean_platform::domain::{
+    SessionOfDay, format_date, format_hhmm, local_date, parse_date, to_timestamp,
+};
+use antrean_platform::status::FieldViolation;
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::quota_service_server::{QuotaService, QuotaServiceServer};
+use chrono::NaiveDate;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Longest range one availability request may ask for.
+const MAX_RANGE_DAYS: i64 = 62;
+
+#[derive(Clone)]
+pub struct QuotaGrpc {
+    quota: Arc<Quota>,
+}
+
+impl QuotaGrpc {
+    pub fn new(quota: Arc<Quota>) -> Self {
+        Self { quota }
+    }
+
+    pub fn into_server(self) -> QuotaServiceServer<Self> {
+        QuotaServiceServer::new(self)
+    }
+
+    fn office(&self, code: &str) -> Result<Arc<Office>, QuotaError> {
+        if code.trim().is_empty() {
+            return Err(QuotaError::Invalid(vec![FieldViolation::new(
+                "office_code",
+                "wajib diisi",
+            )]));
+        }
+        self.quota.office(code).cloned()
+    }
+}
+
+fn date_field(field: &str, value: &str) -> Result<NaiveDate, QuotaError> {
+    parse_date(value).ok_or_else(|| {
+        QuotaError::Invalid(vec![FieldViolation::new(
+            field,
+            "tanggal harus berformat YYYY-MM-DD",
+        )])
+    })
+}
+
+fn optional_date(field: &str, value: &str) -> Result<Option<NaiveDate>, QuotaError> {
+    if value.trim().is_empty() {
+        Ok(None)
+    } else {
+        date_field(field, value).map(Some)
+    }
+}
+
+fn session_field(value: i32) -> Result<SessionOfDay, QuotaError> {
+    SessionOfDay::from_proto(value).ok_or_else(|| {
+        QuotaError::Invalid(vec![FieldViolation::new(
+            "session",
+            "pilih SESSION_PAGI atau SESSION_SIANG",
+        )])
+    })
+}
+
+pub fn office_to_proto(o: &Office, today: NaiveDate) -> pb::Office {
+    pb::Office {
+        code: o.code.clone(),
+        name: o.name.clone(),
+        city: o.city.clone(),
+        timezone: o.tz.name().to_owned(),
+        timezone_abbreviation: o.zone().to_owned(),
+        address: o.address.clone(),
+        whatsapp: Some(pb::WhatsAppNumber {
+            display_phone_number: o.wa_display_number.clone(),
+            phone_number_id: o.wa_phone_number_id.clone(),
+        }),
+        sessions: SessionOfDay::ALL
+            .iter()
+            .map(|&s| {
+                let h = o.hours(s);
+                pb::SessionHours {
+                    session: s.to_proto() as i32,
+                    start_local: format_hhmm(h.start),
+                    end_local: format_hhmm(h.end),
+                    default_capacity: h.default_capacity,
+                }
+            })
+            .collect(),
+        today: format_date(today),
+    }
+}
+
+pub fn day_to_proto(d: &DayView) -> pb::DayAvailability {
+    pb::DayAvailability {
+        date: format_date(d.date),
+        open: d.open,
+        closed_reason: d
+            .closed_reason
+            .map(|r| r.code().to_owned())
+            .unwrap_or_default(),
+        note: d.note.clone(),
+        special_event: d.special,
+        sessions: d
+            .sessions
+            .iter()
+            .map(|s| pb::SessionAvailability {
+                session: s.session.to_proto() as i32,
+                capacity: s.capacity,
+                remaining: s.remaining,
+                confirmed: s.confirmed,
+                held: s.held,
+                start_local: format_hhmm(s.start),
+                end_local: format_hhmm(s.end),
+                priority_capacity: 0,
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl QuotaService for QuotaGrpc {
+    async fn list_offices(
+        &self,
+        _: Request<pb::ListOfficesRequest>,
+    ) -> Result<Response<pb::ListOfficesResponse>, Status> {
+        let now = self.quota.now();
+        Ok(Response::new(pb::ListOfficesResponse {
+            offices: self
+                .quota
+                .offices()
+                .all()
+                .iter()
+                .map(|o| office_to_proto(o, local_date(o.tz, now)))
+                .collect(),
+        }))
+    }
+
+    async fn get_office(
+        &self,
+        req: Request<pb::GetOfficeRequest>,
+    ) -> Result<Response<pb::Office>, Status> {
+        let o = self.office(&req.get_ref().office_code)?;
+        Ok(Response::new(office_to_proto(
+            &o,
+            local_date(o.tz, self.quota.now()),
+        )))
+    }
+
+    async fn get_office_by_phone_number_id(
+        &self,
+        req: Request<pb::GetOfficeByPhoneNumberIdRequest>,
+    ) -> Result<Response<pb::Office>, Status> {
+        let id = &req.get_ref().phone_number_id;
+        let o = self
+            .quota
+            .offices()
+            .by_phone_number_id(id)
+            .ok_or_else(|| QuotaError::UnknownOffice(format!("phone_number_id {id}")))?;
+        Ok(Response::new(office_to_proto(
+            o,
+            local_date(o.tz, self.quota.now()),
+        )))
+    }
+
+    async fn get_availability(
+        &self,
+        req: Request<pb::GetAvailabilityRequest>,
+    ) -> Result<Response<pb::GetAvailabilityResponse>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let (first, last) = self.quota.bookable_range(&office);
+        let from = optional_date("from", &r.from)?.unwrap_or(first);
+        let to = optional_date("to", &r.to)?.unwrap_or(last);
+        if to < from || (to - from).num_days() >= MAX_RANGE_DAYS {
+            return Err(QuotaError::Invalid(vec![FieldViolation::new(
+                "to",
+                "harus sama atau setelah 'from', paling banyak 62 hari",
+            )])
+            .into());
+        }
+        let days = self.quota.availability(&office, from, to).await?;
+        Ok(Response::new(pb::GetAvailabilityResponse {
+            office_code: office.code.clone(),
+            days: days.iter().map(day_to_proto).collect(),
+        }))
+    }
+
+    async fn next_available_dates(
+        &self,
+        req: Request<pb::NextAvailableDatesRequest>,
+    ) -> Result<Response<pb::NextAvailableDatesResponse>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let seats = if r.seats == 0 { 1 } else { r.seats };
+        if seats > crate::quota::MAX_SEATS {
+            return Err(QuotaError::Invalid(vec![FieldViolation::new(
+                "seats",
+                "jumlah kursi 1 sampai 5",
+            )])
+            .into());
+        }
+        let limit = if r.limit == 0 { 5 } else { r.limit.min(31) } as usize;
+        let session = SessionOfDay::from_proto(r.session);
+        let from = optional_date("from", &r.from)?;
+        let days = self
+            .quota
+            .next_available(&office, seats, limit, session, from)
+            .await?;
+        Ok(Response::new(pb::NextAvailableDatesResponse {
+            days: days.iter().map(day_to_proto).collect(),
+        }))
+    }
+
+    async fn hold(
+        &self,
+        req: Request<pb::HoldRequest>,
+    ) -> Result<Response<pb::HoldResponse>, Status> {
+        let r = req.into_inner();
+        let a = self
+            .quota
+            .hold(HoldCommand {
+                hold_id: r.hold_id,
+                office_code: r.office_code,
+                date: r.date,
+                session: r.session,
+                seats: r.seats,
+                ttl_seconds: r.ttl_seconds,
+            })
+            .await?;
+        Ok(Response::new(pb::HoldResponse {
+            hold_id: a.hold_id,
+            remaining: a.remaining,
+            expires_at: Some(to_timestamp(a.expires_at)),
+        }))
+    }
+
+    async fn commit(
+        &self,
+        req: Request<pb::CommitRequest>,
+    ) -> Result<Response<pb::CommitResponse>, Status> {
+        let id = req.into_inner().hold_id;
+        if id.is_empty() {
+            return Err(
+                QuotaError::Invalid(vec![FieldViolation::new("hold_id", "wajib diisi")]).into(),
+            );
+        }
+        let a = self.quota.commit(&id).await?;
+        Ok(Response::new(pb::CommitResponse {
+            hold_id: a.hold.hold_id.clone(),
+            office_code: a.hold.office_code.clone(),
+            date: format_date(a.hold.date),
+            session: a.hold.session().to_proto() as i32,
+            seats: a.hold.seats as u32,
+            capacity: a.capacity,
+        }))
+    }
+
+    async fn release(
+        &self,
+        req: Request<pb::ReleaseRequest>,
+    ) -> Result<Response<pb::ReleaseResponse>, Status> {
+        let id = req.into_inner().hold_id;
+        if id.is_empty() {
+            return Err(
+                QuotaError::Invalid(vec![FieldViolation::new("hold_id", "wajib diisi")]).into(),
+            );
+        }
+        let released = self.quota.release(&id).await?;
+        Ok(Response::new(pb::ReleaseResponse {
+            hold_id: id,
+            released,
+        }))
+    }
+
+    async fn set_capacity(
+        &self,
+        req: Request<pb::SetCapacityRequest>,
+    ) -> Result<Response<pb::SessionAvailability>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let session = session_field(r.session)?;
+        if r.capacity > 10_000 {
+            return Err(QuotaError::Invalid(vec![FieldViolation::new(
+                "capacity",
+                "paling banyak 10000",
+            )])
+            .into());
+        }
+        let day = self
+            .quota
+            .set_capacity(&office, date, session, r.capacity)
+            .await?;
+        let p = day_to_proto(&day);
+        let s = p
+            .sessions
+            .into_iter()
+            .find(|s| s.session == session.to_proto() as i32)
+            .unwrap_or_default();
+        Ok(Response::new(s))
+    }
+
+    async fn close_date(
+        &self,
+        req: Request<pb::CloseDateRequest>,
+    ) -> Result<Response<pb::CloseDateResponse>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let (day, confirmed_seats) = self.quota.close_date(&office, date, &r.reason).await?;
+        Ok(Response::new(pb::CloseDateResponse {
+            day: Some(day_to_proto(&day)),
+            confirmed_seats,
+        }))
+    }
+
+    async fn open_special_date(
+        &self,
+        req: Request<pb::OpenSpecialDateRequest>,
+    ) -> Result<Response<pb::DayAvailability>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let mut v = Vec::new();
+        if r.name.trim().is_empty() {
+            v.push(FieldViolation::new(
+                "name",
+                "wajib diisi, misalnya \"Paspor Simpatik\"",
+            ));
+        }
+        if r.pagi_capacity == 0 && r.siang_capacity == 0 {
+            v.push(FieldViolation::new(
+                "pagi_capacity",
+                "paling sedikit satu sesi harus berkapasitas",
+            ));
+        }
+        if r.pagi_capacity > 10_000 || r.siang_capacity > 10_000 {
+            v.push(FieldViolation::new("pagi_capacity", "paling banyak 10000"));
+        }
+        if !v.is_empty() {
+            return Err(QuotaError::Invalid(v).into());
+        }
+        let day = self
+            .quota
+            .open_special(&office, date, &r.name, [r.pagi_capacity, r.siang_capacity])
+            .await?;
+        Ok(Response::new(day_to_proto(&day)))
+    }
+
+    async fn set_priority_capacity(
+        &self,
+        _: Request<pb::SetPriorityCapacityRequest>,
+    ) -> Result<Response<pb::SessionAvailability>, Status> {
+        // Walk-in priority capacity belongs to the office-operations issue.
+        Err(Status::unimplemented(
+            "SetPriorityCapacity is not available yet",
+        ))
+    }
+}

@@ -1,0 +1,442 @@
+//! The PostgreSQL side of the quota: the authority on capacity, confirmed seats and holds.
+//!
+//! Two rules keep it from ever overselling, whatever happens to Redis:
+//! - Commit is a conditional update of `session_quota.confirmed` (see [`commit_hold`]).
+//! - A hold admitted by Redis is recorded only if the day's `epoch` still equals the epoch of
+//!   the counters that admitted it (see [`insert_hold`]); every rebuild of the counters bumps
+//!   the epoch under a row lock, so an admission by counters that have since been lost and
+//!   rebuilt is refused and retried against the new counters.
+use crate::calendar::{DayRule, Override, day_rule};
+use crate::counters::HoldRecord;
+use crate::office::{Office, SessionHours};
+use antrean_platform::domain::SessionOfDay;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct HoldRow {
+    pub hold_id: String,
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub session: String,
+    pub seats: i32,
+    pub expires_at: DateTime<Utc>,
+    pub remaining_after: i32,
+    pub admitted_capacity: i32,
+    pub state: String,
+}
+
+impl HoldRow {
+    pub fn session(&self) -> SessionOfDay {
+        self.session.parse().expect("session checked by the schema")
+    }
+}
+
+/// A hold Redis admitted, on its way into the ledger.
+#[derive(Debug, Clone)]
+pub struct NewHold<'a> {
+    pub hold_id: &'a str,
+    pub office_code: &'a str,
+    pub date: NaiveDate,
+    pub session: SessionOfDay,
+    pub seats: u32,
+    pub expires_at: DateTime<Utc>,
+    pub remaining_after: u32,
+    pub admitted_capacity: u32,
+}
+
+#[derive(Debug)]
+pub enum InsertHold {
+    Inserted,
+    /// The counters that admitted the hold are not the current generation.
+    EpochMismatch {
+        ledger_epoch: i64,
+    },
+    /// The hold id is already in the ledger.
+    Conflict(HoldRow),
+}
+
+/// A day's row, locked.
+#[derive(Debug, Clone)]
+pub struct DayRow {
+    pub override_: Option<Override>,
+    pub note: String,
+    pub epoch: i64,
+}
+
+/// What the ledger says about one day, before live holds.
+#[derive(Debug, Clone)]
+pub struct DayPlan {
+    pub rule: DayRule,
+    pub capacity: [u32; 2],
+    pub confirmed: [u32; 2],
+}
+
+pub async fn load_offices(pool: &PgPool) -> sqlx::Result<Vec<Office>> {
+    let rows = sqlx::query(
+        "SELECT code, name, city, timezone, address, wa_display_number, wa_phone_number_id,
+                pagi_start, pagi_end, siang_start, siang_end, pagi_capacity, siang_capacity
+         FROM offices ORDER BY code",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let tz_name: String = r.get("timezone");
+            Ok(Office {
+                code: r.get("code"),
+                name: r.get("name"),
+                city: r.get("city"),
+                tz: tz_name
+                    .parse()
+                    .map_err(|_| sqlx::Error::Decode(format!("time zone {tz_name}").into()))?,
+                address: r.get("address"),
+                wa_display_number: r.get("wa_display_number"),
+                wa_phone_number_id: r.get("wa_phone_number_id"),
+                pagi: SessionHours {
+                    start: r.get::<NaiveTime, _>("pagi_start"),
+                    end: r.get::<NaiveTime, _>("pagi_end"),
+                    default_capacity: r.get::<i32, _>("pagi_capacity") as u32,
+                },
+                siang: SessionHours {
+                    start: r.get::<NaiveTime, _>("siang_start"),
+                    end: r.get::<NaiveTime, _>("siang_end"),
+                    default_capacity: r.get::<i32, _>("siang_capacity") as u32,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Creates the day's rows when missing and locks the day row (FOR UPDATE): builds of the
+/// counters and calendar changes of one day happen one at a time.
+pub async fn lock_day(
+    conn: &mut PgConnection,
+    office: &Office,
+    date: NaiveDate,
+) -> sqlx::Result<DayRow> {
+    sqlx::query(
+        "INSERT INTO quota_days (office_code, date) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(&office.code)
+    .bind(date)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO session_quota (office_code, date, session, capacity)
+         VALUES ($1, $2, 'PAGI', $3), ($1, $2, 'SIANG', $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(&office.code)
+    .bind(date)
+    .bind(office.pagi.default_capacity as i32)
+    .bind(office.siang.default_capacity as i32)
+    .execute(&mut *conn)
+    .await?;
+    let r = sqlx::query(
+        "SELECT override, note, epoch FROM quota_days
+         WHERE office_code = $1 AND date = $2 FOR UPDATE",
+    )
+    .bind(&office.code)
+    .bind(date)
+    .fetch_one(&mut *conn)
+    .await?;
+    let override_: Option<String> = r.get("override");
+    Ok(DayRow {
+        override_: override_.as_deref().map(|o| match o {
+            "CLOSED" => Override::Closed,
+            _ => Override::Special,
+        }),
+        note: r.get("note"),
+        epoch: r.get("epoch"),
+    })
+}
+
+/// The day's rule, capacity and confirmed seats (the day row must exist).
+pub async fn day_plan(
+    conn: &mut PgConnection,
+    office_code: &str,
+    date: NaiveDate,
+    day: &DayRow,
+) -> sqlx::Result<DayPlan> {
+    let holiday: Option<String> = sqlx::query_scalar("SELECT name FROM holidays WHERE date = $1")
+        .bind(date)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let rule = day_rule(
+        date,
+        holiday.as_deref(),
+        day.override_.map(|o| (o, day.note.as_str())),
+    );
+    let rows = sqlx::query(
+        "SELECT session, capacity, confirmed FROM session_quota
+         WHERE office_code = $1 AND date = $2",
+    )
+    .bind(office_code)
+    .bind(date)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut capacity = [0; 2];
+    let mut confirmed = [0; 2];
+    for r in rows {
+        let s: String = r.get("session");
+        let i = crate::counters::idx(s.parse().expect("schema"));
+        capacity[i] = r.get::<i32, _>("capacity") as u32;
+        confirmed[i] = r.get::<i32, _>("confirmed") as u32;
+    }
+    Ok(DayPlan {
+        rule,
+        capacity,
+        confirmed,
+    })
+}
+
+/// Held (not yet expired) and committed holds of a day, as Redis records them.
+pub async fn live_holds(
+    conn: &mut PgConnection,
+    office_code: &str,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, HoldRecord)>> {
+    let rows: Vec<HoldRow> = sqlx::query_as(
+        "SELECT * FROM holds WHERE office_code = $1 AND date = $2
+           AND (state = 'COMMITTED' OR (state = 'HELD' AND expires_at > $3))",
+    )
+    .bind(office_code)
+    .bind(date)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|h| {
+            let rec = HoldRecord {
+                session: h.session(),
+                seats: h.seats as u32,
+                expires_ms: h.expires_at.timestamp_millis(),
+                remaining_after: h.remaining_after.max(0) as u32,
+                state: if h.state == "COMMITTED" { 'C' } else { 'H' },
+            };
+            (h.hold_id, rec)
+        })
+        .collect())
+}
+
+pub async fn set_epoch(
+    conn: &mut PgConnection,
+    office_code: &str,
+    date: NaiveDate,
+    epoch: i64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE quota_days SET epoch = $3 WHERE office_code = $1 AND date = $2")
+        .bind(office_code)
+        .bind(date)
+        .bind(epoch)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a hold Redis admitted, if the counters that admitted it are still current.
+pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Result<InsertHold> {
+    let mut tx = pool.begin().await?;
+    // FOR SHARE: admissions record concurrently, but never while a rebuild holds the day.
+    let current: i64 = sqlx::query_scalar(
+        "SELECT epoch FROM quota_days WHERE office_code = $1 AND date = $2 FOR SHARE",
+    )
+    .bind(h.office_code)
+    .bind(h.date)
+    .fetch_one(&mut *tx)
+    .await?;
+    if current != epoch {
+        return Ok(InsertHold::EpochMismatch {
+            ledger_epoch: current,
+        });
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
+                            remaining_after, admitted_capacity, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'HELD')
+         ON CONFLICT (hold_id) DO NOTHING",
+    )
+    .bind(h.hold_id)
+    .bind(h.office_code)
+    .bind(h.date)
+    .bind(h.session.as_str())
+    .bind(h.seats as i32)
+    .bind(h.expires_at)
+    .bind(h.remaining_after as i32)
+    .bind(h.admitted_capacity as i32)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let existing = get_hold(&mut tx, h.hold_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(InsertHold::Conflict(existing));
+    }
+    tx.commit().await?;
+    Ok(InsertHold::Inserted)
+}
+
+pub async fn get_hold(conn: &mut PgConnection, hold_id: &str) -> sqlx::Result<Option<HoldRow>> {
+    sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1")
+        .bind(hold_id)
+        .fetch_optional(conn)
+        .await
+}
+
+#[derive(Debug)]
+pub enum CommitHold {
+    /// Committed now or before; with the session's capacity.
+    Committed {
+        capacity: u32,
+    },
+    /// Confirmed seats would exceed capacity.
+    CapacityExceeded,
+    Expired,
+    Released,
+}
+
+/// Turns a held hold into confirmed seats: one transaction, conditional on capacity.
+pub async fn commit_hold(
+    pool: &PgPool,
+    hold_id: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<CommitHold> {
+    let mut tx = pool.begin().await?;
+    let h: HoldRow = sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1 FOR UPDATE")
+        .bind(hold_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let capacity = || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT capacity FROM session_quota WHERE office_code = $1 AND date = $2 AND session = $3",
+        )
+        .bind(&h.office_code)
+        .bind(h.date)
+        .bind(&h.session)
+        .fetch_one(pool)
+        .await
+    };
+    match h.state.as_str() {
+        "COMMITTED" => {
+            drop(tx);
+            return Ok(CommitHold::Committed {
+                capacity: capacity().await? as u32,
+            });
+        }
+        "RELEASED" => return Ok(CommitHold::Released),
+        "EXPIRED" => return Ok(CommitHold::Expired),
+        _ => {}
+    }
+    if h.expires_at <= now {
+        set_state(&mut tx, hold_id, "EXPIRED").await?;
+        tx.commit().await?;
+        return Ok(CommitHold::Expired);
+    }
+    // The final say: confirmed + seats may not exceed capacity. A capacity lowered after the
+    // hold was admitted does not refuse it (lowering only stops new holds).
+    let cap: Option<i32> = sqlx::query_scalar(
+        "UPDATE session_quota SET confirmed = confirmed + $4
+         WHERE office_code = $1 AND date = $2 AND session = $3
+           AND confirmed + $4 <= GREATEST(capacity, $5)
+         RETURNING capacity",
+    )
+    .bind(&h.office_code)
+    .bind(h.date)
+    .bind(&h.session)
+    .bind(h.seats)
+    .bind(h.admitted_capacity)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(cap) = cap else {
+        set_state(&mut tx, hold_id, "RELEASED").await?;
+        tx.commit().await?;
+        return Ok(CommitHold::CapacityExceeded);
+    };
+    set_state(&mut tx, hold_id, "COMMITTED").await?;
+    tx.commit().await?;
+    Ok(CommitHold::Committed {
+        capacity: cap as u32,
+    })
+}
+
+/// Gives back a held or committed hold in the ledger. Answers the hold as it is afterwards
+/// and whether this call changed it.
+pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(HoldRow, bool)>> {
+    let mut tx = pool.begin().await?;
+    let Some(h): Option<HoldRow> =
+        sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1 FOR UPDATE")
+            .bind(hold_id)
+            .fetch_optional(&mut *tx)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let changed = match h.state.as_str() {
+        "COMMITTED" => {
+            sqlx::query(
+                "UPDATE session_quota SET confirmed = confirmed - $4
+                 WHERE office_code = $1 AND date = $2 AND session = $3",
+            )
+            .bind(&h.office_code)
+            .bind(h.date)
+            .bind(&h.session)
+            .bind(h.seats)
+            .execute(&mut *tx)
+            .await?;
+            true
+        }
+        "HELD" => true,
+        _ => false,
+    };
+    if changed {
+        set_state(&mut tx, hold_id, "RELEASED").await?;
+    }
+    tx.commit().await?;
+    Ok(Some((h, changed)))
+}
+
+async fn set_state(conn: &mut PgConnection, hold_id: &str, state: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE holds SET state = $2, updated_at = now() WHERE hold_id = $1")
+        .bind(hold_id)
+        .bind(state)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks held holds past their expiry as EXPIRED and answers them.
+pub async fn expire_due(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Vec<HoldRow>> {
+    sqlx::query_as(
+        "UPDATE holds SET state = 'EXPIRED', updated_at = now()
+         WHERE state = 'HELD' AND expires_at <= $1 RETURNING *",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+/// Writes the audit row of a calendar or capacity change.
+pub async fn audit(
+    conn: &mut PgConnection,
+    office_code: &str,
+    date: NaiveDate,
+    action: &str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO calendar_changes (office_code, date, action, before, after)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(office_code)
+    .bind(date)
+    .bind(action)
+    .bind(before)
+    .bind(after)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+use antrean_platform::grpc::{ServeOptions, serve};
+use antrean_quota::{QuotaConfig, grpc::QuotaGrpc};
+use clap::Parser;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = QuotaConfig::parse();
+    let _telemetry = antrean_platform::telemetry::init("quota");
+    let quota = Arc::new(antrean_quota::build(&config, antrean_platform::clock::system()).await?);
+    let sweeper = antrean_quota::quota::spawn_sweeper(quota.clone(), config.sweep_seconds);
+    let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+    tracing::info!(addr = %config.addr, "quota service listening");
+    let options = ServeOptions {
+        drain_delay: Duration::from_secs(config.drain_seconds),
+        ..ServeOptions::default()
+    };
+    serve(
+        listener,
+        QuotaGrpc::new(quota).into_server(),
+        options,
+        antrean_platform::shutdown_signal(),
+    )
+    .await?;
+    sweeper.abort();
+    Ok(())
+}

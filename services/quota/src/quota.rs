@@ -1,0 +1,887 @@
+//! The quota domain service: Hold, Commit, Release, availability and calendar changes,
+//! over Redis counters (admission at memory speed) and the PostgreSQL ledger (the authority).
+//!
+//! Counters missing in Redis (restart, flush, failover, or invalidated by a calendar change)
+//! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
+use crate::calendar::{ClosedReason, DayRule, horizon};
+use crate::config::Rules;
+use crate::counters::{CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldOutcome, idx};
+use crate::error::{QuotaError, Result};
+use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
+use crate::office::{Office, Offices};
+use antrean_platform::clock::SharedClock;
+use antrean_platform::domain::{SessionOfDay, local_date, local_instant};
+use antrean_platform::status::FieldViolation;
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Seats per hold: an applicant and up to four family members.
+pub const MAX_SEATS: u32 = 5;
+/// Default and longest hold time.
+pub const DEFAULT_TTL_SECONDS: u32 = 900;
+pub const MAX_TTL_SECONDS: u32 = 86_400;
+/// How long sold-out answers reuse the same list of next free dates.
+const NEXT_DATES_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Attempts of one Hold against counters that are being rebuilt or were just lost.
+const HOLD_ATTEMPTS: usize = 6;
+
+#[derive(Debug, Clone)]
+pub struct HoldCommand {
+    pub hold_id: String,
+    pub office_code: String,
+    pub date: String,
+    pub session: i32,
+    pub seats: u32,
+    pub ttl_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldAnswer {
+    pub hold_id: String,
+    pub remaining: u32,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommitAnswer {
+    pub hold: HoldRow,
+    pub capacity: u32,
+}
+
+/// One session of one day, as every channel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub session: SessionOfDay,
+    pub capacity: u32,
+    pub remaining: u32,
+    pub confirmed: u32,
+    pub held: u32,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayView {
+    pub date: NaiveDate,
+    pub open: bool,
+    pub closed_reason: Option<ClosedReason>,
+    pub note: String,
+    pub special: bool,
+    pub sessions: Vec<SessionView>,
+}
+
+impl DayView {
+    pub fn remaining(&self, s: SessionOfDay) -> u32 {
+        self.sessions
+            .iter()
+            .find(|v| v.session == s)
+            .map_or(0, |v| v.remaining)
+    }
+
+    /// Open, with `seats` free in `session` (or in either session).
+    pub fn has_room(&self, seats: u32, session: Option<SessionOfDay>) -> bool {
+        self.open
+            && match session {
+                Some(s) => self.remaining(s) >= seats,
+                None => self.sessions.iter().any(|v| v.remaining >= seats),
+            }
+    }
+}
+
+type NextDatesCache = HashMap<(String, u32, Option<SessionOfDay>), (Instant, Vec<NaiveDate>)>;
+
+pub struct Quota {
+    pool: PgPool,
+    counters: Counters,
+    offices: Offices,
+    clock: SharedClock,
+    rules: Rules,
+    /// One build per day at a time in this process (other replicas wait on the row lock).
+    build_locks: Mutex<HashMap<DayKey, Arc<tokio::sync::Mutex<()>>>>,
+    next_dates: Mutex<NextDatesCache>,
+}
+
+impl Quota {
+    pub async fn new(
+        pool: PgPool,
+        counters: Counters,
+        clock: SharedClock,
+        rules: Rules,
+    ) -> anyhow::Result<Self> {
+        let offices = Offices::new(ledger::load_offices(&pool).await?);
+        Ok(Self {
+            pool,
+            counters,
+            offices,
+            clock,
+            rules,
+            build_locks: Mutex::default(),
+            next_dates: Mutex::default(),
+        })
+    }
+
+    pub fn offices(&self) -> &Offices {
+        &self.offices
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn office(&self, code: &str) -> Result<&Arc<Office>> {
+        self.offices
+            .get(code)
+            .ok_or_else(|| QuotaError::UnknownOffice(code.trim().to_owned()))
+    }
+
+    /// The office's first and last bookable date now.
+    pub fn bookable_range(&self, office: &Office) -> (NaiveDate, NaiveDate) {
+        horizon(local_date(office.tz, self.now()), self.rules)
+    }
+
+    // ---- Hold / Commit / Release -------------------------------------------------------
+
+    pub async fn hold(&self, cmd: HoldCommand) -> Result<HoldAnswer> {
+        let (office, date, session) = self.validate_hold(&cmd)?;
+        let ttl = if cmd.ttl_seconds == 0 {
+            DEFAULT_TTL_SECONDS
+        } else {
+            cmd.ttl_seconds
+        };
+        let day = DayKey {
+            office: office.code.clone(),
+            date,
+        };
+        for attempt in 0..HOLD_ATTEMPTS {
+            let now = self.now();
+            self.check_horizon(&office, date, now)?;
+            let expires_at = now + Duration::seconds(i64::from(ttl));
+            let outcome = self
+                .counters
+                .hold(
+                    &day,
+                    &cmd.hold_id,
+                    session,
+                    cmd.seats,
+                    expires_at.timestamp_millis(),
+                    now.timestamp_millis(),
+                )
+                .await?;
+            match outcome {
+                HoldOutcome::Missing => self.build(&office, date).await?,
+                HoldOutcome::Closed => return Err(self.closed_error(&day).await?),
+                HoldOutcome::Full { remaining } => {
+                    let next_dates = self
+                        .next_dates_cached(&office, cmd.seats, Some(session), date)
+                        .await?;
+                    return Err(QuotaError::SoldOut {
+                        date,
+                        session,
+                        remaining,
+                        next_dates,
+                    });
+                }
+                HoldOutcome::Exists { record, .. } => {
+                    if record.session != session || record.seats != cmd.seats {
+                        return Err(QuotaError::HoldIdReused);
+                    }
+                    match record.state {
+                        'X' => return Err(QuotaError::HoldExpired),
+                        'R' => return Err(QuotaError::HoldReleased),
+                        _ => {}
+                    }
+                    // A retry. Answer it only once the first attempt reached the ledger.
+                    let mut conn = self.pool.acquire().await?;
+                    if let Some(row) = ledger::get_hold(&mut conn, &cmd.hold_id).await? {
+                        return answer_from_row(&row, &day, session, cmd.seats, now);
+                    }
+                    drop(conn);
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                HoldOutcome::Admitted {
+                    remaining,
+                    epoch,
+                    capacity,
+                } => {
+                    let new = NewHold {
+                        hold_id: &cmd.hold_id,
+                        office_code: &office.code,
+                        date,
+                        session,
+                        seats: cmd.seats,
+                        expires_at,
+                        remaining_after: remaining,
+                        admitted_capacity: capacity,
+                    };
+                    let recorded = ledger::insert_hold(&self.pool, &new, epoch).await;
+                    match recorded {
+                        Ok(InsertHold::Inserted) => {
+                            return Ok(HoldAnswer {
+                                hold_id: cmd.hold_id,
+                                remaining,
+                                expires_at: truncate_ms(expires_at),
+                            });
+                        }
+                        Ok(InsertHold::EpochMismatch { ledger_epoch }) => {
+                            // Admitted by counters that were lost and rebuilt meanwhile: the
+                            // seats are not counted anywhere now. If instead the counters are
+                            // newer than the ledger (a rebuild whose commit failed), drop
+                            // them. Either way, try again against current counters.
+                            if epoch > ledger_epoch {
+                                self.counters.invalidate(&day).await?;
+                            }
+                        }
+                        Ok(InsertHold::Conflict(row)) => {
+                            // The id is in the ledger but not in these counters. Keep the
+                            // admission only if it is that very hold, still live.
+                            let answer = answer_from_row(&row, &day, session, cmd.seats, now);
+                            if answer.is_err() || row.state != "HELD" {
+                                self.undo_admission(&day, &cmd.hold_id).await;
+                            }
+                            return answer;
+                        }
+                        Err(e) => {
+                            self.undo_admission(&day, &cmd.hold_id).await;
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
+            tracing::debug!(attempt, hold_id = %cmd.hold_id, "hold retried");
+        }
+        Err(QuotaError::Redis(redis::RedisError::from((
+            redis::ErrorKind::TryAgain,
+            "quota counters kept changing; try again",
+        ))))
+    }
+
+    async fn undo_admission(&self, day: &DayKey, hold_id: &str) {
+        if let Err(e) = self
+            .counters
+            .release(day, hold_id, self.now().timestamp_millis())
+            .await
+        {
+            tracing::warn!(error = %e, hold_id, "could not undo a Redis admission; it will expire");
+        }
+    }
+
+    fn validate_hold(&self, cmd: &HoldCommand) -> Result<(Arc<Office>, NaiveDate, SessionOfDay)> {
+        let mut v = Vec::new();
+        if cmd.hold_id.is_empty()
+            || cmd.hold_id.len() > 128
+            || !cmd
+                .hold_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            v.push(FieldViolation::new(
+                "hold_id",
+                "wajib diisi, 1-128 karakter huruf, angka, '-', '_', '.', ':'",
+            ));
+        }
+        let office = self.offices.get(&cmd.office_code).cloned();
+        if cmd.office_code.trim().is_empty() {
+            v.push(FieldViolation::new("office_code", "wajib diisi"));
+        }
+        let date = antrean_platform::domain::parse_date(&cmd.date);
+        if date.is_none() {
+            v.push(FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            ));
+        }
+        let session = SessionOfDay::from_proto(cmd.session);
+        if session.is_none() {
+            v.push(FieldViolation::new(
+                "session",
+                "pilih SESSION_PAGI atau SESSION_SIANG",
+            ));
+        }
+        if !(1..=MAX_SEATS).contains(&cmd.seats) {
+            v.push(FieldViolation::new("seats", "jumlah kursi 1 sampai 5"));
+        }
+        if cmd.ttl_seconds > MAX_TTL_SECONDS {
+            v.push(FieldViolation::new(
+                "ttl_seconds",
+                "paling lama 86400 detik (24 jam)",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(QuotaError::Invalid(v));
+        }
+        let office = office.ok_or_else(|| QuotaError::UnknownOffice(cmd.office_code.clone()))?;
+        Ok((office, date.expect("checked"), session.expect("checked")))
+    }
+
+    fn check_horizon(&self, office: &Office, date: NaiveDate, now: DateTime<Utc>) -> Result<()> {
+        let (first, last) = horizon(local_date(office.tz, now), self.rules);
+        if date < first || date > last {
+            return Err(QuotaError::OutsideHorizon { date, first, last });
+        }
+        Ok(())
+    }
+
+    async fn closed_error(&self, day: &DayKey) -> Result<QuotaError> {
+        let c = self
+            .counters
+            .read(day, self.now().timestamp_millis())
+            .await?
+            .unwrap_or_default();
+        Ok(QuotaError::Closed {
+            date: day.date,
+            reason: ClosedReason::from_code(&c.reason).unwrap_or(ClosedReason::ClosedByOffice),
+            note: c.note,
+        })
+    }
+
+    /// Turns a live hold into confirmed seats. Idempotent.
+    pub async fn commit(&self, hold_id: &str) -> Result<CommitAnswer> {
+        let row = self.hold_row(hold_id).await?;
+        match row.state.as_str() {
+            "RELEASED" => return Err(QuotaError::HoldReleased),
+            "EXPIRED" => return Err(QuotaError::HoldExpired),
+            "COMMITTED" => return self.committed(row).await,
+            _ => {}
+        }
+        let office = self.office(&row.office_code)?.clone();
+        let day = DayKey {
+            office: office.code.clone(),
+            date: row.date,
+        };
+        let now = self.now();
+        if row.expires_at <= now {
+            ledger::expire_due(&self.pool, now).await?;
+            return Err(QuotaError::HoldExpired);
+        }
+        // Redis first: a hold committed in Redis but not (yet) in the ledger is counted as
+        // used, which can only refuse seats, never oversell them. A retry completes it; the
+        // sweeper gives the seats back if it never comes.
+        let mut outcome = CommitOutcome::Missing;
+        for _ in 0..3 {
+            outcome = self
+                .counters
+                .commit(
+                    &day,
+                    hold_id,
+                    row.session(),
+                    row.seats as u32,
+                    now.timestamp_millis(),
+                )
+                .await?;
+            if outcome != CommitOutcome::Missing {
+                break;
+            }
+            self.build(&office, row.date).await?;
+        }
+        match outcome {
+            CommitOutcome::Committed => {}
+            CommitOutcome::Expired => return Err(QuotaError::HoldExpired),
+            CommitOutcome::Released => return Err(QuotaError::HoldReleased),
+            CommitOutcome::Missing => {
+                return Err(QuotaError::Redis(redis::RedisError::from((
+                    redis::ErrorKind::TryAgain,
+                    "counters missing",
+                ))));
+            }
+        }
+        match ledger::commit_hold(&self.pool, hold_id, now).await? {
+            CommitHold::Committed { capacity } => Ok(CommitAnswer {
+                hold: ledger::get_hold(&mut *self.pool.acquire().await?, hold_id)
+                    .await?
+                    .ok_or(QuotaError::UnknownHold)?,
+                capacity,
+            }),
+            CommitHold::Expired => {
+                self.undo_admission(&day, hold_id).await;
+                Err(QuotaError::HoldExpired)
+            }
+            CommitHold::Released => {
+                self.undo_admission(&day, hold_id).await;
+                Err(QuotaError::HoldReleased)
+            }
+            CommitHold::CapacityExceeded => {
+                self.undo_admission(&day, hold_id).await;
+                Err(QuotaError::CapacityExceeded)
+            }
+        }
+    }
+
+    async fn committed(&self, row: HoldRow) -> Result<CommitAnswer> {
+        let office = self.office(&row.office_code)?.clone();
+        let day = self.day(&office, row.date).await?;
+        Ok(CommitAnswer {
+            capacity: day.capacity[idx(row.session())],
+            hold: row,
+        })
+    }
+
+    async fn hold_row(&self, hold_id: &str) -> Result<HoldRow> {
+        let mut conn = self.pool.acquire().await?;
+        ledger::get_hold(&mut conn, hold_id)
+            .await?
+            .ok_or(QuotaError::UnknownHold)
+    }
+
+    /// Gives back a hold's seats, held or committed. True when this call released them.
+    pub async fn release(&self, hold_id: &str) -> Result<bool> {
+        let Some((row, changed)) = ledger::release_hold(&self.pool, hold_id).await? else {
+            // Never reached the ledger (the admission was undone): nothing to give back.
+            return Ok(false);
+        };
+        // Always tell Redis, also on a retry: its release is idempotent.
+        let day = DayKey {
+            office: row.office_code.clone(),
+            date: row.date,
+        };
+        self.counters
+            .release(&day, hold_id, self.now().timestamp_millis())
+            .await?;
+        Ok(changed)
+    }
+
+    /// Marks expired holds in the ledger and makes sure Redis no longer counts them (a hold
+    /// committed in Redis whose ledger commit never came). Answers how many expired.
+    pub async fn sweep(&self) -> Result<usize> {
+        let now = self.now();
+        let expired = ledger::expire_due(&self.pool, now).await?;
+        for h in &expired {
+            let day = DayKey {
+                office: h.office_code.clone(),
+                date: h.date,
+            };
+            self.counters
+                .release(&day, &h.hold_id, now.timestamp_millis())
+                .await?;
+        }
+        Ok(expired.len())
+    }
+
+    // ---- Rebuild ---------------------------------------------------------------------------
+
+    /// Builds a day's counters from the ledger, unless they exist.
+    ///
+    /// Under the day's row lock: read capacity, confirmed seats and the live holds, bump the
+    /// epoch, write the counters with Init (which does nothing if another replica got there
+    /// first), commit. Admissions by older counters then fail the epoch check in
+    /// [`ledger::insert_hold`] and are retried against these.
+    pub async fn build(&self, office: &Office, date: NaiveDate) -> Result<()> {
+        let key = DayKey {
+            office: office.code.clone(),
+            date,
+        };
+        let lock = {
+            let mut locks = self.build_locks.lock().expect("poisoned");
+            if locks.len() > 4096 {
+                locks.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let now = self.now();
+        if self
+            .counters
+            .read(&key, now.timestamp_millis())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let row = ledger::lock_day(&mut tx, office, date).await?;
+        let plan = ledger::day_plan(&mut tx, &office.code, date, &row).await?;
+        let holds = ledger::live_holds(&mut tx, &office.code, date, now).await?;
+        let epoch = row.epoch + 1;
+        ledger::set_epoch(&mut tx, &office.code, date, epoch).await?;
+        let (open, reason, note, special) = match &plan.rule {
+            DayRule::Open { special, note } => (true, String::new(), note.clone(), *special),
+            DayRule::Closed { reason, note } => {
+                (false, reason.code().to_owned(), note.clone(), false)
+            }
+        };
+        let expire_at = local_instant(office.tz, date + Days::new(3), NaiveTime::MIN);
+        let build = DayBuild {
+            epoch,
+            open,
+            reason,
+            note,
+            special,
+            capacity: plan.capacity,
+            confirmed: plan.confirmed,
+            holds,
+            expire_at_ms: expire_at.timestamp_millis(),
+        };
+        if !self.counters.init(&key, &build).await? {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        if let Err(e) = tx.commit().await {
+            let _ = self.counters.invalidate(&key).await;
+            return Err(e.into());
+        }
+        tracing::info!(office = %office.code, %date, epoch, "quota counters built from the ledger");
+        Ok(())
+    }
+
+    // ---- Availability ----------------------------------------------------------------------
+
+    /// A day's counters, built from the ledger when missing.
+    async fn day(&self, office: &Office, date: NaiveDate) -> Result<DayCounters> {
+        let key = DayKey {
+            office: office.code.clone(),
+            date,
+        };
+        for _ in 0..3 {
+            if let Some(c) = self
+                .counters
+                .read(&key, self.now().timestamp_millis())
+                .await?
+            {
+                return Ok(c);
+            }
+            self.build(office, date).await?;
+        }
+        Err(QuotaError::Redis(redis::RedisError::from((
+            redis::ErrorKind::TryAgain,
+            "counters missing",
+        ))))
+    }
+
+    /// One date as every channel sees it.
+    pub async fn day_view(&self, office: &Office, date: NaiveDate) -> Result<DayView> {
+        let (first, last) = self.bookable_range(office);
+        if date < first || date > last {
+            return Ok(DayView {
+                date,
+                open: false,
+                closed_reason: Some(ClosedReason::OutsideHorizon),
+                note: String::new(),
+                special: false,
+                sessions: Vec::new(),
+            });
+        }
+        let c = self.day(office, date).await?;
+        let sessions = SessionOfDay::ALL
+            .iter()
+            .map(|&s| {
+                let h = office.hours(s);
+                SessionView {
+                    session: s,
+                    capacity: c.capacity[idx(s)],
+                    remaining: if c.open { c.remaining(s) } else { 0 },
+                    confirmed: c.confirmed[idx(s)],
+                    held: c.held(s),
+                    start: h.start,
+                    end: h.end,
+                }
+            })
+            .collect();
+        Ok(DayView {
+            date,
+            open: c.open,
+            closed_reason: ClosedReason::from_code(&c.reason),
+            note: c.note,
+            special: c.special,
+            sessions,
+        })
+    }
+
+    /// Every date from `from` to `to` (inclusive).
+    pub async fn availability(
+        &self,
+        office: &Office,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DayView>> {
+        let dates: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+        futures::future::try_join_all(dates.into_iter().map(|d| self.day_view(office, d))).await
+    }
+
+    /// The next `limit` bookable dates from `from` with `seats` free.
+    pub async fn next_available(
+        &self,
+        office: &Office,
+        seats: u32,
+        limit: usize,
+        session: Option<SessionOfDay>,
+        from: Option<NaiveDate>,
+    ) -> Result<Vec<DayView>> {
+        let (first, last) = self.bookable_range(office);
+        let from = from.map_or(first, |f| f.max(first));
+        if from > last {
+            return Ok(Vec::new());
+        }
+        let days = self.availability(office, from, last).await?;
+        Ok(days
+            .into_iter()
+            .filter(|d| d.has_room(seats, session))
+            .take(limit)
+            .collect())
+    }
+
+    /// Next free dates for sold-out answers; a flash crowd shares one lookup per second.
+    async fn next_dates_cached(
+        &self,
+        office: &Office,
+        seats: u32,
+        session: Option<SessionOfDay>,
+        except: NaiveDate,
+    ) -> Result<Vec<NaiveDate>> {
+        let key = (office.code.clone(), seats, session);
+        if let Some((at, dates)) = self.next_dates.lock().expect("poisoned").get(&key)
+            && at.elapsed() < NEXT_DATES_CACHE
+        {
+            return Ok(dates.iter().copied().filter(|d| *d != except).collect());
+        }
+        let dates: Vec<NaiveDate> = self
+            .next_available(office, seats, 6, session, None)
+            .await?
+            .into_iter()
+            .map(|d| d.date)
+            .collect();
+        self.next_dates
+            .lock()
+            .expect("poisoned")
+            .insert(key, (Instant::now(), dates.clone()));
+        Ok(dates.into_iter().filter(|d| *d != except).take(5).collect())
+    }
+
+    // ---- Calendar and capacity (admin) -----------------------------------------------------
+
+    /// Runs a calendar change under the day's row lock and drops the day's counters before
+    /// the change commits, so the next request rebuilds them from the changed ledger. Live
+    /// holds are all in the ledger, so nothing held is lost by the rebuild.
+    async fn change_day<F>(&self, office: &Office, date: NaiveDate, change: F) -> Result<()>
+    where
+        F: for<'c> FnOnce(
+            &'c mut sqlx::PgConnection,
+            &'c ledger::DayRow,
+        ) -> futures::future::BoxFuture<'c, sqlx::Result<()>>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let row = ledger::lock_day(&mut tx, office, date).await?;
+        change(&mut tx, &row).await?;
+        self.counters
+            .invalidate(&DayKey {
+                office: office.code.clone(),
+                date,
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets one session's capacity. Lowering below the seats already taken cancels nothing:
+    /// remaining shows 0 and new holds are refused until seats come free.
+    pub async fn set_capacity(
+        &self,
+        office: &Office,
+        date: NaiveDate,
+        session: SessionOfDay,
+        capacity: u32,
+    ) -> Result<DayView> {
+        let code = office.code.clone();
+        self.change_day(office, date, move |conn, _| {
+            Box::pin(async move {
+                let before: i32 = sqlx::query_scalar(
+                    "SELECT capacity FROM session_quota
+                     WHERE office_code = $1 AND date = $2 AND session = $3",
+                )
+                .bind(&code)
+                .bind(date)
+                .bind(session.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE session_quota SET capacity = $4
+                     WHERE office_code = $1 AND date = $2 AND session = $3",
+                )
+                .bind(&code)
+                .bind(date)
+                .bind(session.as_str())
+                .bind(capacity as i32)
+                .execute(&mut *conn)
+                .await?;
+                ledger::audit(
+                    conn,
+                    &code,
+                    date,
+                    "SET_CAPACITY",
+                    serde_json::json!({"session": session.as_str(), "capacity": before}),
+                    serde_json::json!({"session": session.as_str(), "capacity": capacity}),
+                )
+                .await
+            })
+        })
+        .await?;
+        self.day_view_anyway(office, date).await
+    }
+
+    /// Closes a date for new holds. Existing bookings stay; answers their confirmed seats.
+    pub async fn close_date(
+        &self,
+        office: &Office,
+        date: NaiveDate,
+        reason: &str,
+    ) -> Result<(DayView, u32)> {
+        let code = office.code.clone();
+        let note = reason.trim().to_owned();
+        self.change_day(office, date, move |conn, row| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE quota_days SET override = 'CLOSED', note = $3
+                     WHERE office_code = $1 AND date = $2",
+                )
+                .bind(&code)
+                .bind(date)
+                .bind(&note)
+                .execute(&mut *conn)
+                .await?;
+                ledger::audit(
+                    conn,
+                    &code,
+                    date,
+                    "CLOSE_DATE",
+                    serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}),
+                    serde_json::json!({"override": "CLOSED", "note": note}),
+                )
+                .await
+            })
+        })
+        .await?;
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(confirmed), 0) FROM session_quota WHERE office_code = $1 AND date = $2",
+        )
+        .bind(&office.code)
+        .bind(date)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((self.day_view_anyway(office, date).await?, confirmed as u32))
+    }
+
+    /// Opens a special-event day (or reopens a closed one) with its own capacity.
+    pub async fn open_special(
+        &self,
+        office: &Office,
+        date: NaiveDate,
+        name: &str,
+        capacity: [u32; 2],
+    ) -> Result<DayView> {
+        let code = office.code.clone();
+        let note = name.trim().to_owned();
+        self.change_day(office, date, move |conn, row| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE quota_days SET override = 'SPECIAL', note = $3
+                     WHERE office_code = $1 AND date = $2",
+                )
+                .bind(&code)
+                .bind(date)
+                .bind(&note)
+                .execute(&mut *conn)
+                .await?;
+                for s in SessionOfDay::ALL {
+                    sqlx::query(
+                        "UPDATE session_quota SET capacity = $4
+                         WHERE office_code = $1 AND date = $2 AND session = $3",
+                    )
+                    .bind(&code)
+                    .bind(date)
+                    .bind(s.as_str())
+                    .bind(capacity[idx(s)] as i32)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                ledger::audit(
+                    conn,
+                    &code,
+                    date,
+                    "OPEN_SPECIAL_DATE",
+                    serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}),
+                    serde_json::json!({"override": "SPECIAL", "note": note,
+                                       "pagi": capacity[0], "siang": capacity[1]}),
+                )
+                .await
+            })
+        })
+        .await?;
+        self.day_view_anyway(office, date).await
+    }
+
+    /// A day's view even outside the horizon (for staff answers).
+    async fn day_view_anyway(&self, office: &Office, date: NaiveDate) -> Result<DayView> {
+        let v = self.day_view(office, date).await?;
+        if v.closed_reason != Some(ClosedReason::OutsideHorizon) {
+            return Ok(v);
+        }
+        let c = self.day(office, date).await?;
+        Ok(DayView {
+            open: c.open,
+            closed_reason: ClosedReason::from_code(&c.reason),
+            note: c.note.clone(),
+            special: c.special,
+            sessions: SessionOfDay::ALL
+                .iter()
+                .map(|&s| SessionView {
+                    session: s,
+                    capacity: c.capacity[idx(s)],
+                    remaining: c.remaining(s),
+                    confirmed: c.confirmed[idx(s)],
+                    held: c.held(s),
+                    start: office.hours(s).start,
+                    end: office.hours(s).end,
+                })
+                .collect(),
+            ..v
+        })
+    }
+}
+
+/// Redis keeps milliseconds; answers carry the same instant on every retry.
+fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
+}
+
+/// The answer to a retried hold, from its ledger row.
+fn answer_from_row(
+    row: &HoldRow,
+    day: &DayKey,
+    session: SessionOfDay,
+    seats: u32,
+    now: DateTime<Utc>,
+) -> Result<HoldAnswer> {
+    if row.office_code != day.office
+        || row.date != day.date
+        || row.session() != session
+        || row.seats as u32 != seats
+    {
+        return Err(QuotaError::HoldIdReused);
+    }
+    match row.state.as_str() {
+        "EXPIRED" => Err(QuotaError::HoldExpired),
+        "RELEASED" => Err(QuotaError::HoldReleased),
+        "HELD" if row.expires_at <= now => Err(QuotaError::HoldExpired),
+        _ => Ok(HoldAnswer {
+            hold_id: row.hold_id.clone(),
+            remaining: row.remaining_after.max(0) as u32,
+            expires_at: truncate_ms(row.expires_at),
+        }),
+    }
+}
+
+/// Runs [`Quota::sweep`] every `seconds` until aborted.
+pub fn spawn_sweeper(quota: Arc<Quota>, seconds: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        loop {
+            tick.tick().await;
+            match quota.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired holds swept"),
+                Err(e) => tracing::warn!(error = %e, "hold sweep failed"),
+            }
+        }
+    })
+}

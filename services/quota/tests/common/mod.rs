@@ -1,0 +1,141 @@
+#![allow(dead_code)]
+//! Starts a quota service on port 0 against a fresh database, with a manual clock.
+use antrean_platform::clock::ManualClock;
+use antrean_platform::grpc::{ServeOptions, serve};
+use antrean_platform::testing;
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::quota_service_client::QuotaServiceClient;
+use antrean_quota::{Quota, QuotaConfig, grpc::QuotaGrpc};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+pub struct TestQuota {
+    pub quota: Arc<Quota>,
+    pub client: QuotaServiceClient<Channel>,
+    pub clock: Arc<ManualClock>,
+    pub config: QuotaConfig,
+}
+
+/// Monday 30 November 2026, 10:00 WIB: bookable from Tuesday 1 December to 30 December.
+pub fn monday_morning() -> DateTime<Utc> {
+    "2026-11-30T03:00:00Z".parse().unwrap()
+}
+
+pub async fn start() -> TestQuota {
+    start_with_redis(testing::redis_url()).await
+}
+
+pub async fn start_with_redis(redis_url: String) -> TestQuota {
+    antrean_platform::telemetry::init_for_tests();
+    let config = QuotaConfig::for_tests(
+        testing::fresh_database_url(),
+        redis_url,
+        testing::redis_prefix(),
+    );
+    let clock = ManualClock::new(monday_morning());
+    let quota = Arc::new(antrean_quota::build(&config, clock.clone()).await.unwrap());
+    let (listener, addr) = testing::listener().await;
+    let svc = QuotaGrpc::new(quota.clone()).into_server();
+    tokio::spawn(serve(
+        listener,
+        svc,
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    let client = QuotaServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    TestQuota {
+        quota,
+        client,
+        clock,
+        config,
+    }
+}
+
+pub fn hold(
+    id: &str,
+    office: &str,
+    date: &str,
+    session: pb::Session,
+    seats: u32,
+) -> pb::HoldRequest {
+    pb::HoldRequest {
+        hold_id: id.into(),
+        office_code: office.into(),
+        date: date.into(),
+        session: session as i32,
+        seats,
+        ttl_seconds: 900,
+    }
+}
+
+impl TestQuota {
+    pub async fn remaining(&self, office: &str, date: &str, session: pb::Session) -> u32 {
+        let days = self
+            .client
+            .clone()
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: office.into(),
+                from: date.into(),
+                to: date.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .days;
+        days[0]
+            .sessions
+            .iter()
+            .find(|s| s.session == session as i32)
+            .map(|s| s.remaining)
+            .unwrap()
+    }
+
+    pub async fn set_capacity(&self, office: &str, date: &str, session: pb::Session, cap: u32) {
+        self.client
+            .clone()
+            .set_capacity(pb::SetCapacityRequest {
+                office_code: office.into(),
+                date: date.into(),
+                session: session as i32,
+                capacity: cap,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Seats the ledger records as held or committed for a session.
+    pub async fn ledger_seats(&self, office: &str, date: &str, session: &str) -> i64 {
+        let pool = sqlx::PgPool::connect(&self.config.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(seats), 0)::bigint FROM quota.holds
+             WHERE office_code = $1 AND date = $2::date AND session = $3
+               AND state IN ('HELD', 'COMMITTED')",
+        )
+        .bind(office)
+        .bind(date)
+        .bind(session)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    }
+
+    /// How many times the day's counters were built from the ledger.
+    pub async fn epoch(&self, office: &str, date: &str) -> i64 {
+        let pool = sqlx::PgPool::connect(&self.config.database_url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(
+            "SELECT epoch FROM quota.quota_days WHERE office_code = $1 AND date = $2::date",
+        )
+        .bind(office)
+        .bind(date)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    }
+}
