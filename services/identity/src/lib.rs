@@ -1,1 +1,40 @@
+//! The identity service: who books, and with which contact.
+//!
+//! - [`nik`], [`phone`], [`person`]: validation and normalisation of NIK, Indonesian phone
+//!   numbers, names and birth dates.
+//! - [`pii`]: encryption at rest and keyed-hash lookups for NIK, phone and e-mail.
+//! - [`store`]: the `identity` schema (contacts, applicants, no-shows, blocks).
+//! - [`grpc`]: the gRPC service `antrean.v1.IdentityService`.
+//! - [`config`]: settings from the environment.
 
+pub mod config;
+pub mod grpc;
+pub mod nik;
+pub mod person;
+pub mod phone;
+pub mod pii;
+pub mod store;
+
+pub use config::IdentityConfig;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects, migrates and builds the gRPC service.
+pub async fn build(
+    config: &IdentityConfig,
+    clock: antrean_platform::clock::SharedClock,
+) -> anyhow::Result<grpc::IdentityGrpc> {
+    let pool = antrean_platform::db::connect_and_migrate(
+        &config.database_url,
+        "identity",
+        config.db_max_connections,
+        &MIGRATOR,
+    )
+    .await?;
+    let pii = pii::Pii::from_config(config)?;
+    Ok(grpc::IdentityGrpc::new(
+        store::Store::new(pool, pii),
+        clock,
+        config.penalty(),
+    ))
+}

@@ -1,0 +1,63 @@
+//! Settings of the identity service, from the environment (see `--help`).
+use clap::Parser;
+use secrecy::SecretString;
+
+/// Development keys: used only when the environment sets none, and logged as a warning.
+pub const DEV_ENCRYPTION_KEY: &str =
+    "6465762d6f6e6c792d656e6372797074696f6e2d6b65792d3030303030303030";
+pub const DEV_INDEX_KEY: &str = "6465762d6f6e6c792d696e6465782d6b65792d30303030303030303030303030";
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "antrean-identity", about = "antrean identity service (gRPC)")]
+pub struct IdentityConfig {
+    #[arg(long, env = "IDENTITY_ADDR", default_value = "0.0.0.0:50051")]
+    pub addr: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "IDENTITY_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// 32 bytes as 64 hex digits: encrypts NIK, phone and e-mail at rest.
+    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
+    pub pii_encryption_key: SecretString,
+    /// 32 bytes as 64 hex digits: keys the lookup hashes of NIK, phone and persons.
+    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
+    pub pii_index_key: SecretString,
+    /// No-shows inside the window that block a person.
+    #[arg(long, env = "NO_SHOW_LIMIT", default_value_t = 2)]
+    pub no_show_limit: u32,
+    #[arg(long, env = "NO_SHOW_WINDOW_DAYS", default_value_t = 90)]
+    pub no_show_window_days: u32,
+    /// How long a blocked person cannot book.
+    #[arg(long, env = "NO_SHOW_BLOCK_DAYS", default_value_t = 30)]
+    pub no_show_block_days: u32,
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
+    pub drain_seconds: u64,
+}
+
+/// The no-show rule.
+#[derive(Debug, Clone, Copy)]
+pub struct PenaltyRule {
+    pub limit: u32,
+    pub window_days: u32,
+    pub block_days: u32,
+}
+
+impl IdentityConfig {
+    pub fn penalty(&self) -> PenaltyRule {
+        PenaltyRule {
+            limit: self.no_show_limit.max(1),
+            window_days: self.no_show_window_days,
+            block_days: self.no_show_block_days,
+        }
+    }
+
+    pub fn for_tests(database_url: String) -> Self {
+        let mut c = Self::parse_from(["antrean-identity"]);
+        c.database_url = database_url;
+        c
+    }
+}

@@ -1,0 +1,364 @@
+//! `antrean.v1.IdentityService`: validate, convert, call [`Store`].
+use crate::config::PenaltyRule;
+use crate::nik::Nik;
+use crate::person::{check_birth_date, clean_name};
+use crate::store::{ApplicantData, PenaltyState, Store};
+use antrean_platform::clock::SharedClock;
+use antrean_platform::domain::{format_date, local_date, parse_date, to_timestamp};
+use antrean_platform::status::{self, FieldViolation, Problem};
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::collections::HashSet;
+use tonic::{Code, Request, Response, Status};
+use uuid::Uuid;
+
+/// Most people one booking (and one phone) may cover.
+pub const MAX_APPLICANTS: usize = 5;
+
+#[derive(Clone)]
+pub struct IdentityGrpc {
+    store: Store,
+    clock: SharedClock,
+    rule: PenaltyRule,
+}
+
+fn db(e: sqlx::Error) -> Status {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            status::unavailable("postgres", e)
+        }
+        e => status::internal("postgres", e),
+    }
+}
+
+fn parse_id(field: &str, id: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(id).map_err(|_| {
+        Problem::invalid(vec![FieldViolation::new(field, "bukan ID yang valid")]).into()
+    })
+}
+
+fn not_found(what: &str) -> Status {
+    Problem::new(
+        Code::NotFound,
+        "NOT_FOUND",
+        format!("{what} tidak ditemukan."),
+        format!("{what} not found."),
+    )
+    .into()
+}
+
+/// Validates a contact phone (and e-mail): the E.164 phone, or a violation.
+pub fn check_contact(
+    c: &pb::ContactInput,
+    v: &mut Vec<FieldViolation>,
+) -> Option<(String, Option<String>)> {
+    let phone = match crate::phone::normalize(&c.phone) {
+        Ok(p) => Some(p),
+        Err(m) => {
+            v.push(FieldViolation::new("contact.phone", m));
+            None
+        }
+    };
+    let email = c.email.trim();
+    let email = if email.is_empty() {
+        None
+    } else if email.len() <= 254
+        && email.split_once('@').is_some_and(|(a, d)| {
+            !a.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !email.contains(char::is_whitespace)
+    {
+        Some(email.to_ascii_lowercase())
+    } else {
+        v.push(FieldViolation::new(
+            "contact.email",
+            "alamat e-mail tidak valid (contoh: nama@contoh.id)",
+        ));
+        None
+    };
+    phone.map(|p| (p, email))
+}
+
+impl IdentityGrpc {
+    pub fn new(store: Store, clock: SharedClock, rule: PenaltyRule) -> Self {
+        Self { store, clock, rule }
+    }
+
+    pub fn into_server(self) -> IdentityServiceServer<Self> {
+        IdentityServiceServer::new(self)
+    }
+
+    /// National dates (birth dates, the no-show window) use Jakarta's calendar.
+    fn today(&self) -> (DateTime<Utc>, NaiveDate) {
+        let now = self.clock.now();
+        (now, local_date(Tz::Asia__Jakarta, now))
+    }
+
+    fn check_applicants(
+        &self,
+        list: &[pb::ApplicantInput],
+        v: &mut Vec<FieldViolation>,
+    ) -> Vec<ApplicantData> {
+        let (_, today) = self.today();
+        if list.is_empty() || list.len() > MAX_APPLICANTS {
+            v.push(FieldViolation::new(
+                "applicants",
+                "jumlah pemohon 1 sampai 5 orang",
+            ));
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, a) in list.iter().enumerate() {
+            let f = |name: &str| format!("applicants[{i}].{name}");
+            let name = clean_name(&a.name).map_err(|m| v.push(FieldViolation::new(f("name"), m)));
+            let birth = check_birth_date(&a.birth_date, today)
+                .map_err(|m| v.push(FieldViolation::new(f("birth_date"), m)));
+            if a.application_type == pb::ApplicationType::Unspecified as i32
+                || pb::ApplicationType::try_from(a.application_type).is_err()
+            {
+                // The classic WhatsApp format carries no type: it defaults to a new passport
+                // upstream; an explicit invalid value is refused.
+                if a.application_type != 0 {
+                    v.push(FieldViolation::new(
+                        f("application_type"),
+                        "jenis permohonan tidak dikenal",
+                    ));
+                }
+            }
+            let (Ok(name), Ok(birth)) = (name, birth) else {
+                continue;
+            };
+            let nik = if a.nik.trim().is_empty() {
+                None
+            } else {
+                match Nik::parse(&a.nik, birth) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        v.push(FieldViolation::new(f("nik"), e.message()));
+                        continue;
+                    }
+                }
+            };
+            let data = ApplicantData {
+                nik,
+                name,
+                birth_date: birth,
+            };
+            if !seen.insert(self.store.person_key(&data)) {
+                v.push(FieldViolation::new(
+                    format!("applicants[{i}]"),
+                    "orang yang sama tercantum lebih dari sekali",
+                ));
+            }
+            out.push(data);
+        }
+        out
+    }
+
+    fn penalty_proto(p: PenaltyState) -> pb::Penalty {
+        pb::Penalty {
+            recent_no_shows: p.recent_no_shows,
+            blocked_until: p.blocked_until.map(to_timestamp),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityGrpc {
+    async fn resolve_applicants(
+        &self,
+        req: Request<pb::ResolveApplicantsRequest>,
+    ) -> Result<Response<pb::ResolveApplicantsResponse>, Status> {
+        let r = req.into_inner();
+        let mut v = Vec::new();
+        let contact_in = r.contact.unwrap_or_default();
+        let contact = check_contact(&contact_in, &mut v);
+        let applicants = self.check_applicants(&r.applicants, &mut v);
+        if !v.is_empty() {
+            return Err(Problem::invalid(v).into());
+        }
+        let (phone, email) = contact.expect("validated");
+        let wa = Some(contact_in.whatsapp_user_id.trim()).filter(|s| !s.is_empty());
+        let contact_id = self
+            .store
+            .upsert_contact(&phone, email.as_deref(), wa)
+            .await
+            .map_err(db)?;
+        let (now, today) = self.today();
+        let mut out = Vec::new();
+        for (a, input) in applicants.iter().zip(&r.applicants) {
+            let stored = self.store.upsert_applicant(a, &phone).await.map_err(db)?;
+            let penalty = self
+                .store
+                .penalty(&stored.person_key, now, today, self.rule)
+                .await
+                .map_err(db)?;
+            out.push(pb::ResolvedApplicant {
+                applicant_id: stored.id.to_string(),
+                person_key: stored.person_key,
+                name: stored.name,
+                birth_date: format_date(stored.birth_date),
+                application_type: input.application_type,
+                blocked_until: penalty.blocked_until.map(to_timestamp),
+            });
+        }
+        Ok(Response::new(pb::ResolveApplicantsResponse {
+            contact: Some(pb::Contact {
+                contact_id: contact_id.to_string(),
+                phone: String::new(),
+                email: String::new(),
+                whatsapp_user_id: wa.unwrap_or_default().to_owned(),
+                phone_masked: crate::phone::mask(&phone),
+            }),
+            applicants: out,
+        }))
+    }
+
+    async fn resolve_contact(
+        &self,
+        req: Request<pb::ResolveContactRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let r = req.into_inner();
+        let phone = crate::phone::normalize(&r.phone)
+            .map_err(|m| Status::from(Problem::invalid(vec![FieldViolation::new("phone", m)])))?;
+        let id = if r.create {
+            Some(
+                self.store
+                    .upsert_contact(&phone, None, None)
+                    .await
+                    .map_err(db)?,
+            )
+        } else {
+            self.store.find_contact(&phone).await.map_err(db)?
+        };
+        let id = id.ok_or_else(|| not_found("Kontak"))?;
+        Ok(Response::new(pb::Contact {
+            contact_id: id.to_string(),
+            phone: String::new(),
+            email: String::new(),
+            whatsapp_user_id: String::new(),
+            phone_masked: crate::phone::mask(&phone),
+        }))
+    }
+
+    async fn get_contact(
+        &self,
+        req: Request<pb::GetContactRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
+        let id = parse_id("contact_id", &req.get_ref().contact_id)?;
+        let c = self
+            .store
+            .get_contact(id)
+            .await
+            .map_err(|e| status::internal("contact", e))?
+            .ok_or_else(|| not_found("Kontak"))?;
+        Ok(Response::new(pb::Contact {
+            contact_id: c.id.to_string(),
+            phone: c.phone.unwrap_or_default(),
+            email: c.email.unwrap_or_default(),
+            whatsapp_user_id: c.whatsapp_user_id.unwrap_or_default(),
+            phone_masked: c.phone_masked,
+        }))
+    }
+
+    async fn get_applicant(
+        &self,
+        req: Request<pb::GetApplicantRequest>,
+    ) -> Result<Response<pb::Applicant>, Status> {
+        let id = parse_id("applicant_id", &req.get_ref().applicant_id)?;
+        let a = self
+            .store
+            .get_applicant(id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| not_found("Pemohon"))?;
+        Ok(Response::new(pb::Applicant {
+            applicant_id: a.id.to_string(),
+            name: a.name,
+            birth_date: format_date(a.birth_date),
+            nik_masked: a.nik_masked.unwrap_or_default(),
+            person_key: a.person_key,
+        }))
+    }
+
+    async fn record_no_show(
+        &self,
+        req: Request<pb::RecordNoShowRequest>,
+    ) -> Result<Response<pb::Penalty>, Status> {
+        let r = req.into_inner();
+        let id = parse_id("applicant_id", &r.applicant_id)?;
+        let date = parse_date(&r.date).ok_or_else(|| {
+            Status::from(Problem::invalid(vec![FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            )]))
+        })?;
+        if r.booking_id.is_empty() {
+            return Err(
+                Problem::invalid(vec![FieldViolation::new("booking_id", "wajib diisi")]).into(),
+            );
+        }
+        let a = self
+            .store
+            .get_applicant(id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| not_found("Pemohon"))?;
+        let (now, today) = self.today();
+        let p = self
+            .store
+            .record_no_show(&a.person_key, &r.booking_id, date, now, today, self.rule)
+            .await
+            .map_err(db)?;
+        Ok(Response::new(Self::penalty_proto(p)))
+    }
+
+    async fn get_penalty(
+        &self,
+        req: Request<pb::GetPenaltyRequest>,
+    ) -> Result<Response<pb::Penalty>, Status> {
+        let id = parse_id("applicant_id", &req.get_ref().applicant_id)?;
+        let a = self
+            .store
+            .get_applicant(id)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| not_found("Pemohon"))?;
+        let (now, today) = self.today();
+        let p = self
+            .store
+            .penalty(&a.person_key, now, today, self.rule)
+            .await
+            .map_err(db)?;
+        Ok(Response::new(Self::penalty_proto(p)))
+    }
+
+    async fn create_staff(
+        &self,
+        _: Request<pb::CreateStaffRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
+        Err(Status::unimplemented(
+            "staff accounts are not available yet",
+        ))
+    }
+
+    async fn authenticate_staff(
+        &self,
+        _: Request<pb::AuthenticateStaffRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
+        Err(Status::unimplemented(
+            "staff accounts are not available yet",
+        ))
+    }
+
+    async fn list_staff(
+        &self,
+        _: Request<pb::ListStaffRequest>,
+    ) -> Result<Response<pb::ListStaffResponse>, Status> {
+        Err(Status::unimplemented(
+            "staff accounts are not available yet",
+        ))
+    }
+}

@@ -1,0 +1,24 @@
+use antrean_identity::IdentityConfig;
+use antrean_platform::grpc::{ServeOptions, serve};
+use clap::Parser;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = IdentityConfig::parse();
+    let _telemetry = antrean_platform::telemetry::init("identity");
+    let service = antrean_identity::build(&config, antrean_platform::clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+    tracing::info!(addr = %config.addr, "identity service listening");
+    let options = ServeOptions {
+        drain_delay: Duration::from_secs(config.drain_seconds),
+        ..ServeOptions::default()
+    };
+    serve(
+        listener,
+        service.into_server(),
+        options,
+        antrean_platform::shutdown_signal(),
+    )
+    .await
+}
