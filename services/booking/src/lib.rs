@@ -1,1 +1,45 @@
+//! The booking service: a booking's whole life.
+//!
+//! - [`bookings`]: the state machine (create, confirm, cancel, check in, sweep), on the
+//!   `booking` schema, calling identity and quota.
+//! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
+//! - [`schedule`]: scheduled times spread evenly over a session.
+//! - [`error`]: the one mapping of booking errors to gRPC statuses.
+//! - [`grpc`]: the gRPC service `antrean.v1.BookingService`.
+//! - [`config`]: settings from the environment.
 
+pub mod bookings;
+pub mod code;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod schedule;
+
+pub use bookings::Bookings;
+pub use config::BookingConfig;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects, migrates and builds the service (identity and quota are connected lazily).
+pub async fn build(
+    config: &BookingConfig,
+    clock: antrean_platform::clock::SharedClock,
+) -> anyhow::Result<Bookings> {
+    use antrean_platform::grpc::traced_channel;
+    use antrean_proto::v1::identity_service_client::IdentityServiceClient;
+    use antrean_proto::v1::quota_service_client::QuotaServiceClient;
+    let pool = antrean_platform::db::connect_and_migrate(
+        &config.database_url,
+        "booking",
+        config.db_max_connections,
+        &MIGRATOR,
+    )
+    .await?;
+    Ok(Bookings::new(
+        pool,
+        IdentityServiceClient::new(traced_channel(&config.identity_url)?),
+        QuotaServiceClient::new(traced_channel(&config.quota_url)?),
+        clock,
+        config.clone(),
+    ))
+}

@@ -1,0 +1,965 @@
+//! The booking state machine.
+//!
+//! Every change of status happens in one transaction that also writes a `booking_events`
+//! row and, for exits, frees the person for new bookings. Work on other services that must
+//! follow a committed change (giving seats back, recording a no-show) is flagged on the row
+//! and retried by [`Bookings::sweep`] until it succeeds, so a crash between the two loses
+//! nothing.
+use crate::code::{BookingCode, confirmation_code};
+use crate::config::BookingConfig;
+use crate::error::{BookingError, Result};
+use crate::schedule::scheduled_at;
+use antrean_platform::clock::SharedClock;
+use antrean_platform::domain::{
+    SessionOfDay, from_timestamp, local_date, local_instant, parse_date, parse_hhmm,
+};
+use antrean_platform::grpc::TracedChannel;
+use antrean_platform::status::{self, FieldViolation};
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::identity_service_client::IdentityServiceClient;
+use antrean_proto::v1::quota_service_client::QuotaServiceClient;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sqlx::{FromRow, PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+pub const ACTIVE: [&str; 3] = ["HELD", "CONFIRMED", "CHECKED_IN"];
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BookingRow {
+    pub id: Uuid,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub channel: String,
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub session: String,
+    pub timezone: String,
+    pub session_start_at: DateTime<Utc>,
+    pub session_end_at: DateTime<Utc>,
+    pub contact_id: Uuid,
+    pub contact_phone_masked: String,
+    pub status: String,
+    pub confirmation_code: String,
+    pub confirm_attempts: i32,
+    pub expires_at: DateTime<Utc>,
+    pub booking_code: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ApplicantRow {
+    pub position: i32,
+    pub applicant_id: Uuid,
+    pub person_key: String,
+    pub name: String,
+    pub application_type: String,
+    pub queue_number: Option<String>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// A booking with its applicants.
+#[derive(Debug, Clone)]
+pub struct BookingView {
+    pub booking: BookingRow,
+    pub applicants: Vec<ApplicantRow>,
+}
+
+/// What the booking service needs to know of an office.
+#[derive(Debug, Clone)]
+pub struct OfficeInfo {
+    pub tz: Tz,
+    pub hours: HashMap<SessionOfDay, (chrono::NaiveTime, chrono::NaiveTime)>,
+}
+
+pub struct Bookings {
+    pool: PgPool,
+    identity: IdentityServiceClient<TracedChannel>,
+    quota: QuotaServiceClient<TracedChannel>,
+    clock: SharedClock,
+    config: BookingConfig,
+    offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
+}
+
+fn invalid(field: &str, why: &str) -> BookingError {
+    BookingError::Invalid(vec![FieldViolation::new(field, why)])
+}
+
+impl Bookings {
+    pub fn new(
+        pool: PgPool,
+        identity: IdentityServiceClient<TracedChannel>,
+        quota: QuotaServiceClient<TracedChannel>,
+        clock: SharedClock,
+        config: BookingConfig,
+    ) -> Self {
+        Self {
+            pool,
+            identity,
+            quota,
+            clock,
+            config,
+            offices: Mutex::default(),
+        }
+    }
+
+    pub fn config(&self) -> &BookingConfig {
+        &self.config
+    }
+
+    async fn office(&self, code: &str) -> Result<Arc<OfficeInfo>> {
+        if let Some(o) = self.offices.lock().expect("poisoned").get(code) {
+            return Ok(o.clone());
+        }
+        let o = self
+            .quota
+            .clone()
+            .get_office(pb::GetOfficeRequest {
+                office_code: code.to_owned(),
+            })
+            .await?
+            .into_inner();
+        let tz: Tz = o.timezone.parse().map_err(|_| {
+            BookingError::Upstream(Box::new(status::internal("office zone", &o.timezone)))
+        })?;
+        let mut hours = HashMap::new();
+        for s in &o.sessions {
+            if let (Some(session), Some(start), Some(end)) = (
+                SessionOfDay::from_proto(s.session),
+                parse_hhmm(&s.start_local),
+                parse_hhmm(&s.end_local),
+            ) {
+                hours.insert(session, (start, end));
+            }
+        }
+        let info = Arc::new(OfficeInfo { tz, hours });
+        self.offices
+            .lock()
+            .expect("poisoned")
+            .insert(o.code.clone(), info.clone());
+        Ok(info)
+    }
+
+    // ---- Create ------------------------------------------------------------------------
+
+    /// HELD, with seats held in the quota and a confirmation code. All applicants or none.
+    pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<(BookingView, String)> {
+        let mut v = Vec::new();
+        let key = req.idempotency_key.trim().to_owned();
+        if key.is_empty() || key.len() > 200 {
+            v.push(FieldViolation::new(
+                "idempotency_key",
+                "wajib diisi, paling panjang 200 karakter",
+            ));
+        }
+        let channel = pb::Channel::try_from(req.channel)
+            .ok()
+            .filter(|c| *c != pb::Channel::Unspecified);
+        if channel.is_none() {
+            v.push(FieldViolation::new(
+                "channel",
+                "pilih CHANNEL_WHATSAPP, CHANNEL_WEB, CHANNEL_APP atau CHANNEL_STAFF",
+            ));
+        }
+        let office_code = req.office_code.trim().to_ascii_uppercase();
+        if office_code.is_empty() {
+            v.push(FieldViolation::new("office_code", "wajib diisi"));
+        }
+        let date = parse_date(&req.date);
+        if date.is_none() {
+            v.push(FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            ));
+        }
+        let session = SessionOfDay::from_proto(req.session);
+        if session.is_none() {
+            v.push(FieldViolation::new(
+                "session",
+                "pilih SESSION_PAGI atau SESSION_SIANG",
+            ));
+        }
+        if req.applicants.is_empty() || req.applicants.len() > 5 {
+            v.push(FieldViolation::new(
+                "applicants",
+                "jumlah pemohon 1 sampai 5 orang",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(BookingError::Invalid(v));
+        }
+        let (channel, date, session) = (
+            channel.expect("checked"),
+            date.expect("checked"),
+            session.expect("checked"),
+        );
+        let request_hash = {
+            let mut r = req.clone();
+            r.idempotency_key.clear();
+            hex::encode(Sha256::digest(r.encode_to_vec()))
+        };
+        if let Some(existing) = self.replay(&key, &request_hash).await? {
+            return Ok(existing);
+        }
+
+        let resolved = self
+            .identity
+            .clone()
+            .resolve_applicants(pb::ResolveApplicantsRequest {
+                contact: req.contact.clone(),
+                applicants: req.applicants.clone(),
+            })
+            .await?
+            .into_inner();
+        let now = self.clock.now();
+        for a in &resolved.applicants {
+            if let Some(until) = a.blocked_until.as_ref().and_then(from_timestamp)
+                && until > now
+            {
+                return Err(BookingError::Blocked {
+                    name: a.name.clone(),
+                    until,
+                });
+            }
+        }
+        let contact = resolved.contact.unwrap_or_default();
+        let contact_id = Uuid::parse_str(&contact.contact_id)
+            .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
+        let office = self.office(&office_code).await?;
+        let (start, end) = office.hours[&session];
+        let id = Uuid::now_v7();
+        let code = confirmation_code();
+        let seats = resolved.applicants.len() as u32;
+        let person_keys: Vec<String> = resolved
+            .applicants
+            .iter()
+            .map(|a| a.person_key.clone())
+            .collect();
+
+        let mut tx = self.pool.begin().await?;
+        // One booking at a time per contact phone: the people-per-phone limit holds.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(contact_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO bookings (id, idempotency_key, request_hash, channel, office_code, date,
+                session, timezone, session_start_at, session_end_at, contact_id,
+                contact_phone_masked, status, confirmation_code, expires_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'HELD', $13, $14, $15, $15)
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&key)
+        .bind(&request_hash)
+        .bind(channel.as_str_name())
+        .bind(&office_code)
+        .bind(date)
+        .bind(session.as_str())
+        .bind(office.tz.name())
+        .bind(local_instant(office.tz, date, start))
+        .bind(local_instant(office.tz, date, end))
+        .bind(contact_id)
+        .bind(&contact.phone_masked)
+        .bind(&code)
+        .bind(now + Duration::seconds(i64::from(self.config.hold_ttl_seconds)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // A concurrent replay committed first.
+            drop(tx);
+            return self
+                .replay(&key, &request_hash)
+                .await?
+                .ok_or(BookingError::IdempotencyKeyReused);
+        }
+        self.expire_stale(&mut tx, contact_id, &person_keys, now)
+            .await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
+             WHERE b.contact_id = $1 AND ba.active",
+        )
+        .bind(contact_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let max = self.config.max_people_per_phone;
+        if active as u32 + seats > max {
+            return Err(BookingError::LimitReached {
+                active: active as u32,
+                max,
+            });
+        }
+        for (i, a) in resolved.applicants.iter().enumerate() {
+            let applicant_id = Uuid::parse_str(&a.applicant_id).map_err(|e| {
+                BookingError::Upstream(Box::new(status::internal("applicant id", e)))
+            })?;
+            let r = sqlx::query(
+                "INSERT INTO booking_applicants (booking_id, position, applicant_id, person_key,
+                    name, application_type, office_code, date, session, active)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+            )
+            .bind(id)
+            .bind(i as i32)
+            .bind(applicant_id)
+            .bind(&a.person_key)
+            .bind(&a.name)
+            .bind(
+                pb::ApplicationType::try_from(a.application_type)
+                    .unwrap_or(pb::ApplicationType::New)
+                    .as_str_name(),
+            )
+            .bind(&office_code)
+            .bind(date)
+            .bind(session.as_str())
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = r {
+                if antrean_platform::db::is_unique_violation(
+                    &e,
+                    Some("one_active_booking_per_person"),
+                ) {
+                    drop(tx);
+                    return Err(self.already_booked(&a.person_key, &a.name).await?);
+                }
+                return Err(e.into());
+            }
+        }
+        let held = self
+            .quota
+            .clone()
+            .hold(pb::HoldRequest {
+                hold_id: id.to_string(),
+                office_code: office_code.clone(),
+                date: req.date.trim().to_owned(),
+                session: session.to_proto() as i32,
+                seats,
+                ttl_seconds: self.config.hold_ttl_seconds,
+            })
+            .await?
+            .into_inner();
+        let expires_at = held
+            .expires_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .unwrap_or(now + Duration::seconds(i64::from(self.config.hold_ttl_seconds)));
+        sqlx::query("UPDATE bookings SET expires_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        event(&mut tx, id, None, "HELD", "", now).await?;
+        if let Err(e) = tx.commit().await {
+            self.release_seats(id).await;
+            return Err(e.into());
+        }
+        tracing::info!(booking_id = %id, office = %office_code, %date, session = %session, seats, "booking held");
+        Ok((self.view(id).await?, code))
+    }
+
+    async fn replay(&self, key: &str, hash: &str) -> Result<Option<(BookingView, String)>> {
+        let row: Option<BookingRow> =
+            sqlx::query_as("SELECT * FROM bookings WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        if row.request_hash != hash {
+            return Err(BookingError::IdempotencyKeyReused);
+        }
+        let code = row.confirmation_code.clone();
+        Ok(Some((self.view(row.id).await?, code)))
+    }
+
+    /// HELD bookings past their expiry stop blocking their people and phone at once, without
+    /// waiting for the sweeper.
+    async fn expire_stale(
+        &self,
+        conn: &mut PgConnection,
+        contact_id: Uuid,
+        person_keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $3
+               AND (contact_id = $1 OR id IN (SELECT booking_id FROM booking_applicants
+                                              WHERE active AND person_key = ANY($2)))
+             FOR UPDATE",
+        )
+        .bind(contact_id)
+        .bind(person_keys)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        for id in ids {
+            transition(
+                conn,
+                id,
+                "HELD",
+                "EXPIRED",
+                "tidak dikonfirmasi tepat waktu",
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn already_booked(&self, person_key: &str, name: &str) -> Result<BookingError> {
+        let row: Option<BookingRow> = sqlx::query_as(
+            "SELECT b.* FROM bookings b JOIN booking_applicants ba ON ba.booking_id = b.id
+             WHERE ba.person_key = $1 AND ba.active LIMIT 1",
+        )
+        .bind(person_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(b) = row else {
+            // Freed meanwhile: let the caller retry.
+            return Ok(BookingError::Upstream(Box::new(status::unavailable(
+                "race", "retry",
+            ))));
+        };
+        Ok(BookingError::AlreadyBooked(Box::new(
+            crate::error::ActiveBooking {
+                name: name.to_owned(),
+                booking_id: b.id.to_string(),
+                booking_code: b
+                    .booking_code
+                    .as_deref()
+                    .and_then(BookingCode::parse)
+                    .map(|c| c.display()),
+                office_code: b.office_code,
+                date: b.date,
+                session: b.session,
+                status: b.status,
+            },
+        )))
+    }
+
+    // ---- Confirm -----------------------------------------------------------------------
+
+    /// CONFIRMED with a booking code, queue numbers and schedule. Idempotent.
+    pub async fn confirm(&self, booking_id: &str, code: &str) -> Result<BookingView> {
+        let id = Uuid::parse_str(booking_id.trim())
+            .map_err(|_| invalid("booking_id", "bukan ID booking yang valid"))?;
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "confirmation_code",
+                "kode konfirmasi terdiri dari 6 angka",
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let b: BookingRow = sqlx::query_as("SELECT * FROM bookings WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(BookingError::NotFound)?;
+        let now = self.clock.now();
+        match b.status.as_str() {
+            "HELD" => {}
+            "EXPIRED" => return Err(BookingError::Expired),
+            "CANCELLED" => return Err(BookingError::Cancelled),
+            _ if b.confirmation_code == code => {
+                drop(tx);
+                return self.view(id).await;
+            }
+            _ => return Err(BookingError::WrongCode { attempts_left: 0 }),
+        }
+        if b.expires_at <= now {
+            transition(
+                &mut tx,
+                id,
+                "HELD",
+                "EXPIRED",
+                "tidak dikonfirmasi tepat waktu",
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            self.release_seats(id).await;
+            return Err(BookingError::Expired);
+        }
+        if b.confirmation_code != code {
+            let attempts = b.confirm_attempts + 1;
+            sqlx::query("UPDATE bookings SET confirm_attempts = $2 WHERE id = $1")
+                .bind(id)
+                .bind(attempts)
+                .execute(&mut *tx)
+                .await?;
+            let max = self.config.max_code_attempts as i32;
+            if attempts >= max {
+                transition(
+                    &mut tx,
+                    id,
+                    "HELD",
+                    "CANCELLED",
+                    "kode konfirmasi salah 5 kali",
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                self.release_seats(id).await;
+                return Err(BookingError::TooManyAttempts);
+            }
+            tx.commit().await?;
+            return Err(BookingError::WrongCode {
+                attempts_left: (max - attempts) as u32,
+            });
+        }
+        let committed = match self
+            .quota
+            .clone()
+            .commit(pb::CommitRequest {
+                hold_id: id.to_string(),
+            })
+            .await
+        {
+            Ok(c) => c.into_inner(),
+            Err(s) => {
+                let exit = match status::reason(&s).as_deref() {
+                    Some("HOLD_EXPIRED") => Some(("EXPIRED", "tidak dikonfirmasi tepat waktu")),
+                    Some("HOLD_RELEASED" | "CAPACITY_EXCEEDED" | "UNKNOWN_HOLD") => {
+                        Some(("CANCELLED", "kuota tidak lagi tersedia"))
+                    }
+                    _ => None,
+                };
+                if let Some((to, why)) = exit {
+                    transition(&mut tx, id, "HELD", to, why, now).await?;
+                    tx.commit().await?;
+                    self.release_seats(id).await;
+                    if to == "EXPIRED" {
+                        return Err(BookingError::Expired);
+                    }
+                }
+                return Err(s.into());
+            }
+        };
+        let office = self.office(&b.office_code).await?;
+        let session: SessionOfDay = b.session.parse().expect("schema");
+        let (start, end) = office.hours[&session];
+        let applicants: Vec<ApplicantRow> = sqlx::query_as(
+            "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
+             FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let n = applicants.len() as i32;
+        // Row lock on the counter: confirms of one session take numbers one after another.
+        let last: i32 = sqlx::query_scalar(
+            "INSERT INTO queue_counters (office_code, date, session, last) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (office_code, date, session) DO UPDATE SET last = queue_counters.last + $4
+             RETURNING last",
+        )
+        .bind(&b.office_code)
+        .bind(b.date)
+        .bind(&b.session)
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await?;
+        for a in &applicants {
+            let seq = (last - n + 1 + a.position) as u32;
+            let at = scheduled_at(
+                office.tz,
+                b.date,
+                start,
+                end,
+                committed.capacity,
+                self.config.schedule_batch,
+                seq,
+            );
+            sqlx::query(
+                "UPDATE booking_applicants SET queue_seq = $3, queue_number = $4, scheduled_at = $5
+                 WHERE booking_id = $1 AND position = $2",
+            )
+            .bind(id)
+            .bind(a.position)
+            .bind(seq as i32)
+            .bind(format!("{}-{:03}", session.queue_letter(), seq))
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE bookings SET booking_code = $2, confirmed_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(BookingCode::generate().as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        transition(&mut tx, id, "HELD", "CONFIRMED", "", now).await?;
+        tx.commit().await?;
+        tracing::info!(booking_id = %id, "booking confirmed");
+        self.view(id).await
+    }
+
+    // ---- Look up, cancel, check in -----------------------------------------------------
+
+    async fn contact_of(&self, phone: &str) -> Result<Uuid> {
+        let c = self
+            .identity
+            .clone()
+            .resolve_contact(pb::ResolveContactRequest {
+                phone: phone.to_owned(),
+                create: false,
+            })
+            .await;
+        match c {
+            Ok(c) => Uuid::parse_str(&c.into_inner().contact_id)
+                .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e)))),
+            Err(s) if s.code() == tonic::Code::NotFound => Err(BookingError::NotFound),
+            Err(s) if s.code() == tonic::Code::InvalidArgument => Err(invalid(
+                "contact_phone",
+                "nomor HP tidak valid (contoh 081234567890)",
+            )),
+            Err(s) => Err(s.into()),
+        }
+    }
+
+    fn parse_code(code: &str) -> Result<BookingCode> {
+        BookingCode::parse(code).ok_or_else(|| {
+            invalid(
+                "booking_code",
+                "kode booking tidak valid (contoh 7K3M-9QX2-HT4R-5)",
+            )
+        })
+    }
+
+    /// By booking code; the contact phone must match, otherwise NOT_FOUND like an unknown code.
+    pub async fn by_code(&self, code: &str, phone: &str) -> Result<BookingView> {
+        let code = Self::parse_code(code)?;
+        let contact = self.contact_of(phone).await?;
+        let id: Uuid = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE booking_code = $1 AND contact_id = $2",
+        )
+        .bind(code.as_str())
+        .bind(contact)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(BookingError::NotFound)?;
+        self.view(id).await
+    }
+
+    pub async fn by_id(&self, id: &str) -> Result<BookingView> {
+        let id = Uuid::parse_str(id.trim())
+            .map_err(|_| invalid("booking_id", "bukan ID booking yang valid"))?;
+        self.view(id).await
+    }
+
+    pub async fn list(&self, phone: &str) -> Result<Vec<BookingView>> {
+        let contact = self.contact_of(phone).await?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 50",
+        )
+        .bind(contact)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.view(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Cancels; the seats go back to the quota at once. Cancelling twice answers the same.
+    pub async fn cancel(&self, code: &str, phone: &str) -> Result<BookingView> {
+        let b = self.by_code(code, phone).await?.booking;
+        let mut tx = self.pool.begin().await?;
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1 FOR UPDATE")
+                .bind(b.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        match status.as_str() {
+            "CANCELLED" => {}
+            "HELD" | "CONFIRMED" => {
+                transition(
+                    &mut tx,
+                    b.id,
+                    &status,
+                    "CANCELLED",
+                    "dibatalkan pemohon",
+                    self.clock.now(),
+                )
+                .await?;
+            }
+            other => return Err(BookingError::WrongStatus(other.to_owned())),
+        }
+        tx.commit().await?;
+        self.release_seats(b.id).await;
+        self.view(b.id).await
+    }
+
+    /// At the door of `office_code` at `at`.
+    pub async fn check_in(
+        &self,
+        code: &str,
+        office_code: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<BookingView> {
+        let code = Self::parse_code(code)?;
+        let at = at.unwrap_or_else(|| self.clock.now());
+        let mut tx = self.pool.begin().await?;
+        let b: BookingRow =
+            sqlx::query_as("SELECT * FROM bookings WHERE booking_code = $1 FOR UPDATE")
+                .bind(code.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(BookingError::NotFound)?;
+        if !b.office_code.eq_ignore_ascii_case(office_code.trim()) {
+            return Err(BookingError::WrongOffice {
+                booking_office: b.office_code,
+            });
+        }
+        let tz: Tz = b.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
+        if local_date(tz, at) != b.date {
+            return Err(BookingError::WrongDate {
+                booking_date: b.date,
+            });
+        }
+        match b.status.as_str() {
+            "CHECKED_IN" | "FORFEITED" => {
+                drop(tx);
+                return self.view(b.id).await;
+            }
+            "CONFIRMED" => {}
+            other => return Err(BookingError::WrongStatus(other.to_owned())),
+        }
+        let first: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT min(scheduled_at) FROM booking_applicants WHERE booking_id = $1",
+        )
+        .bind(b.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if first.is_some_and(|s| at > s) {
+            transition(
+                &mut tx,
+                b.id,
+                "CONFIRMED",
+                "FORFEITED",
+                "datang setelah jadwal (hangus)",
+                at,
+            )
+            .await?;
+        } else {
+            transition(&mut tx, b.id, "CONFIRMED", "CHECKED_IN", "", at).await?;
+        }
+        tx.commit().await?;
+        self.view(b.id).await
+    }
+
+    // ---- Sweeper -----------------------------------------------------------------------
+
+    /// Expires unconfirmed holds, marks confirmed bookings never checked in as NO_SHOW once
+    /// their session has ended, and retries follow-ups that did not complete. Answers how
+    /// many bookings changed status.
+    pub async fn sweep(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let mut changed = 0;
+        let mut tx = self.pool.begin().await?;
+        let expired: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $1
+             FOR UPDATE SKIP LOCKED LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &expired {
+            transition(
+                &mut tx,
+                *id,
+                "HELD",
+                "EXPIRED",
+                "tidak dikonfirmasi tepat waktu",
+                now,
+            )
+            .await?;
+        }
+        let no_shows: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE status = 'CONFIRMED' AND session_end_at <= $1
+             FOR UPDATE SKIP LOCKED LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &no_shows {
+            transition(
+                &mut tx,
+                *id,
+                "CONFIRMED",
+                "NO_SHOW",
+                "tidak hadir sampai sesi berakhir",
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        changed += expired.len() + no_shows.len();
+
+        let pending: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE status IN ('EXPIRED', 'CANCELLED') AND NOT seats_released
+             ORDER BY updated_at LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for id in pending {
+            self.release_seats(id).await;
+        }
+        let unrecorded: Vec<BookingRow> = sqlx::query_as(
+            "SELECT * FROM bookings WHERE status = 'NO_SHOW' AND NOT no_show_recorded LIMIT 500",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for b in unrecorded {
+            self.record_no_show(&b).await;
+        }
+        Ok(changed)
+    }
+
+    async fn record_no_show(&self, b: &BookingRow) {
+        let applicants: Vec<Uuid> = match sqlx::query_scalar(
+            "SELECT applicant_id FROM booking_applicants WHERE booking_id = $1",
+        )
+        .bind(b.id)
+        .fetch_all(&self.pool)
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => return tracing::warn!(error = %e, "no-show lookup failed"),
+        };
+        for a in applicants {
+            let r = self
+                .identity
+                .clone()
+                .record_no_show(pb::RecordNoShowRequest {
+                    applicant_id: a.to_string(),
+                    booking_id: b.id.to_string(),
+                    date: b.date.to_string(),
+                })
+                .await;
+            if let Err(e) = r {
+                return tracing::warn!(error = %e, booking_id = %b.id, "no-show not recorded yet; will retry");
+            }
+        }
+        let _ = sqlx::query("UPDATE bookings SET no_show_recorded = true WHERE id = $1")
+            .bind(b.id)
+            .execute(&self.pool)
+            .await;
+    }
+
+    /// Gives the booking's seats back to the quota; flags it done, or leaves it for the
+    /// sweeper to retry.
+    async fn release_seats(&self, id: Uuid) {
+        let r = self
+            .quota
+            .clone()
+            .release(pb::ReleaseRequest {
+                hold_id: id.to_string(),
+            })
+            .await;
+        match r {
+            Ok(_) => {
+                let _ = sqlx::query("UPDATE bookings SET seats_released = true WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, booking_id = %id, "seats not released yet; will retry")
+            }
+        }
+    }
+
+    async fn view(&self, id: Uuid) -> Result<BookingView> {
+        let booking: BookingRow = sqlx::query_as("SELECT * FROM bookings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(BookingError::NotFound)?;
+        let applicants = sqlx::query_as(
+            "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
+             FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(BookingView {
+            booking,
+            applicants,
+        })
+    }
+}
+
+/// One status change: the row, its event, and (for exits) the people freed for new bookings.
+async fn transition(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: &str,
+    to: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let n = sqlx::query(
+        "UPDATE bookings SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(BookingError::WrongStatus(from.to_owned()));
+    }
+    if !ACTIVE.contains(&to) {
+        sqlx::query("UPDATE booking_applicants SET active = false WHERE booking_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    event(conn, id, Some(from), to, reason, at).await
+}
+
+async fn event(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: Option<&str>,
+    to: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Runs [`Bookings::sweep`] every `seconds` until aborted.
+pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        loop {
+            tick.tick().await;
+            match b.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changed = n, "bookings swept"),
+                Err(e) => tracing::warn!(error = %e, "booking sweep failed"),
+            }
+        }
+    })
+}

@@ -1,0 +1,51 @@
+//! Settings of the booking service, from the environment (see `--help`).
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "antrean-booking", about = "antrean booking service (gRPC)")]
+pub struct BookingConfig {
+    #[arg(long, env = "BOOKING_ADDR", default_value = "0.0.0.0:50053")]
+    pub addr: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "BOOKING_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
+    #[arg(long, env = "QUOTA_URL", default_value = "http://127.0.0.1:50052")]
+    pub quota_url: String,
+    /// How long a HELD booking waits for its confirmation code.
+    #[arg(long, env = "BOOKING_HOLD_TTL_SECONDS", default_value_t = 900)]
+    pub hold_ttl_seconds: u32,
+    /// Wrong confirmation codes after which the hold is cancelled.
+    #[arg(long, env = "BOOKING_MAX_CODE_ATTEMPTS", default_value_t = 5)]
+    pub max_code_attempts: u32,
+    /// People one contact phone may have in active bookings.
+    #[arg(long, env = "BOOKING_MAX_PEOPLE_PER_PHONE", default_value_t = 5)]
+    pub max_people_per_phone: u32,
+    /// Queue numbers given the same scheduled time.
+    #[arg(long, env = "BOOKING_SCHEDULE_BATCH", default_value_t = 15)]
+    pub schedule_batch: u32,
+    /// Minutes before the scheduled time an applicant should arrive.
+    #[arg(long, env = "BOOKING_ARRIVE_EARLY_MINUTES", default_value_t = 30)]
+    pub arrive_early_minutes: u32,
+    /// How often the sweeper expires holds and marks no-shows, in seconds.
+    #[arg(long, env = "BOOKING_SWEEP_SECONDS", default_value_t = 30)]
+    pub sweep_seconds: u64,
+    #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
+    pub drain_seconds: u64,
+}
+
+impl BookingConfig {
+    pub fn for_tests(database_url: String, identity_url: String, quota_url: String) -> Self {
+        let mut c = Self::parse_from(["antrean-booking"]);
+        c.database_url = database_url;
+        c.identity_url = identity_url;
+        c.quota_url = quota_url;
+        c
+    }
+}

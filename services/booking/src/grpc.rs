@@ -1,0 +1,231 @@
+//! `antrean.v1.BookingService`: thin methods over [`Bookings`].
+use crate::bookings::{BookingView, Bookings};
+use crate::code::BookingCode;
+use crate::error::BookingError;
+use antrean_platform::domain::{
+    SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,
+    to_timestamp,
+};
+use antrean_platform::status::FieldViolation;
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::booking_service_server::{BookingService, BookingServiceServer};
+use chrono::Duration;
+use chrono_tz::Tz;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone)]
+pub struct BookingGrpc {
+    bookings: Arc<Bookings>,
+}
+
+impl BookingGrpc {
+    pub fn new(bookings: Arc<Bookings>) -> Self {
+        Self { bookings }
+    }
+
+    pub fn into_server(self) -> BookingServiceServer<Self> {
+        BookingServiceServer::new(self)
+    }
+
+    fn to_proto(&self, v: &BookingView) -> pb::Booking {
+        let b = &v.booking;
+        let tz: Tz = b.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
+        let early = Duration::minutes(i64::from(self.bookings.config().arrive_early_minutes));
+        let max = self.bookings.config().max_code_attempts as i32;
+        pb::Booking {
+            booking_id: b.id.to_string(),
+            booking_code: b
+                .booking_code
+                .as_deref()
+                .and_then(BookingCode::parse)
+                .map(|c| c.display())
+                .unwrap_or_default(),
+            status: pb::BookingStatus::from_str_name(&format!("BOOKING_STATUS_{}", b.status))
+                .unwrap_or_default() as i32,
+            channel: pb::Channel::from_str_name(&b.channel).unwrap_or_default() as i32,
+            office_code: b.office_code.clone(),
+            date: format_date(b.date),
+            session: b
+                .session
+                .parse::<SessionOfDay>()
+                .map(|s| s.to_proto() as i32)
+                .unwrap_or_default(),
+            applicants: v
+                .applicants
+                .iter()
+                .map(|a| pb::BookingApplicant {
+                    applicant_id: a.applicant_id.to_string(),
+                    name: a.name.clone(),
+                    application_type: pb::ApplicationType::from_str_name(&a.application_type)
+                        .unwrap_or_default() as i32,
+                    queue_number: a.queue_number.clone().unwrap_or_default(),
+                    scheduled_at: a.scheduled_at.map(to_timestamp),
+                    arrive_by: a.scheduled_at.map(|s| to_timestamp(s - early)),
+                    scheduled_local: a
+                        .scheduled_at
+                        .map(|s| local_hhmm(tz, s))
+                        .unwrap_or_default(),
+                    arrive_by_local: a
+                        .scheduled_at
+                        .map(|s| local_hhmm(tz, s - early))
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            contact_id: b.contact_id.to_string(),
+            expires_at: (b.status == "HELD").then(|| to_timestamp(b.expires_at)),
+            created_at: Some(to_timestamp(b.created_at)),
+            updated_at: Some(to_timestamp(b.updated_at)),
+            timezone_abbreviation: indonesian_zone_abbreviation(tz).to_owned(),
+            confirmation_attempts_left: if b.status == "HELD" {
+                (max - b.confirm_attempts).max(0) as u32
+            } else {
+                0
+            },
+            contact_phone_masked: b.contact_phone_masked.clone(),
+        }
+    }
+}
+
+fn required(field: &str, value: &str) -> Result<(), Status> {
+    if value.trim().is_empty() {
+        return Err(BookingError::Invalid(vec![FieldViolation::new(field, "wajib diisi")]).into());
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl BookingService for BookingGrpc {
+    async fn create_booking(
+        &self,
+        req: Request<pb::CreateBookingRequest>,
+    ) -> Result<Response<pb::CreateBookingResponse>, Status> {
+        let (view, code) = self.bookings.create(req.into_inner()).await?;
+        Ok(Response::new(pb::CreateBookingResponse {
+            booking: Some(self.to_proto(&view)),
+            confirmation_code: code,
+        }))
+    }
+
+    async fn confirm_booking(
+        &self,
+        req: Request<pb::ConfirmBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        let v = self
+            .bookings
+            .confirm(&r.booking_id, &r.confirmation_code)
+            .await?;
+        Ok(Response::new(self.to_proto(&v)))
+    }
+
+    async fn cancel_booking(
+        &self,
+        req: Request<pb::CancelBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        required("contact_phone", &r.contact_phone)?;
+        let v = self
+            .bookings
+            .cancel(&r.booking_code, &r.contact_phone)
+            .await?;
+        Ok(Response::new(self.to_proto(&v)))
+    }
+
+    async fn get_booking(
+        &self,
+        req: Request<pb::GetBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        let v = match r.key {
+            Some(pb::get_booking_request::Key::BookingId(id)) => self.bookings.by_id(&id).await?,
+            Some(pb::get_booking_request::Key::BookingCode(code)) => {
+                required("contact_phone", &r.contact_phone)?;
+                self.bookings.by_code(&code, &r.contact_phone).await?
+            }
+            None => {
+                return Err(BookingError::Invalid(vec![FieldViolation::new(
+                    "booking_code",
+                    "isi booking_id atau booking_code",
+                )])
+                .into());
+            }
+        };
+        Ok(Response::new(self.to_proto(&v)))
+    }
+
+    async fn list_bookings(
+        &self,
+        req: Request<pb::ListBookingsRequest>,
+    ) -> Result<Response<pb::ListBookingsResponse>, Status> {
+        let phone = req.into_inner().contact_phone;
+        required("contact_phone", &phone)?;
+        let list = match self.bookings.list(&phone).await {
+            Err(BookingError::NotFound) => Vec::new(),
+            other => other?,
+        };
+        Ok(Response::new(pb::ListBookingsResponse {
+            bookings: list.iter().map(|v| self.to_proto(v)).collect(),
+        }))
+    }
+
+    async fn check_in(
+        &self,
+        req: Request<pb::CheckInRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        required("office_code", &r.office_code)?;
+        let at = r.at.as_ref().and_then(from_timestamp);
+        let v = self
+            .bookings
+            .check_in(&r.booking_code, &r.office_code, at)
+            .await?;
+        Ok(Response::new(self.to_proto(&v)))
+    }
+
+    async fn call_next(
+        &self,
+        _: Request<pb::CallNextRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        Err(Status::unimplemented("queue calling is not available yet"))
+    }
+
+    async fn recall(
+        &self,
+        _: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        Err(Status::unimplemented("queue calling is not available yet"))
+    }
+
+    async fn skip(
+        &self,
+        _: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        Err(Status::unimplemented("queue calling is not available yet"))
+    }
+
+    async fn mark_served(
+        &self,
+        _: Request<pb::TicketActionRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        Err(Status::unimplemented("queue calling is not available yet"))
+    }
+
+    async fn create_walk_in(
+        &self,
+        _: Request<pb::CreateWalkInRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        Err(Status::unimplemented(
+            "walk-in service is not available yet",
+        ))
+    }
+
+    async fn join_waitlist(
+        &self,
+        _: Request<pb::JoinWaitlistRequest>,
+    ) -> Result<Response<pb::WaitlistEntry>, Status> {
+        Err(Status::unimplemented("the waitlist is not available yet"))
+    }
+}

@@ -1,0 +1,29 @@
+use antrean_booking::{BookingConfig, bookings::spawn_sweeper, grpc::BookingGrpc};
+use antrean_platform::grpc::{ServeOptions, serve};
+use clap::Parser;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = BookingConfig::parse();
+    let _telemetry = antrean_platform::telemetry::init("booking");
+    let bookings =
+        Arc::new(antrean_booking::build(&config, antrean_platform::clock::system()).await?);
+    let sweeper = spawn_sweeper(bookings.clone(), config.sweep_seconds);
+    let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+    tracing::info!(addr = %config.addr, "booking service listening");
+    let options = ServeOptions {
+        drain_delay: Duration::from_secs(config.drain_seconds),
+        ..ServeOptions::default()
+    };
+    serve(
+        listener,
+        BookingGrpc::new(bookings).into_server(),
+        options,
+        antrean_platform::shutdown_signal(),
+    )
+    .await?;
+    sweeper.abort();
+    Ok(())
+}

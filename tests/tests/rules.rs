@@ -1,0 +1,181 @@
+//! The rules against brokers and fictitious bookings: one active booking per person, five
+//! people per phone, and a block after repeated no-shows.
+use antrean_platform::status;
+use antrean_proto::v1 as pb;
+use antrean_tests::*;
+use chrono::Duration;
+use tonic::Code;
+
+#[tokio::test]
+async fn a_person_holds_one_active_booking_nationwide() {
+    let s = start().await;
+    let budi = || applicant(&nik("1987-01-25", 7), "Budi Santoso", "1987-01-25");
+    let first = s
+        .book(create(
+            "r1",
+            "BOGOR",
+            "2026-12-01",
+            pb::Session::Pagi,
+            "081234567890",
+            vec![budi()],
+        ))
+        .await;
+    // Another office, another phone, another spelling: still the same NIK.
+    let mut other = budi();
+    other.name = "BUDI  SANTOSO".into();
+    let e = s
+        .booking
+        .clone()
+        .create_booking(create(
+            "r2",
+            "DENPASAR",
+            "2026-12-02",
+            pb::Session::Siang,
+            "081399998888",
+            vec![other],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert_eq!(status::reason(&e).as_deref(), Some("ALREADY_BOOKED"));
+    let meta = status::metadata(&e);
+    assert_eq!(meta["booking_code"], first.booking_code);
+    assert_eq!(meta["office_code"], "BOGOR");
+    assert!(
+        e.message().contains("sudah memiliki booking aktif"),
+        "{}",
+        e.message()
+    );
+    // Without NIK, name + birth date identify the person.
+    s.book(create(
+        "r3",
+        "BOGOR",
+        "2026-12-01",
+        pb::Session::Pagi,
+        "081234567891",
+        vec![applicant("", "Siti Aminah", "1990-05-02")],
+    ))
+    .await;
+    let e = s
+        .booking
+        .clone()
+        .create_booking(create(
+            "r4",
+            "JAKPUS",
+            "2026-12-01",
+            pb::Session::Pagi,
+            "081234567892",
+            vec![applicant("", "siti aminah", "1990-05-02")],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status::reason(&e).as_deref(), Some("ALREADY_BOOKED"));
+}
+
+#[tokio::test]
+async fn one_phone_books_for_at_most_five_people() {
+    let s = start().await;
+    let people = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| applicant("", n, "2000-01-01"))
+            .collect::<Vec<_>>()
+    };
+    s.book(create(
+        "p1",
+        "BEKASI",
+        "2026-12-01",
+        pb::Session::Pagi,
+        "081234567890",
+        people(&["Ayu", "Bima", "Citra"]),
+    ))
+    .await;
+    let e = s
+        .booking
+        .clone()
+        .create_booking(create(
+            "p2",
+            "BEKASI",
+            "2026-12-02",
+            pb::Session::Pagi,
+            "+6281234567890",
+            people(&["Dewi", "Eko", "Fajar"]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(status::reason(&e).as_deref(), Some("LIMIT_REACHED"));
+    assert_eq!(status::metadata(&e)["active"], "3");
+    assert_eq!(
+        s.remaining("BEKASI", "2026-12-02", pb::Session::Pagi).await,
+        75
+    );
+    s.book(create(
+        "p3",
+        "BEKASI",
+        "2026-12-02",
+        pb::Session::Pagi,
+        "081234567890",
+        people(&["Dewi", "Eko"]),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn two_no_shows_block_new_bookings_and_say_until_when() {
+    let s = start().await;
+    let budi = || applicant(&nik("1987-01-25", 9), "Budi Santoso", "1987-01-25");
+    s.book(create(
+        "n1",
+        "BOGOR",
+        "2026-12-01",
+        pb::Session::Pagi,
+        "081234567890",
+        vec![budi()],
+    ))
+    .await;
+    // The session ends at 12:00 WIB on 1 December: never checked in, NO_SHOW.
+    s.clock.set("2026-12-01T05:00:01Z".parse().unwrap());
+    assert_eq!(s.bookings.sweep().await.unwrap(), 1);
+    s.book(create(
+        "n2",
+        "BOGOR",
+        "2026-12-03",
+        pb::Session::Siang,
+        "081234567890",
+        vec![budi()],
+    ))
+    .await;
+    s.clock.set("2026-12-03T09:00:01Z".parse().unwrap());
+    assert_eq!(s.bookings.sweep().await.unwrap(), 1);
+    let e = s
+        .booking
+        .clone()
+        .create_booking(create(
+            "n3",
+            "BOGOR",
+            "2026-12-07",
+            pb::Session::Pagi,
+            "081234567890",
+            vec![budi()],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status::reason(&e).as_deref(), Some("BLOCKED_NO_SHOW"));
+    assert!(
+        e.message().contains("Sabtu, 2 Januari 2027"),
+        "{}",
+        e.message()
+    );
+    // Thirty days later the block is over.
+    s.clock.advance(Duration::days(31));
+    s.book(create(
+        "n4",
+        "BOGOR",
+        "2027-01-06",
+        pb::Session::Pagi,
+        "081234567890",
+        vec![budi()],
+    ))
+    .await;
+}
