@@ -1,0 +1,43 @@
+# antrean: the front door. Every target says what it does.
+SHELL := /bin/bash
+# Build output lives outside the clone, so fresh clones (and CI) reuse earlier builds.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/antrean/target
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/antrean
+export REDIS_URL ?= redis://127.0.0.1:6379
+
+.PHONY: up down test lint fmt build services logs
+
+## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
+up:
+	deploy/local/up.sh
+
+## down: stop the services started by `make up`
+down:
+	deploy/local/down.sh
+
+## test: start PostgreSQL/Redis if needed, then run every test (unit, integration, cross-service)
+test: services
+	deploy/local/test-cleanup.sh
+	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	cargo nextest run --workspace --no-fail-fast
+
+## lint: rustfmt and clippy, warnings as errors
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## fmt: format the code
+fmt:
+	cargo fmt --all
+
+## build: build every crate
+build:
+	cargo build --workspace --bins
+
+## services: make sure PostgreSQL and Redis are running on loopback
+services:
+	deploy/local/services.sh
+
+## logs: follow the logs of the services started by `make up`
+logs:
+	tail -F .run/*.log
