@@ -20,6 +20,8 @@ pub struct System {
     pub quota_service: Arc<antrean_quota::Quota>,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
+    /// `http://127.0.0.1:<port>` of the booking service.
+    pub booking_url: String,
 }
 
 /// Monday 30 November 2026, 10:00 WIB.
@@ -67,7 +69,10 @@ pub async fn start() -> System {
     let booking_url = spawn(BookingGrpc::new(bookings.clone()).into_server()).await;
 
     System {
-        booking: BookingServiceClient::connect(booking_url).await.unwrap(),
+        booking: BookingServiceClient::connect(booking_url.clone())
+            .await
+            .unwrap(),
+        booking_url,
         quota: QuotaServiceClient::connect(quota_url).await.unwrap(),
         bookings,
         quota_service: quota,
