@@ -296,7 +296,11 @@ impl Bookings {
                 max,
             });
         }
-        for (i, a) in resolved.applicants.iter().enumerate() {
+        // In person-key order, so two bookings sharing people cannot deadlock on the index.
+        let mut order: Vec<(usize, &pb::ResolvedApplicant)> =
+            resolved.applicants.iter().enumerate().collect();
+        order.sort_by(|a, b| a.1.person_key.cmp(&b.1.person_key));
+        for (i, a) in order {
             let applicant_id = Uuid::parse_str(&a.applicant_id).map_err(|e| {
                 BookingError::Upstream(Box::new(status::internal("applicant id", e)))
             })?;
