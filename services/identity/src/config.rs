@@ -1,11 +1,7 @@
 //! Settings of the identity service, from the environment (see `--help`).
+use antrean_platform::pii::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY};
 use clap::Parser;
 use secrecy::SecretString;
-
-/// Development keys: used only when the environment sets none, and logged as a warning.
-pub const DEV_ENCRYPTION_KEY: &str =
-    "6465762d6f6e6c792d656e6372797074696f6e2d6b65792d3030303030303030";
-pub const DEV_INDEX_KEY: &str = "6465762d6f6e6c792d696e6465782d6b65792d30303030303030303030303030";
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "antrean-identity", about = "antrean identity service (gRPC)")]

@@ -2,7 +2,7 @@
 //!
 //! - [`nik`], [`phone`], [`person`]: validation and normalisation of NIK, Indonesian phone
 //!   numbers, names and birth dates.
-//! - [`pii`]: encryption at rest and keyed-hash lookups for NIK, phone and e-mail.
+//! - `antrean_platform::pii`: encryption at rest and keyed-hash lookups for NIK, phone, e-mail.
 //! - [`store`]: the `identity` schema (contacts, applicants, no-shows, blocks).
 //! - [`grpc`]: the gRPC service `antrean.v1.IdentityService`.
 //! - [`config`]: settings from the environment.
@@ -12,7 +12,6 @@ pub mod grpc;
 pub mod nik;
 pub mod person;
 pub mod phone;
-pub mod pii;
 pub mod store;
 
 pub use config::IdentityConfig;
@@ -31,7 +30,8 @@ pub async fn build(
         &MIGRATOR,
     )
     .await?;
-    let pii = pii::Pii::from_config(config)?;
+    let pii =
+        antrean_platform::pii::Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
     Ok(grpc::IdentityGrpc::new(
         store::Store::new(pool, pii),
         clock,

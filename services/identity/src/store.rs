@@ -2,7 +2,7 @@
 use crate::config::PenaltyRule;
 use crate::nik::Nik;
 use crate::person::name_key;
-use crate::pii::Pii;
+use antrean_platform::pii::Pii;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;

@@ -4,6 +4,7 @@
 //! - [`grpc`]: the standard server (health, reflection, trace context, timeouts, load
 //!   shedding, graceful shutdown) and traced client channels.
 //! - [`db`]: creates the database and the service's own schema, runs its migrations.
+//! - [`pii`]: personal data at rest: XChaCha20-Poly1305 and HMAC-SHA256 blind indexes.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
 //! - [`status`]: building `tonic::Status` with google.rpc error details.
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod db;
 pub mod domain;
 pub mod grpc;
+pub mod pii;
 pub mod status;
 pub mod telemetry;
 pub mod testing;

@@ -1,6 +1,5 @@
 //! Personal data at rest: XChaCha20-Poly1305 with a random nonce per value, and HMAC-SHA256
 //! "blind index" hashes so records can be found without decrypting anything.
-use crate::config::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY, IdentityConfig};
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
@@ -8,6 +7,11 @@ use secrecy::ExposeSecret;
 use sha2::Sha256;
 
 const NONCE_LEN: usize = 24;
+
+/// Development keys: used only when the environment sets none, and logged as a warning.
+pub const DEV_ENCRYPTION_KEY: &str =
+    "6465762d6f6e6c792d656e6372797074696f6e2d6b65792d3030303030303030";
+pub const DEV_INDEX_KEY: &str = "6465762d6f6e6c792d696e6465782d6b65792d30303030303030303030303030";
 
 #[derive(Clone)]
 pub struct Pii {
@@ -37,9 +41,13 @@ impl Pii {
         }
     }
 
-    pub fn from_config(c: &IdentityConfig) -> anyhow::Result<Self> {
-        let enc = c.pii_encryption_key.expose_secret();
-        let idx = c.pii_index_key.expose_secret();
+    /// From the two keys as 64 hex digits each (`PII_ENCRYPTION_KEY`, `PII_INDEX_KEY`).
+    pub fn from_hex(
+        encryption_key: &secrecy::SecretString,
+        index_key: &secrecy::SecretString,
+    ) -> anyhow::Result<Self> {
+        let enc = encryption_key.expose_secret();
+        let idx = index_key.expose_secret();
         if enc == DEV_ENCRYPTION_KEY || idx == DEV_INDEX_KEY {
             tracing::warn!(
                 "PII keys are the development defaults: set PII_ENCRYPTION_KEY and PII_INDEX_KEY in production"
