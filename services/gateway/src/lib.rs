@@ -3,7 +3,11 @@
 //! - [`router`]: the HTTP routes. `GET /healthz` answers 200 while the process serves; the
 //!   WhatsApp webhook, the `/api/v1` JSON API and the pages come with their channels.
 //! - [`serve`]: runs the router on a bound listener until the shutdown future completes.
+//! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
+//!   messages without credentials; the fake Cloud API of the tests).
 //! - [`GatewayConfig`]: settings from the environment.
+
+pub mod sandbox;
 
 use axum::Router;
 use axum::routing::get;

@@ -1,14 +1,61 @@
-//! `antrean.v1.NotificationService`.
+//! `antrean.v1.NotificationService`: validate, convert, call the outbox.
+use crate::outbox::{AcceptError, MessageRow, NewMessage, Outbox};
+use antrean_platform::domain::to_timestamp;
+use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::notification_service_server::{
     NotificationService, NotificationServiceServer,
 };
-use tonic::{Request, Response, Status};
+use std::sync::Arc;
+use tonic::{Code, Request, Response, Status};
+use uuid::Uuid;
 
-#[derive(Debug, Clone, Default)]
-pub struct NotificationGrpc;
+#[derive(Clone)]
+pub struct NotificationGrpc {
+    outbox: Arc<Outbox>,
+}
+
+fn db(e: sqlx::Error) -> Status {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            status::unavailable("postgres", e)
+        }
+        e => status::internal("postgres", e),
+    }
+}
+
+fn to_proto(m: &MessageRow) -> pb::Message {
+    pb::Message {
+        message_id: m.id.to_string(),
+        state: pb::DeliveryState::from_str_name(&format!("DELIVERY_STATE_{}", m.state))
+            .unwrap_or_default() as i32,
+        provider_message_id: m.provider_message_id.clone().unwrap_or_default(),
+        attempts: m.attempts.max(0) as u32,
+        last_error: m.last_error.clone(),
+        updated_at: Some(to_timestamp(m.updated_at)),
+    }
+}
+
+/// An Indonesian number in E.164.
+fn is_e164_id(phone: &str) -> bool {
+    phone.starts_with("+62") && phone[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+fn not_found() -> Status {
+    Problem::new(
+        Code::NotFound,
+        "NOT_FOUND",
+        "Pesan tidak ditemukan.",
+        "Message not found.",
+    )
+    .into()
+}
 
 impl NotificationGrpc {
+    pub fn new(outbox: Arc<Outbox>) -> Self {
+        Self { outbox }
+    }
+
     pub fn into_server(self) -> NotificationServiceServer<Self> {
         NotificationServiceServer::new(self)
     }
@@ -16,27 +63,105 @@ impl NotificationGrpc {
 
 #[tonic::async_trait]
 impl NotificationService for NotificationGrpc {
-    async fn send(&self, _: Request<pb::SendRequest>) -> Result<Response<pb::Message>, Status> {
-        Err(Status::unimplemented(
-            "message delivery is not available yet",
-        ))
+    async fn send(&self, req: Request<pb::SendRequest>) -> Result<Response<pb::Message>, Status> {
+        let r = req.into_inner();
+        let mut v = Vec::new();
+        if r.idempotency_key.trim().is_empty() || r.idempotency_key.len() > 200 {
+            v.push(FieldViolation::new(
+                "idempotency_key",
+                "wajib diisi, paling panjang 200 karakter",
+            ));
+        }
+        if r.channel != pb::Channel::Whatsapp as i32 {
+            v.push(FieldViolation::new(
+                "channel",
+                "saat ini hanya CHANNEL_WHATSAPP",
+            ));
+        }
+        let recipient = r.recipient.unwrap_or_default();
+        let to = if !recipient.phone.is_empty() {
+            recipient.phone.clone()
+        } else {
+            recipient.whatsapp_user_id.clone()
+        };
+        if to.is_empty() {
+            v.push(FieldViolation::new(
+                "recipient.phone",
+                "isi nomor HP atau ID pengguna WhatsApp",
+            ));
+        } else if !recipient.phone.is_empty() && !is_e164_id(&recipient.phone) {
+            v.push(FieldViolation::new(
+                "recipient.phone",
+                "harus E.164, contoh +6281234567890",
+            ));
+        }
+        if r.sender_phone_number_id.trim().is_empty() {
+            v.push(FieldViolation::new("sender_phone_number_id", "wajib diisi"));
+        }
+        if !v.is_empty() {
+            return Err(Problem::invalid(v).into());
+        }
+        let m = self
+            .outbox
+            .accept(NewMessage {
+                idempotency_key: r.idempotency_key,
+                channel: "WHATSAPP".into(),
+                recipient: to,
+                sender: r.sender_phone_number_id,
+                template: r.template,
+                params: r.parameters.into_iter().collect(),
+            })
+            .await
+            .map_err(|e| match e {
+                AcceptError::Template(t) => {
+                    Status::from(Problem::invalid(vec![FieldViolation::new(
+                        "template",
+                        t.to_string(),
+                    )]))
+                }
+                AcceptError::Db(e) => db(e),
+            })?;
+        Ok(Response::new(to_proto(&m)))
     }
 
     async fn get_message(
         &self,
-        _: Request<pb::GetMessageRequest>,
+        req: Request<pb::GetMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        Err(Status::unimplemented(
-            "message delivery is not available yet",
-        ))
+        let id = Uuid::parse_str(&req.get_ref().message_id).map_err(|_| not_found())?;
+        let m = self
+            .outbox
+            .by_id(id)
+            .await
+            .map_err(db)?
+            .ok_or_else(not_found)?;
+        Ok(Response::new(to_proto(&m)))
     }
 
     async fn record_status(
         &self,
-        _: Request<pb::RecordStatusRequest>,
+        req: Request<pb::RecordStatusRequest>,
     ) -> Result<Response<pb::Message>, Status> {
-        Err(Status::unimplemented(
-            "message delivery is not available yet",
-        ))
+        let r = req.into_inner();
+        let state = match pb::DeliveryState::try_from(r.state) {
+            Ok(pb::DeliveryState::Sent) => "SENT",
+            Ok(pb::DeliveryState::Delivered) => "DELIVERED",
+            Ok(pb::DeliveryState::Read) => "READ",
+            Ok(pb::DeliveryState::Failed) => "FAILED",
+            _ => {
+                return Err(Problem::invalid(vec![FieldViolation::new(
+                    "state",
+                    "SENT, DELIVERED, READ atau FAILED",
+                )])
+                .into());
+            }
+        };
+        let m = self
+            .outbox
+            .record_status(&r.provider_message_id, state, &r.error)
+            .await
+            .map_err(db)?
+            .ok_or_else(not_found)?;
+        Ok(Response::new(to_proto(&m)))
     }
 }

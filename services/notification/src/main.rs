@@ -7,6 +7,9 @@ use std::time::Duration;
 async fn main() -> anyhow::Result<()> {
     let config = NotificationConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("notification");
+    let n = antrean_notification::build(&config, antrean_platform::clock::system()).await?;
+    tracing::info!(api = %config.api_base(), "WhatsApp Cloud API");
+    let workers = n.worker.clone().spawn();
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "notification service listening");
     let options = ServeOptions {
@@ -15,9 +18,11 @@ async fn main() -> anyhow::Result<()> {
     };
     serve(
         listener,
-        NotificationGrpc.into_server(),
+        NotificationGrpc::new(n.outbox).into_server(),
         options,
         antrean_platform::shutdown_signal(),
     )
-    .await
+    .await?;
+    workers.abort();
+    Ok(())
 }

@@ -1,0 +1,308 @@
+//! Every text antrean sends, in Bahasa Indonesia, in one place.
+//!
+//! A template turns named parameters into a WhatsApp payload: plain text, an interactive
+//! list, or (for messages outside the 24-hour customer-service window) an approved WhatsApp
+//! template. Times and dates arrive already in the office's local form (`08:48 WIB`,
+//! `Selasa, 1 Desember 2026`): the caller knows the office, the text only places them.
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The menu rows: ids are commands (`menu:...`), never titles.
+pub const MENU_ROWS: &[(&str, &str, &str)] = &[
+    ("menu:syarat", "Persyaratan", "Dokumen per jenis permohonan"),
+    (
+        "menu:pesan",
+        "Cara pesan antrean",
+        "Format #NAMA#TGLLAHIR#TGLDATANG",
+    ),
+    (
+        "menu:tanggal",
+        "Tanggal tersedia",
+        "5 tanggal terdekat yang masih ada kuota",
+    ),
+    (
+        "menu:status",
+        "Cek status booking",
+        "Format #STATUS#KODEBOOKING",
+    ),
+    (
+        "menu:batal",
+        "Batalkan booking",
+        "Format #BATAL#KODEBOOKING",
+    ),
+    ("menu:bayar", "Pembayaran", "Cara membayar biaya paspor"),
+    (
+        "menu:ambil",
+        "Pengambilan paspor",
+        "Kapan dan cara mengambil paspor",
+    ),
+    (
+        "menu:saran",
+        "Apresiasi / pengaduan",
+        "Kirim saran atau keluhan",
+    ),
+];
+
+/// Answers to menu rows that need no data.
+pub fn info_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "syarat" => {
+            "*Persyaratan permohonan paspor*\n\n*1. Paspor baru (WNI dewasa):*\n- e-KTP asli\n- Kartu Keluarga asli\n- Akta kelahiran / ijazah / buku nikah / surat baptis asli (salah satu)\n\n*2. Penggantian (halaman penuh atau habis masa berlaku):*\n- e-KTP asli\n- Paspor lama asli\n\n*3. Paspor hilang atau rusak:*\n- Surat keterangan hilang dari Kepolisian (untuk yang hilang)\n- e-KTP asli, dan paspor yang rusak (untuk yang rusak)\n- Wajib pemeriksaan (BAP) di kantor imigrasi: *tidak dapat dipesan secara online*, datang langsung ke kantor.\n\nBawa semua dokumen *asli*; data harus sama di semua dokumen."
+        }
+        "pesan" => {
+            "*Cara memesan antrean*\n\nKirim: #NAMA#TGLLAHIR#TGLDATANG\nTanggal dengan format DDMMYYYY, boleh ditambah #PAGI atau #SIANG.\n\nContoh: #Budi Santoso#25011987#01122026#PAGI\n\nLalu balas dengan kode konfirmasi 6 angka yang kami kirim. Satu nomor WhatsApp dapat memesan untuk paling banyak 5 orang. Kirim #TGLLAYANAN untuk melihat tanggal yang masih tersedia."
+        }
+        "bayar" => {
+            "*Pembayaran*\n\nSetelah data dan wawancara diverifikasi di kantor, petugas memberikan kode billing (SIMPONI). Bayar biaya paspor melalui bank, kantor pos, ATM, mobile/internet banking atau marketplace yang melayani PNBP dalam batas waktu pada kode billing, lalu simpan bukti pembayaran."
+        }
+        "ambil" => {
+            "*Pengambilan paspor*\n\nPaspor dapat diambil sesuai tanggal pada tanda terima (biasanya 4 hari kerja setelah pembayaran). Bawa tanda terima dan bukti pembayaran. Pengambilan dapat dikuasakan kepada anggota keluarga dengan surat kuasa dan KTP asli keduanya."
+        }
+        "status" => {
+            "*Cek status booking*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-5"
+        }
+        "batal" => {
+            "*Batalkan booking*\n\nKirim: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-5\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain."
+        }
+        "saran" => {
+            "*Apresiasi / pengaduan*\n\nKirim: #SARAN#isi pesan Anda\nContoh: #SARAN#Pelayanan loket 3 cepat dan ramah\nPesan Anda diteruskan ke kantor imigrasi ini."
+        }
+        _ => return None,
+    })
+}
+
+/// A rendered message, ready for the Cloud API (without `to`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub body: Value,
+    /// A short plain-text form, for logs of the sandbox and e-mail.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown template {0}")]
+    Unknown(String),
+    #[error("template {template} needs parameter {param}")]
+    Missing { template: String, param: String },
+}
+
+fn text(body: String) -> Rendered {
+    Rendered {
+        body: json!({"type": "text", "text": {"preview_url": false, "body": body}}),
+        text: body,
+    }
+}
+
+/// Renders `template` with `params`. Every template and its parameters:
+///
+/// | template | parameters |
+/// | --- | --- |
+/// | `menu` | `office_name` |
+/// | `info` | `key` (a menu row without `menu:`) |
+/// | `available_dates` | `office_name`, `dates` (lines `DDMMYYYY  (Hari) PAGI n  SIANG n`) |
+/// | `booking_held` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` |
+/// | `booking_confirmed` | `booking_code`, `queue_number`, `name`, `office_name`, `date`, `session`, `schedule_local`, `arrive_by_local` |
+/// | `booking_status` | `booking_code`, `status`, `office_name`, `date`, `session`, `queue_number`, `schedule_local` |
+/// | `booking_cancelled` | `booking_code`, `office_name`, `date`, `session` |
+/// | `feedback_received` | `office_name` |
+/// | `error` | `message`, `format`, `example` |
+/// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
+pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, TemplateError> {
+    let get = |k: &str| -> Result<&str, TemplateError> {
+        p.get(k)
+            .map(String::as_str)
+            .ok_or_else(|| TemplateError::Missing {
+                template: template.to_owned(),
+                param: k.to_owned(),
+            })
+    };
+    Ok(match template {
+        "menu" => {
+            let body = format!(
+                "Selamat datang di layanan antrean paspor {}.\nSilakan pilih informasi yang Anda butuhkan.",
+                get("office_name")?
+            );
+            let rows: Vec<Value> = MENU_ROWS
+                .iter()
+                .map(|(id, title, desc)| json!({"id": id, "title": title, "description": desc}))
+                .collect();
+            Rendered {
+                body: json!({"type": "interactive", "interactive": {
+                    "type": "list",
+                    "body": {"text": body},
+                    "action": {"button": "Lihat menu", "sections": [
+                        {"title": "Layanan paspor", "rows": rows}]}}}),
+                text: format!(
+                    "{body}\n{}",
+                    MENU_ROWS
+                        .iter()
+                        .map(|(_, t, d)| format!("- {t}: {d}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            }
+        }
+        "info" => {
+            let key = get("key")?;
+            text(
+                info_text(key)
+                    .ok_or_else(|| TemplateError::Unknown(format!("info:{key}")))?
+                    .to_owned(),
+            )
+        }
+        "available_dates" => text(format!(
+            "*Tanggal layanan tersedia di {}*\n\n{}\n\nPesan dengan: #NAMA#TGLLAHIR#TGLDATANG\nContoh: #Budi Santoso#25011987#{}",
+            get("office_name")?,
+            get("dates")?,
+            p.get("first_date").map_or("01122026", String::as_str)
+        )),
+        "booking_held" => text(format!(
+            "Data pemesanan antrean:\nNama: {}\nKantor: {}\nTanggal: {}\nSesi: {}\n\nKode konfirmasi: {}\n\nBalas pesan ini dengan kode konfirmasi di atas sebelum {} untuk mendapatkan nomor antrean. Jika tidak dikonfirmasi, pemesanan batal otomatis.",
+            get("name")?,
+            get("office_name")?,
+            get("date")?,
+            get("session")?,
+            get("code")?,
+            get("expires_local")?
+        )),
+        "booking_confirmed" => text(format!(
+            "Antrean Anda terkonfirmasi.\n\nKode booking: {}\nNomor antrean: {}\nNama: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\n\nDatang paling lambat {} (30 menit sebelum jadwal) dengan membawa dokumen asli. Jika terlambat, kode booking hangus. Batalkan dengan #BATAL#{} bila tidak jadi datang.",
+            get("booking_code")?,
+            get("queue_number")?,
+            get("name")?,
+            get("office_name")?,
+            get("date")?,
+            get("session")?,
+            get("schedule_local")?,
+            get("arrive_by_local")?,
+            get("booking_code")?
+        )),
+        "booking_status" => text(format!(
+            "Status booking {}: *{}*\nKantor: {}\nTanggal: {}\nSesi: {}\nNomor antrean: {}\nJadwal: {}",
+            get("booking_code")?,
+            get("status")?,
+            get("office_name")?,
+            get("date")?,
+            get("session")?,
+            get("queue_number")?,
+            get("schedule_local")?
+        )),
+        "booking_cancelled" => text(format!(
+            "Booking {} di {} pada {} sesi {} telah dibatalkan. Kuota dikembalikan untuk pemohon lain. Terima kasih.",
+            get("booking_code")?,
+            get("office_name")?,
+            get("date")?,
+            get("session")?
+        )),
+        "feedback_received" => text(format!(
+            "Terima kasih. Pesan Anda sudah kami terima dan diteruskan ke {}.",
+            get("office_name")?
+        )),
+        "error" => text(format!(
+            "{}\n\nFormat: {}\nContoh: {}\n\nKetik MENU untuk bantuan.",
+            get("message")?,
+            get("format")?,
+            get("example")?
+        )),
+        "reminder_h1" => {
+            let params = [
+                "name",
+                "office_name",
+                "date",
+                "schedule_local",
+                "queue_number",
+            ]
+            .iter()
+            .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
+            .collect::<Result<Vec<_>, _>>()?;
+            Rendered {
+                body: json!({"type": "template", "template": {
+                    "name": "antrean_pengingat_h1",
+                    "language": {"code": "id"},
+                    "components": [{"type": "body", "parameters": params}]}}),
+                text: format!(
+                    "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.",
+                    get("name")?,
+                    get("date")?,
+                    get("schedule_local")?,
+                    get("office_name")?,
+                    get("queue_number")?
+                ),
+            }
+        }
+        other => return Err(TemplateError::Unknown(other.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_menu_fits_one_whatsapp_list() {
+        let r = render("menu", &params(&[("office_name", "Kantor Imigrasi Bogor")])).unwrap();
+        let rows = r.body["interactive"]["action"]["sections"][0]["rows"]
+            .as_array()
+            .unwrap();
+        assert!(rows.len() <= 10);
+        for row in rows {
+            assert!(row["title"].as_str().unwrap().chars().count() <= 24);
+            assert!(row["description"].as_str().unwrap().chars().count() <= 72);
+        }
+        assert!(
+            r.body["interactive"]["action"]["button"]
+                .as_str()
+                .unwrap()
+                .len()
+                <= 20
+        );
+        for (id, _, _) in MENU_ROWS {
+            let key = id.trim_start_matches("menu:");
+            assert!(info_text(key).is_some() || key == "tanggal", "{key}");
+        }
+    }
+
+    #[test]
+    fn confirmed_text_carries_the_contract_lines() {
+        let r = render(
+            "booking_confirmed",
+            &params(&[
+                ("booking_code", "7K3M-9QX2-HT4R-5"),
+                ("queue_number", "A-012"),
+                ("name", "Budi"),
+                ("office_name", "Kantor Imigrasi Bogor"),
+                ("date", "Selasa, 1 Desember 2026"),
+                ("session", "PAGI"),
+                ("schedule_local", "08:48 WIB"),
+                ("arrive_by_local", "08:18 WIB"),
+            ]),
+        )
+        .unwrap();
+        assert!(r.text.contains("Kode booking: 7K3M-9QX2-HT4R-5\n"));
+        assert!(r.text.contains("Nomor antrean: A-012\n"));
+        assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
+        assert!(r.text.contains("dokumen asli"));
+    }
+
+    #[test]
+    fn missing_parameters_and_unknown_templates_are_errors() {
+        assert_eq!(
+            render("booking_held", &params(&[])),
+            Err(TemplateError::Missing {
+                template: "booking_held".into(),
+                param: "name".into()
+            })
+        );
+        assert!(matches!(
+            render("nope", &params(&[])),
+            Err(TemplateError::Unknown(_))
+        ));
+    }
+}

@@ -1,0 +1,302 @@
+//! Delivery through a real HTTP server playing the WhatsApp Cloud API.
+use antrean_gateway::sandbox::{self, Failure, Sandbox};
+use antrean_notification::{Notification, NotificationConfig, grpc::NotificationGrpc};
+use antrean_platform::clock::{ManualClock, SharedClock};
+use antrean_platform::grpc::{ServeOptions, serve};
+use antrean_platform::testing;
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::notification_service_client::NotificationServiceClient;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+struct T {
+    client: NotificationServiceClient<Channel>,
+    api: Sandbox,
+    n: Notification,
+}
+
+async fn start_with(clock: SharedClock, workers: bool) -> T {
+    antrean_platform::telemetry::init_for_tests();
+    let (l, addr) = testing::listener().await;
+    let api = sandbox::spawn(l);
+    let config =
+        NotificationConfig::for_tests(testing::fresh_database_url(), format!("http://{addr}"));
+    let n = antrean_notification::build(&config, clock).await.unwrap();
+    if workers {
+        n.worker.clone().spawn();
+    }
+    let (listener, addr) = testing::listener().await;
+    tokio::spawn(serve(
+        listener,
+        NotificationGrpc::new(n.outbox.clone()).into_server(),
+        ServeOptions::default(),
+        std::future::pending(),
+    ));
+    T {
+        client: NotificationServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap(),
+        api,
+        n,
+    }
+}
+
+async fn start() -> T {
+    start_with(antrean_platform::clock::system(), true).await
+}
+
+fn send(key: &str, phone: &str, text: &str) -> pb::SendRequest {
+    pb::SendRequest {
+        idempotency_key: key.into(),
+        channel: pb::Channel::Whatsapp as i32,
+        recipient: Some(pb::Recipient {
+            phone: phone.into(),
+            ..Default::default()
+        }),
+        sender_phone_number_id: "100004200000000".into(),
+        template: "error".into(),
+        parameters: [
+            ("message", text),
+            ("format", "#TGLLAYANAN"),
+            ("example", "#TGLLAYANAN"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    }
+}
+
+async fn state_of(t: &T, id: &str, want: pb::DeliveryState) -> pb::Message {
+    for _ in 0..200 {
+        let m = t
+            .client
+            .clone()
+            .get_message(pb::GetMessageRequest {
+                message_id: id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if m.state == want as i32 {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("message {id} never reached {want:?}");
+}
+
+#[tokio::test]
+async fn a_message_is_sent_once_with_the_token_and_becomes_sent() {
+    let t = start().await;
+    let mut c = t.client.clone();
+    let a = c
+        .send(send("k1", "+6281234567890", "Halo"))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = c
+        .send(send("k1", "+6281234567890", "Halo"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.message_id, b.message_id, "same key, same message");
+    assert_eq!(a.state, pb::DeliveryState::Queued as i32);
+    let m = state_of(&t, &a.message_id, pb::DeliveryState::Sent).await;
+    let got = t.api.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(m.provider_message_id, got[0].wamid);
+    assert_eq!(got[0].to, "6281234567890");
+    assert_eq!(got[0].phone_number_id, "100004200000000");
+    assert_eq!(got[0].authorization, "Bearer test-token");
+    assert_eq!(got[0].body["type"], "text");
+    assert!(
+        got[0].body["text"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Halo")
+    );
+}
+
+#[tokio::test]
+async fn server_errors_throttling_and_timeouts_are_retried() {
+    let t = start().await;
+    t.api.fail_next(Failure {
+        status: 500,
+        count: 1,
+        code: None,
+        delay_ms: 0,
+    });
+    t.api.fail_next(Failure {
+        status: 429,
+        count: 1,
+        code: Some(130_429),
+        delay_ms: 0,
+    });
+    // Longer than the 1 s client timeout of the test configuration.
+    t.api.fail_next(Failure {
+        status: 200,
+        count: 1,
+        code: None,
+        delay_ms: 1500,
+    });
+    let a = t
+        .client
+        .clone()
+        .send(send("k2", "+6281234567890", "Coba"))
+        .await
+        .unwrap()
+        .into_inner();
+    let m = state_of(&t, &a.message_id, pb::DeliveryState::Sent).await;
+    assert_eq!(m.attempts, 4);
+    // The timed-out call may have been accepted late by the sandbox: the Cloud API does not
+    // deduplicate either, which is why delivery is at least once.
+    assert!(!t.api.messages().is_empty());
+    assert_eq!(t.api.calls(), 4);
+}
+
+#[tokio::test]
+async fn permanent_errors_fail_without_retry() {
+    let t = start().await;
+    t.api.fail_next(Failure {
+        status: 400,
+        count: 1,
+        code: Some(131_026),
+        delay_ms: 0,
+    });
+    let a = t
+        .client
+        .clone()
+        .send(send("k3", "+6281234567890", "X"))
+        .await
+        .unwrap()
+        .into_inner();
+    let m = state_of(&t, &a.message_id, pb::DeliveryState::Failed).await;
+    assert!(m.last_error.contains("131026"), "{}", m.last_error);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(t.api.calls(), 1);
+}
+
+#[tokio::test]
+async fn one_persons_messages_keep_their_order_through_retries() {
+    let t = start().await;
+    t.api.fail_next(Failure {
+        status: 503,
+        count: 2,
+        code: None,
+        delay_ms: 0,
+    });
+    let mut c = t.client.clone();
+    for i in 1..=3 {
+        c.send(send(
+            &format!("o{i}"),
+            "+6281234567890",
+            &format!("pesan {i}"),
+        ))
+        .await
+        .unwrap();
+    }
+    let got = t.api.wait_for(3, Duration::from_secs(10)).await;
+    let order: Vec<&str> = got
+        .iter()
+        .map(|m| {
+            m.body["text"]["body"]
+                .as_str()
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(order, ["pesan 1", "pesan 2", "pesan 3"]);
+}
+
+#[tokio::test]
+async fn statuses_only_move_forward() {
+    let t = start().await;
+    let mut c = t.client.clone();
+    let a = c
+        .send(send("k4", "+6281234567890", "S"))
+        .await
+        .unwrap()
+        .into_inner();
+    let m = state_of(&t, &a.message_id, pb::DeliveryState::Sent).await;
+    let status = |s: pb::DeliveryState| pb::RecordStatusRequest {
+        provider_message_id: m.provider_message_id.clone(),
+        state: s as i32,
+        at: None,
+        error: String::new(),
+    };
+    let r = c
+        .record_status(status(pb::DeliveryState::Read))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.state, pb::DeliveryState::Read as i32);
+    let r = c
+        .record_status(status(pb::DeliveryState::Delivered))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.state,
+        pb::DeliveryState::Read as i32,
+        "a late 'delivered' changes nothing"
+    );
+    let e = c
+        .record_status(pb::RecordStatusRequest {
+            provider_message_id: "wamid.unknown".into(),
+            state: pb::DeliveryState::Read as i32,
+            at: None,
+            error: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_delivery_loses_nothing() {
+    let clock = ManualClock::new("2026-11-30T03:00:00Z".parse().unwrap());
+    let t = start_with(clock.clone(), false).await;
+    let a = t
+        .client
+        .clone()
+        .send(send("k5", "+6281234567890", "Z"))
+        .await
+        .unwrap()
+        .into_inner();
+    // A worker claims the message and dies before calling the API.
+    let claimed = t.n.outbox.claim(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        t.n.worker.round().await.unwrap(),
+        0,
+        "leased to the dead worker"
+    );
+    // A restarted worker takes it over once the lease runs out.
+    clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(t.n.worker.round().await.unwrap(), 1);
+    let m = state_of(&t, &a.message_id, pb::DeliveryState::Sent).await;
+    assert_eq!(m.attempts, 2);
+    assert_eq!(t.api.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_requests_name_their_fields() {
+    let t = start().await;
+    let mut bad = send("", "0812", "x");
+    bad.template = "nope".into();
+    let e = t.client.clone().send(bad).await.unwrap_err();
+    let fields: Vec<String> = antrean_platform::status::violations(&e)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, ["idempotency_key", "recipient.phone"]);
+    let mut bad = send("k6", "+6281234567890", "x");
+    bad.template = "nope".into();
+    let e = t.client.clone().send(bad).await.unwrap_err();
+    assert_eq!(
+        antrean_platform::status::violations(&e)[0].field,
+        "template"
+    );
+}
