@@ -2,7 +2,7 @@
 //! database, a Redis key prefix and one manual clock, talking to each other over real gRPC.
 use antrean_booking::{BookingConfig, Bookings, grpc::BookingGrpc};
 use antrean_identity::IdentityConfig;
-use antrean_platform::clock::ManualClock;
+use antrean_platform::clock::{Clock, ManualClock};
 use antrean_platform::grpc::{ServeOptions, serve};
 use antrean_platform::testing;
 use antrean_proto::v1 as pb;
@@ -22,6 +22,7 @@ pub struct System {
     pub database_url: String,
     /// `http://127.0.0.1:<port>` of the booking service.
     pub booking_url: String,
+    pub quota_url: String,
 }
 
 /// Monday 30 November 2026, 10:00 WIB.
@@ -73,7 +74,10 @@ pub async fn start() -> System {
             .await
             .unwrap(),
         booking_url,
-        quota: QuotaServiceClient::connect(quota_url).await.unwrap(),
+        quota: QuotaServiceClient::connect(quota_url.clone())
+            .await
+            .unwrap(),
+        quota_url,
         bookings,
         quota_service: quota,
         clock,
@@ -157,4 +161,141 @@ impl System {
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.database_url).await.unwrap()
     }
+}
+
+/// The whole system with the WhatsApp channel: notification (with its workers) delivering to
+/// a Cloud API stand-in on loopback, and the gateway receiving signed webhooks.
+pub struct WhatsApp {
+    pub system: System,
+    pub cloud_api: antrean_gateway::sandbox::Sandbox,
+    pub gateway: String,
+    pub http: reqwest::Client,
+    pub app: Arc<antrean_gateway::App>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+pub async fn start_with_whatsapp() -> WhatsApp {
+    let system = start().await;
+    let (l, api_addr) = testing::listener().await;
+    let cloud_api = antrean_gateway::sandbox::spawn(l);
+    let nc = antrean_notification::NotificationConfig::for_tests(
+        system.database_url.clone(),
+        format!("http://{api_addr}"),
+    );
+    let n = antrean_notification::build(&nc, system.clock.clone())
+        .await
+        .unwrap();
+    n.worker.clone().spawn();
+    let notification_url =
+        spawn(antrean_notification::grpc::NotificationGrpc::new(n.outbox.clone()).into_server())
+            .await;
+    let gc = antrean_gateway::GatewayConfig::for_tests(
+        system.database_url.clone(),
+        system.quota_url.clone(),
+        system.booking_url.clone(),
+        notification_url,
+    );
+    let app = antrean_gateway::build(gc, system.clock.clone())
+        .await
+        .unwrap();
+    let (listener, addr) = testing::listener().await;
+    tokio::spawn(antrean_gateway::serve(
+        app.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    WhatsApp {
+        system,
+        cloud_api,
+        gateway: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        app,
+        seq: std::sync::atomic::AtomicU64::new(0),
+    }
+}
+
+/// The sandbox phone_number_id of an office (see the quota seed).
+pub const BOGOR_NUMBER: &str = "100004200000000";
+pub const MAKASSAR_NUMBER: &str = "100004200000026";
+pub const NATIONAL_NUMBER: &str = "100004299999999";
+
+impl WhatsApp {
+    /// Posts a webhook body signed with the app secret; answers the HTTP status.
+    pub async fn post(&self, body: &serde_json::Value) -> u16 {
+        let raw = serde_json::to_vec(body).unwrap();
+        let sig =
+            antrean_gateway::signature::sign(antrean_gateway::DEV_APP_SECRET.as_bytes(), &raw);
+        self.http
+            .post(format!("{}/webhooks/whatsapp", self.gateway))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A new message id.
+    pub fn wamid(&self) -> String {
+        let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("wamid.TEST{n:08}")
+    }
+
+    /// Sends `text` from `phone` (digits, e.g. 6281234567890) to `number` and answers the
+    /// text of the one reply it gets.
+    pub async fn say(&self, number: &str, phone: &str, text: &str) -> String {
+        let before = self.replies_to(phone).len();
+        let body = antrean_gateway::webhook::text_webhook(
+            number,
+            "+62 811-0000-000",
+            phone,
+            &self.wamid(),
+            text,
+            self.system.clock.now().timestamp(),
+        );
+        assert_eq!(self.post(&body).await, 200);
+        self.next_reply(phone, before).await
+    }
+
+    pub fn replies_to(&self, phone: &str) -> Vec<serde_json::Value> {
+        self.cloud_api
+            .messages()
+            .into_iter()
+            .filter(|m| m.to == phone)
+            .map(|m| m.body)
+            .collect()
+    }
+
+    /// Waits for reply number `before + 1` to `phone` and answers its text.
+    pub async fn next_reply(&self, phone: &str, before: usize) -> String {
+        for _ in 0..400 {
+            let r = self.replies_to(phone);
+            if r.len() > before {
+                return reply_text(&r[before]);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no reply to {phone}");
+    }
+}
+
+/// The readable text of a Cloud API message body (text, or list body plus row titles).
+pub fn reply_text(body: &serde_json::Value) -> String {
+    if let Some(t) = body["text"]["body"].as_str() {
+        return t.to_owned();
+    }
+    let i = &body["interactive"];
+    let mut out = i["body"]["text"].as_str().unwrap_or_default().to_owned();
+    for s in i["action"]["sections"].as_array().into_iter().flatten() {
+        for r in s["rows"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "\n[{}] {}",
+                r["id"].as_str().unwrap_or(""),
+                r["title"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    out
 }

@@ -630,7 +630,7 @@ impl Bookings {
         BookingCode::parse(code).ok_or_else(|| {
             invalid(
                 "booking_code",
-                "kode booking tidak valid (contoh 7K3M-9QX2-HT4R-5)",
+                "kode booking tidak valid (contoh 7K3M-9QX2-HT4R-D)",
             )
         })
     }

@@ -1,7 +1,7 @@
 //! Booking codes and confirmation codes.
 //!
 //! A booking code is 60 random bits from the OS CSPRNG in Crockford base32 (12 symbols)
-//! plus Crockford's mod-37 check symbol, shown as `7K3M-9QX2-HT4R-5`. Input is forgiving:
+//! plus Crockford's mod-37 check symbol, shown as `7K3M-9QX2-HT4R-D`. Input is forgiving:
 //! any case, hyphens and spaces ignored, I and L read as 1, O as 0. The check symbol catches
 //! every single-symbol typo and most transpositions before a lookup is made.
 use rand::Rng;
@@ -116,6 +116,11 @@ mod tests {
             }
         }
         assert_eq!(BookingCode::parse("ABC"), None);
+    }
+
+    #[test]
+    fn the_example_shown_to_applicants_is_a_valid_code() {
+        assert!(BookingCode::parse("7K3M-9QX2-HT4R-D").is_some());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The booking service's errors and their one mapping to gRPC statuses.
-use antrean_platform::domain::tanggal;
+use antrean_platform::domain::{booking_status_label as status_label, tanggal};
 use antrean_platform::status::{self, FieldViolation, Problem};
 use chrono::{DateTime, NaiveDate, Utc};
 use tonic::{Code, Status};
@@ -56,21 +56,6 @@ pub type Result<T> = std::result::Result<T, BookingError>;
 impl From<Status> for BookingError {
     fn from(s: Status) -> Self {
         BookingError::Upstream(Box::new(s))
-    }
-}
-
-/// In Bahasa Indonesia, as applicants read a status.
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "HELD" => "menunggu konfirmasi",
-        "CONFIRMED" => "terkonfirmasi",
-        "CHECKED_IN" => "sudah hadir",
-        "SERVED" => "sudah dilayani",
-        "EXPIRED" => "kedaluwarsa",
-        "CANCELLED" => "dibatalkan",
-        "FORFEITED" => "hangus (terlambat)",
-        "NO_SHOW" => "tidak hadir",
-        _ => "tidak dikenal",
     }
 }
 

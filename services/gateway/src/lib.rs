@@ -1,36 +1,171 @@
 //! The gateway: antrean's HTTP front door (port 8080).
 //!
-//! - [`router`]: the HTTP routes. `GET /healthz` answers 200 while the process serves; the
-//!   WhatsApp webhook, the `/api/v1` JSON API and the pages come with their channels.
-//! - [`serve`]: runs the router on a bound listener until the shutdown future completes.
+//! - [`webhook`]: the WhatsApp Cloud API webhook: verification handshake, signature check,
+//!   durable and deduplicated intake (stored before answering 200).
+//! - [`inbox`]: workers that process stored messages in order per sender, and forward
+//!   delivery statuses to the notification service.
+//! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
+//! - [`api`]: the JSON API under `/api/v1`.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
+//! - [`signature`]: the `X-Hub-Signature-256` check.
 //! - [`GatewayConfig`]: settings from the environment.
 
+pub mod api;
+pub mod bot;
+pub mod chat;
+pub mod inbox;
 pub mod sandbox;
+pub mod signature;
+pub mod webhook;
 
+use antrean_platform::clock::SharedClock;
+use antrean_platform::grpc::{TracedChannel, traced_channel};
+use antrean_platform::pii::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY, Pii};
+use antrean_proto::v1::booking_service_client::BookingServiceClient;
+use antrean_proto::v1::notification_service_client::NotificationServiceClient;
+use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use axum::Router;
 use axum::routing::get;
 use clap::Parser;
+use secrecy::SecretString;
+use sqlx::PgPool;
 use std::future::Future;
+use std::sync::Arc;
 use tokio::net::TcpListener;
+
+/// Development values: used only when the environment sets none.
+pub const DEV_APP_SECRET: &str = "antrean-dev-app-secret";
+pub const DEV_VERIFY_TOKEN: &str = "antrean-dev-verify-token";
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "antrean-gateway", about = "antrean HTTP gateway")]
 pub struct GatewayConfig {
     #[arg(long, env = "GATEWAY_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "GATEWAY_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    #[arg(long, env = "QUOTA_URL", default_value = "http://127.0.0.1:50052")]
+    pub quota_url: String,
+    #[arg(long, env = "BOOKING_URL", default_value = "http://127.0.0.1:50053")]
+    pub booking_url: String,
+    #[arg(
+        long,
+        env = "NOTIFICATION_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub notification_url: String,
+    /// The token the Cloud API verification handshake must present.
+    #[arg(long, env = "WHATSAPP_VERIFY_TOKEN", default_value = DEV_VERIFY_TOKEN, hide_default_value = true)]
+    pub whatsapp_verify_token: SecretString,
+    /// The app secret that signs webhooks (`X-Hub-Signature-256`).
+    #[arg(long, env = "WHATSAPP_APP_SECRET", default_value = DEV_APP_SECRET, hide_default_value = true)]
+    pub whatsapp_app_secret: SecretString,
+    /// The phone_number_id of the national information number (menu and status checks for
+    /// every office, like the directorate's SIGAP number).
+    #[arg(
+        long,
+        env = "WHATSAPP_INFO_PHONE_NUMBER_ID",
+        default_value = "100004299999999"
+    )]
+    pub whatsapp_info_phone_number_id: String,
+    /// Serve the Cloud API sandbox under /sandbox/whatsapp (development and `make chat`).
+    #[arg(long, env = "WHATSAPP_SANDBOX", default_value_t = true, action = clap::ArgAction::Set)]
+    pub whatsapp_sandbox: bool,
+    /// Inbound messages processed at once (different senders; one sender is always in order).
+    #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
+    pub workers: i64,
+    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
+    pub pii_encryption_key: SecretString,
+    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
+    pub pii_index_key: SecretString,
 }
 
-pub fn router() -> Router {
-    Router::new().route("/healthz", get(|| async { "ok" }))
+impl GatewayConfig {
+    pub fn for_tests(
+        database_url: String,
+        quota_url: String,
+        booking_url: String,
+        notification_url: String,
+    ) -> Self {
+        let mut c = Self::parse_from(["antrean-gateway"]);
+        c.database_url = database_url;
+        c.quota_url = quota_url;
+        c.booking_url = booking_url;
+        c.notification_url = notification_url;
+        c.whatsapp_sandbox = false;
+        c
+    }
 }
 
+/// What every handler and worker shares.
+pub struct App {
+    pub config: GatewayConfig,
+    pub pool: PgPool,
+    pub pii: Pii,
+    pub clock: SharedClock,
+    pub quota: QuotaServiceClient<TracedChannel>,
+    pub booking: BookingServiceClient<TracedChannel>,
+    pub notification: NotificationServiceClient<TracedChannel>,
+    pub sandbox: sandbox::Sandbox,
+    /// Woken when a webhook stored new work.
+    pub wake: tokio::sync::Notify,
+    pub offices: api::OfficeCache,
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<Arc<App>> {
+    let pool = antrean_platform::db::connect_and_migrate(
+        &config.database_url,
+        "gateway",
+        config.db_max_connections,
+        &MIGRATOR,
+    )
+    .await?;
+    let pii = Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
+    Ok(Arc::new(App {
+        quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
+        booking: BookingServiceClient::new(traced_channel(&config.booking_url)?),
+        notification: NotificationServiceClient::new(traced_channel(&config.notification_url)?),
+        config,
+        pool,
+        pii,
+        clock,
+        sandbox: sandbox::Sandbox::default(),
+        wake: tokio::sync::Notify::new(),
+        offices: api::OfficeCache::default(),
+    }))
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let mut r = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(webhook::routes())
+        .merge(api::routes())
+        .with_state(app.clone());
+    if app.config.whatsapp_sandbox {
+        r = r.nest("/sandbox/whatsapp", app.sandbox.router());
+    }
+    r
+}
+
+/// Serves HTTP on a bound listener and runs the inbox workers until `shutdown` completes.
 pub async fn serve(
+    app: Arc<App>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router())
+    let workers = inbox::spawn(app.clone());
+    let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    workers.abort();
+    result
 }

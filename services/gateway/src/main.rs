@@ -5,8 +5,10 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let config = GatewayConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("gateway");
-    let listener = tokio::net::TcpListener::bind(&config.addr).await?;
-    tracing::info!(addr = %config.addr, "gateway listening");
-    antrean_gateway::serve(listener, antrean_platform::shutdown_signal()).await?;
+    let addr = config.addr.clone();
+    let app = antrean_gateway::build(config, antrean_platform::clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!(%addr, "gateway listening");
+    antrean_gateway::serve(app, listener, antrean_platform::shutdown_signal()).await?;
     Ok(())
 }

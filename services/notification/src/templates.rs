@@ -59,10 +59,10 @@ pub fn info_text(key: &str) -> Option<&'static str> {
             "*Pengambilan paspor*\n\nPaspor dapat diambil sesuai tanggal pada tanda terima (biasanya 4 hari kerja setelah pembayaran). Bawa tanda terima dan bukti pembayaran. Pengambilan dapat dikuasakan kepada anggota keluarga dengan surat kuasa dan KTP asli keduanya."
         }
         "status" => {
-            "*Cek status booking*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-5"
+            "*Cek status booking*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-D"
         }
         "batal" => {
-            "*Batalkan booking*\n\nKirim: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-5\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain."
+            "*Batalkan booking*\n\nKirim: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-D\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain."
         }
         "saran" => {
             "*Apresiasi / pengaduan*\n\nKirim: #SARAN#isi pesan Anda\nContoh: #SARAN#Pelayanan loket 3 cepat dan ramah\nPesan Anda diteruskan ke kantor imigrasi ini."
@@ -274,7 +274,7 @@ mod tests {
         let r = render(
             "booking_confirmed",
             &params(&[
-                ("booking_code", "7K3M-9QX2-HT4R-5"),
+                ("booking_code", "7K3M-9QX2-HT4R-D"),
                 ("queue_number", "A-012"),
                 ("name", "Budi"),
                 ("office_name", "Kantor Imigrasi Bogor"),
@@ -285,7 +285,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert!(r.text.contains("Kode booking: 7K3M-9QX2-HT4R-5\n"));
+        assert!(r.text.contains("Kode booking: 7K3M-9QX2-HT4R-D\n"));
         assert!(r.text.contains("Nomor antrean: A-012\n"));
         assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
         assert!(r.text.contains("dokumen asli"));

@@ -161,6 +161,21 @@ mod tests {
     }
 }
 
+/// A booking status (`CONFIRMED`, ...) as applicants read it.
+pub fn booking_status_label(status: &str) -> &'static str {
+    match status {
+        "HELD" => "menunggu konfirmasi",
+        "CONFIRMED" => "terkonfirmasi",
+        "CHECKED_IN" => "sudah hadir",
+        "SERVED" => "sudah dilayani",
+        "EXPIRED" => "kedaluwarsa",
+        "CANCELLED" => "dibatalkan",
+        "FORFEITED" => "hangus (terlambat)",
+        "NO_SHOW" => "tidak hadir",
+        _ => "tidak dikenal",
+    }
+}
+
 const HARI: [&str; 7] = [
     "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu",
 ];

@@ -1,0 +1,606 @@
+//! What each WhatsApp message does, and the one reply it gets.
+//!
+//! The office is the number that was messaged. The national information number answers the
+//! menu and status checks for every office. Every reply goes through the notification
+//! service with the key `reply:<wamid>`, so a message processed twice is answered once;
+//! bookings use the key `wa:<wamid>`, so it books once.
+//!
+//! Business errors (sold out, closed date, wrong code...) are answered to the applicant in
+//! Bahasa Indonesia with the right format and an example. Only a service that is unreachable
+//! makes [`handle`] fail, and the message is then retried.
+use crate::App;
+use crate::chat::{self, BOOK_EXAMPLE, BOOK_FORMAT, Command};
+use antrean_platform::domain::{
+    booking_status_label, format_date, from_timestamp, local_date, local_hhmm, tanggal,
+};
+use antrean_platform::status;
+use antrean_proto::v1 as pb;
+use chrono_tz::Tz;
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+/// A stored message, decrypted for processing.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub wamid: String,
+    pub phone_number_id: String,
+    pub sender_key: String,
+    pub phone: Option<String>,
+    pub user_id: Option<String>,
+    pub text: Option<String>,
+    pub reply_id: Option<String>,
+}
+
+/// A template and its parameters.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub template: &'static str,
+    pub params: HashMap<String, String>,
+}
+
+impl Reply {
+    fn new(template: &'static str, params: &[(&str, String)]) -> Self {
+        Self {
+            template,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn error(message: impl Into<String>, format: &str, example: &str) -> Self {
+        Self::new(
+            "error",
+            &[
+                ("message", message.into()),
+                ("format", format.to_owned()),
+                ("example", example.to_owned()),
+            ],
+        )
+    }
+}
+
+const NATIONAL_NAME: &str = "Direktorat Jenderal Imigrasi";
+
+/// True for errors worth retrying the whole message for.
+fn transient(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Internal | Code::Aborted
+    ) && status::reason(s).as_deref() != Some("CAPACITY_EXCEEDED")
+}
+
+/// Turns a business error of a service into a reply; passes transient errors up.
+fn explain(s: Status, format: &str, example: &str) -> Result<Reply, Status> {
+    if transient(&s) {
+        return Err(s);
+    }
+    let mut message = s.message().to_owned();
+    let violations = status::violations(&s);
+    if !violations.is_empty() {
+        message = violations
+            .iter()
+            .map(|v| capitalize(&v.description))
+            .collect::<Vec<_>>()
+            .join(". ")
+            + ".";
+    }
+    if let Some(dates) = status::metadata(&s)
+        .get("next_dates")
+        .filter(|d| !d.is_empty())
+    {
+        let pasteable = dates
+            .split(',')
+            .filter_map(antrean_platform::domain::parse_date)
+            .map(chat::format_ddmmyyyy)
+            .collect::<Vec<_>>()
+            .join(", ");
+        message.push_str(&format!("\nTanggal yang bisa dipakai: {pasteable}"));
+    }
+    Ok(Reply::error(message, format, example))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+pub async fn handle(app: &App, m: &Incoming) -> Result<(), Status> {
+    let national = m.phone_number_id == app.config.whatsapp_info_phone_number_id;
+    let office = if national {
+        None
+    } else {
+        match app
+            .offices
+            .by_phone_number_id(app, &m.phone_number_id)
+            .await?
+        {
+            Some(o) => Some(o),
+            None => {
+                tracing::warn!(phone_number_id = %m.phone_number_id, "message to an unknown number ignored");
+                return Ok(());
+            }
+        }
+    };
+    let command = match (&m.reply_id, &m.text) {
+        (Some(id), _) => Ok(match id.strip_prefix("menu:") {
+            Some("tanggal") => Command::Dates,
+            Some(key) => Command::MenuRow(key.to_owned()),
+            None => Command::Menu,
+        }),
+        (None, Some(text)) => chat::parse(text),
+        (None, None) => Ok(Command::Menu),
+    };
+    let reply = match command {
+        Err(e) => {
+            let (msg, format, example) = e.reply();
+            Reply::error(msg, format, example)
+        }
+        Ok(cmd) => run(app, m, office.as_deref(), cmd).await?,
+    };
+    send(app, m, reply).await
+}
+
+async fn send(app: &App, m: &Incoming, reply: Reply) -> Result<(), Status> {
+    app.notification
+        .clone()
+        .send(pb::SendRequest {
+            idempotency_key: format!("reply:{}", m.wamid),
+            channel: pb::Channel::Whatsapp as i32,
+            recipient: Some(pb::Recipient {
+                phone: m.phone.clone().unwrap_or_default(),
+                whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+                email: String::new(),
+            }),
+            sender_phone_number_id: m.phone_number_id.clone(),
+            template: reply.template.to_owned(),
+            parameters: reply.params,
+        })
+        .await?;
+    Ok(())
+}
+
+fn office_only(what: &str) -> Reply {
+    Reply::error(
+        format!(
+            "Nomor ini adalah layanan informasi {NATIONAL_NAME}. Untuk {what}, kirim pesan ke nomor WhatsApp kantor imigrasi tujuan (daftar nomor: /api/v1/offices)."
+        ),
+        BOOK_FORMAT,
+        BOOK_EXAMPLE,
+    )
+}
+
+fn tz_of(o: &pb::Office) -> Tz {
+    o.timezone.parse().unwrap_or(Tz::Asia__Jakarta)
+}
+
+async fn run(
+    app: &App,
+    m: &Incoming,
+    office: Option<&pb::Office>,
+    cmd: Command,
+) -> Result<Reply, Status> {
+    let office_name = office.map_or(NATIONAL_NAME.to_owned(), |o| o.name.clone());
+    Ok(match cmd {
+        Command::Menu => Reply::new("menu", &[("office_name", office_name)]),
+        Command::MenuRow(key) => {
+            if is_info_key(&key) {
+                Reply::new("info", &[("key", key)])
+            } else {
+                Reply::new("menu", &[("office_name", office_name)])
+            }
+        }
+        Command::Dates => match office {
+            None => office_only("melihat tanggal tersedia"),
+            Some(o) => dates(app, o).await?,
+        },
+        Command::Book {
+            name,
+            birth,
+            arrival,
+            session,
+        } => match office {
+            None => office_only("memesan antrean"),
+            Some(o) => book(app, m, o, name, birth, arrival, session).await?,
+        },
+        Command::Confirm(code) => match office {
+            None => office_only("mengonfirmasi pemesanan"),
+            Some(o) => confirm(app, m, o, &code).await?,
+        },
+        Command::Cancel(code) => match office {
+            None => office_only("membatalkan booking"),
+            Some(_) => cancel(app, m, &code).await?,
+        },
+        Command::Status(code) => status_of(app, m, &code).await?,
+        Command::Feedback(text) => match office {
+            None => office_only("mengirim apresiasi atau pengaduan"),
+            Some(o) => {
+                sqlx::query(
+                    "INSERT INTO feedback (office_code, wamid, text_enc, received_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (wamid) DO NOTHING",
+                )
+                .bind(&o.code)
+                .bind(&m.wamid)
+                .bind(app.pii.encrypt(&text))
+                .bind(app.clock.now())
+                .execute(&app.pool)
+                .await
+                .map_err(|e| status::unavailable("feedback", e))?;
+                Reply::new("feedback_received", &[("office_name", office_name)])
+            }
+        },
+    })
+}
+
+/// Menu rows answered by the `info` template (the rest need data).
+fn is_info_key(key: &str) -> bool {
+    matches!(
+        key,
+        "syarat" | "pesan" | "status" | "batal" | "bayar" | "ambil" | "saran"
+    )
+}
+
+async fn dates(app: &App, o: &pb::Office) -> Result<Reply, Status> {
+    let days = app
+        .quota
+        .clone()
+        .next_available_dates(pb::NextAvailableDatesRequest {
+            office_code: o.code.clone(),
+            seats: 1,
+            limit: 5,
+            session: 0,
+            from: String::new(),
+        })
+        .await?
+        .into_inner()
+        .days;
+    if days.is_empty() {
+        return Ok(Reply::error(
+            "Maaf, kuota untuk 30 hari ke depan sudah penuh. Silakan cek kembali besok.",
+            "#TGLLAYANAN",
+            "#TGLLAYANAN",
+        ));
+    }
+    let remaining = |d: &pb::DayAvailability, s: pb::Session| {
+        d.sessions
+            .iter()
+            .find(|x| x.session == s as i32)
+            .map_or(0, |x| x.remaining)
+    };
+    let lines: Vec<String> = days
+        .iter()
+        .filter_map(|d| {
+            let date = antrean_platform::domain::parse_date(&d.date)?;
+            let day = tanggal(date);
+            let weekday = day.split(',').next().unwrap_or_default().to_owned();
+            Some(format!(
+                "{}  ({})  PAGI {}  SIANG {}",
+                chat::format_ddmmyyyy(date),
+                weekday,
+                remaining(d, pb::Session::Pagi),
+                remaining(d, pb::Session::Siang)
+            ))
+        })
+        .collect();
+    let first = days
+        .first()
+        .and_then(|d| antrean_platform::domain::parse_date(&d.date))
+        .map(chat::format_ddmmyyyy)
+        .unwrap_or_default();
+    Ok(Reply::new(
+        "available_dates",
+        &[
+            ("office_name", o.name.clone()),
+            ("dates", lines.join("\n")),
+            ("first_date", first),
+        ],
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn book(
+    app: &App,
+    m: &Incoming,
+    o: &pb::Office,
+    name: String,
+    birth: chrono::NaiveDate,
+    arrival: chrono::NaiveDate,
+    session: Option<String>,
+) -> Result<Reply, Status> {
+    let tz = tz_of(o);
+    let today = local_date(tz, app.clock.now());
+    if birth > today {
+        return Ok(Reply::error(
+            "Tanggal lahir tidak boleh di masa depan.",
+            BOOK_FORMAT,
+            BOOK_EXAMPLE,
+        ));
+    }
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::error(
+            "Pemesanan antrean memerlukan nomor telepon WhatsApp Anda, yang tidak terlihat pada akun ini. Gunakan akun WhatsApp dengan nomor pribadi.",
+            BOOK_FORMAT,
+            BOOK_EXAMPLE,
+        ));
+    };
+    let session = match session.as_deref() {
+        Some("SIANG") => pb::Session::Siang,
+        Some(_) => pb::Session::Pagi,
+        None => pick_session(app, o, arrival).await?,
+    };
+    let created = app
+        .booking
+        .clone()
+        .create_booking(pb::CreateBookingRequest {
+            idempotency_key: format!("wa:{}", m.wamid),
+            channel: pb::Channel::Whatsapp as i32,
+            office_code: o.code.clone(),
+            date: format_date(arrival),
+            session: session as i32,
+            contact: Some(pb::ContactInput {
+                phone,
+                email: String::new(),
+                whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+            }),
+            applicants: vec![pb::ApplicantInput {
+                nik: String::new(),
+                name,
+                birth_date: format_date(birth),
+                application_type: pb::ApplicationType::New as i32,
+            }],
+        })
+        .await;
+    let created = match created {
+        Ok(c) => c.into_inner(),
+        Err(s) => return explain(s, BOOK_FORMAT, BOOK_EXAMPLE),
+    };
+    let b = created.booking.unwrap_or_default();
+    let expires = b
+        .expires_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .unwrap_or_else(|| app.clock.now());
+    let booking_id =
+        Uuid::parse_str(&b.booking_id).map_err(|e| status::internal("booking id", e))?;
+    sqlx::query(
+        "INSERT INTO conversations (sender_key, office_code, booking_id, expires_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (sender_key, office_code) DO UPDATE SET booking_id = EXCLUDED.booking_id,
+            expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(&m.sender_key)
+    .bind(&o.code)
+    .bind(booking_id)
+    .bind(expires)
+    .bind(app.clock.now())
+    .execute(&app.pool)
+    .await
+    .map_err(|e| status::unavailable("conversation", e))?;
+    let applicant = b.applicants.first().cloned().unwrap_or_default();
+    Ok(Reply::new(
+        "booking_held",
+        &[
+            ("name", applicant.name),
+            ("office_name", o.name.clone()),
+            ("date", tanggal(arrival)),
+            ("session", session_word(b.session)),
+            ("code", created.confirmation_code),
+            (
+                "expires_local",
+                format!("{} {}", local_hhmm(tz, expires), o.timezone_abbreviation),
+            ),
+        ],
+    ))
+}
+
+fn session_word(s: i32) -> String {
+    match pb::Session::try_from(s) {
+        Ok(pb::Session::Siang) => "SIANG".into(),
+        _ => "PAGI".into(),
+    }
+}
+
+/// Without `#PAGI`/`#SIANG`: the morning if it has room, else the afternoon.
+async fn pick_session(
+    app: &App,
+    o: &pb::Office,
+    date: chrono::NaiveDate,
+) -> Result<pb::Session, Status> {
+    let day = app
+        .quota
+        .clone()
+        .get_availability(pb::GetAvailabilityRequest {
+            office_code: o.code.clone(),
+            from: format_date(date),
+            to: format_date(date),
+        })
+        .await;
+    let Ok(day) = day else {
+        // Let the booking answer explain (outside the horizon, closed...).
+        return Ok(pb::Session::Pagi);
+    };
+    let has_room = |s: pb::Session| {
+        day.get_ref().days.first().is_some_and(|d| {
+            d.sessions
+                .iter()
+                .any(|x| x.session == s as i32 && x.remaining > 0)
+        })
+    };
+    Ok(
+        if !has_room(pb::Session::Pagi) && has_room(pb::Session::Siang) {
+            pb::Session::Siang
+        } else {
+            pb::Session::Pagi
+        },
+    )
+}
+
+async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<Reply, Status> {
+    let pending: Option<Uuid> = sqlx::query_scalar(
+        "SELECT booking_id FROM conversations WHERE sender_key = $1 AND office_code = $2",
+    )
+    .bind(&m.sender_key)
+    .bind(&o.code)
+    .fetch_optional(&app.pool)
+    .await
+    .map_err(|e| status::unavailable("conversation", e))?;
+    let Some(booking_id) = pending else {
+        return Ok(Reply::error(
+            "Tidak ada pemesanan yang menunggu kode konfirmasi. Pesan antrean terlebih dahulu.",
+            BOOK_FORMAT,
+            BOOK_EXAMPLE,
+        ));
+    };
+    let answer = app
+        .booking
+        .clone()
+        .confirm_booking(pb::ConfirmBookingRequest {
+            booking_id: booking_id.to_string(),
+            confirmation_code: code.to_owned(),
+        })
+        .await;
+    let b = match answer {
+        Ok(b) => b.into_inner(),
+        Err(s) => {
+            if matches!(
+                status::reason(&s).as_deref(),
+                Some("EXPIRED" | "TOO_MANY_ATTEMPTS" | "CANCELLED")
+            ) {
+                forget(app, m, o).await?;
+            }
+            return explain(s, "6 angka kode konfirmasi", "123456");
+        }
+    };
+    forget(app, m, o).await?;
+    let a = b.applicants.first().cloned().unwrap_or_default();
+    let zone = &b.timezone_abbreviation;
+    Ok(Reply::new(
+        "booking_confirmed",
+        &[
+            ("booking_code", b.booking_code.clone()),
+            ("queue_number", a.queue_number.clone()),
+            ("name", a.name.clone()),
+            ("office_name", o.name.clone()),
+            ("date", booking_date(&b)),
+            ("session", session_word(b.session)),
+            ("schedule_local", format!("{} {zone}", a.scheduled_local)),
+            ("arrive_by_local", format!("{} {zone}", a.arrive_by_local)),
+        ],
+    ))
+}
+
+fn booking_date(b: &pb::Booking) -> String {
+    antrean_platform::domain::parse_date(&b.date).map_or(b.date.clone(), tanggal)
+}
+
+async fn forget(app: &App, m: &Incoming, o: &pb::Office) -> Result<(), Status> {
+    sqlx::query("DELETE FROM conversations WHERE sender_key = $1 AND office_code = $2")
+        .bind(&m.sender_key)
+        .bind(&o.code)
+        .execute(&app.pool)
+        .await
+        .map_err(|e| status::unavailable("conversation", e))?;
+    Ok(())
+}
+
+const CANCEL_FORMAT: (&str, &str) = ("#BATAL#KODEBOOKING", "#BATAL#7K3M-9QX2-HT4R-D");
+const STATUS_FORMAT: (&str, &str) = ("#STATUS#KODEBOOKING", "#STATUS#7K3M-9QX2-HT4R-D");
+
+async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::error(
+            "Booking tidak ditemukan untuk akun WhatsApp ini.",
+            CANCEL_FORMAT.0,
+            CANCEL_FORMAT.1,
+        ));
+    };
+    let answer = app
+        .booking
+        .clone()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: code.to_owned(),
+            contact_phone: phone,
+        })
+        .await;
+    let b = match answer {
+        Ok(b) => b.into_inner(),
+        Err(s) => return explain(s, CANCEL_FORMAT.0, CANCEL_FORMAT.1),
+    };
+    let office = app.offices.by_code(app, &b.office_code).await?;
+    Ok(Reply::new(
+        "booking_cancelled",
+        &[
+            ("booking_code", b.booking_code.clone()),
+            (
+                "office_name",
+                office.map_or(b.office_code.clone(), |o| o.name.clone()),
+            ),
+            ("date", booking_date(&b)),
+            ("session", session_word(b.session)),
+        ],
+    ))
+}
+
+async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::error(
+            "Booking tidak ditemukan untuk akun WhatsApp ini.",
+            STATUS_FORMAT.0,
+            STATUS_FORMAT.1,
+        ));
+    };
+    let answer = app
+        .booking
+        .clone()
+        .get_booking(pb::GetBookingRequest {
+            key: Some(pb::get_booking_request::Key::BookingCode(code.to_owned())),
+            contact_phone: phone,
+        })
+        .await;
+    let b = match answer {
+        Ok(b) => b.into_inner(),
+        Err(s) => return explain(s, STATUS_FORMAT.0, STATUS_FORMAT.1),
+    };
+    let office = app.offices.by_code(app, &b.office_code).await?;
+    let a = b.applicants.first().cloned().unwrap_or_default();
+    let status_name = pb::BookingStatus::try_from(b.status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("BOOKING_STATUS_")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    Ok(Reply::new(
+        "booking_status",
+        &[
+            ("booking_code", b.booking_code.clone()),
+            ("status", booking_status_label(&status_name).to_owned()),
+            (
+                "office_name",
+                office.map_or(b.office_code.clone(), |o| o.name.clone()),
+            ),
+            ("date", booking_date(&b)),
+            ("session", session_word(b.session)),
+            ("queue_number", dash(&a.queue_number)),
+            (
+                "schedule_local",
+                if a.scheduled_local.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{} {}", a.scheduled_local, b.timezone_abbreviation)
+                },
+            ),
+        ],
+    ))
+}

@@ -1,0 +1,212 @@
+//! The classic chat formats of the immigration offices' WhatsApp queue service, parsed.
+//!
+//! Case-insensitive, spaces around `#` ignored:
+//! - `#TGLLAYANAN`: the next five dates with room;
+//! - `#NAMA#DDMMYYYY#DDMMYYYY` (name, birth date, arrival date), optionally `#PAGI`/`#SIANG`;
+//! - six digits alone: the confirmation code;
+//! - `#BATAL#<kode booking>`, `#STATUS#<kode booking>`, `#SARAN#<text>`;
+//! - `MENU`, or anything else: the menu.
+use chrono::NaiveDate;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Dates,
+    Book {
+        name: String,
+        birth: NaiveDate,
+        arrival: NaiveDate,
+        session: Option<String>,
+    },
+    Confirm(String),
+    Cancel(String),
+    Status(String),
+    Feedback(String),
+    Menu,
+    /// A row chosen from the menu list (`menu:...`).
+    MenuRow(String),
+}
+
+/// Why a message that looked like a command could not be read; each has its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatError {
+    BookFormat,
+    BirthDate,
+    ArrivalDate,
+    Session,
+    CancelFormat,
+    StatusFormat,
+    FeedbackFormat,
+}
+
+pub const BOOK_FORMAT: &str =
+    "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
+pub const BOOK_EXAMPLE: &str = "#Budi Santoso#25011987#01122026#PAGI";
+
+impl ChatError {
+    /// (message, format, example) in Bahasa Indonesia.
+    pub fn reply(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            ChatError::BookFormat => ("Format pesan tidak dikenali.", BOOK_FORMAT, BOOK_EXAMPLE),
+            ChatError::BirthDate => (
+                "Tanggal lahir tidak valid. Tulis 8 angka: tanggal, bulan, tahun.",
+                BOOK_FORMAT,
+                BOOK_EXAMPLE,
+            ),
+            ChatError::ArrivalDate => (
+                "Tanggal kedatangan tidak valid. Tulis 8 angka: tanggal, bulan, tahun.",
+                BOOK_FORMAT,
+                BOOK_EXAMPLE,
+            ),
+            ChatError::Session => ("Sesi hanya PAGI atau SIANG.", BOOK_FORMAT, BOOK_EXAMPLE),
+            ChatError::CancelFormat => (
+                "Kode booking belum ditulis.",
+                "#BATAL#KODEBOOKING",
+                "#BATAL#7K3M-9QX2-HT4R-D",
+            ),
+            ChatError::StatusFormat => (
+                "Kode booking belum ditulis.",
+                "#STATUS#KODEBOOKING",
+                "#STATUS#7K3M-9QX2-HT4R-D",
+            ),
+            ChatError::FeedbackFormat => (
+                "Isi pesan belum ditulis.",
+                "#SARAN#isi pesan",
+                "#SARAN#Pelayanan loket 3 cepat dan ramah",
+            ),
+        }
+    }
+}
+
+/// `DDMMYYYY` (dots, slashes or dashes between parts are tolerated).
+pub fn parse_ddmmyyyy(s: &str) -> Option<NaiveDate> {
+    let digits: String = s
+        .chars()
+        .filter(|c| !matches!(c, '.' | '/' | '-' | ' '))
+        .collect();
+    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let d = digits[0..2].parse().ok()?;
+    let m = digits[2..4].parse().ok()?;
+    let y = digits[4..8].parse().ok()?;
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+pub fn format_ddmmyyyy(d: NaiveDate) -> String {
+    d.format("%d%m%Y").to_string()
+}
+
+pub fn parse(text: &str) -> Result<Command, ChatError> {
+    let t = text.trim();
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() == 6 && compact.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Command::Confirm(compact));
+    }
+    if !t.starts_with('#') {
+        // "MENU", a greeting, a question: the menu answers everything not understood.
+        return Ok(Command::Menu);
+    }
+    let parts: Vec<&str> = t.split('#').map(str::trim).skip(1).collect();
+    let head = parts.first().copied().unwrap_or("").to_uppercase();
+    let arg = |i: usize| parts.get(i).copied().filter(|s| !s.is_empty());
+    match head.as_str() {
+        "TGLLAYANAN" => return Ok(Command::Dates),
+        "MENU" => return Ok(Command::Menu),
+        "BATAL" => {
+            return arg(1)
+                .map(|c| Command::Cancel(c.to_owned()))
+                .ok_or(ChatError::CancelFormat);
+        }
+        "STATUS" => {
+            return arg(1)
+                .map(|c| Command::Status(c.to_owned()))
+                .ok_or(ChatError::StatusFormat);
+        }
+        "SARAN" => {
+            // Everything after "#SARAN#", as typed (it may contain '#').
+            let rest = t.splitn(3, '#').nth(2).unwrap_or("").trim();
+            return if rest.is_empty() {
+                Err(ChatError::FeedbackFormat)
+            } else {
+                Ok(Command::Feedback(rest.to_owned()))
+            };
+        }
+        _ => {}
+    }
+    if !(3..=4).contains(&parts.len()) || parts[0].is_empty() {
+        return Err(ChatError::BookFormat);
+    }
+    let birth = parse_ddmmyyyy(parts[1]).ok_or(ChatError::BirthDate)?;
+    let arrival = parse_ddmmyyyy(parts[2]).ok_or(ChatError::ArrivalDate)?;
+    let session = match parts.get(3).map(|s| s.to_uppercase()) {
+        None => None,
+        Some(s) if s == "PAGI" || s == "SIANG" => Some(s),
+        Some(_) => return Err(ChatError::Session),
+    };
+    Ok(Command::Book {
+        name: parts[0].to_owned(),
+        birth,
+        arrival,
+        session,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn classic_formats() {
+        assert_eq!(parse("#tgllayanan"), Ok(Command::Dates));
+        assert_eq!(parse("  # TGLLAYANAN  "), Ok(Command::Dates));
+        assert_eq!(
+            parse("#Budi Santoso#25011987#01122026"),
+            Ok(Command::Book {
+                name: "Budi Santoso".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: None
+            })
+        );
+        assert_eq!(
+            parse("# Budi # 25011987 # 01122026 # siang"),
+            Ok(Command::Book {
+                name: "Budi".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: Some("SIANG".into())
+            })
+        );
+        assert_eq!(parse("123456"), Ok(Command::Confirm("123456".into())));
+        assert_eq!(parse(" 123 456 "), Ok(Command::Confirm("123456".into())));
+        assert_eq!(
+            parse("#batal#7K3M-9QX2-HT4R-D"),
+            Ok(Command::Cancel("7K3M-9QX2-HT4R-D".into()))
+        );
+        assert_eq!(parse("#STATUS # abc"), Ok(Command::Status("abc".into())));
+        assert_eq!(
+            parse("#saran#Bagus #sekali"),
+            Ok(Command::Feedback("Bagus #sekali".into()))
+        );
+        assert_eq!(parse("menu"), Ok(Command::Menu));
+        assert_eq!(parse("halo, mau tanya"), Ok(Command::Menu));
+    }
+
+    #[test]
+    fn malformed_commands_say_what_is_wrong() {
+        assert_eq!(parse("#Budi#25011987"), Err(ChatError::BookFormat));
+        assert_eq!(parse("#Budi#31021987#01122026"), Err(ChatError::BirthDate));
+        assert_eq!(parse("#Budi#25011987#1122026"), Err(ChatError::ArrivalDate));
+        assert_eq!(
+            parse("#Budi#25011987#01122026#MALAM"),
+            Err(ChatError::Session)
+        );
+        assert_eq!(parse("#BATAL"), Err(ChatError::CancelFormat));
+        assert_eq!(parse("#STATUS#"), Err(ChatError::StatusFormat));
+        assert_eq!(parse("#SARAN#"), Err(ChatError::FeedbackFormat));
+    }
+}

@@ -1,0 +1,181 @@
+//! Workers over the stored webhooks.
+//!
+//! Messages: each round claims, per sender, the oldest pending message (so one person's
+//! messages run one at a time and in order), under a lease, and hands them to [`crate::bot`].
+//! Every effect of a message is idempotent by its id (the booking's idempotency key and the
+//! reply's outbox key derive from it), so a message retried after a crash or an unavailable
+//! service still takes effect once and is answered once.
+//!
+//! Statuses: forwarded to the notification service, which only ever moves a message's
+//! delivery state forward.
+use crate::App;
+use crate::bot::{self, Incoming};
+use antrean_proto::v1 as pb;
+use chrono::Duration;
+use serde_json::Value;
+use sqlx::{FromRow, Row};
+use std::sync::Arc;
+
+const LEASE_SECONDS: i64 = 60;
+const MAX_ATTEMPTS: i32 = 12;
+
+#[derive(Debug, FromRow)]
+struct Claimed {
+    wamid: String,
+    phone_number_id: String,
+    sender_key: String,
+    sender_enc: Vec<u8>,
+    content_enc: Vec<u8>,
+    attempts: i32,
+}
+
+pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match round(&app).await {
+                Ok(0) => {
+                    let wake = app.wake.notified();
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(250), wake).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox round failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })
+}
+
+/// One round over messages and statuses; answers how many it handled.
+pub async fn round(app: &App) -> anyhow::Result<usize> {
+    let statuses = forward_statuses(app).await?;
+    let now = app.clock.now();
+    let claimed: Vec<Claimed> = sqlx::query_as(
+        "UPDATE inbound_messages SET lease_until = $2, attempts = attempts + 1
+         WHERE wamid IN (
+            SELECT m.wamid FROM inbound_messages m
+            WHERE m.state = 'PENDING' AND m.next_attempt_at <= $1
+              AND (m.lease_until IS NULL OR m.lease_until <= $1)
+              AND NOT EXISTS (SELECT 1 FROM inbound_messages p
+                              WHERE p.sender_key = m.sender_key AND p.state = 'PENDING'
+                                AND (p.sent_at, p.received_at, p.wamid) < (m.sent_at, m.received_at, m.wamid))
+            ORDER BY m.sent_at LIMIT $3
+            FOR UPDATE SKIP LOCKED)
+         RETURNING wamid, phone_number_id, sender_key, sender_enc, content_enc, attempts",
+    )
+    .bind(now)
+    .bind(now + Duration::seconds(LEASE_SECONDS))
+    .bind(app.config.workers)
+    .fetch_all(&app.pool)
+    .await?;
+    let n = claimed.len();
+    futures::future::join_all(claimed.into_iter().map(|c| process(app, c))).await;
+    Ok(n + statuses)
+}
+
+async fn process(app: &App, c: Claimed) {
+    let incoming = match decode(app, &c) {
+        Ok(i) => i,
+        Err(e) => return finish(app, &c.wamid, "FAILED", &e.to_string(), None).await,
+    };
+    match bot::handle(app, &incoming).await {
+        Ok(()) => finish(app, &c.wamid, "DONE", "", None).await,
+        Err(status) if c.attempts < MAX_ATTEMPTS => {
+            let delay = Duration::seconds((1i64 << c.attempts.clamp(1, 8)).min(120));
+            tracing::warn!(wamid = %c.wamid, error = %status.message(), "message will be retried");
+            let at = app.clock.now() + delay;
+            finish(app, &c.wamid, "PENDING", status.message(), Some(at)).await
+        }
+        Err(status) => {
+            tracing::error!(wamid = %c.wamid, error = %status.message(), "message failed");
+            finish(app, &c.wamid, "FAILED", status.message(), None).await
+        }
+    }
+}
+
+fn decode(app: &App, c: &Claimed) -> anyhow::Result<Incoming> {
+    let sender: Value = serde_json::from_str(&app.pii.decrypt(&c.sender_enc)?)?;
+    let content: Value = serde_json::from_str(&app.pii.decrypt(&c.content_enc)?)?;
+    Ok(Incoming {
+        wamid: c.wamid.clone(),
+        phone_number_id: c.phone_number_id.clone(),
+        sender_key: c.sender_key.clone(),
+        phone: sender["phone"].as_str().map(str::to_owned),
+        user_id: sender["user_id"].as_str().map(str::to_owned),
+        text: content["text"].as_str().map(str::to_owned),
+        reply_id: content["reply_id"].as_str().map(str::to_owned),
+    })
+}
+
+async fn finish(
+    app: &App,
+    wamid: &str,
+    state: &str,
+    error: &str,
+    next: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let r = sqlx::query(
+        "UPDATE inbound_messages SET state = $2, last_error = $3, lease_until = NULL,
+            next_attempt_at = COALESCE($4, next_attempt_at)
+         WHERE wamid = $1",
+    )
+    .bind(wamid)
+    .bind(state)
+    .bind(error)
+    .bind(next)
+    .execute(&app.pool)
+    .await;
+    if let Err(e) = r {
+        // The lease runs out and the message is processed again (idempotently).
+        tracing::warn!(error = %e, wamid, "message state not recorded");
+    }
+}
+
+async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
+    let mut tx = app.pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT id, wamid, status, error FROM status_updates WHERE state = 'PENDING'
+         ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut done = Vec::new();
+    for r in &rows {
+        let state = match r.get::<&str, _>("status") {
+            "sent" => pb::DeliveryState::Sent,
+            "delivered" => pb::DeliveryState::Delivered,
+            "read" => pb::DeliveryState::Read,
+            "failed" => pb::DeliveryState::Failed,
+            _ => {
+                done.push(r.get::<i64, _>("id"));
+                continue;
+            }
+        };
+        let answer = app
+            .notification
+            .clone()
+            .record_status(pb::RecordStatusRequest {
+                provider_message_id: r.get("wamid"),
+                state: state as i32,
+                at: None,
+                error: r.get("error"),
+            })
+            .await;
+        match answer {
+            Ok(_) => done.push(r.get("id")),
+            // Not one of ours (sent from elsewhere on the same number).
+            Err(s) if s.code() == tonic::Code::NotFound => done.push(r.get("id")),
+            Err(s) => {
+                tracing::warn!(error = %s.message(), "status not forwarded yet");
+                break;
+            }
+        }
+    }
+    sqlx::query("UPDATE status_updates SET state = 'DONE' WHERE id = ANY($1)")
+        .bind(&done)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.len())
+}

@@ -1,0 +1,271 @@
+//! The WhatsApp webhook.
+//!
+//! `GET` answers the verification handshake. `POST` checks the signature over the raw body
+//! (a missing or wrong one answers 401 and stores nothing), then stores every inbound message
+//! and status of the batch in one transaction and answers 200. The message id is the primary
+//! key, so a redelivered or concurrently duplicated message is stored once; processing
+//! happens afterwards ([`crate::inbox`]). If the database cannot store the batch the answer
+//! is 503 and the Cloud API delivers it again later: an answered 200 is never lost.
+use crate::App;
+use crate::signature;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new().route("/webhooks/whatsapp", get(verify).post(receive))
+}
+
+async fn verify(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let token = app.config.whatsapp_verify_token.expose_secret();
+    if q.get("hub.mode").map(String::as_str) == Some("subscribe")
+        && q.get("hub.verify_token").map(String::as_str) == Some(token)
+        && let Some(challenge) = q.get("hub.challenge")
+    {
+        return (StatusCode::OK, challenge.clone()).into_response();
+    }
+    StatusCode::FORBIDDEN.into_response()
+}
+
+/// One inbound message, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub wamid: String,
+    pub phone_number_id: String,
+    /// E.164 (`+62...`) when WhatsApp shared the number.
+    pub phone: Option<String>,
+    /// Business-scoped user id (`ID.123...`), when present.
+    pub user_id: Option<String>,
+    /// Typed text, or the id of a chosen list row / button.
+    pub text: Option<String>,
+    pub reply_id: Option<String>,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub wamid: String,
+    pub status: String,
+    pub error: String,
+}
+
+/// Every message and status in a webhook body (a batch may hold many entries and changes).
+pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
+    let mut messages = Vec::new();
+    let mut statuses = Vec::new();
+    let empty = Vec::new();
+    for entry in v["entry"].as_array().unwrap_or(&empty) {
+        for change in entry["changes"].as_array().unwrap_or(&empty) {
+            let value = &change["value"];
+            let pnid = value["metadata"]["phone_number_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            for m in value["messages"].as_array().unwrap_or(&empty) {
+                let Some(wamid) = m["id"].as_str() else {
+                    continue;
+                };
+                let phone = m["from"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| format!("+{}", s.trim_start_matches('+')));
+                let user_id = m["from_user_id"].as_str().map(str::to_owned);
+                let (text, reply_id) = match m["type"].as_str() {
+                    Some("text") => (m["text"]["body"].as_str().map(str::to_owned), None),
+                    Some("interactive") => {
+                        let i = &m["interactive"];
+                        let id = i["list_reply"]["id"]
+                            .as_str()
+                            .or(i["button_reply"]["id"].as_str());
+                        (None, id.map(str::to_owned))
+                    }
+                    Some("button") => (None, m["button"]["payload"].as_str().map(str::to_owned)),
+                    _ => (None, None),
+                };
+                let sent_at = m["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .and_then(|t| DateTime::from_timestamp(t, 0))
+                    .unwrap_or_else(Utc::now);
+                messages.push(Inbound {
+                    wamid: wamid.to_owned(),
+                    phone_number_id: pnid.clone(),
+                    phone,
+                    user_id,
+                    text,
+                    reply_id,
+                    sent_at,
+                });
+            }
+            for s in value["statuses"].as_array().unwrap_or(&empty) {
+                let (Some(id), Some(status)) = (s["id"].as_str(), s["status"].as_str()) else {
+                    continue;
+                };
+                let error = s["errors"][0]["code"]
+                    .as_i64()
+                    .map(|c| format!("{c}: {}", s["errors"][0]["title"].as_str().unwrap_or("")))
+                    .unwrap_or_default();
+                statuses.push(StatusUpdate {
+                    wamid: id.to_owned(),
+                    status: status.to_owned(),
+                    error,
+                });
+            }
+        }
+    }
+    (messages, statuses)
+}
+
+async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !signature::verify(
+        app.config.whatsapp_app_secret.expose_secret().as_bytes(),
+        &body,
+        header,
+    ) {
+        tracing::warn!("webhook with a missing or wrong signature refused");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": "BAD_SIGNATURE",
+                "message": "X-Hub-Signature-256 is missing or wrong"}})),
+        )
+            .into_response();
+    }
+    match store(&app, &body).await {
+        Ok(()) => {
+            app.wake.notify_waiters();
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook not stored; the Cloud API will deliver it again");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
+    let now = app.clock.now();
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            sqlx::query(
+                "INSERT INTO rejected_webhooks (body_enc, error, received_at) VALUES ($1, $2, $3)",
+            )
+            .bind(app.pii.encrypt(&String::from_utf8_lossy(body)))
+            .bind(e.to_string())
+            .bind(now)
+            .execute(&app.pool)
+            .await?;
+            return Ok(());
+        }
+    };
+    let (messages, statuses) = read_batch(&value);
+    let mut tx = app.pool.begin().await?;
+    for m in &messages {
+        let who = m.user_id.clone().or(m.phone.clone()).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
+                content_enc, sent_at, received_at, state, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $7)
+             ON CONFLICT (wamid) DO NOTHING",
+        )
+        .bind(&m.wamid)
+        .bind(&m.phone_number_id)
+        .bind(hex::encode(app.pii.blind("wa-user", &who)))
+        .bind(
+            app.pii
+                .encrypt(&json!({"phone": m.phone, "user_id": m.user_id}).to_string()),
+        )
+        .bind(
+            app.pii
+                .encrypt(&json!({"text": m.text, "reply_id": m.reply_id}).to_string()),
+        )
+        .bind(m.sent_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for s in &statuses {
+        sqlx::query(
+            "INSERT INTO status_updates (wamid, status, error, received_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (wamid, status) DO NOTHING",
+        )
+        .bind(&s.wamid)
+        .bind(&s.status)
+        .bind(&s.error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// A signed webhook body carrying one text message, as the Cloud API sends it (for tests and
+/// `make chat`).
+pub fn text_webhook(
+    phone_number_id: &str,
+    display_number: &str,
+    from_phone: &str,
+    wamid: &str,
+    text: &str,
+    timestamp: i64,
+) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+    "field": "messages",
+    "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": display_number, "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Pengguna"}, "wa_id": from_phone}],
+        "messages": [{"from": from_phone, "id": wamid, "timestamp": timestamp.to_string(),
+                      "type": "text", "text": {"body": text}}]
+    }}]}]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_with_messages_replies_and_statuses_are_read_whole() {
+        let v = json!({"object": "whatsapp_business_account", "entry": [
+            {"changes": [{"field": "messages", "value": {
+                "metadata": {"phone_number_id": "111"},
+                "messages": [
+                    {"from": "6281234567890", "from_user_id": "ID.1", "id": "wamid.A",
+                     "timestamp": "1764478800", "type": "text", "text": {"body": "#TGLLAYANAN"}},
+                    {"from_user_id": "ID.2", "id": "wamid.B", "timestamp": "1764478801",
+                     "type": "interactive",
+                     "interactive": {"type": "list_reply", "list_reply": {"id": "menu:syarat", "title": "Persyaratan"}}}
+                ]}}]},
+            {"changes": [{"field": "messages", "value": {
+                "metadata": {"phone_number_id": "222"},
+                "statuses": [{"id": "wamid.OUT", "status": "failed",
+                              "errors": [{"code": 131026, "title": "Message undeliverable"}]}]}}]}
+        ]});
+        let (m, s) = read_batch(&v);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].phone.as_deref(), Some("+6281234567890"));
+        assert_eq!(m[0].text.as_deref(), Some("#TGLLAYANAN"));
+        assert_eq!(m[1].phone, None, "a username-only user has no phone");
+        assert_eq!(m[1].user_id.as_deref(), Some("ID.2"));
+        assert_eq!(m[1].reply_id.as_deref(), Some("menu:syarat"));
+        assert_eq!(
+            s,
+            vec![StatusUpdate {
+                wamid: "wamid.OUT".into(),
+                status: "failed".into(),
+                error: "131026: Message undeliverable".into()
+            }]
+        );
+    }
+}
