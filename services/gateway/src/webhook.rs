@@ -73,6 +73,12 @@ pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
                 let Some(wamid) = m["id"].as_str() else {
                     continue;
                 };
+                // A user changed number: nothing to answer. The business-scoped user id stays
+                // the same, so their conversation continues under the new number.
+                if m["type"] == "system" {
+                    tracing::info!("WhatsApp user changed number");
+                    continue;
+                }
                 let phone = m["from"]
                     .as_str()
                     .filter(|s| !s.is_empty())
