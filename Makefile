@@ -4,8 +4,10 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/antrean/target
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/antrean
 export REDIS_URL ?= redis://127.0.0.1:6379
+OFFICE ?= BOGOR
+PHONE ?= 081234567890
 
-.PHONY: up down test lint fmt build services logs
+.PHONY: up down test chat lint fmt build services logs
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -20,6 +22,10 @@ test: services
 	deploy/local/test-cleanup.sh
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	cargo nextest run --workspace --no-fail-fast
+
+## chat: chat with an office's WhatsApp bot in the terminal (after `make up`), e.g. make chat OFFICE=BOGOR PHONE=081234567890
+chat:
+	cargo run -q -p antrean-gateway --bin antrean-chat -- --office $(OFFICE) --phone $(PHONE)
 
 ## lint: rustfmt and clippy, warnings as errors
 lint:
