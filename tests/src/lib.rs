@@ -23,6 +23,9 @@ pub struct System {
     /// `http://127.0.0.1:<port>` of the booking service.
     pub booking_url: String,
     pub quota_url: String,
+    pub notification_url: String,
+    /// The WhatsApp Cloud API stand-in the notification service delivers to.
+    pub cloud_api: antrean_gateway::sandbox::Sandbox,
 }
 
 /// Monday 30 November 2026, 10:00 WIB.
@@ -65,7 +68,22 @@ pub async fn start() -> System {
     let quota = Arc::new(antrean_quota::build(&qc, clock.clone()).await.unwrap());
     let quota_url = spawn(QuotaGrpc::new(quota.clone()).into_server()).await;
 
-    let bc = BookingConfig::for_tests(db.clone(), identity_url, quota_url.clone());
+    let (l, api_addr) = testing::listener().await;
+    let cloud_api = antrean_gateway::sandbox::spawn(l);
+    let nc = antrean_notification::NotificationConfig::for_tests(
+        db.clone(),
+        format!("http://{api_addr}"),
+    );
+    let n = antrean_notification::build(&nc, clock.clone())
+        .await
+        .unwrap();
+    n.worker.clone().spawn();
+    let notification_url =
+        spawn(antrean_notification::grpc::NotificationGrpc::new(n.outbox.clone()).into_server())
+            .await;
+
+    let mut bc = BookingConfig::for_tests(db.clone(), identity_url, quota_url.clone());
+    bc.notification_url = notification_url.clone();
     let bookings = Arc::new(antrean_booking::build(&bc, clock.clone()).await.unwrap());
     let booking_url = spawn(BookingGrpc::new(bookings.clone()).into_server()).await;
 
@@ -78,6 +96,8 @@ pub async fn start() -> System {
             .await
             .unwrap(),
         quota_url,
+        notification_url,
+        cloud_api,
         bookings,
         quota_service: quota,
         clock,
@@ -176,19 +196,8 @@ pub struct WhatsApp {
 
 pub async fn start_with_whatsapp() -> WhatsApp {
     let system = start().await;
-    let (l, api_addr) = testing::listener().await;
-    let cloud_api = antrean_gateway::sandbox::spawn(l);
-    let nc = antrean_notification::NotificationConfig::for_tests(
-        system.database_url.clone(),
-        format!("http://{api_addr}"),
-    );
-    let n = antrean_notification::build(&nc, system.clock.clone())
-        .await
-        .unwrap();
-    n.worker.clone().spawn();
-    let notification_url =
-        spawn(antrean_notification::grpc::NotificationGrpc::new(n.outbox.clone()).into_server())
-            .await;
+    let cloud_api = system.cloud_api.clone();
+    let notification_url = system.notification_url.clone();
     let gc = antrean_gateway::GatewayConfig::for_tests(
         system.database_url.clone(),
         system.quota_url.clone(),

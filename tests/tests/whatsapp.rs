@@ -341,3 +341,36 @@ async fn offices_and_their_numbers_are_listed() {
     assert_eq!(bogor["whatsapp"]["phone_number_id"], BOGOR_NUMBER);
     assert_eq!(bogor["timezone"], "Asia/Jakarta");
 }
+
+#[tokio::test]
+async fn the_day_before_a_reminder_template_goes_out_once() {
+    let w = start_with_whatsapp().await;
+    let held = w
+        .say(MAKASSAR_NUMBER, PHONE, "#Andi#03031980#02122026#SIANG")
+        .await;
+    let code = code_in(&held, "Kode konfirmasi:");
+    w.say(MAKASSAR_NUMBER, PHONE, &code).await;
+    let before = w.replies_to(PHONE).len();
+    // 08:59 WITA on 1 December: not yet.
+    w.system.clock.set("2026-12-01T00:59:00Z".parse().unwrap());
+    w.system.bookings.sweep().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(w.replies_to(PHONE).len(), before);
+    // 09:00 WITA: the approved template, from the office's number.
+    w.system.clock.set("2026-12-01T01:00:00Z".parse().unwrap());
+    w.system.bookings.sweep().await.unwrap();
+    w.system.bookings.sweep().await.unwrap();
+    w.next_reply(PHONE, before).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = w.cloud_api.messages();
+    let reminders: Vec<_> = sent
+        .iter()
+        .filter(|m| m.body["type"] == "template")
+        .collect();
+    assert_eq!(reminders.len(), 1);
+    let t = &reminders[0].body["template"];
+    assert_eq!(t["name"], "antrean_pengingat_h1");
+    assert_eq!(t["language"]["code"], "id");
+    assert_eq!(t["components"][0]["parameters"][3]["text"], "13:00 WITA");
+    assert_eq!(reminders[0].phone_number_id, MAKASSAR_NUMBER);
+}

@@ -17,6 +17,7 @@ use antrean_platform::grpc::TracedChannel;
 use antrean_platform::status::{self, FieldViolation};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::identity_service_client::IdentityServiceClient;
+use antrean_proto::v1::notification_service_client::NotificationServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -73,6 +74,9 @@ pub struct BookingView {
 /// What the booking service needs to know of an office.
 #[derive(Debug, Clone)]
 pub struct OfficeInfo {
+    pub name: String,
+    /// The office's WhatsApp Cloud API number (reminders are sent from it).
+    pub phone_number_id: String,
     pub tz: Tz,
     pub hours: HashMap<SessionOfDay, (chrono::NaiveTime, chrono::NaiveTime)>,
 }
@@ -81,6 +85,7 @@ pub struct Bookings {
     pool: PgPool,
     identity: IdentityServiceClient<TracedChannel>,
     quota: QuotaServiceClient<TracedChannel>,
+    notification: NotificationServiceClient<TracedChannel>,
     clock: SharedClock,
     config: BookingConfig,
     offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
@@ -95,6 +100,7 @@ impl Bookings {
         pool: PgPool,
         identity: IdentityServiceClient<TracedChannel>,
         quota: QuotaServiceClient<TracedChannel>,
+        notification: NotificationServiceClient<TracedChannel>,
         clock: SharedClock,
         config: BookingConfig,
     ) -> Self {
@@ -102,6 +108,7 @@ impl Bookings {
             pool,
             identity,
             quota,
+            notification,
             clock,
             config,
             offices: Mutex::default(),
@@ -137,7 +144,12 @@ impl Bookings {
                 hours.insert(session, (start, end));
             }
         }
-        let info = Arc::new(OfficeInfo { tz, hours });
+        let info = Arc::new(OfficeInfo {
+            name: o.name.clone(),
+            phone_number_id: o.whatsapp.clone().unwrap_or_default().phone_number_id,
+            tz,
+            hours,
+        });
         self.offices
             .lock()
             .expect("poisoned")
@@ -591,12 +603,21 @@ impl Bookings {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE bookings SET booking_code = $2, confirmed_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(BookingCode::generate().as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let remind_at = local_instant(
+            office.tz,
+            b.date.pred_opt().unwrap_or(b.date),
+            chrono::NaiveTime::from_hms_opt(self.config.reminder_hour.min(23), 0, 0)
+                .expect("valid hour"),
+        );
+        sqlx::query(
+            "UPDATE bookings SET booking_code = $2, confirmed_at = $3, remind_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(BookingCode::generate().as_str())
+        .bind(now)
+        .bind(remind_at)
+        .execute(&mut *tx)
+        .await?;
         transition(&mut tx, id, "HELD", "CONFIRMED", "", now).await?;
         tx.commit().await?;
         tracing::info!(booking_id = %id, "booking confirmed");
@@ -823,7 +844,80 @@ impl Bookings {
         for b in unrecorded {
             self.record_no_show(&b).await;
         }
+        let due: Vec<BookingRow> = sqlx::query_as(
+            "SELECT * FROM bookings WHERE status = 'CONFIRMED' AND NOT reminder_sent
+               AND remind_at <= $1 ORDER BY remind_at LIMIT 200",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        for b in due {
+            if let Err(e) = self.remind(&b).await {
+                tracing::warn!(error = %e, booking_id = %b.id, "H-1 reminder not sent yet; will retry");
+            }
+        }
         Ok(changed)
+    }
+
+    /// The day-before reminder, by WhatsApp from the office's number. Outside the 24-hour
+    /// customer-service window only approved templates may be sent, so it is one.
+    async fn remind(&self, b: &BookingRow) -> anyhow::Result<()> {
+        let office = self.office(&b.office_code).await?;
+        let contact = self
+            .identity
+            .clone()
+            .get_contact(pb::GetContactRequest {
+                contact_id: b.contact_id.to_string(),
+            })
+            .await?
+            .into_inner();
+        let view = self.view(b.id).await?;
+        let first = view.applicants.first();
+        let zone = antrean_platform::domain::indonesian_zone_abbreviation(office.tz);
+        let numbers = view
+            .applicants
+            .iter()
+            .filter_map(|a| a.queue_number.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let params = [
+            ("name", first.map(|a| a.name.clone()).unwrap_or_default()),
+            ("office_name", office.name.clone()),
+            ("date", antrean_platform::domain::tanggal(b.date)),
+            (
+                "schedule_local",
+                first
+                    .and_then(|a| a.scheduled_at)
+                    .map(|t| {
+                        format!(
+                            "{} {zone}",
+                            antrean_platform::domain::local_hhmm(office.tz, t)
+                        )
+                    })
+                    .unwrap_or_default(),
+            ),
+            ("queue_number", numbers),
+        ];
+        self.notification
+            .clone()
+            .send(pb::SendRequest {
+                idempotency_key: format!("h1:{}", b.id),
+                channel: pb::Channel::Whatsapp as i32,
+                recipient: Some(pb::Recipient {
+                    phone: contact.phone,
+                    whatsapp_user_id: contact.whatsapp_user_id,
+                    email: String::new(),
+                }),
+                sender_phone_number_id: office.phone_number_id.clone(),
+                template: "reminder_h1".into(),
+                parameters: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            })
+            .await?;
+        sqlx::query("UPDATE bookings SET reminder_sent = true WHERE id = $1")
+            .bind(b.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn record_no_show(&self, b: &BookingRow) {

@@ -18,6 +18,15 @@ pub struct BookingConfig {
     pub identity_url: String,
     #[arg(long, env = "QUOTA_URL", default_value = "http://127.0.0.1:50052")]
     pub quota_url: String,
+    #[arg(
+        long,
+        env = "NOTIFICATION_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub notification_url: String,
+    /// Office-local hour of the day before the appointment when the H-1 reminder goes out.
+    #[arg(long, env = "BOOKING_REMINDER_HOUR", default_value_t = 9)]
+    pub reminder_hour: u32,
     /// How long a HELD booking waits for its confirmation code.
     #[arg(long, env = "BOOKING_HOLD_TTL_SECONDS", default_value_t = 900)]
     pub hold_ttl_seconds: u32,
@@ -43,6 +52,8 @@ pub struct BookingConfig {
 impl BookingConfig {
     pub fn for_tests(database_url: String, identity_url: String, quota_url: String) -> Self {
         let mut c = Self::parse_from(["antrean-booking"]);
+        // No notification service unless a test starts one: reminders then wait and retry.
+        c.notification_url = "http://127.0.0.1:9".into();
         c.database_url = database_url;
         c.identity_url = identity_url;
         c.quota_url = quota_url;

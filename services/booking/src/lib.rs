@@ -27,6 +27,7 @@ pub async fn build(
 ) -> anyhow::Result<Bookings> {
     use antrean_platform::grpc::traced_channel;
     use antrean_proto::v1::identity_service_client::IdentityServiceClient;
+    use antrean_proto::v1::notification_service_client::NotificationServiceClient;
     use antrean_proto::v1::quota_service_client::QuotaServiceClient;
     let pool = antrean_platform::db::connect_and_migrate(
         &config.database_url,
@@ -39,6 +40,7 @@ pub async fn build(
         pool,
         IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         QuotaServiceClient::new(traced_channel(&config.quota_url)?),
+        NotificationServiceClient::new(traced_channel(&config.notification_url)?),
         clock,
         config.clone(),
     ))
