@@ -72,32 +72,51 @@ impl NotificationService for NotificationGrpc {
                 "wajib diisi, paling panjang 200 karakter",
             ));
         }
-        if r.channel != pb::Channel::Whatsapp as i32 {
-            v.push(FieldViolation::new(
-                "channel",
-                "saat ini hanya CHANNEL_WHATSAPP",
-            ));
-        }
         let recipient = r.recipient.unwrap_or_default();
-        let to = if !recipient.phone.is_empty() {
-            recipient.phone.clone()
-        } else {
-            recipient.whatsapp_user_id.clone()
+        let (channel, to) = match pb::Channel::try_from(r.channel) {
+            Ok(pb::Channel::Whatsapp) => {
+                let to = if !recipient.phone.is_empty() {
+                    recipient.phone.clone()
+                } else {
+                    recipient.whatsapp_user_id.clone()
+                };
+                if to.is_empty() {
+                    v.push(FieldViolation::new(
+                        "recipient.phone",
+                        "isi nomor HP atau ID pengguna WhatsApp",
+                    ));
+                } else if !recipient.phone.is_empty() && !is_e164_id(&recipient.phone) {
+                    v.push(FieldViolation::new(
+                        "recipient.phone",
+                        "harus E.164, contoh +6281234567890",
+                    ));
+                }
+                if r.sender_phone_number_id.trim().is_empty() {
+                    v.push(FieldViolation::new("sender_phone_number_id", "wajib diisi"));
+                }
+                ("WHATSAPP", to)
+            }
+            Ok(pb::Channel::Email) => {
+                let e = recipient.email.trim().to_owned();
+                let valid = e
+                    .split_once('@')
+                    .is_some_and(|(a, d)| !a.is_empty() && d.contains('.'));
+                if !valid {
+                    v.push(FieldViolation::new(
+                        "recipient.email",
+                        "alamat e-mail tidak valid (contoh: nama@contoh.id)",
+                    ));
+                }
+                ("EMAIL", e)
+            }
+            _ => {
+                v.push(FieldViolation::new(
+                    "channel",
+                    "CHANNEL_WHATSAPP atau CHANNEL_EMAIL",
+                ));
+                ("", String::new())
+            }
         };
-        if to.is_empty() {
-            v.push(FieldViolation::new(
-                "recipient.phone",
-                "isi nomor HP atau ID pengguna WhatsApp",
-            ));
-        } else if !recipient.phone.is_empty() && !is_e164_id(&recipient.phone) {
-            v.push(FieldViolation::new(
-                "recipient.phone",
-                "harus E.164, contoh +6281234567890",
-            ));
-        }
-        if r.sender_phone_number_id.trim().is_empty() {
-            v.push(FieldViolation::new("sender_phone_number_id", "wajib diisi"));
-        }
         if !v.is_empty() {
             return Err(Problem::invalid(v).into());
         }
@@ -105,7 +124,7 @@ impl NotificationService for NotificationGrpc {
             .outbox
             .accept(NewMessage {
                 idempotency_key: r.idempotency_key,
-                channel: "WHATSAPP".into(),
+                channel: channel.into(),
                 recipient: to,
                 sender: r.sender_phone_number_id,
                 template: r.template,

@@ -3,10 +3,12 @@
 //! - [`templates`]: every text, in Bahasa Indonesia, in one place.
 //! - [`outbox`]: the `notification` schema: accept (idempotently), claim, record outcomes.
 //! - [`whatsapp`]: the Cloud API client and how its answers are classified.
+//! - [`email`]: e-mail over SMTP.
 //! - [`worker`]: delivery workers: per-recipient order, per-number rate, retries.
 //! - [`grpc`]: the gRPC service `antrean.v1.NotificationService`.
 //! - [`NotificationConfig`]: settings from the environment.
 
+pub mod email;
 pub mod grpc;
 pub mod outbox;
 pub mod templates;
@@ -65,6 +67,15 @@ pub struct NotificationConfig {
     /// Seconds one Cloud API call may take.
     #[arg(long, env = "WHATSAPP_TIMEOUT_SECONDS", default_value_t = 10)]
     pub whatsapp_timeout_seconds: u64,
+    /// SMTP server for e-mail (`smtp://`, `smtps://`, `?tls=required` for STARTTLS).
+    #[arg(long, env = "SMTP_URL", default_value = "smtp://127.0.0.1:1025")]
+    pub smtp_url: String,
+    #[arg(
+        long,
+        env = "SMTP_FROM",
+        default_value = "Antrean Paspor <no-reply@antrean.imigrasi.go.id>"
+    )]
+    pub smtp_from: String,
     #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
     pub pii_encryption_key: SecretString,
     #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
@@ -121,6 +132,7 @@ pub async fn build(
         antrean_platform::pii::Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
     let outbox = std::sync::Arc::new(outbox::Outbox::new(pool, pii, clock));
     let client = whatsapp::CloudApi::new(config)?;
-    let worker = std::sync::Arc::new(worker::Worker::new(outbox.clone(), client, config));
+    let mailer = email::Mailer::new(&config.smtp_url, &config.smtp_from)?;
+    let worker = std::sync::Arc::new(worker::Worker::new(outbox.clone(), client, mailer, config));
     Ok(Notification { outbox, worker })
 }

@@ -84,6 +84,12 @@ impl Outbox {
     /// idempotency key answers the first message.
     pub async fn accept(&self, m: NewMessage) -> Result<MessageRow, AcceptError> {
         let rendered = templates::render(&m.template, &m.params)?;
+        // E-mail keeps the plain text and a subject; WhatsApp the Cloud API body.
+        let payload = if m.channel == "EMAIL" {
+            serde_json::json!({"subject": templates::subject(&m.template), "text": rendered.text})
+        } else {
+            rendered.body
+        };
         let now = self.now();
         let params = serde_json::to_value(&m.params).expect("strings");
         sqlx::query(
@@ -100,7 +106,7 @@ impl Outbox {
         .bind(&m.sender)
         .bind(&m.template)
         .bind(params)
-        .bind(rendered.body)
+        .bind(payload)
         .bind(now)
         .execute(&self.pool)
         .await?;

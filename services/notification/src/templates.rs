@@ -71,6 +71,18 @@ pub fn info_text(key: &str) -> Option<&'static str> {
     })
 }
 
+/// The e-mail subject of a template.
+pub fn subject(template: &str) -> &'static str {
+    match template {
+        "booking_held" => "Kode konfirmasi antrean paspor",
+        "booking_confirmed" => "Booking antrean paspor terkonfirmasi",
+        "booking_cancelled" => "Booking antrean paspor dibatalkan",
+        "booking_status" => "Status booking antrean paspor",
+        "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
+        _ => "Informasi antrean paspor",
+    }
+}
+
 /// A rendered message, ready for the Cloud API (without `to`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {

@@ -10,6 +10,7 @@
 //! FAILED. The Cloud API does not deduplicate, so a crash after the provider accepted a
 //! message and before SENT was recorded sends it again when the lease runs out.
 use crate::NotificationConfig;
+use crate::email::Mailer;
 use crate::outbox::{MessageRow, Outbox};
 use crate::whatsapp::{CloudApi, Outcome};
 use chrono::Duration;
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 pub struct Worker {
     outbox: Arc<Outbox>,
     api: CloudApi,
+    mailer: Mailer,
     max_attempts: u32,
     retry_base_ms: u64,
     spacing: std::time::Duration,
@@ -27,10 +29,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(outbox: Arc<Outbox>, api: CloudApi, c: &NotificationConfig) -> Self {
+    pub fn new(outbox: Arc<Outbox>, api: CloudApi, mailer: Mailer, c: &NotificationConfig) -> Self {
         Self {
             outbox,
             api,
+            mailer,
             max_attempts: c.max_attempts.max(1),
             retry_base_ms: c.retry_base_ms,
             spacing: std::time::Duration::from_secs(1) / c.whatsapp_max_mps.max(1),
@@ -85,8 +88,14 @@ impl Worker {
                 return;
             }
         };
-        self.rate_slot(&m.sender).await;
-        let outcome = self.api.send(&m.sender, &recipient, &m.payload).await;
+        let outcome = if m.channel == "EMAIL" {
+            let subject = m.payload["subject"].as_str().unwrap_or("Antrean paspor");
+            let text = m.payload["text"].as_str().unwrap_or_default();
+            self.mailer.send(&recipient, subject, text).await
+        } else {
+            self.rate_slot(&m.sender).await;
+            self.api.send(&m.sender, &recipient, &m.payload).await
+        };
         let recorded = match outcome {
             Outcome::Accepted(wamid) => self.outbox.mark_sent(m.id, &wamid).await,
             Outcome::Retry(e) if (m.attempts as u32) < self.max_attempts => {
