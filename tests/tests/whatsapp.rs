@@ -374,3 +374,46 @@ async fn the_day_before_a_reminder_template_goes_out_once() {
     assert_eq!(t["components"][0]["parameters"][3]["text"], "13:00 WITA");
     assert_eq!(reminders[0].phone_number_id, MAKASSAR_NUMBER);
 }
+
+#[tokio::test]
+async fn messages_delivered_out_of_order_are_handled_in_the_order_they_were_written() {
+    let w = start_with_whatsapp().await;
+    let msg = |id: &str, text: &str, ts: i64| {
+        antrean_gateway::webhook::text_webhook(BOGOR_NUMBER, "", PHONE, id, text, ts)["entry"][0]
+            ["changes"][0]["value"]["messages"][0]
+            .clone()
+    };
+    let mut body = antrean_gateway::webhook::text_webhook(BOGOR_NUMBER, "", PHONE, "x", "", 0);
+    // The later message first in the batch.
+    body["entry"][0]["changes"][0]["value"]["messages"] = serde_json::json!([
+        msg("wamid.LATE", "#TGLLAYANAN", 1_764_478_900),
+        msg("wamid.EARLY", "menu", 1_764_478_800),
+    ]);
+    assert_eq!(w.post(&body).await, 200);
+    let first = w.next_reply(PHONE, 0).await;
+    let second = w.next_reply(PHONE, 1).await;
+    assert!(first.contains("[menu:syarat]"), "{first}");
+    assert!(second.contains("Tanggal layanan tersedia"), "{second}");
+}
+
+#[tokio::test]
+async fn a_person_blocked_for_no_shows_is_told_until_when() {
+    let w = start_with_whatsapp().await;
+    for (date, end) in [
+        ("01122026", "2026-12-01T05:00:01Z"),
+        ("03122026", "2026-12-03T05:00:01Z"),
+    ] {
+        let held = w
+            .say(BOGOR_NUMBER, PHONE, &format!("#Budi#25011987#{date}#PAGI"))
+            .await;
+        let code = code_in(&held, "Kode konfirmasi:");
+        w.say(BOGOR_NUMBER, PHONE, &code).await;
+        w.system.clock.set(end.parse().unwrap());
+        w.system.bookings.sweep().await.unwrap();
+    }
+    let refused = w.say(BOGOR_NUMBER, PHONE, "#Budi#25011987#08122026").await;
+    assert!(
+        refused.contains("tidak dapat memesan sampai Sabtu, 2 Januari 2027"),
+        "{refused}"
+    );
+}
