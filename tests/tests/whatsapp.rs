@@ -417,3 +417,21 @@ async fn a_person_blocked_for_no_shows_is_told_until_when() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn messages_to_unknown_numbers_are_ignored() {
+    let w = start_with_whatsapp().await;
+    let body =
+        antrean_gateway::webhook::text_webhook("999999999", "", PHONE, &w.wamid(), "menu", 0);
+    assert_eq!(w.post(&body).await, 200);
+    // A known number right after shows the worker is running; the unknown one got nothing.
+    w.say(BOGOR_NUMBER, PHONE, "menu").await;
+    assert_eq!(w.replies_to(PHONE).len(), 1);
+    let done: String = sqlx::query_scalar(
+        "SELECT state FROM gateway.inbound_messages WHERE phone_number_id = '999999999'",
+    )
+    .fetch_one(&w.system.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(done, "DONE");
+}
