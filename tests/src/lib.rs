@@ -308,3 +308,92 @@ pub fn reply_text(body: &serde_json::Value) -> String {
     }
     out
 }
+
+/// Checks `value` against a JSON Schema of the OpenAPI document (the subset it uses: `$ref`,
+/// `type` (also as a list), `required`, `properties`, `items`, `enum`, `minItems`,
+/// `maxItems`). Answers the first mismatch with its path.
+pub fn conforms(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    if let Some(r) = schema["$ref"].as_str() {
+        let mut target = doc;
+        for part in r.trim_start_matches("#/").split('/') {
+            target = &target[part];
+        }
+        return conforms(doc, target, value, path);
+    }
+    let type_ok = |t: &str| match t {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        _ => true,
+    };
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t) => return Err(format!("{path}: not {t}: {value}")),
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap_or(""))) => {
+            return Err(format!("{path}: not any of {ts:?}: {value}"));
+        }
+        _ => {}
+    }
+    if let Some(e) = schema["enum"].as_array()
+        && !e.contains(value)
+    {
+        return Err(format!("{path}: {value} not in {e:?}"));
+    }
+    if let Some(obj) = value.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            let k = r.as_str().unwrap_or_default();
+            if !obj.contains_key(k) {
+                return Err(format!("{path}: missing {k}"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, s) in props {
+                if let Some(v) = obj.get(k) {
+                    conforms(doc, s, v, &format!("{path}.{k}"))?;
+                }
+            }
+        }
+    }
+    if let Some(items) = value.as_array() {
+        if let Some(min) = schema["minItems"].as_u64()
+            && (items.len() as u64) < min
+        {
+            return Err(format!("{path}: fewer than {min} items"));
+        }
+        if let Some(max) = schema["maxItems"].as_u64()
+            && (items.len() as u64) > max
+        {
+            return Err(format!("{path}: more than {max} items"));
+        }
+        for (i, v) in items.iter().enumerate() {
+            conforms(doc, &schema["items"], v, &format!("{path}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+impl WhatsApp {
+    /// Checks an API response against the OpenAPI document's response schema of
+    /// `path` / `method` / `status`.
+    pub fn check_response(&self, path: &str, method: &str, status: u16, body: &serde_json::Value) {
+        let doc = antrean_gateway::openapi::document();
+        let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]
+            ["schema"];
+        assert!(
+            !schema.is_null(),
+            "no {status} response documented for {method} {path}"
+        );
+        if let Err(e) = conforms(&doc, schema, body, "$") {
+            panic!("{method} {path} {status} does not match the OpenAPI document: {e}");
+        }
+    }
+}

@@ -1,42 +1,264 @@
-//! The JSON API under `/api/v1`, and the office cache the gateway's handlers share.
+//! The JSON API under `/api/v1` (web portal, mobile app, other systems), over the same RPCs
+//! as WhatsApp, so every channel shares one quota.
+//!
+//! Errors are `{"error": {"code", "message", "fields"?}}`: 400 (validation, per field), 403
+//! (blocked), 404, 409 (`SOLD_OUT`, `ALREADY_BOOKED`, `LIMIT_REACHED`, ...), 410 (`EXPIRED`),
+//! 429 with `Retry-After`, 503 when a dependency is down. Messages are in Bahasa Indonesia,
+//! in English with `Accept-Language: en`.
 use crate::App;
+use crate::ratelimit::Limiter;
+use antrean_platform::domain::{from_timestamp, parse_date};
+use antrean_platform::status;
 use antrean_proto::v1 as pb;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tonic::Status;
+use tonic::{Code, Status};
 
 pub fn routes() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/offices", get(offices))
+    Router::new()
+        .route("/api/v1/offices", get(offices))
+        .route("/api/v1/offices/{code}/availability", get(availability))
+        .route("/api/v1/bookings", post(create_booking))
+        .route("/api/v1/bookings/{id}/confirm", post(confirm_booking))
+        .route("/api/v1/bookings/{code}", get(get_booking))
+        .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
 }
 
-/// `{"error": {"code", "message"}}` with the HTTP status of a gRPC status.
-pub fn error_response(s: &Status) -> Response {
-    let (http, code) = match s.code() {
-        tonic::Code::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        tonic::Code::InvalidArgument => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => {
-            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+/// The limits of the JSON API.
+#[derive(Debug)]
+pub struct Limits {
+    /// Every request, per client address.
+    pub per_client: Limiter,
+    /// Booking attempts, per contact phone.
+    pub per_phone: Limiter,
+    /// Look-ups by booking code, per client address (codes must not be enumerable).
+    pub lookups: Limiter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_client: Limiter::new(600, 120),
+            per_phone: Limiter::new(20, 10),
+            lookups: Limiter::new(20, 10),
         }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
-    };
-    let message = if http == StatusCode::SERVICE_UNAVAILABLE {
-        "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.".to_owned()
-    } else {
-        s.message().to_owned()
-    };
-    (
-        http,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
+    }
 }
 
-fn office_json(o: &pb::Office) -> serde_json::Value {
+/// A caller-facing error (boxed: it travels in every handler's `Result`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Box<ErrorBody>,
+}
+
+#[derive(Debug)]
+pub struct ErrorBody {
+    code: String,
+    message: String,
+    fields: Option<Map<String, Value>>,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.body
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: Box::new(ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                fields: None,
+                extra: Map::new(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// 400 with one message per field.
+    pub fn fields(en: bool, fields: Vec<(String, String)>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION",
+            if en {
+                "Some fields are invalid."
+            } else {
+                "Ada data yang tidak valid."
+            },
+        );
+        e.fields = Some(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        );
+        e
+    }
+
+    fn too_many(en: bool, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            if en {
+                "Too many requests. Please wait a moment."
+            } else {
+                "Terlalu banyak permintaan. Silakan tunggu sebentar."
+            },
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
+    }
+
+    /// Maps a gRPC status of our services to HTTP.
+    pub fn from_status(s: &Status, en: bool) -> Self {
+        let reason = status::reason(s).unwrap_or_default();
+        let message = if en {
+            status::english(s).unwrap_or_else(|| s.message().to_owned())
+        } else {
+            s.message().to_owned()
+        };
+        let (http, code) = match (s.code(), reason.as_str()) {
+            (Code::InvalidArgument, _) => {
+                let v = status::violations(s);
+                let mut e = Self::fields(
+                    en,
+                    v.into_iter().map(|v| (v.field, v.description)).collect(),
+                );
+                if reason == "WRONG_CODE" {
+                    e.code = "WRONG_CODE".into();
+                    e.message = message;
+                }
+                return e.with_metadata(s);
+            }
+            (Code::NotFound, _) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            (_, "EXPIRED" | "HOLD_EXPIRED" | "TOO_MANY_ATTEMPTS") => (StatusCode::GONE, "EXPIRED"),
+            (_, "BLOCKED_NO_SHOW") => (StatusCode::FORBIDDEN, "BLOCKED_NO_SHOW"),
+            (_, "DATE_CLOSED" | "OUTSIDE_HORIZON") => {
+                let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
+                e.code = reason.clone();
+                e.message = message;
+                return e.with_metadata(s);
+            }
+            (
+                Code::ResourceExhausted
+                | Code::AlreadyExists
+                | Code::FailedPrecondition
+                | Code::Aborted,
+                r,
+            ) if !r.is_empty() => (StatusCode::CONFLICT, r),
+            (Code::Unavailable | Code::DeadlineExceeded, _) => {
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    if en {
+                        "The service is temporarily unavailable. Please try again shortly."
+                    } else {
+                        "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi."
+                    },
+                );
+            }
+            _ => {
+                tracing::error!(code = ?s.code(), message = %s.message(), "unexpected upstream error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    if en {
+                        "Something went wrong."
+                    } else {
+                        "Terjadi kesalahan pada sistem."
+                    },
+                );
+            }
+        };
+        Self::new(http, code, message).with_metadata(s)
+    }
+
+    /// Carries the machine-readable details (remaining seats, next dates, ...).
+    fn with_metadata(mut self, s: &Status) -> Self {
+        for (k, v) in status::metadata(s) {
+            let v = match k.as_str() {
+                "next_dates" => json!(v.split(',').filter(|d| !d.is_empty()).collect::<Vec<_>>()),
+                "remaining" | "active" | "max" | "attempts_left" => {
+                    v.parse::<u64>().map_or(json!(v), |n| json!(n))
+                }
+                _ => json!(v),
+            };
+            self.extra.insert(k, v);
+        }
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let b = *self.body;
+        let mut error = Map::new();
+        error.insert("code".into(), json!(b.code));
+        error.insert("message".into(), json!(b.message));
+        if let Some(f) = b.fields {
+            error.insert("fields".into(), Value::Object(f));
+        }
+        if !b.extra.is_empty() {
+            error.insert("details".into(), Value::Object(b.extra));
+        }
+        let mut r = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(s) = b.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// `{"error": ...}` for a gRPC status, in Bahasa Indonesia.
+pub fn error_response(s: &Status) -> Response {
+    ApiError::from_status(s, false).into_response()
+}
+
+fn english(h: &HeaderMap) -> bool {
+    h.get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en"))
+}
+
+fn client(app: &App, peer: SocketAddr, en: bool) -> Result<(), ApiError> {
+    app.limits
+        .per_client
+        .check(&peer.ip().to_string())
+        .map_err(|w| ApiError::too_many(en, w))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn office_json(o: &pb::Office) -> Value {
     let wa = o.whatsapp.clone().unwrap_or_default();
     json!({
         "code": o.code,
@@ -51,11 +273,526 @@ fn office_json(o: &pb::Office) -> serde_json::Value {
     })
 }
 
-async fn offices(State(app): State<Arc<App>>) -> Response {
-    match app.offices.all(&app).await {
-        Ok(list) => Json(list.iter().map(|o| office_json(o)).collect::<Vec<_>>()).into_response(),
-        Err(s) => error_response(&s),
+async fn offices(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    let list = app
+        .offices
+        .all(&app)
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?;
+    Ok(Json(list.iter().map(|o| office_json(o)).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Range {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn session_name(s: i32) -> &'static str {
+    match pb::Session::try_from(s) {
+        Ok(pb::Session::Siang) => "SIANG",
+        _ => "PAGI",
     }
+}
+
+async fn availability(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(range): Query<Range>,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    let mut bad = Vec::new();
+    for (name, v) in [("from", &range.from), ("to", &range.to)] {
+        if let Some(v) = v
+            && parse_date(v).is_none()
+        {
+            bad.push((name.to_owned(), date_message(en)));
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::fields(en, bad));
+    }
+    let r = app
+        .quota
+        .clone()
+        .get_availability(pb::GetAvailabilityRequest {
+            office_code: code.to_ascii_uppercase(),
+            from: range.from.unwrap_or_default(),
+            to: range.to.unwrap_or_default(),
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    let days: Vec<Value> = r
+        .days
+        .iter()
+        .map(|d| {
+            json!({
+                "date": d.date,
+                "open": d.open,
+                "closed_reason": if d.closed_reason.is_empty() { Value::Null } else { json!(d.closed_reason) },
+                "note": d.note,
+                "sessions": d.sessions.iter().map(|s| json!({
+                    "session": session_name(s.session),
+                    "capacity": s.capacity,
+                    "remaining": s.remaining,
+                    "start": s.start_local,
+                    "end": s.end_local,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"office": r.office_code, "days": days})).into_response())
+}
+
+fn date_message(en: bool) -> String {
+    if en {
+        "must be a date YYYY-MM-DD"
+    } else {
+        "harus tanggal berformat YYYY-MM-DD"
+    }
+    .to_owned()
+}
+
+fn required(en: bool) -> String {
+    if en { "required" } else { "wajib diisi" }.to_owned()
+}
+
+/// Reads a JSON object body; a body that is not one is a 400.
+fn body(bytes: &Bytes, en: bool) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            if en {
+                "The body must be a JSON object."
+            } else {
+                "Isi permintaan harus berupa objek JSON."
+            },
+        )),
+    }
+}
+
+fn text(m: &Map<String, Value>, key: &str) -> String {
+    m.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+async fn create_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    let b = body(&bytes, en)?;
+    let mut bad = Vec::new();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if key.is_empty() || key.len() > 200 {
+        bad.push(("Idempotency-Key".to_owned(), required(en)));
+    }
+    let office_code = text(&b, "office_code").to_ascii_uppercase();
+    if office_code.is_empty() {
+        bad.push(("office_code".into(), required(en)));
+    }
+    let date = text(&b, "date");
+    if parse_date(&date).is_none() {
+        bad.push(("date".into(), date_message(en)));
+    }
+    let session = match text(&b, "session").to_ascii_uppercase().as_str() {
+        "PAGI" => pb::Session::Pagi,
+        "SIANG" => pb::Session::Siang,
+        _ => {
+            bad.push((
+                "session".into(),
+                if en {
+                    "PAGI or SIANG"
+                } else {
+                    "PAGI atau SIANG"
+                }
+                .into(),
+            ));
+            pb::Session::Unspecified
+        }
+    };
+    let contact = b
+        .get("contact")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let phone = text(&contact, "phone");
+    if phone.is_empty() {
+        bad.push(("contact.phone".into(), required(en)));
+    }
+    let email = text(&contact, "email");
+    let list = b
+        .get("applicants")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if list.is_empty() || list.len() > 5 {
+        bad.push((
+            "applicants".into(),
+            if en {
+                "1 to 5 applicants"
+            } else {
+                "jumlah pemohon 1 sampai 5 orang"
+            }
+            .into(),
+        ));
+    }
+    let mut applicants = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        let a = a.as_object().cloned().unwrap_or_default();
+        let nik = text(&a, "nik");
+        if nik.is_empty() {
+            bad.push((format!("applicants[{i}].nik"), required(en)));
+        }
+        let kind = match text(&a, "application_type").to_ascii_uppercase().as_str() {
+            "NEW" => pb::ApplicationType::New,
+            "REPLACEMENT" => pb::ApplicationType::Replacement,
+            _ => {
+                bad.push((
+                    format!("applicants[{i}].application_type"),
+                    if en {
+                        "NEW or REPLACEMENT"
+                    } else {
+                        "NEW (baru) atau REPLACEMENT (penggantian)"
+                    }
+                    .into(),
+                ));
+                pb::ApplicationType::Unspecified
+            }
+        };
+        applicants.push(pb::ApplicantInput {
+            nik,
+            name: text(&a, "name"),
+            birth_date: text(&a, "birth_date"),
+            application_type: kind as i32,
+        });
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::fields(en, bad));
+    }
+    app.limits
+        .per_phone
+        .check(
+            &phone
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>(),
+        )
+        .map_err(|w| ApiError::too_many(en, w))?;
+    let created = app
+        .booking
+        .clone()
+        .create_booking(pb::CreateBookingRequest {
+            idempotency_key: format!("api:{key}"),
+            channel: pb::Channel::Web as i32,
+            office_code: office_code.clone(),
+            date: date.clone(),
+            session: session as i32,
+            contact: Some(pb::ContactInput {
+                phone: phone.clone(),
+                email: email.clone(),
+                whatsapp_user_id: String::new(),
+            }),
+            applicants,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    let booking = created.booking.unwrap_or_default();
+    send_code(&app, &booking, &created.confirmation_code, &phone, &email)
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?;
+    let expires = booking.expires_at.as_ref().and_then(from_timestamp);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "booking_id": booking.booking_id,
+            "status": "HELD",
+            "expires_at": expires.map(|t| t.to_rfc3339()),
+        })),
+    )
+        .into_response())
+}
+
+/// The confirmation code goes to the contact phone by WhatsApp (from the office's number),
+/// and by e-mail when one was given. Idempotent per booking, so a replayed request resends
+/// nothing twice.
+async fn send_code(
+    app: &App,
+    b: &pb::Booking,
+    code: &str,
+    phone: &str,
+    email: &str,
+) -> Result<(), Status> {
+    let office = app
+        .offices
+        .by_code(app, &b.office_code)
+        .await?
+        .ok_or_else(|| Status::not_found("office"))?;
+    let tz: Tz = office.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
+    let expires = b
+        .expires_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .unwrap_or_else(Utc::now);
+    let params: HashMap<String, String> = [
+        (
+            "name",
+            b.applicants
+                .iter()
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("office_name", office.name.clone()),
+        (
+            "date",
+            parse_date(&b.date).map_or(b.date.clone(), antrean_platform::domain::tanggal),
+        ),
+        ("session", session_name(b.session).to_owned()),
+        ("code", code.to_owned()),
+        (
+            "expires_local",
+            format!(
+                "{} {}",
+                antrean_platform::domain::local_hhmm(tz, expires),
+                office.timezone_abbreviation
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let e164 = normalize_phone(phone);
+    let mut n = app.notification.clone();
+    n.send(pb::SendRequest {
+        idempotency_key: format!("code:{}:wa", b.booking_id),
+        channel: pb::Channel::Whatsapp as i32,
+        recipient: Some(pb::Recipient {
+            phone: e164,
+            ..Default::default()
+        }),
+        sender_phone_number_id: office.whatsapp.clone().unwrap_or_default().phone_number_id,
+        template: "booking_held".into(),
+        parameters: params.clone(),
+    })
+    .await?;
+    if !email.is_empty() {
+        n.send(pb::SendRequest {
+            idempotency_key: format!("code:{}:email", b.booking_id),
+            channel: pb::Channel::Email as i32,
+            recipient: Some(pb::Recipient {
+                email: email.to_owned(),
+                ..Default::default()
+            }),
+            sender_phone_number_id: String::new(),
+            template: "booking_held".into(),
+            parameters: params,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The contact phone in E.164 (identity already validated it while booking).
+fn normalize_phone(p: &str) -> String {
+    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+    if let Some(rest) = digits.strip_prefix('0') {
+        format!("+62{rest}")
+    } else {
+        format!("+{digits}")
+    }
+}
+
+fn local(t: Option<&prost_types::Timestamp>, tz: Tz) -> Value {
+    t.and_then(from_timestamp)
+        .map(|t: DateTime<Utc>| json!(t.with_timezone(&tz).to_rfc3339()))
+        .unwrap_or(Value::Null)
+}
+
+/// A booking as the API shows it.
+pub async fn booking_json(app: &App, b: &pb::Booking) -> Value {
+    let office = app
+        .offices
+        .by_code(app, &b.office_code)
+        .await
+        .ok()
+        .flatten();
+    let tz: Tz = office
+        .as_ref()
+        .and_then(|o| o.timezone.parse().ok())
+        .unwrap_or(Tz::Asia__Jakarta);
+    let status = pb::BookingStatus::try_from(b.status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("BOOKING_STATUS_")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    json!({
+        "booking_id": b.booking_id,
+        "booking_code": if b.booking_code.is_empty() { Value::Null } else { json!(b.booking_code) },
+        "status": status,
+        "office": {
+            "code": b.office_code,
+            "name": office.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+            "address": office.as_ref().map(|o| o.address.clone()).unwrap_or_default(),
+            "timezone": tz.name(),
+        },
+        "date": b.date,
+        "session": session_name(b.session),
+        "timezone_abbreviation": b.timezone_abbreviation,
+        "expires_at": local(b.expires_at.as_ref(), tz),
+        "contact": {"phone_masked": b.contact_phone_masked},
+        "applicants": b.applicants.iter().map(|a| json!({
+            "name": a.name,
+            "application_type": pb::ApplicationType::try_from(a.application_type)
+                .map(|t| t.as_str_name().trim_start_matches("APPLICATION_TYPE_").to_owned())
+                .unwrap_or_default(),
+            "queue_number": if a.queue_number.is_empty() { Value::Null } else { json!(a.queue_number) },
+            "scheduled_at": local(a.scheduled_at.as_ref(), tz),
+            "arrive_by": local(a.arrive_by.as_ref(), tz),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn confirm_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    app.limits
+        .lookups
+        .check(&peer.ip().to_string())
+        .map_err(|w| ApiError::too_many(en, w))?;
+    let b = body(&bytes, en)?;
+    let code = text(&b, "code");
+    if code.is_empty() {
+        return Err(ApiError::fields(en, vec![("code".into(), required(en))]));
+    }
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::from_status(&Status::not_found("booking"), en));
+    }
+    let booking = app
+        .booking
+        .clone()
+        .confirm_booking(pb::ConfirmBookingRequest {
+            booking_id: id,
+            confirmation_code: code,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    Ok(Json(booking_json(&app, &booking).await).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct PhoneQuery {
+    phone: Option<String>,
+}
+
+/// Look-ups by code need the phone, and are limited per client so codes cannot be guessed.
+async fn lookup(
+    app: &App,
+    peer: SocketAddr,
+    en: bool,
+    code: &str,
+    phone: Option<String>,
+) -> Result<pb::Booking, ApiError> {
+    client(app, peer, en)?;
+    app.limits
+        .lookups
+        .check(&peer.ip().to_string())
+        .map_err(|w| ApiError::too_many(en, w))?;
+    let phone = phone.unwrap_or_default();
+    if phone.trim().is_empty() {
+        return Err(ApiError::fields(en, vec![("phone".into(), required(en))]));
+    }
+    let r = app
+        .booking
+        .clone()
+        .get_booking(pb::GetBookingRequest {
+            key: Some(pb::get_booking_request::Key::BookingCode(code.to_owned())),
+            contact_phone: phone,
+        })
+        .await;
+    match r {
+        Ok(b) => Ok(b.into_inner()),
+        // A malformed code answers exactly like an unknown one.
+        Err(s) if s.code() == Code::InvalidArgument => Err(ApiError::from_status(
+            &Status::from(status::Problem::new(
+                Code::NotFound,
+                "NOT_FOUND",
+                "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
+                "Booking not found. Check the booking code and phone number.",
+            )),
+            en,
+        )),
+        Err(s) => Err(ApiError::from_status(&s, en)),
+    }
+}
+
+async fn get_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<PhoneQuery>,
+) -> ApiResult {
+    let en = english(&headers);
+    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    Ok(Json(booking_json(&app, &b).await).into_response())
+}
+
+async fn cancel_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    let b = body(&bytes, en)?;
+    let phone = text(&b, "phone");
+    lookup(&app, peer, en, &code, Some(phone.clone())).await?;
+    let cancelled = app
+        .booking
+        .clone()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: code,
+            contact_phone: phone,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    Ok(Json(booking_json(&app, &cancelled).await).into_response())
 }
 
 /// Offices from the quota service, loaded once (they change only with a deployment).

@@ -5,7 +5,8 @@
 //! - [`inbox`]: workers that process stored messages in order per sender, and forward
 //!   delivery statuses to the notification service.
 //! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
-//! - [`api`]: the JSON API under `/api/v1`.
+//! - [`api`]: the JSON API under `/api/v1` ([`openapi`] describes it); [`ratelimit`]:
+//!   per-client and per-phone token buckets.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
 //! - [`signature`]: the `X-Hub-Signature-256` check.
@@ -15,6 +16,8 @@ pub mod api;
 pub mod bot;
 pub mod chat;
 pub mod inbox;
+pub mod openapi;
+pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;
 pub mod webhook;
@@ -117,6 +120,7 @@ pub struct App {
     /// Woken when a webhook stored new work.
     pub wake: tokio::sync::Notify,
     pub offices: api::OfficeCache,
+    pub limits: api::Limits,
 }
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -141,6 +145,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         sandbox: sandbox::Sandbox::default(),
         wake: tokio::sync::Notify::new(),
         offices: api::OfficeCache::default(),
+        limits: api::Limits::default(),
     }))
 }
 
@@ -163,7 +168,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let workers = inbox::spawn(app.clone());
-    let result = axum::serve(listener, router(app))
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     workers.abort();

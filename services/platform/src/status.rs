@@ -136,6 +136,14 @@ pub fn metadata(status: &Status) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The English message of a status built by [`Problem`], if any.
+pub fn english(status: &Status) -> Option<String> {
+    status
+        .get_error_details()
+        .localized_message()
+        .map(|m| m.message.clone())
+}
+
 /// The field violations of a status.
 pub fn violations(status: &Status) -> Vec<FieldViolation> {
     status

@@ -1,0 +1,210 @@
+//! The OpenAPI 3.1 document of `/api/v1`, served at `/api/v1/openapi.json`.
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description,
+           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({"description": description,
+           "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+pub fn document() -> Value {
+    let lang = json!({"name": "Accept-Language", "in": "header", "required": false,
+        "description": "`en` for English messages; Bahasa Indonesia otherwise.",
+        "schema": {"type": "string"}});
+    let phone_q = json!({"name": "phone", "in": "query", "required": true,
+        "description": "The contact phone of the booking (second factor).",
+        "schema": {"type": "string", "example": "081234567890"}});
+    let code_p = json!({"name": "booking_code", "in": "path", "required": true,
+        "schema": {"type": "string", "example": "7K3M-9QX2-HT4R-D"}});
+    let common = |extra: Vec<(&str, Value)>| {
+        let mut m = serde_json::Map::new();
+        for (k, v) in extra {
+            m.insert(k.to_owned(), v);
+        }
+        m.insert(
+            "429".into(),
+            error_response("Too many requests (see Retry-After)"),
+        );
+        m.insert("503".into(), error_response("A dependency is unavailable"));
+        Value::Object(m)
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "antrean API",
+            "version": "1.0.0",
+            "description": "Passport-queue booking for Indonesia's immigration offices. Every channel (WhatsApp, web, app) draws on the same quota."
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/offices": {"get": {
+                "operationId": "listOffices",
+                "summary": "Immigration offices and their WhatsApp numbers",
+                "parameters": [lang],
+                "responses": common(vec![("200", json!({"description": "Offices",
+                    "content": {"application/json": {"schema": {"type": "array",
+                        "items": {"$ref": "#/components/schemas/Office"}}}}}))])
+            }},
+            "/api/v1/offices/{code}/availability": {"get": {
+                "operationId": "getAvailability",
+                "summary": "Open dates and remaining seats per session",
+                "parameters": [
+                    {"name": "code", "in": "path", "required": true, "schema": {"type": "string", "example": "BOGOR"}},
+                    {"name": "from", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": false, "schema": {"type": "string", "format": "date"}},
+                    lang
+                ],
+                "responses": common(vec![
+                    ("200", ok("Availability", "Availability")),
+                    ("400", error_response("Invalid dates or range")),
+                    ("404", error_response("Unknown office")),
+                ])
+            }},
+            "/api/v1/bookings": {"post": {
+                "operationId": "createBooking",
+                "summary": "Hold seats for 1-5 applicants; the confirmation code goes to the contact phone by WhatsApp (and e-mail)",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "required": true,
+                     "description": "Unique per booking attempt; a replay answers the first result.",
+                     "schema": {"type": "string", "maxLength": 200}},
+                    lang
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateBooking"}}}},
+                "responses": common(vec![
+                    ("201", ok("Held", "Held")),
+                    ("400", error_response("Invalid fields (see fields) or a closed date")),
+                    ("403", error_response("BLOCKED_NO_SHOW")),
+                    ("404", error_response("Unknown office")),
+                    ("409", error_response("SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED")),
+                ])
+            }},
+            "/api/v1/bookings/{booking_id}/confirm": {"post": {
+                "operationId": "confirmBooking",
+                "summary": "Confirm with the 6-digit code",
+                "parameters": [
+                    {"name": "booking_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+                    lang
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["code"],
+                    "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}}}},
+                "responses": common(vec![
+                    ("200", ok("Confirmed", "Booking")),
+                    ("400", error_response("WRONG_CODE (with attempts_left) or invalid fields")),
+                    ("404", error_response("Unknown booking")),
+                    ("409", error_response("CANCELLED")),
+                    ("410", error_response("EXPIRED")),
+                ])
+            }},
+            "/api/v1/bookings/{booking_code}": {"get": {
+                "operationId": "getBooking",
+                "summary": "A booking by code; a wrong phone answers 404 like an unknown code",
+                "parameters": [code_p, phone_q, lang],
+                "responses": common(vec![
+                    ("200", ok("The booking", "Booking")),
+                    ("400", error_response("Missing phone")),
+                    ("404", error_response("Unknown code or wrong phone")),
+                ])
+            }},
+            "/api/v1/bookings/{booking_code}/cancel": {"post": {
+                "operationId": "cancelBooking",
+                "summary": "Cancel; the seats return at once",
+                "parameters": [code_p, lang],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["phone"],
+                    "properties": {"phone": {"type": "string"}}}}}},
+                "responses": common(vec![
+                    ("200", ok("Cancelled", "Booking")),
+                    ("400", error_response("Missing phone")),
+                    ("404", error_response("Unknown code or wrong phone")),
+                    ("409", error_response("WRONG_STATUS")),
+                ])
+            }}
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "details": {"type": "object"}
+                }}}},
+            "Office": {"type": "object",
+                "required": ["code", "name", "city", "timezone", "address", "whatsapp"],
+                "properties": {
+                    "code": {"type": "string"}, "name": {"type": "string"}, "city": {"type": "string"},
+                    "timezone": {"type": "string"}, "address": {"type": "string"},
+                    "whatsapp": {"type": "object", "required": ["display_phone_number", "phone_number_id"],
+                        "properties": {"display_phone_number": {"type": "string"}, "phone_number_id": {"type": "string"}}}
+                }},
+            "Availability": {"type": "object", "required": ["office", "days"], "properties": {
+                "office": {"type": "string"},
+                "days": {"type": "array", "items": {"type": "object", "required": ["date", "open", "sessions"],
+                    "properties": {
+                        "date": {"type": "string", "format": "date"},
+                        "open": {"type": "boolean"},
+                        "closed_reason": {"type": ["string", "null"],
+                            "enum": ["WEEKEND", "HOLIDAY", "CLOSED_BY_OFFICE", "OUTSIDE_HORIZON", null]},
+                        "note": {"type": "string"},
+                        "sessions": {"type": "array", "items": {"type": "object",
+                            "required": ["session", "capacity", "remaining"],
+                            "properties": {
+                                "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
+                                "capacity": {"type": "integer"}, "remaining": {"type": "integer"},
+                                "start": {"type": "string"}, "end": {"type": "string"}
+                            }}}
+                    }}}
+            }},
+            "CreateBooking": {"type": "object", "required": ["office_code", "date", "session", "contact", "applicants"],
+                "properties": {
+                    "office_code": {"type": "string"},
+                    "date": {"type": "string", "format": "date"},
+                    "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
+                    "contact": {"type": "object", "required": ["phone"], "properties": {
+                        "phone": {"type": "string"}, "email": {"type": "string", "format": "email"}}},
+                    "applicants": {"type": "array", "minItems": 1, "maxItems": 5, "items": {"type": "object",
+                        "required": ["nik", "name", "birth_date", "application_type"],
+                        "properties": {
+                            "nik": {"type": "string", "pattern": "^[0-9]{16}$"},
+                            "name": {"type": "string"},
+                            "birth_date": {"type": "string", "format": "date"},
+                            "application_type": {"type": "string", "enum": ["NEW", "REPLACEMENT"]}
+                        }}}
+                }},
+            "Held": {"type": "object", "required": ["booking_id", "status", "expires_at"], "properties": {
+                "booking_id": {"type": "string", "format": "uuid"},
+                "status": {"type": "string", "enum": ["HELD"]},
+                "expires_at": {"type": "string", "format": "date-time"}
+            }},
+            "Booking": {"type": "object",
+                "required": ["booking_id", "booking_code", "status", "office", "date", "session", "applicants"],
+                "properties": {
+                    "booking_id": {"type": "string"},
+                    "booking_code": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": ["HELD", "CONFIRMED", "CHECKED_IN", "SERVED", "EXPIRED", "CANCELLED", "FORFEITED", "NO_SHOW"]},
+                    "office": {"type": "object", "required": ["code", "name", "timezone"], "properties": {
+                        "code": {"type": "string"}, "name": {"type": "string"},
+                        "address": {"type": "string"}, "timezone": {"type": "string"}}},
+                    "date": {"type": "string", "format": "date"},
+                    "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
+                    "timezone_abbreviation": {"type": "string", "enum": ["WIB", "WITA", "WIT"]},
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    "contact": {"type": "object", "properties": {"phone_masked": {"type": "string"}}},
+                    "applicants": {"type": "array", "items": {"type": "object",
+                        "required": ["name", "queue_number", "scheduled_at", "arrive_by"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "application_type": {"type": "string"},
+                            "queue_number": {"type": ["string", "null"]},
+                            "scheduled_at": {"type": ["string", "null"], "format": "date-time"},
+                            "arrive_by": {"type": ["string", "null"], "format": "date-time"}
+                        }}}
+                }}
+        }}
+    })
+}

@@ -1,0 +1,599 @@
+//! The JSON API: every endpoint and error, each response checked against the OpenAPI
+//! document, and one quota shared with WhatsApp.
+use antrean_proto::v1 as pb;
+use antrean_tests::*;
+use chrono::Duration;
+use serde_json::{Value, json};
+
+const PHONE: &str = "081234567890";
+
+struct Api {
+    w: WhatsApp,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}{path}", self.w.gateway);
+        let mut req = match method {
+            "get" => self.w.http.get(url),
+            _ => self.w.http.post(url),
+        };
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let h = r.headers().clone();
+        let v = r.json().await.unwrap_or(Value::Null);
+        (status, v, h)
+    }
+
+    /// Calls and checks the answer against the document.
+    async fn checked(
+        &self,
+        method: &str,
+        doc_path: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let (s, v, _) = self.call(method, path, body, headers).await;
+        self.w.check_response(doc_path, method, s, &v);
+        (s, v)
+    }
+}
+
+fn booking(office: &str, date: &str, session: &str, applicants: Value) -> Value {
+    json!({"office_code": office, "date": date, "session": session,
+           "contact": {"phone": PHONE, "email": "budi@contoh.id"}, "applicants": applicants})
+}
+
+fn budi() -> Value {
+    json!({"nik": nik("1987-01-25", 1), "name": "Budi Santoso", "birth_date": "1987-01-25", "application_type": "NEW"})
+}
+
+const CREATE: &str = "/api/v1/bookings";
+const CONFIRM: &str = "/api/v1/bookings/{booking_id}/confirm";
+const GET: &str = "/api/v1/bookings/{booking_code}";
+const CANCEL: &str = "/api/v1/bookings/{booking_code}/cancel";
+const AVAIL: &str = "/api/v1/offices/{code}/availability";
+
+async fn the_code(api: &Api, before: usize) -> String {
+    let reply = api.w.next_reply("6281234567890", before).await;
+    reply
+        .lines()
+        .find_map(|l| l.strip_prefix("Kode konfirmasi: "))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn book_confirm_look_up_and_cancel_on_the_web() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let (s, offices) = api
+        .checked("get", "/api/v1/offices", "/api/v1/offices", None, &[])
+        .await;
+    assert_eq!(s, 200);
+    assert!(offices.as_array().unwrap().len() >= 30);
+
+    let (s, avail) = api
+        .checked(
+            "get",
+            AVAIL,
+            "/api/v1/offices/bogor/availability?from=2026-12-01&to=2026-12-07",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(avail["days"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        avail["days"][0]["sessions"][0],
+        json!({"session": "PAGI", "capacity": 75, "remaining": 75, "start": "08:00", "end": "12:00"})
+    );
+    assert_eq!(avail["days"][4]["closed_reason"], "WEEKEND");
+
+    let body = booking(
+        "BOGOR",
+        "2026-12-01",
+        "PAGI",
+        json!([budi(),
+        {"nik": nik("2015-06-01", 2), "name": "Ani Santoso", "birth_date": "2015-06-01", "application_type": "NEW"}]),
+    );
+    let (s, held) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(body.clone()),
+            &[("Idempotency-Key", "web-1")],
+        )
+        .await;
+    assert_eq!(s, 201, "{held}");
+    assert_eq!(held["status"], "HELD");
+    // The code went to the contact phone by WhatsApp, from Bogor's number.
+    let code = the_code(&api, 0).await;
+    assert_eq!(api.w.cloud_api.messages()[0].phone_number_id, BOGOR_NUMBER);
+    // ... and by e-mail (queued for SMTP).
+    let emails: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notification.outbox WHERE channel = 'EMAIL'")
+            .fetch_one(&api.w.system.pool().await)
+            .await
+            .unwrap();
+    assert_eq!(emails, 1);
+    // A replay answers the same booking and sends nothing again.
+    let (s, again) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(body.clone()),
+            &[("Idempotency-Key", "web-1")],
+        )
+        .await;
+    assert_eq!((s, &again["booking_id"]), (201, &held["booking_id"]));
+    let mut other = body.clone();
+    other["session"] = json!("SIANG");
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(other),
+            &[("Idempotency-Key", "web-1")],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("IDEMPOTENCY_KEY_REUSED"))
+    );
+
+    let id = held["booking_id"].as_str().unwrap();
+    let confirm_path = format!("/api/v1/bookings/{id}/confirm");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (s, e) = api
+        .checked(
+            "post",
+            CONFIRM,
+            &confirm_path,
+            Some(json!({"code": wrong})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("WRONG_CODE")));
+    assert_eq!(e["error"]["details"]["attempts_left"], 4);
+    let (s, b) = api
+        .checked(
+            "post",
+            CONFIRM,
+            &confirm_path,
+            Some(json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["status"], "CONFIRMED");
+    assert_eq!(b["applicants"][1]["queue_number"], "A-002");
+    assert_eq!(
+        b["applicants"][0]["scheduled_at"],
+        "2026-12-01T08:00:00+07:00"
+    );
+    assert_eq!(b["applicants"][0]["arrive_by"], "2026-12-01T07:30:00+07:00");
+    let booking_code = b["booking_code"].as_str().unwrap().to_owned();
+
+    let get_path = |phone: &str| format!("/api/v1/bookings/{booking_code}?phone={phone}");
+    let (s, got) = api
+        .checked("get", GET, &get_path("%2B6281234567890"), None, &[])
+        .await;
+    assert_eq!((s, &got["booking_id"]), (200, &b["booking_id"]));
+    let (s, e) = api
+        .checked("get", GET, &get_path("081299990000"), None, &[])
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    let (s, _) = api
+        .checked(
+            "get",
+            GET,
+            "/api/v1/bookings/NOT-A-CODE?phone=081234567890",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 404, "a malformed code answers like an unknown one");
+    let (s, e) = api
+        .checked(
+            "get",
+            GET,
+            &format!("/api/v1/bookings/{booking_code}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["fields"]["phone"].is_string()), (400, true));
+
+    assert_eq!(
+        api.w
+            .system
+            .remaining("BOGOR", "2026-12-01", pb::Session::Pagi)
+            .await,
+        73
+    );
+    let cancel_path = format!("/api/v1/bookings/{booking_code}/cancel");
+    let (s, c) = api
+        .checked(
+            "post",
+            CANCEL,
+            &cancel_path,
+            Some(json!({"phone": PHONE})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, c["status"].as_str()), (200, Some("CANCELLED")));
+    assert_eq!(
+        api.w
+            .system
+            .remaining("BOGOR", "2026-12-01", pb::Session::Pagi)
+            .await,
+        75
+    );
+}
+
+#[tokio::test]
+async fn validation_and_conflicts_answer_with_codes_and_fields() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(json!({"session": "MALAM", "applicants": [{"nik": "", "application_type": "X"}]})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 400);
+    let fields = e["error"]["fields"].as_object().unwrap();
+    for f in [
+        "Idempotency-Key",
+        "office_code",
+        "date",
+        "session",
+        "contact.phone",
+        "applicants[0].nik",
+        "applicants[0].application_type",
+    ] {
+        assert!(fields.contains_key(f), "{f} in {fields:?}");
+    }
+    // Identity's field errors come through too, in English on request.
+    let mut bad = booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]));
+    bad["applicants"][0]["birth_date"] = json!("1987-01-26");
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(bad),
+            &[("Idempotency-Key", "v1"), ("Accept-Language", "en")],
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["message"], "Some fields are invalid.");
+    assert!(e["error"]["fields"]["applicants[0].nik"].is_string());
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(json!("not an object")),
+            &[("Idempotency-Key", "v2")],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("INVALID_JSON"))
+    );
+    // A closed date is a field error.
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-05", "PAGI", json!([budi()]))),
+            &[("Idempotency-Key", "v3")],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("DATE_CLOSED")));
+    assert!(
+        e["error"]["fields"]["date"]
+            .as_str()
+            .unwrap()
+            .contains("Sabtu")
+    );
+    let (s, _) = api
+        .checked(
+            "get",
+            AVAIL,
+            "/api/v1/offices/NOWHERE/availability",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, e) = api
+        .checked(
+            "get",
+            AVAIL,
+            "/api/v1/offices/BOGOR/availability?from=1-12-2026",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["fields"]["from"].is_string()), (400, true));
+
+    // Sold out: 409 with the next dates, in English on request.
+    api.w
+        .system
+        .quota
+        .clone()
+        .set_capacity(pb::SetCapacityRequest {
+            office_code: "BOGOR".into(),
+            date: "2026-12-02".into(),
+            session: pb::Session::Pagi as i32,
+            capacity: 0,
+        })
+        .await
+        .unwrap();
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-02", "PAGI", json!([budi()]))),
+            &[
+                ("Idempotency-Key", "v4"),
+                ("Accept-Language", "en-US,en;q=0.9"),
+            ],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("SOLD_OUT")));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not enough seats")
+    );
+    assert_eq!(e["error"]["details"]["next_dates"][0], "2026-12-01");
+    assert_eq!(e["error"]["details"]["remaining"], 0);
+
+    // Already booked, then the phone's limit.
+    let (s, _) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
+            &[("Idempotency-Key", "v5")],
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("JAKPUS", "2026-12-03", "PAGI", json!([budi()]))),
+            &[("Idempotency-Key", "v6")],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("ALREADY_BOOKED"))
+    );
+    let family: Vec<Value> = (2..7)
+        .map(|i| json!({"nik": nik("2010-01-01", i), "name": format!("Anak {}", ["A","B","C","D","E","F","G"][i as usize]), "birth_date": "2010-01-01", "application_type": "NEW"}))
+        .collect();
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("JAKPUS", "2026-12-03", "PAGI", json!(family))),
+            &[("Idempotency-Key", "v7")],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("LIMIT_REACHED")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_hold_answers_410() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let (s, held) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-01", "SIANG", json!([budi()]))),
+            &[("Idempotency-Key", "x1")],
+        )
+        .await;
+    assert_eq!(s, 201);
+    let code = the_code(&api, 0).await;
+    api.w.system.clock.advance(Duration::minutes(16));
+    let path = format!(
+        "/api/v1/bookings/{}/confirm",
+        held["booking_id"].as_str().unwrap()
+    );
+    let (s, e) = api
+        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (410, Some("EXPIRED")));
+}
+
+#[tokio::test]
+async fn booking_code_lookups_are_rate_limited() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let mut limited = None;
+    for _ in 0..15 {
+        let (s, v, h) = api
+            .call(
+                "get",
+                "/api/v1/bookings/7K3M-9QX2-HT4R-D?phone=081234567890",
+                None,
+                &[],
+            )
+            .await;
+        if s == 429 {
+            api.w.check_response(GET, "get", 429, &v);
+            limited = h.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            break;
+        }
+        assert_eq!(s, 404);
+    }
+    let wait: u64 = limited.expect("no 429 after 15 look-ups").parse().unwrap();
+    assert!((1..=10).contains(&wait));
+}
+
+#[tokio::test]
+async fn one_quota_for_whatsapp_and_the_web() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    // Booked on WhatsApp ...
+    let held = api
+        .w
+        .say(
+            BOGOR_NUMBER,
+            "6281234567890",
+            "#Siti Aminah#02051990#01122026#PAGI",
+        )
+        .await;
+    let code = held
+        .lines()
+        .find_map(|l| l.strip_prefix("Kode konfirmasi: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let confirmed = api.w.say(BOGOR_NUMBER, "6281234567890", &code).await;
+    let booking_code = confirmed
+        .lines()
+        .find_map(|l| l.strip_prefix("Kode booking: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // ... shows at once in the web's availability, and is looked up and cancelled on the web.
+    let (_, avail) = api
+        .checked(
+            "get",
+            AVAIL,
+            "/api/v1/offices/BOGOR/availability?from=2026-12-01&to=2026-12-01",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(avail["days"][0]["sessions"][0]["remaining"], 74);
+    let (s, b) = api
+        .checked(
+            "get",
+            GET,
+            &format!("/api/v1/bookings/{booking_code}?phone={PHONE}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, b["applicants"][0]["name"].as_str()),
+        (200, Some("Siti Aminah"))
+    );
+    let (s, _) = api
+        .checked(
+            "post",
+            CANCEL,
+            &format!("/api/v1/bookings/{booking_code}/cancel"),
+            Some(json!({"phone": PHONE})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, avail) = api
+        .checked(
+            "get",
+            AVAIL,
+            "/api/v1/offices/BOGOR/availability?from=2026-12-01&to=2026-12-01",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(avail["days"][0]["sessions"][0]["remaining"], 75);
+    // And the other way round: booked on the web, seen on WhatsApp.
+    let (_, held) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
+            &[("Idempotency-Key", "o1")],
+        )
+        .await;
+    let before = api.w.replies_to("6281234567890").len();
+    let code = the_code(&api, before - 1).await;
+    let path = format!(
+        "/api/v1/bookings/{}/confirm",
+        held["booking_id"].as_str().unwrap()
+    );
+    let (_, b) = api
+        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
+        .await;
+    let status = api
+        .w
+        .say(
+            BOGOR_NUMBER,
+            "6281234567890",
+            &format!("#STATUS#{}", b["booking_code"].as_str().unwrap()),
+        )
+        .await;
+    assert!(status.contains("terkonfirmasi"), "{status}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_path() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let (s, doc, _) = api.call("get", "/api/v1/openapi.json", None, &[]).await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for p in ["/api/v1/offices", AVAIL, CREATE, CONFIRM, GET, CANCEL] {
+        assert!(doc["paths"][p].is_object(), "{p}");
+    }
+    // Every $ref resolves.
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"").skip(1) {
+        let r = &r[..r.find('"').unwrap()];
+        let mut t = &doc;
+        for part in r.trim_start_matches("#/").split('/') {
+            t = &t[part];
+        }
+        assert!(t.is_object(), "{r} does not resolve");
+    }
+}
