@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test chat lint fmt build services logs
+.PHONY: up down test chat lint fmt build services logs browser-deps
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -17,8 +17,8 @@ up:
 down:
 	deploy/local/down.sh
 
-## test: start PostgreSQL/Redis if needed, then run every test (unit, integration, cross-service)
-test: services
+## test: start PostgreSQL/Redis if needed, install the browser-test tools if missing, run every test
+test: services browser-deps
 	deploy/local/test-cleanup.sh
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	cargo nextest run --workspace --no-fail-fast
@@ -26,6 +26,13 @@ test: services
 ## chat: chat with an office's WhatsApp bot in the terminal (after `make up`), e.g. make chat OFFICE=BOGOR PHONE=081234567890
 chat:
 	cargo run -q -p antrean-gateway --bin antrean-chat -- --office $(OFFICE) --phone $(PHONE)
+
+## browser-deps: Debian chromium and npm playwright-core for the portal tests (no browser download)
+browser-deps:
+	@command -v chromium >/dev/null || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
+	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 
 ## lint: rustfmt and clippy, warnings as errors
 lint:

@@ -26,6 +26,7 @@ pub struct System {
     pub notification_url: String,
     /// The WhatsApp Cloud API stand-in the notification service delivers to.
     pub cloud_api: antrean_gateway::sandbox::Sandbox,
+    pub cloud_api_url: String,
 }
 
 /// Monday 30 November 2026, 10:00 WIB.
@@ -98,6 +99,7 @@ pub async fn start() -> System {
         quota_url,
         notification_url,
         cloud_api,
+        cloud_api_url: format!("http://{api_addr}"),
         bookings,
         quota_service: quota,
         clock,

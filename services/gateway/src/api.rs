@@ -33,6 +33,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/bookings/{id}/confirm", post(confirm_booking))
         .route("/api/v1/bookings/{code}", get(get_booking))
         .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
+        .route("/api/v1/bookings/{code}/proof.pdf", get(proof_pdf))
+        .route("/api/v1/bookings/{code}/qr.svg", get(qr_svg))
         .route(
             "/api/v1/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
@@ -214,6 +216,22 @@ impl ApiError {
             self.extra.insert(k, v);
         }
         self
+    }
+}
+
+impl ApiError {
+    /// The message shown to people.
+    pub fn message_text(&self) -> String {
+        self.message.clone()
+    }
+
+    /// (field, message) pairs of a validation error.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect()
     }
 }
 
@@ -540,7 +558,7 @@ async fn create_booking(
 /// The confirmation code goes to the contact phone by WhatsApp (from the office's number),
 /// and by e-mail when one was given. Idempotent per booking, so a replayed request resends
 /// nothing twice.
-async fn send_code(
+pub async fn send_code(
     app: &App,
     b: &pb::Booking,
     code: &str,
@@ -793,6 +811,104 @@ async fn cancel_booking(
         .map_err(|s| ApiError::from_status(&s, en))?
         .into_inner();
     Ok(Json(booking_json(&app, &cancelled).await).into_response())
+}
+
+async fn proof_pdf(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<PhoneQuery>,
+) -> ApiResult {
+    let en = english(&headers);
+    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    let page = proof_page(&app, &b).await;
+    let file = format!("attachment; filename=\"booking-{}.pdf\"", b.booking_code);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        crate::proof::pdf(&page),
+    )
+        .into_response())
+}
+
+async fn qr_svg(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<PhoneQuery>,
+) -> ApiResult {
+    let en = english(&headers);
+    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::proof::qr_svg(&b.booking_code),
+    )
+        .into_response())
+}
+
+/// The requirements checklist shown with every proof of booking.
+pub const CHECKLIST: &[&str] = &[
+    "Datang 30 menit sebelum jadwal; jika terlambat, booking hangus.",
+    "Bawa e-KTP dan Kartu Keluarga asli.",
+    "Paspor baru: akta kelahiran, ijazah, buku nikah atau surat baptis asli (salah satu).",
+    "Penggantian: paspor lama asli.",
+    "Data pada semua dokumen harus sama.",
+];
+
+/// The content of a proof of booking (PDF and portal page).
+pub async fn proof_page(app: &App, b: &pb::Booking) -> crate::proof::ProofPage {
+    let office = app
+        .offices
+        .by_code(app, &b.office_code)
+        .await
+        .ok()
+        .flatten();
+    let zone = &b.timezone_abbreviation;
+    let mut rows = vec![
+        (
+            "Status".to_owned(),
+            antrean_platform::domain::booking_status_label(
+                pb::BookingStatus::try_from(b.status)
+                    .map(|s| s.as_str_name().trim_start_matches("BOOKING_STATUS_"))
+                    .unwrap_or_default(),
+            )
+            .to_owned(),
+        ),
+        (
+            "Tanggal".to_owned(),
+            parse_date(&b.date).map_or(b.date.clone(), antrean_platform::domain::tanggal),
+        ),
+        ("Sesi".to_owned(), session_name(b.session).to_owned()),
+    ];
+    for a in &b.applicants {
+        rows.push((
+            a.queue_number.clone(),
+            format!(
+                "{} - jadwal {} {zone}, datang paling lambat {} {zone}",
+                a.name, a.scheduled_local, a.arrive_by_local
+            ),
+        ));
+    }
+    crate::proof::ProofPage {
+        booking_code: b.booking_code.clone(),
+        title_lines: vec![
+            "Bukti Booking Antrean Paspor".to_owned(),
+            office
+                .as_ref()
+                .map(|o| o.name.clone())
+                .unwrap_or_else(|| b.office_code.clone()),
+            office
+                .as_ref()
+                .map(|o| o.address.clone())
+                .unwrap_or_default(),
+        ],
+        rows,
+        notes: CHECKLIST.iter().map(|s| (*s).to_owned()).collect(),
+    }
 }
 
 /// Offices from the quota service, loaded once (they change only with a deployment).

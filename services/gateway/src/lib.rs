@@ -7,6 +7,7 @@
 //! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
 //! - [`api`]: the JSON API under `/api/v1` ([`openapi`] describes it); [`ratelimit`]:
 //!   per-client and per-phone token buckets.
+//! - [`portal`]: the booking portal's pages.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
 //! - [`signature`]: the `X-Hub-Signature-256` check.
@@ -17,6 +18,8 @@ pub mod bot;
 pub mod chat;
 pub mod inbox;
 pub mod openapi;
+pub mod portal;
+pub mod proof;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;
@@ -154,6 +157,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(webhook::routes())
         .merge(api::routes())
+        .merge(portal::routes())
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r.nest("/sandbox/whatsapp", app.sandbox.router());

@@ -1,0 +1,685 @@
+//! The booking portal: server-rendered pages in Bahasa Indonesia that work on a phone, over
+//! the same RPCs as WhatsApp and the JSON API. No external assets: the stylesheet is served
+//! here.
+//!
+//! `/` offices (search by city or name) -> `/kantor/{code}` month calendar with the seats
+//! left per session -> `/kantor/{code}/pesan` form for 1-5 applicants -> the confirmation-code
+//! step -> the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a
+//! booking up and cancels it.
+use crate::App;
+use crate::api::{ApiError, CHECKLIST};
+use antrean_platform::domain::{parse_date, tanggal};
+use antrean_proto::v1 as pb;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{Datelike, Months, NaiveDate};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+const CSS: &str = include_str!("../assets/antrean.css");
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(home))
+        .route(
+            "/static/antrean.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
+        )
+        .route("/kantor/{code}", get(office_page))
+        .route("/kantor/{code}/pesan", get(form_page).post(submit_form))
+        .route("/booking/{id}/konfirmasi", axum::routing::post(confirm))
+        .route("/cek", get(lookup_page).post(lookup))
+        .route("/batal", axum::routing::post(cancel))
+}
+
+/// HTML-escapes text.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{} - Antrean Paspor</title><link rel=\"stylesheet\" href=\"/static/antrean.css\"></head>\
+<body><header><a href=\"/\">Antrean Paspor</a> &middot; <a href=\"/cek\">Cek / batalkan booking</a></header>\
+<main id=\"isi\">{body}</main></body></html>",
+        esc(title)
+    ))
+}
+
+fn error_page(e: &ApiError) -> Response {
+    page("Terjadi masalah", &format!("<h1>Terjadi masalah</h1><p class=\"alert\" role=\"alert\">{}</p><p><a href=\"/\">Kembali</a></p>", esc(&e.message_text()))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct Search {
+    q: Option<String>,
+}
+
+async fn home(State(app): State<Arc<App>>, Query(s): Query<Search>) -> Response {
+    let offices = match app.offices.all(&app).await {
+        Ok(o) => o,
+        Err(st) => return error_page(&ApiError::from_status(&st, false)),
+    };
+    let q = s.q.unwrap_or_default();
+    let needle = q.trim().to_lowercase();
+    let mut list = String::new();
+    let mut n = 0;
+    for o in offices.iter().filter(|o| {
+        needle.is_empty()
+            || o.name.to_lowercase().contains(&needle)
+            || o.city.to_lowercase().contains(&needle)
+    }) {
+        n += 1;
+        let wa = o.whatsapp.clone().unwrap_or_default();
+        let _ = write!(
+            list,
+            "<li><a href=\"/kantor/{}\">{}</a><br><span class=\"muted\">{} &middot; {} &middot; WhatsApp {}</span></li>",
+            esc(&o.code),
+            esc(&o.name),
+            esc(&o.city),
+            esc(&o.address),
+            esc(&wa.display_phone_number)
+        );
+    }
+    let body = format!(
+        "<h1>Pilih kantor imigrasi</h1>\
+<form method=\"get\" action=\"/\" role=\"search\"><label for=\"q\">Cari kota atau nama kantor</label>\
+<input id=\"q\" name=\"q\" value=\"{}\" autocomplete=\"off\"><button type=\"submit\">Cari</button></form>\
+<p class=\"muted\" aria-live=\"polite\">{n} kantor</p><ul class=\"offices\">{list}</ul>",
+        esc(&q)
+    );
+    page("Pilih kantor", &body).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct MonthQuery {
+    bulan: Option<String>,
+}
+
+const BULAN: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
+fn closed_label(reason: &str, note: &str) -> String {
+    let base = match reason {
+        "WEEKEND" => "Tutup",
+        "HOLIDAY" => "Libur",
+        "CLOSED_BY_OFFICE" => "Tutup",
+        _ => "&mdash;",
+    };
+    if note.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}<br><span class=\"muted\">{}</span>", esc(note))
+    }
+}
+
+async fn office_page(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(m): Query<MonthQuery>,
+) -> Response {
+    let office = match app.offices.by_code(&app, &code.to_ascii_uppercase()).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return error_page(&ApiError::from_status(
+                &tonic::Status::not_found("Kantor tidak ditemukan."),
+                false,
+            ));
+        }
+        Err(s) => return error_page(&ApiError::from_status(&s, false)),
+    };
+    let today = parse_date(&office.today).unwrap_or_default();
+    let month_start = m
+        .bulan
+        .as_deref()
+        .and_then(|b| NaiveDate::parse_from_str(&format!("{b}-01"), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| (today + chrono::Days::new(1)).with_day(1).unwrap_or(today));
+    let month_end = month_start + Months::new(1) - chrono::Days::new(1);
+    let days = app
+        .quota
+        .clone()
+        .get_availability(pb::GetAvailabilityRequest {
+            office_code: office.code.clone(),
+            from: month_start.to_string(),
+            to: month_end.to_string(),
+        })
+        .await;
+    let days = match days {
+        Ok(d) => d.into_inner().days,
+        Err(s) => return error_page(&ApiError::from_status(&s, false)),
+    };
+    let by_date: HashMap<String, &pb::DayAvailability> =
+        days.iter().map(|d| (d.date.clone(), d)).collect();
+    let mut cal = String::from(
+        "<table class=\"calendar\"><caption class=\"muted\">Sisa kuota per sesi</caption><thead><tr>",
+    );
+    for h in ["Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min"] {
+        let _ = write!(cal, "<th scope=\"col\">{h}</th>");
+    }
+    cal.push_str("</tr></thead><tbody><tr>");
+    let lead = month_start.weekday().num_days_from_monday();
+    for _ in 0..lead {
+        cal.push_str("<td></td>");
+    }
+    let mut col = lead;
+    for date in month_start.iter_days().take_while(|d| *d <= month_end) {
+        if col == 7 {
+            cal.push_str("</tr><tr>");
+            col = 0;
+        }
+        col += 1;
+        let key = date.to_string();
+        match by_date.get(&key) {
+            Some(d) if d.open => {
+                let _ = write!(cal, "<td><div class=\"day\">{}</div>", date.day());
+                for s in &d.sessions {
+                    let name = if s.session == pb::Session::Siang as i32 {
+                        "SIANG"
+                    } else {
+                        "PAGI"
+                    };
+                    if s.remaining > 0 {
+                        let _ = write!(
+                            cal,
+                            "<a href=\"/kantor/{}/pesan?tanggal={key}&amp;sesi={name}\" aria-label=\"{} sesi {name}: sisa {}\">{name} {}</a>",
+                            esc(&office.code),
+                            tanggal(date),
+                            s.remaining,
+                            s.remaining
+                        );
+                    } else {
+                        let _ = write!(cal, "<div class=\"muted\">{name} penuh</div>");
+                    }
+                }
+                cal.push_str("</td>");
+            }
+            Some(d) => {
+                let _ = write!(
+                    cal,
+                    "<td class=\"closed\"><div class=\"day\">{}</div>{}</td>",
+                    date.day(),
+                    closed_label(&d.closed_reason, &d.note)
+                );
+            }
+            None => {
+                let _ = write!(
+                    cal,
+                    "<td class=\"closed\"><div class=\"day\">{}</div>&mdash;</td>",
+                    date.day()
+                );
+            }
+        }
+    }
+    cal.push_str("</tr></tbody></table>");
+    let prev = month_start - Months::new(1);
+    let next = month_start + Months::new(1);
+    let wa = office.whatsapp.clone().unwrap_or_default();
+    let body = format!(
+        "<h1>{}</h1><p class=\"muted\">{} &middot; WhatsApp {} &middot; zona waktu {}</p>\
+<h2>{} {}</h2><p><a href=\"?bulan={}\">&larr; Bulan sebelumnya</a> &middot; <a href=\"?bulan={}\">Bulan berikutnya &rarr;</a></p>{cal}\
+<p class=\"notice\">Pilih sesi pada tanggal yang masih ada kuotanya. Kuota sama dengan layanan WhatsApp kantor ini.</p>",
+        esc(&office.name),
+        esc(&office.address),
+        esc(&wa.display_phone_number),
+        esc(&office.timezone_abbreviation),
+        BULAN[month_start.month0() as usize],
+        month_start.year(),
+        prev.format("%Y-%m"),
+        next.format("%Y-%m")
+    );
+    page(&office.name, &body).into_response()
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct FormQuery {
+    tanggal: Option<String>,
+    sesi: Option<String>,
+}
+
+/// The booking form; `values` and `errors` are keyed by field name (`nik_0`, `phone`, ...).
+fn form_html(
+    office: &pb::Office,
+    date: &str,
+    session: &str,
+    key: &str,
+    values: &HashMap<String, String>,
+    errors: &HashMap<String, String>,
+    message: Option<&str>,
+) -> String {
+    let v = |k: &str| esc(values.get(k).map_or("", String::as_str));
+    let field = |id: &str, label: &str, kind: &str, extra: &str| {
+        let err = errors
+            .get(id)
+            .map(|e| format!("<span class=\"error\" id=\"{id}-err\">{}</span>", esc(e)))
+            .unwrap_or_default();
+        let described = if errors.contains_key(id) {
+            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-err\"")
+        } else {
+            String::new()
+        };
+        format!(
+            "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"{kind}\" value=\"{}\"{extra}{described}>{err}",
+            v(id)
+        )
+    };
+    let mut people = String::new();
+    for i in 0..5 {
+        let req = if i == 0 { " required" } else { "" };
+        let kind_value = values
+            .get(&format!("type_{i}"))
+            .map_or("NEW", String::as_str);
+        let _ = write!(
+            people,
+            "<fieldset><legend>Pemohon {}{}</legend>{}{}{}<label for=\"type_{i}\">Jenis permohonan</label>\
+<select id=\"type_{i}\" name=\"type_{i}\"><option value=\"NEW\"{}>Paspor baru</option><option value=\"REPLACEMENT\"{}>Penggantian (penuh/habis berlaku)</option></select></fieldset>",
+            i + 1,
+            if i == 0 { "" } else { " (opsional)" },
+            field(
+                &format!("nik_{i}"),
+                "NIK (16 digit)",
+                "text",
+                &format!(" inputmode=\"numeric\" pattern=\"[0-9]{{16}}\" maxlength=\"16\"{req}")
+            ),
+            field(
+                &format!("name_{i}"),
+                "Nama lengkap",
+                "text",
+                &format!(" autocomplete=\"name\"{req}")
+            ),
+            field(&format!("birth_{i}"), "Tanggal lahir", "date", req),
+            if kind_value == "NEW" { " selected" } else { "" },
+            if kind_value == "REPLACEMENT" {
+                " selected"
+            } else {
+                ""
+            },
+        );
+    }
+    let alert = message
+        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    let date_label = parse_date(date).map_or(date.to_owned(), tanggal);
+    format!(
+        "<h1>Pesan antrean</h1><p>{} &middot; {date_label} &middot; sesi {}</p>{alert}\
+<form method=\"post\" action=\"/kantor/{}/pesan\" novalidate>\
+<input type=\"hidden\" name=\"key\" value=\"{}\"><input type=\"hidden\" name=\"tanggal\" value=\"{}\"><input type=\"hidden\" name=\"sesi\" value=\"{}\">\
+{}{}\
+<p class=\"muted\">Kode konfirmasi dikirim lewat WhatsApp ke nomor HP ini (dan ke e-mail bila diisi).</p>{people}\
+<button type=\"submit\">Pesan dan kirim kode konfirmasi</button></form>",
+        esc(&office.name),
+        esc(session),
+        esc(&office.code),
+        esc(key),
+        esc(date),
+        esc(session),
+        field(
+            "phone",
+            "Nomor HP (WhatsApp)",
+            "tel",
+            " autocomplete=\"tel\" required"
+        ),
+        field(
+            "email",
+            "E-mail (opsional)",
+            "email",
+            " autocomplete=\"email\""
+        ),
+    )
+}
+
+async fn office_or_error(app: &App, code: &str) -> Result<Arc<pb::Office>, Response> {
+    match app.offices.by_code(app, &code.to_ascii_uppercase()).await {
+        Ok(Some(o)) => Ok(o),
+        Ok(None) => Err(error_page(&ApiError::from_status(
+            &tonic::Status::not_found("Kantor tidak ditemukan."),
+            false,
+        ))),
+        Err(s) => Err(error_page(&ApiError::from_status(&s, false))),
+    }
+}
+
+async fn form_page(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Query(q): Query<FormQuery>,
+) -> Response {
+    let office = match office_or_error(&app, &code).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let key = uuid::Uuid::new_v4().to_string();
+    let html = form_html(
+        &office,
+        q.tanggal.as_deref().unwrap_or(""),
+        q.sesi.as_deref().unwrap_or("PAGI"),
+        &key,
+        &HashMap::new(),
+        &HashMap::new(),
+        None,
+    );
+    page("Pesan antrean", &html).into_response()
+}
+
+/// Maps an API field path to the form field that shows its error.
+fn form_field(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("applicants[") {
+        let (i, f) = rest
+            .split_once("].")
+            .unwrap_or((rest.trim_end_matches(']'), "nik"));
+        let name = match f {
+            "nik" => "nik",
+            "name" => "name",
+            "birth_date" => "birth",
+            _ => "type",
+        };
+        return format!("{name}_{i}");
+    }
+    match path {
+        "contact.phone" => "phone".into(),
+        "contact.email" => "email".into(),
+        other => other.into(),
+    }
+}
+
+async fn submit_form(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+    Form(values): Form<HashMap<String, String>>,
+) -> Response {
+    let office = match office_or_error(&app, &code).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let get = |k: &str| {
+        values
+            .get(k)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let (date, session, key) = (get("tanggal"), get("sesi"), get("key"));
+    let mut applicants = Vec::new();
+    let mut errors = HashMap::new();
+    let mut index = Vec::new();
+    for i in 0..5 {
+        let (nik, name, birth) = (
+            get(&format!("nik_{i}")),
+            get(&format!("name_{i}")),
+            get(&format!("birth_{i}")),
+        );
+        if i > 0 && nik.is_empty() && name.is_empty() && birth.is_empty() {
+            continue;
+        }
+        if name.is_empty() {
+            errors.insert(format!("name_{i}"), "Nama wajib diisi.".to_owned());
+        }
+        if nik.is_empty() {
+            errors.insert(format!("nik_{i}"), "NIK wajib diisi.".to_owned());
+        }
+        if birth.is_empty() {
+            errors.insert(
+                format!("birth_{i}"),
+                "Tanggal lahir wajib diisi.".to_owned(),
+            );
+        }
+        index.push(i);
+        applicants.push(pb::ApplicantInput {
+            nik,
+            name,
+            birth_date: birth,
+            application_type: if get(&format!("type_{i}")) == "REPLACEMENT" {
+                pb::ApplicationType::Replacement
+            } else {
+                pb::ApplicationType::New
+            } as i32,
+        });
+    }
+    if get("phone").is_empty() {
+        errors.insert("phone".into(), "Nomor HP wajib diisi.".into());
+    }
+    let render = |errors: &HashMap<String, String>, message: Option<&str>| {
+        page(
+            "Pesan antrean",
+            &form_html(&office, &date, &session, &key, &values, errors, message),
+        )
+        .into_response()
+    };
+    if !errors.is_empty() {
+        return render(&errors, Some("Periksa kembali data yang ditandai."));
+    }
+    let created = app
+        .booking
+        .clone()
+        .create_booking(pb::CreateBookingRequest {
+            idempotency_key: format!("portal:{key}"),
+            channel: pb::Channel::Web as i32,
+            office_code: office.code.clone(),
+            date: date.clone(),
+            session: if session == "SIANG" {
+                pb::Session::Siang
+            } else {
+                pb::Session::Pagi
+            } as i32,
+            contact: Some(pb::ContactInput {
+                phone: get("phone"),
+                email: get("email"),
+                whatsapp_user_id: String::new(),
+            }),
+            applicants,
+        })
+        .await;
+    let created = match created {
+        Ok(c) => c.into_inner(),
+        Err(s) => {
+            let e = ApiError::from_status(&s, false);
+            let errors: HashMap<String, String> = e
+                .field_errors()
+                .into_iter()
+                .map(|(path, msg)| {
+                    // applicants[k] counts only the filled fieldsets.
+                    let f = form_field(&path);
+                    let f = match f.rsplit_once('_') {
+                        Some((n, i)) if path.starts_with("applicants[") => format!(
+                            "{n}_{}",
+                            index
+                                .get(i.parse::<usize>().unwrap_or(0))
+                                .copied()
+                                .unwrap_or(0)
+                        ),
+                        _ => f,
+                    };
+                    (f, msg)
+                })
+                .collect();
+            return render(&errors, Some(&e.message_text()));
+        }
+    };
+    let booking = created.booking.unwrap_or_default();
+    if let Err(s) = crate::api::send_code(
+        &app,
+        &booking,
+        &created.confirmation_code,
+        &get("phone"),
+        &get("email"),
+    )
+    .await
+    {
+        return error_page(&ApiError::from_status(&s, false));
+    }
+    page("Kode konfirmasi", &code_form(&booking.booking_id, None)).into_response()
+}
+
+fn code_form(booking_id: &str, message: Option<&str>) -> String {
+    let alert = message
+        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    format!(
+        "<h1>Masukkan kode konfirmasi</h1><p class=\"notice\">Kode 6 angka sudah dikirim lewat WhatsApp ke nomor HP Anda. Kursi ditahan 15 menit.</p>{alert}\
+<form method=\"post\" action=\"/booking/{}/konfirmasi\"><label for=\"code\">Kode konfirmasi</label>\
+<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
+<label for=\"phone\">Nomor HP (untuk bukti booking)</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" required>\
+<button type=\"submit\">Konfirmasi</button></form>",
+        esc(booking_id)
+    )
+}
+
+async fn confirm(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let code = f.get("code").cloned().unwrap_or_default();
+    let phone = f.get("phone").cloned().unwrap_or_default();
+    let r = app
+        .booking
+        .clone()
+        .confirm_booking(pb::ConfirmBookingRequest {
+            booking_id: id.clone(),
+            confirmation_code: code,
+        })
+        .await;
+    match r {
+        Ok(b) => proof(&app, &b.into_inner(), &phone).await,
+        Err(s) => {
+            let e = ApiError::from_status(&s, false);
+            page("Kode konfirmasi", &code_form(&id, Some(&e.message_text()))).into_response()
+        }
+    }
+}
+
+async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
+    let p = crate::api::proof_page(app, b).await;
+    let mut rows = String::new();
+    for (k, v) in &p.rows {
+        let _ = write!(
+            rows,
+            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        );
+    }
+    let checklist: String = CHECKLIST
+        .iter()
+        .map(|c| format!("<li>{}</li>", esc(c)))
+        .collect();
+    let q = format!("phone={}", esc(&urlencode(phone)));
+    let cancel = if matches!(
+        pb::BookingStatus::try_from(b.status),
+        Ok(pb::BookingStatus::Confirmed | pb::BookingStatus::Held)
+    ) {
+        format!(
+            "<form method=\"post\" action=\"/batal\"><input type=\"hidden\" name=\"code\" value=\"{}\"><input type=\"hidden\" name=\"phone\" value=\"{}\">\
+<button type=\"submit\" class=\"secondary\">Batalkan booking</button></form>",
+            esc(&b.booking_code),
+            esc(phone)
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>Bukti booking</h1><p>{}<br><span class=\"muted\">{}</span></p><p>Kode booking</p><p class=\"code\" id=\"kode-booking\">{}</p>\
+<div class=\"qr\"><img src=\"/api/v1/bookings/{}/qr.svg?{q}\" alt=\"Kode QR booking {}\" width=\"200\" height=\"200\"></div>\
+<table>{rows}</table><h2>Yang perlu dibawa</h2><ul>{checklist}</ul>\
+<p><a class=\"button\" href=\"/api/v1/bookings/{}/proof.pdf?{q}\">Unduh PDF</a></p>{cancel}",
+        esc(&p.title_lines[0]),
+        esc(&p.title_lines[1..].join(" - ")),
+        esc(&b.booking_code),
+        esc(&b.booking_code),
+        esc(&b.booking_code),
+        esc(&b.booking_code)
+    );
+    page("Bukti booking", &body).into_response()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn lookup_form(message: Option<&str>) -> String {
+    let alert = message
+        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    format!(
+        "<h1>Cek atau batalkan booking</h1>{alert}<form method=\"post\" action=\"/cek\">\
+<label for=\"code\">Kode booking</label><input id=\"code\" name=\"code\" autocomplete=\"off\" required>\
+<label for=\"phone\">Nomor HP yang dipakai memesan</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" required>\
+<button type=\"submit\">Cek booking</button></form>"
+    )
+}
+
+async fn lookup_page() -> Response {
+    page("Cek booking", &lookup_form(None)).into_response()
+}
+
+async fn lookup(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let code = f.get("code").cloned().unwrap_or_default();
+    let phone = f.get("phone").cloned().unwrap_or_default();
+    let r = app
+        .booking
+        .clone()
+        .get_booking(pb::GetBookingRequest {
+            key: Some(pb::get_booking_request::Key::BookingCode(code)),
+            contact_phone: phone.clone(),
+        })
+        .await;
+    match r {
+        Ok(b) => proof(&app, &b.into_inner(), &phone).await,
+        Err(_) => page(
+            "Cek booking",
+            &lookup_form(Some(
+                "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
+            )),
+        )
+        .into_response(),
+    }
+}
+
+async fn cancel(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
+    let code = f.get("code").cloned().unwrap_or_default();
+    let phone = f.get("phone").cloned().unwrap_or_default();
+    let r = app
+        .booking
+        .clone()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: code,
+            contact_phone: phone.clone(),
+        })
+        .await;
+    match r {
+        Ok(b) => {
+            let b = b.into_inner();
+            page("Booking dibatalkan", &format!(
+                "<h1>Booking dibatalkan</h1><p class=\"notice\" role=\"status\">Booking {} telah dibatalkan. Kuota dikembalikan untuk pemohon lain.</p><p><a href=\"/\">Kembali ke daftar kantor</a></p>",
+                esc(&b.booking_code)
+            )).into_response()
+        }
+        Err(s) => error_page(&ApiError::from_status(&s, false)),
+    }
+}
