@@ -42,6 +42,6 @@ antrean is running:
   quota         grpc://127.0.0.1:50052
   booking       grpc://127.0.0.1:50053
   notification  grpc://127.0.0.1:50054
-  gateway       http://127.0.0.1:8080/healthz
+  gateway       http://127.0.0.1:8080/  (portal; JSON API under /api/v1, OpenAPI at /api/v1/openapi.json)
 Logs in .run/*.log; stop with: make down
 MSG

@@ -583,9 +583,32 @@ async fn the_openapi_document_describes_every_path() {
     let (s, doc, _) = api.call("get", "/api/v1/openapi.json", None, &[]).await;
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    for p in ["/api/v1/offices", AVAIL, CREATE, CONFIRM, GET, CANCEL] {
+    for p in [
+        "/api/v1/offices",
+        AVAIL,
+        CREATE,
+        CONFIRM,
+        GET,
+        CANCEL,
+        "/api/v1/bookings/{booking_code}/proof.pdf",
+        "/api/v1/bookings/{booking_code}/qr.svg",
+    ] {
         assert!(doc["paths"][p].is_object(), "{p}");
     }
+    // A real validator agrees (openapi-spec-validator, installed by make test).
+    let file = std::env::temp_dir().join(format!("antrean-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Every $ref resolves.
     let text = doc.to_string();
     for r in text.split("\"$ref\":\"").skip(1) {
@@ -595,5 +618,55 @@ async fn the_openapi_document_describes_every_path() {
             t = &t[part];
         }
         assert!(t.is_object(), "{r} does not resolve");
+    }
+}
+
+#[tokio::test]
+async fn proofs_need_the_right_phone() {
+    let api = Api {
+        w: start_with_whatsapp().await,
+    };
+    let (_, held) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
+            &[("Idempotency-Key", "p1")],
+        )
+        .await;
+    let code = the_code(&api, 0).await;
+    let path = format!(
+        "/api/v1/bookings/{}/confirm",
+        held["booking_id"].as_str().unwrap()
+    );
+    let (_, b) = api
+        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
+        .await;
+    let booking_code = b["booking_code"].as_str().unwrap();
+    for (file, kind, magic) in [
+        ("proof.pdf", "application/pdf", "%PDF-"),
+        ("qr.svg", "image/svg+xml", "<?xml"),
+    ] {
+        let url = format!("{}/api/v1/bookings/{booking_code}/{file}", api.w.gateway);
+        let ok = api
+            .w
+            .http
+            .get(format!("{url}?phone={PHONE}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200);
+        assert_eq!(ok.headers()["content-type"], kind);
+        let bytes = ok.bytes().await.unwrap();
+        assert!(bytes.starts_with(magic.as_bytes()), "{file}");
+        let wrong = api
+            .w
+            .http
+            .get(format!("{url}?phone=081299990000"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status().as_u16(), 404);
     }
 }

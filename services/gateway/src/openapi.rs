@@ -110,6 +110,24 @@ pub fn document() -> Value {
                     ("404", error_response("Unknown code or wrong phone")),
                 ])
             }},
+            "/api/v1/bookings/{booking_code}/proof.pdf": {"get": {
+                "operationId": "getProofPdf",
+                "summary": "Proof of booking as a PDF (code, QR code, queue numbers, schedule, checklist)",
+                "parameters": [code_p, phone_q, lang],
+                "responses": common(vec![
+                    ("200", json!({"description": "PDF", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}})),
+                    ("404", error_response("Unknown code or wrong phone")),
+                ])
+            }},
+            "/api/v1/bookings/{booking_code}/qr.svg": {"get": {
+                "operationId": "getQrCode",
+                "summary": "The booking code as a QR code, scanned at the door",
+                "parameters": [code_p, phone_q, lang],
+                "responses": common(vec![
+                    ("200", json!({"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}})),
+                    ("404", error_response("Unknown code or wrong phone")),
+                ])
+            }},
             "/api/v1/bookings/{booking_code}/cancel": {"post": {
                 "operationId": "cancelBooking",
                 "summary": "Cancel; the seats return at once",
