@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test chat lint fmt build services logs browser-deps
+.PHONY: up down test chat lint fmt build services logs browser-deps k8s-check
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -22,6 +22,7 @@ test: services browser-deps
 	deploy/local/test-cleanup.sh
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 	cargo nextest run --workspace --no-fail-fast
+	deploy/k8s-check.sh
 
 ## chat: chat with an office's WhatsApp bot in the terminal (after `make up`), e.g. make chat OFFICE=BOGOR PHONE=081234567890
 chat:
@@ -34,6 +35,10 @@ browser-deps:
 	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
+
+## k8s-check: render every kustomize overlay and validate it (kubernetes-validate --strict, yamllint)
+k8s-check:
+	deploy/k8s-check.sh
 
 ## lint: rustfmt and clippy, warnings as errors
 lint:

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Renders every overlay with `kubectl kustomize`, validates the output strictly against the
+# Kubernetes schemas (kubernetes-validate) and lints every YAML file (yamllint).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v kubernetes-validate >/dev/null && command -v yamllint >/dev/null \
+  || python3 -m pip install -q kubernetes-validate yamllint
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for overlay in k8s/overlays/*/; do
+  name=$(basename "$overlay")
+  kubectl kustomize "$overlay" >"$out/$name.yaml"
+  kubernetes-validate --strict --quiet -k 1.32.0 "$out/$name.yaml"
+  yamllint -c .yamllint.yaml "$out/$name.yaml"
+  echo "k8s overlay $name: $(grep -c '^kind:' "$out/$name.yaml") resources valid"
+done
+yamllint -c .yamllint.yaml k8s deploy .yamllint.yaml
