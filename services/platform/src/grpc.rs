@@ -21,6 +21,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Server};
 use tower::{Layer, Service};
 use tracing::Instrument;
+use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Tuning of the standard server.
@@ -136,8 +137,12 @@ where
             otel.name = %path.trim_start_matches('/'),
             otel.kind = "server",
             rpc.system = "grpc",
+            trace_id = tracing::field::Empty,
         );
         span.set_parent(parent);
+        // Every log line inside the RPC carries the trace id (JSON logs list span fields).
+        let trace_id = span.context().span().span_context().trace_id();
+        span.record("trace_id", tracing::field::display(trace_id));
         self.inner.call(req).instrument(span)
     }
 }
@@ -198,7 +203,36 @@ pub fn traced_channel(url: &str) -> anyhow::Result<TracedChannel> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt;
+
+    #[test]
+    fn server_spans_record_the_trace_id_for_logs() {
+        crate::telemetry::init_for_tests();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+        );
+        let mut req = http::Request::new(());
+        *req.headers_mut() = headers;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let s2 = seen.clone();
+        let inner = tower::service_fn(move |_req: http::Request<()>| {
+            let s2 = s2.clone();
+            async move {
+                let id = tracing::Span::current()
+                    .context()
+                    .span()
+                    .span_context()
+                    .trace_id()
+                    .to_string();
+                *s2.lock().unwrap() = id;
+                Ok::<_, std::convert::Infallible>(())
+            }
+        });
+        let mut svc = TraceContextLayer.layer(inner);
+        futures::executor::block_on(svc.call(req)).unwrap();
+        assert_eq!(*seen.lock().unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
 
     #[test]
     fn a_span_continues_the_callers_trace_and_passes_it_on() {

@@ -33,9 +33,10 @@ pub fn init(service: &'static str) -> TelemetryGuard {
     let fmt = if text {
         tracing_subscriber::fmt::layer().boxed()
     } else {
+        // The current span's fields (trace_id, the RPC name) go with every line.
         tracing_subscriber::fmt::layer()
             .json()
-            .with_current_span(false)
+            .with_current_span(true)
             .with_span_list(false)
             .boxed()
     };
