@@ -8,6 +8,7 @@
 //! `drain_delay` (so load balancers stop sending), then stops accepting and drains in-flight
 //! RPCs before [`serve`] returns.
 use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt;
 use std::convert::Infallible;
 use std::future::Future;
 use std::task::{Context, Poll};
@@ -21,7 +22,6 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Server};
 use tower::{Layer, Service};
 use tracing::Instrument;
-use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Tuning of the standard server.
@@ -210,7 +210,9 @@ mod tests {
         let mut headers = http::HeaderMap::new();
         headers.insert(
             "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
         );
         let mut req = http::Request::new(());
         *req.headers_mut() = headers;

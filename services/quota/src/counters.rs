@@ -150,9 +150,36 @@ pub fn day_keys(prefix: &str, day: &DayKey) -> [String; 3] {
     ]
 }
 
+/// One Redis, or a Redis Cluster. Every script touches one hash tag, so in a cluster it runs
+/// on the node that owns that slot, unchanged.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        match self.clone() {
+            Conn::Single(mut c) => inv.invoke_async(&mut c).await,
+            Conn::Cluster(mut c) => inv.invoke_async(&mut c).await,
+        }
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self.clone() {
+            Conn::Single(mut c) => cmd.query_async(&mut c).await,
+            Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Counters {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     hold: Script,
     commit: Script,
@@ -162,14 +189,30 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// `url` names one Redis, or several cluster nodes separated by commas
+    /// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379,redis://10.0.0.3:6379`).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let conn = if nodes.len() > 1 {
+            let client = redis::cluster::ClusterClient::builder(nodes)
+                .connection_timeout(Duration::from_secs(2))
+                .response_timeout(Duration::from_secs(2))
+                .retries(3)
+                .build()?;
+            Conn::Cluster(client.get_async_connection().await?)
+        } else {
+            let client = redis::Client::open(url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_secs(2))
+                .set_response_timeout(Duration::from_secs(2))
+                .set_number_of_retries(2)
+                .set_max_delay(500);
+            Conn::Single(ConnectionManager::new_with_config(client, config).await?)
+        };
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
@@ -198,12 +241,7 @@ impl Counters {
         for a in args {
             inv.arg(a);
         }
-        retrying(|| {
-            let mut conn = self.conn.clone();
-            let inv = &inv;
-            async move { inv.invoke_async(&mut conn).await }
-        })
-        .await
+        retrying(|| self.conn.invoke(&inv)).await
     }
 
     pub async fn hold(
@@ -341,23 +379,14 @@ impl Counters {
         for a in &args {
             inv.arg(a);
         }
-        let built: i64 = retrying(|| {
-            let mut conn = self.conn.clone();
-            let inv = &inv;
-            async move { inv.invoke_async(&mut conn).await }
-        })
-        .await?;
+        let built: i64 = retrying(|| self.conn.invoke(&inv)).await?;
         Ok(built == 1)
     }
 
     /// Drops the day's counters; the next request rebuilds them from the ledger.
     pub async fn invalidate(&self, day: &DayKey) -> redis::RedisResult<()> {
-        let mut conn = self.conn.clone();
         let keys = self.keys(day);
-        redis::cmd("DEL")
-            .arg(&keys[..])
-            .query_async::<()>(&mut conn)
-            .await
+        self.conn.query(redis::cmd("DEL").arg(&keys[..])).await
     }
 }
 

@@ -7,7 +7,9 @@ use antrean_proto::v1 as pb;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use antrean_quota::{Quota, QuotaConfig, grpc::QuotaGrpc};
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use std::sync::Arc;
+use tonic::Code;
 use tonic::transport::Channel;
 
 pub struct TestQuota {
@@ -138,4 +140,62 @@ impl TestQuota {
         .await
         .unwrap()
     }
+}
+
+pub const DATE: &str = "2026-12-01";
+
+/// 500 holds of 1-3 seats at once on a capacity of 150. Answers which seat counts were
+/// admitted and which refused.
+pub async fn crowd(
+    q: &TestQuota,
+    tag: &str,
+    mid: Option<&mut antrean_platform::testing::RedisServer>,
+) -> (u32, Vec<u32>) {
+    let mut tasks = Vec::new();
+    for i in 0..500u32 {
+        let mut c = q.client.clone();
+        let seats = 1 + i % 3;
+        let req = hold(
+            &format!("{tag}-{i}"),
+            "BOGOR",
+            DATE,
+            pb::Session::Pagi,
+            seats,
+        );
+        tasks.push(tokio::spawn(async move { (seats, c.hold(req).await) }));
+    }
+    if let Some(redis) = mid {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let client = redis::Client::open(redis.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    }
+    let mut admitted = 0;
+    let mut refused = Vec::new();
+    for r in join_all(tasks).await {
+        let (seats, answer) = r.unwrap();
+        match answer {
+            Ok(_) => admitted += seats,
+            Err(s) => {
+                assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                refused.push(seats);
+            }
+        }
+    }
+    (admitted, refused)
+}
+
+pub async fn check_exactly_capacity(q: &TestQuota, admitted: u32, refused: &[u32]) {
+    assert!(admitted <= 150, "oversold: {admitted} seats held");
+    let remaining = q.remaining("BOGOR", DATE, pb::Session::Pagi).await;
+    assert_eq!(remaining, 150 - admitted, "counters disagree with answers");
+    assert_eq!(
+        q.ledger_seats("BOGOR", DATE, "PAGI").await,
+        i64::from(admitted)
+    );
+    // Remaining only shrinks, so every refusal asked for more than what is left; a refused
+    // single seat therefore means the session is exactly full.
+    assert!(refused.iter().all(|&s| s > remaining));
+    assert!(refused.contains(&1));
+    assert_eq!(admitted, 150);
 }
