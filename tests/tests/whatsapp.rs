@@ -435,3 +435,29 @@ async fn messages_to_unknown_numbers_are_ignored() {
     .unwrap();
     assert_eq!(done, "DONE");
 }
+
+#[tokio::test]
+async fn metrics_count_webhooks_holds_transitions_and_deliveries() {
+    let w = start_with_whatsapp().await;
+    let held = w.say(BOGOR_NUMBER, PHONE, "#Budi#25011987#01122026").await;
+    w.say(BOGOR_NUMBER, PHONE, &code_in(&held, "Kode konfirmasi:"))
+        .await;
+    let metrics = w
+        .http
+        .get(format!("{}/metrics", w.gateway))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"whatsapp_webhooks_total{result="accepted"}"#,
+        r#"quota_holds_total{outcome="admitted"}"#,
+        r#"booking_transitions_total{to="CONFIRMED"}"#,
+        r#"notification_deliveries_total{channel="WHATSAPP",outcome="sent"}"#,
+        r#"rpc_server_requests_total{method="antrean.v1.BookingService/CreateBooking",code="OK"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
+}

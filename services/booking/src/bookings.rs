@@ -1033,6 +1033,7 @@ async fn event(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    metrics::counter!("booking_transitions_total", "to" => to.to_owned()).increment(1);
     sqlx::query(
         "INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
          VALUES ($1, $2, $3, $4, $5)",

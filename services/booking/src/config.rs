@@ -6,6 +6,9 @@ use clap::Parser;
 pub struct BookingConfig {
     #[arg(long, env = "BOOKING_ADDR", default_value = "0.0.0.0:50053")]
     pub addr: String,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "BOOKING_METRICS_ADDR", default_value = "0.0.0.0:9103")]
+    pub metrics_addr: String,
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -195,12 +195,15 @@ impl From<BookingError> for Status {
             )
             .with("date", booking_date)
             .into(),
-            Db(e) => match &e {
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                    status::unavailable("postgres", e)
+            Db(e) => {
+                antrean_platform::metrics::dependency_error("postgres");
+                match &e {
+                    sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                        status::unavailable("postgres", e)
+                    }
+                    _ => status::internal("postgres", e),
                 }
-                _ => status::internal("postgres", e),
-            },
+            }
         }
     }
 }

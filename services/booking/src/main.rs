@@ -11,6 +11,11 @@ async fn main() -> anyhow::Result<()> {
     let bookings =
         Arc::new(antrean_booking::build(&config, antrean_platform::clock::system()).await?);
     let sweeper = spawn_sweeper(bookings.clone(), config.sweep_seconds);
+    let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
+    tokio::spawn(antrean_platform::metrics::serve(
+        metrics,
+        antrean_platform::shutdown_signal(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "booking service listening");
     let options = ServeOptions {

@@ -155,6 +155,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
 pub fn router(app: Arc<App>) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(antrean_platform::metrics::router())
         .merge(webhook::routes())
         .merge(api::routes())
         .merge(portal::routes())
@@ -171,6 +172,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    antrean_platform::metrics::install();
     let workers = inbox::spawn(app.clone());
     let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service)

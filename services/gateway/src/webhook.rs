@@ -140,6 +140,7 @@ async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         header,
     ) {
         tracing::warn!("webhook with a missing or wrong signature refused");
+        metrics::counter!("whatsapp_webhooks_total", "result" => "bad_signature").increment(1);
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": {"code": "BAD_SIGNATURE",
@@ -149,11 +150,14 @@ async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     }
     match store(&app, &body).await {
         Ok(()) => {
+            metrics::counter!("whatsapp_webhooks_total", "result" => "accepted").increment(1);
             app.wake.notify_waiters();
             StatusCode::OK.into_response()
         }
         Err(e) => {
             tracing::error!(error = %e, "webhook not stored; the Cloud API will deliver it again");
+            metrics::counter!("whatsapp_webhooks_total", "result" => "unavailable").increment(1);
+            antrean_platform::metrics::dependency_error("postgres");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

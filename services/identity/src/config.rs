@@ -8,6 +8,9 @@ use secrecy::SecretString;
 pub struct IdentityConfig {
     #[arg(long, env = "IDENTITY_ADDR", default_value = "0.0.0.0:50051")]
     pub addr: String,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "IDENTITY_METRICS_ADDR", default_value = "0.0.0.0:9101")]
+    pub metrics_addr: String,
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -8,6 +8,11 @@ async fn main() -> anyhow::Result<()> {
     let config = IdentityConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("identity");
     let service = antrean_identity::build(&config, antrean_platform::clock::system()).await?;
+    let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
+    tokio::spawn(antrean_platform::metrics::serve(
+        metrics,
+        antrean_platform::shutdown_signal(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "identity service listening");
     let options = ServeOptions {

@@ -27,6 +27,13 @@ use secrecy::SecretString;
 pub struct NotificationConfig {
     #[arg(long, env = "NOTIFICATION_ADDR", default_value = "0.0.0.0:50054")]
     pub addr: String,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(
+        long,
+        env = "NOTIFICATION_METRICS_ADDR",
+        default_value = "0.0.0.0:9104"
+    )]
+    pub metrics_addr: String,
     #[arg(
         long,
         env = "DATABASE_URL",

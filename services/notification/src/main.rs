@@ -10,6 +10,11 @@ async fn main() -> anyhow::Result<()> {
     let n = antrean_notification::build(&config, antrean_platform::clock::system()).await?;
     tracing::info!(api = %config.api_base(), "WhatsApp Cloud API");
     let workers = n.worker.clone().spawn();
+    let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
+    tokio::spawn(antrean_platform::metrics::serve(
+        metrics,
+        antrean_platform::shutdown_signal(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "notification service listening");
     let options = ServeOptions {

@@ -96,6 +96,13 @@ impl Worker {
             self.rate_slot(&m.sender).await;
             self.api.send(&m.sender, &recipient, &m.payload).await
         };
+        let label = match &outcome {
+            Outcome::Accepted(_) => "sent",
+            Outcome::Retry(_) if (m.attempts as u32) < self.max_attempts => "retry",
+            _ => "failed",
+        };
+        metrics::counter!("notification_deliveries_total", "channel" => m.channel.clone(), "outcome" => label)
+            .increment(1);
         let recorded = match outcome {
             Outcome::Accepted(wamid) => self.outbox.mark_sent(m.id, &wamid).await,
             Outcome::Retry(e) if (m.attempts as u32) < self.max_attempts => {

@@ -98,6 +98,34 @@ where
     Ok(())
 }
 
+/// The canonical name of a gRPC status code, for metric labels.
+fn code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("UNKNOWN")
+}
+
 /// Server side of W3C trace context: each RPC runs in a span whose parent is the caller's
 /// `traceparent`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,13 +143,15 @@ pub struct TraceContextService<S> {
     inner: S,
 }
 
-impl<S, B> Service<http::Request<B>> for TraceContextService<S>
+impl<S, B, RB> Service<http::Request<B>> for TraceContextService<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = tracing::instrument::Instrumented<S::Future>;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send + 'static>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -143,7 +173,27 @@ where
         // Every log line inside the RPC carries the trace id (JSON logs list span fields).
         let trace_id = span.context().span().span_context().trace_id();
         span.record("trace_id", tracing::field::display(trace_id));
-        self.inner.call(req).instrument(span)
+        let method = path.trim_start_matches('/').to_owned();
+        let started = std::time::Instant::now();
+        let call = self.inner.call(req).instrument(span);
+        Box::pin(async move {
+            let answer = call.await;
+            // Unary errors are trailers-only responses: grpc-status is in the headers.
+            let code = match &answer {
+                Ok(r) => r
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or("OK", code_name),
+                Err(_) => "TRANSPORT",
+            };
+            metrics::counter!("rpc_server_requests_total", "method" => method.clone(), "code" => code)
+                .increment(1);
+            metrics::histogram!("rpc_server_duration_seconds", "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            answer
+        })
     }
 }
 
@@ -216,6 +266,7 @@ mod tests {
         );
         let mut req = http::Request::new(());
         *req.headers_mut() = headers;
+        *req.uri_mut() = "/antrean.v1.Test/Call".parse().unwrap();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let s2 = seen.clone();
         let inner = tower::service_fn(move |_req: http::Request<()>| {
@@ -228,12 +279,24 @@ mod tests {
                     .trace_id()
                     .to_string();
                 *s2.lock().unwrap() = id;
-                Ok::<_, std::convert::Infallible>(())
+                Ok::<_, std::convert::Infallible>(http::Response::new(()))
             }
         });
+        crate::metrics::install();
         let mut svc = TraceContextLayer.layer(inner);
         futures::executor::block_on(svc.call(req)).unwrap();
         assert_eq!(*seen.lock().unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let metrics = crate::metrics::render();
+        assert!(
+            metrics.contains(
+                r#"rpc_server_requests_total{method="antrean.v1.Test/Call",code="OK"} 1"#
+            ),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("rpc_server_duration_seconds_bucket"),
+            "{metrics}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - [`telemetry`]: JSON logs, the OpenTelemetry tracer and the W3C propagator; one guard.
 //! - [`grpc`]: the standard server (health, reflection, trace context, timeouts, load
 //!   shedding, graceful shutdown) and traced client channels.
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`db`]: creates the database and the service's own schema, runs its migrations.
 //! - [`pii`]: personal data at rest: XChaCha20-Poly1305 and HMAC-SHA256 blind indexes.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod db;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod pii;
 pub mod status;
 pub mod telemetry;

@@ -7,6 +7,9 @@ pub struct QuotaConfig {
     /// Address the gRPC server listens on.
     #[arg(long, env = "QUOTA_ADDR", default_value = "0.0.0.0:50052")]
     pub addr: String,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "QUOTA_METRICS_ADDR", default_value = "0.0.0.0:9102")]
+    pub metrics_addr: String,
     /// PostgreSQL; the database and the `quota` schema are created when missing.
     #[arg(
         long,

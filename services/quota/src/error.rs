@@ -163,12 +163,19 @@ impl From<QuotaError> for Status {
                 "The session is full, so this hold cannot be confirmed. Please choose another slot.",
             )
             .into(),
-            QuotaError::Redis(e) => status::unavailable("redis", e),
+            QuotaError::Redis(e) => {
+                antrean_platform::metrics::dependency_error("redis");
+                status::unavailable("redis", e)
+            }
             QuotaError::Db(e) => match &e {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                    antrean_platform::metrics::dependency_error("postgres");
                     status::unavailable("postgres", e)
                 }
-                _ => status::internal("postgres", e),
+                _ => {
+                    antrean_platform::metrics::dependency_error("postgres");
+                    status::internal("postgres", e)
+                }
             },
         }
     }

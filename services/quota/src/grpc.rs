@@ -220,7 +220,7 @@ impl QuotaService for QuotaGrpc {
         req: Request<pb::HoldRequest>,
     ) -> Result<Response<pb::HoldResponse>, Status> {
         let r = req.into_inner();
-        let a = self
+        let answer = self
             .quota
             .hold(HoldCommand {
                 hold_id: r.hold_id,
@@ -230,7 +230,17 @@ impl QuotaService for QuotaGrpc {
                 seats: r.seats,
                 ttl_seconds: r.ttl_seconds,
             })
-            .await?;
+            .await;
+        let outcome = match &answer {
+            Ok(_) => "admitted",
+            Err(QuotaError::SoldOut { .. }) => "sold_out",
+            Err(QuotaError::Closed { .. }) => "closed",
+            Err(QuotaError::OutsideHorizon { .. }) => "outside_horizon",
+            Err(QuotaError::Invalid(_) | QuotaError::UnknownOffice(_)) => "invalid",
+            Err(_) => "error",
+        };
+        metrics::counter!("quota_holds_total", "outcome" => outcome).increment(1);
+        let a = answer?;
         Ok(Response::new(pb::HoldResponse {
             hold_id: a.hold_id,
             remaining: a.remaining,

@@ -10,6 +10,11 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = antrean_platform::telemetry::init("quota");
     let quota = Arc::new(antrean_quota::build(&config, antrean_platform::clock::system()).await?);
     let sweeper = antrean_quota::quota::spawn_sweeper(quota.clone(), config.sweep_seconds);
+    let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
+    tokio::spawn(antrean_platform::metrics::serve(
+        metrics,
+        antrean_platform::shutdown_signal(),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "quota service listening");
     let options = ServeOptions {
