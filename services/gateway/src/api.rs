@@ -604,7 +604,8 @@ pub async fn send_code(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let e164 = normalize_phone(phone);
+    // Identity already accepted this phone while booking.
+    let e164 = antrean_platform::phone::normalize(phone).unwrap_or_else(|_| phone.to_owned());
     let mut n = app.notification.clone();
     n.send(pb::SendRequest {
         idempotency_key: format!("code:{}:wa", b.booking_id),
@@ -633,16 +634,6 @@ pub async fn send_code(
         .await?;
     }
     Ok(())
-}
-
-/// The contact phone in E.164 (identity already validated it while booking).
-fn normalize_phone(p: &str) -> String {
-    let digits: String = p.chars().filter(char::is_ascii_digit).collect();
-    if let Some(rest) = digits.strip_prefix('0') {
-        format!("+62{rest}")
-    } else {
-        format!("+{digits}")
-    }
 }
 
 fn local(t: Option<&prost_types::Timestamp>, tz: Tz) -> Value {

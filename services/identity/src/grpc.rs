@@ -54,7 +54,7 @@ pub fn check_contact(
     c: &pb::ContactInput,
     v: &mut Vec<FieldViolation>,
 ) -> Option<(String, Option<String>)> {
-    let phone = match crate::phone::normalize(&c.phone) {
+    let phone = match antrean_platform::phone::normalize(&c.phone) {
         Ok(p) => Some(p),
         Err(m) => {
             v.push(FieldViolation::new("contact.phone", m));
@@ -210,7 +210,7 @@ impl IdentityService for IdentityGrpc {
                 phone: String::new(),
                 email: String::new(),
                 whatsapp_user_id: wa.unwrap_or_default().to_owned(),
-                phone_masked: crate::phone::mask(&phone),
+                phone_masked: antrean_platform::phone::mask(&phone),
             }),
             applicants: out,
         }))
@@ -221,7 +221,7 @@ impl IdentityService for IdentityGrpc {
         req: Request<pb::ResolveContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
         let r = req.into_inner();
-        let phone = crate::phone::normalize(&r.phone)
+        let phone = antrean_platform::phone::normalize(&r.phone)
             .map_err(|m| Status::from(Problem::invalid(vec![FieldViolation::new("phone", m)])))?;
         let id = if r.create {
             Some(
@@ -239,7 +239,7 @@ impl IdentityService for IdentityGrpc {
             phone: String::new(),
             email: String::new(),
             whatsapp_user_id: String::new(),
-            phone_masked: crate::phone::mask(&phone),
+            phone_masked: antrean_platform::phone::mask(&phone),
         }))
     }
 

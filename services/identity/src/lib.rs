@@ -1,7 +1,7 @@
 //! The identity service: who books, and with which contact.
 //!
-//! - [`nik`], [`phone`], [`person`]: validation and normalisation of NIK, Indonesian phone
-//!   numbers, names and birth dates.
+//! - [`nik`], [`person`]: validation of NIK, names and birth dates (Indonesian phone numbers:
+//!   `antrean_platform::phone`).
 //! - `antrean_platform::pii`: encryption at rest and keyed-hash lookups for NIK, phone, e-mail.
 //! - [`store`]: the `identity` schema (contacts, applicants, no-shows, blocks).
 //! - [`grpc`]: the gRPC service `antrean.v1.IdentityService`.
@@ -11,7 +11,6 @@ pub mod config;
 pub mod grpc;
 pub mod nik;
 pub mod person;
-pub mod phone;
 pub mod store;
 
 pub use config::IdentityConfig;

@@ -83,7 +83,7 @@ impl Store {
         .bind(Uuid::now_v7())
         .bind(self.pii.blind("phone", phone))
         .bind(self.pii.encrypt(phone))
-        .bind(crate::phone::mask(phone))
+        .bind(antrean_platform::phone::mask(phone))
         .bind(email.map(|e| self.pii.encrypt(e)))
         .bind(whatsapp_user_id)
         .fetch_one(&self.pool)

@@ -5,6 +5,7 @@
 //!   shedding, graceful shutdown) and traced client channels.
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`db`]: creates the database and the service's own schema, runs its migrations.
+//! - [`phone`]: Indonesian mobile numbers, normalised to E.164.
 //! - [`pii`]: personal data at rest: XChaCha20-Poly1305 and HMAC-SHA256 blind indexes.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
 //! - [`status`]: building `tonic::Status` with google.rpc error details.
@@ -16,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod grpc;
 pub mod metrics;
+pub mod phone;
 pub mod pii;
 pub mod status;
 pub mod telemetry;
