@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test chat lint fmt build services logs browser-deps k8s-check
+.PHONY: up down test chat lint fmt build services logs browser-deps k8s-check bench
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -35,6 +35,12 @@ browser-deps:
 	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
+
+## bench: release build, start the system, run the flash-crowd benchmark and its baselines (writes docs/performance-*)
+bench: services
+	cargo build --release -q --bins
+	PROFILE=release API_RATE_PER_CLIENT=100000000 deploy/local/up.sh
+	$(CARGO_TARGET_DIR)/release/antrean-bench --out docs $(BENCH_ARGS); status=$$?; deploy/local/down.sh; exit $$status
 
 ## k8s-check: render every kustomize overlay and validate it (kubernetes-validate --strict, yamllint)
 k8s-check:

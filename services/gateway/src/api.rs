@@ -52,12 +52,13 @@ pub struct Limits {
     pub lookups: Limiter,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// Per minute: every request per client, booking attempts per phone, look-ups per client.
+    pub fn new(per_client: u32, per_phone: u32, lookups: u32) -> Self {
         Self {
-            per_client: Limiter::new(600, 120),
-            per_phone: Limiter::new(20, 10),
-            lookups: Limiter::new(20, 10),
+            per_client: Limiter::new(per_client, per_client / 5),
+            per_phone: Limiter::new(per_phone, per_phone / 2),
+            lookups: Limiter::new(lookups, lookups / 2),
         }
     }
 }

@@ -84,6 +84,15 @@ pub struct GatewayConfig {
     /// Serve the Cloud API sandbox under /sandbox/whatsapp (development and `make chat`).
     #[arg(long, env = "WHATSAPP_SANDBOX", default_value_t = true, action = clap::ArgAction::Set)]
     pub whatsapp_sandbox: bool,
+    /// JSON API requests per minute per client address (bursts of a fifth of it).
+    #[arg(long, env = "API_RATE_PER_CLIENT", default_value_t = 600)]
+    pub api_rate_per_client: u32,
+    /// Booking attempts per minute per contact phone (bursts of half of it).
+    #[arg(long, env = "API_RATE_PER_PHONE", default_value_t = 20)]
+    pub api_rate_per_phone: u32,
+    /// Look-ups and confirmations by code per minute per client address (bursts of half).
+    #[arg(long, env = "API_RATE_LOOKUPS", default_value_t = 20)]
+    pub api_rate_lookups: u32,
     /// Inbound messages processed at once (different senders; one sender is always in order).
     #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
     pub workers: i64,
@@ -137,6 +146,11 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     )
     .await?;
     let pii = Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
+    let limits = api::Limits::new(
+        config.api_rate_per_client,
+        config.api_rate_per_phone,
+        config.api_rate_lookups,
+    );
     Ok(Arc::new(App {
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
         booking: BookingServiceClient::new(traced_channel(&config.booking_url)?),
@@ -148,7 +162,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         sandbox: sandbox::Sandbox::default(),
         wake: tokio::sync::Notify::new(),
         offices: api::OfficeCache::default(),
-        limits: api::Limits::default(),
+        limits,
     }))
 }
 
