@@ -141,7 +141,7 @@ where
 }
 
 async fn grpc_hold(a: &Args, c: usize, round: usize) -> Run {
-    // A fresh office/date per run, capacity 150.
+    // An office/date nobody holds or booked yet (earlier runs leave holds behind), capacity 150.
     let mut admin = QuotaServiceClient::connect(a.quota.clone())
         .await
         .expect("quota");
@@ -151,20 +151,29 @@ async fn grpc_hold(a: &Args, c: usize, round: usize) -> Run {
         .expect("offices")
         .into_inner()
         .offices;
-    let office = offices[round % offices.len()].code.clone();
-    let days = admin
-        .next_available_dates(pb::NextAvailableDatesRequest {
-            office_code: office.clone(),
-            seats: 1,
-            limit: 20,
-            session: 0,
-            from: String::new(),
-        })
-        .await
-        .expect("dates")
-        .into_inner()
-        .days;
-    let date = days[(round / offices.len()) % days.len()].date.clone();
+    let mut pick = None;
+    'search: for k in 0..offices.len() {
+        let office = offices[(round * 7 + k + std::process::id() as usize) % offices.len()]
+            .code
+            .clone();
+        let days = admin
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: office.clone(),
+                from: String::new(),
+                to: String::new(),
+            })
+            .await
+            .expect("availability")
+            .into_inner()
+            .days;
+        for d in days.iter().filter(|d| d.open) {
+            if d.sessions.iter().all(|s| s.held == 0 && s.confirmed == 0) {
+                pick = Some((office, d.date.clone()));
+                break 'search;
+            }
+        }
+    }
+    let (office, date) = pick.expect("a free office/date");
     admin
         .set_capacity(pb::SetCapacityRequest {
             office_code: office.clone(),
