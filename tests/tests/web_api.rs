@@ -671,3 +671,47 @@ async fn proofs_need_the_right_phone() {
         assert_eq!(wrong.status().as_u16(), 404);
     }
 }
+
+#[tokio::test]
+async fn a_dependency_that_is_down_answers_503() {
+    let s = start().await;
+    // A gateway whose quota and booking services are unreachable.
+    let gc = antrean_gateway::GatewayConfig::for_tests(
+        s.database_url.clone(),
+        "http://127.0.0.1:9".into(),
+        "http://127.0.0.1:9".into(),
+        s.notification_url.clone(),
+    );
+    let app = antrean_gateway::build(gc, s.clock.clone()).await.unwrap();
+    let (listener, addr) = antrean_platform::testing::listener().await;
+    tokio::spawn(antrean_gateway::serve(
+        app,
+        listener,
+        std::future::pending(),
+    ));
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("http://{addr}/api/v1/offices"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "UNAVAILABLE");
+    let r = http
+        .post(format!("http://{addr}/api/v1/bookings"))
+        .header("Idempotency-Key", "down-1")
+        .header("Accept-Language", "en")
+        .json(&booking("BOGOR", "2026-12-01", "PAGI", json!([budi()])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("temporarily unavailable")
+    );
+}
