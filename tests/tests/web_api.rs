@@ -291,7 +291,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
         .await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["message"], "Some fields are invalid.");
-    assert!(e["error"]["fields"]["applicants[0].nik"].is_string());
+    assert_eq!(
+        e["error"]["fields"]["applicants[0].nik"],
+        "the birth date does not match the NIK"
+    );
     let (s, e) = api
         .checked(
             "post",

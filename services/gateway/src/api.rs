@@ -151,10 +151,17 @@ impl ApiError {
         let (http, code) = match (s.code(), reason.as_str()) {
             (Code::InvalidArgument, _) => {
                 let v = status::violations(s);
-                let mut e = Self::fields(
-                    en,
-                    v.into_iter().map(|v| (v.field, v.description)).collect(),
-                );
+                let fields = v
+                    .into_iter()
+                    .map(|v| {
+                        let text = match (en, v.description_en) {
+                            (true, Some(english)) => english,
+                            _ => v.description,
+                        };
+                        (v.field, text)
+                    })
+                    .collect();
+                let mut e = Self::fields(en, fields);
                 if reason == "WRONG_CODE" {
                     e.code = "WRONG_CODE".into();
                     e.message = message;

@@ -56,8 +56,8 @@ pub fn check_contact(
 ) -> Option<(String, Option<String>)> {
     let phone = match antrean_platform::phone::normalize(&c.phone) {
         Ok(p) => Some(p),
-        Err(m) => {
-            v.push(FieldViolation::new("contact.phone", m));
+        Err((id, en)) => {
+            v.push(FieldViolation::bilingual("contact.phone", id, en));
             None
         }
     };
@@ -72,9 +72,10 @@ pub fn check_contact(
     {
         Some(email.to_ascii_lowercase())
     } else {
-        v.push(FieldViolation::new(
+        v.push(FieldViolation::bilingual(
             "contact.email",
             "alamat e-mail tidak valid (contoh: nama@contoh.id)",
+            "not a valid e-mail address (e.g. name@example.id)",
         ));
         None
     };
@@ -103,27 +104,30 @@ impl IdentityGrpc {
     ) -> Vec<ApplicantData> {
         let (_, today) = self.today();
         if list.is_empty() || list.len() > MAX_APPLICANTS {
-            v.push(FieldViolation::new(
+            v.push(FieldViolation::bilingual(
                 "applicants",
                 "jumlah pemohon 1 sampai 5 orang",
+                "1 to 5 applicants",
             ));
         }
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for (i, a) in list.iter().enumerate() {
             let f = |name: &str| format!("applicants[{i}].{name}");
-            let name = clean_name(&a.name).map_err(|m| v.push(FieldViolation::new(f("name"), m)));
+            let name = clean_name(&a.name)
+                .map_err(|(id, en)| v.push(FieldViolation::bilingual(f("name"), id, en)));
             let birth = check_birth_date(&a.birth_date, today)
-                .map_err(|m| v.push(FieldViolation::new(f("birth_date"), m)));
+                .map_err(|(id, en)| v.push(FieldViolation::bilingual(f("birth_date"), id, en)));
             if a.application_type == pb::ApplicationType::Unspecified as i32
                 || pb::ApplicationType::try_from(a.application_type).is_err()
             {
                 // The classic WhatsApp format carries no type: it defaults to a new passport
                 // upstream; an explicit invalid value is refused.
                 if a.application_type != 0 {
-                    v.push(FieldViolation::new(
+                    v.push(FieldViolation::bilingual(
                         f("application_type"),
                         "jenis permohonan tidak dikenal",
+                        "unknown application type",
                     ));
                 }
             }
@@ -136,7 +140,11 @@ impl IdentityGrpc {
                 match Nik::parse(&a.nik, birth) {
                     Ok(n) => Some(n),
                     Err(e) => {
-                        v.push(FieldViolation::new(f("nik"), e.message()));
+                        v.push(FieldViolation::bilingual(
+                            f("nik"),
+                            e.message(),
+                            e.message_en(),
+                        ));
                         continue;
                     }
                 }
@@ -147,9 +155,10 @@ impl IdentityGrpc {
                 birth_date: birth,
             };
             if !seen.insert(self.store.person_key(&data)) {
-                v.push(FieldViolation::new(
+                v.push(FieldViolation::bilingual(
                     format!("applicants[{i}]"),
                     "orang yang sama tercantum lebih dari sekali",
+                    "the same person is listed more than once",
                 ));
             }
             out.push(data);
@@ -221,8 +230,11 @@ impl IdentityService for IdentityGrpc {
         req: Request<pb::ResolveContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
         let r = req.into_inner();
-        let phone = antrean_platform::phone::normalize(&r.phone)
-            .map_err(|m| Status::from(Problem::invalid(vec![FieldViolation::new("phone", m)])))?;
+        let phone = antrean_platform::phone::normalize(&r.phone).map_err(|(id, en)| {
+            Status::from(Problem::invalid(vec![FieldViolation::bilingual(
+                "phone", id, en,
+            )]))
+        })?;
         let id = if r.create {
             Some(
                 self.store

@@ -29,6 +29,18 @@ impl NikError {
     }
 }
 
+impl NikError {
+    pub fn message_en(self) -> &'static str {
+        match self {
+            NikError::Length => "a NIK has 16 digits",
+            NikError::Province => "the province code (first 2 digits) is not valid",
+            NikError::BirthDate => "digits 7-12 are not a valid birth date",
+            NikError::BirthDateMismatch => "the birth date does not match the NIK",
+            NikError::Serial => "the serial number (last 4 digits) is not valid",
+        }
+    }
+}
+
 impl Nik {
     /// Checks the NIK's form and that it encodes `birth_date` (spaces and dots are ignored).
     pub fn parse(input: &str, birth_date: NaiveDate) -> Result<Self, NikError> {

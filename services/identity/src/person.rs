@@ -1,24 +1,36 @@
 //! Names and birth dates as applicants type them.
 use chrono::NaiveDate;
 
+/// Why a value was refused: (Bahasa Indonesia, English).
+pub type Refusal = (&'static str, &'static str);
+
 /// Trims and collapses spaces; letters (any script), spaces and `.'-,` only, 2-100 characters.
-pub fn clean_name(input: &str) -> Result<String, &'static str> {
+pub fn clean_name(input: &str) -> Result<String, Refusal> {
     let name = input.split_whitespace().collect::<Vec<_>>().join(" ");
     let len = name.chars().count();
     if len < 2 {
-        return Err("nama wajib diisi (paling sedikit 2 huruf)");
+        return Err((
+            "nama wajib diisi (paling sedikit 2 huruf)",
+            "the name is required (at least 2 letters)",
+        ));
     }
     if len > 100 {
-        return Err("nama paling panjang 100 karakter");
+        return Err((
+            "nama paling panjang 100 karakter",
+            "the name has at most 100 characters",
+        ));
     }
     if !name
         .chars()
         .all(|c| c.is_alphabetic() || matches!(c, ' ' | '.' | '\'' | '-' | ','))
     {
-        return Err("nama hanya boleh berisi huruf, spasi, titik, koma, tanda hubung dan apostrof");
+        return Err((
+            "nama hanya boleh berisi huruf, spasi, titik, koma, tanda hubung dan apostrof",
+            "the name may contain letters, spaces, dots, commas, hyphens and apostrophes only",
+        ));
     }
     if !name.chars().any(char::is_alphabetic) {
-        return Err("nama harus berisi huruf");
+        return Err(("nama harus berisi huruf", "the name must contain letters"));
     }
     Ok(name)
 }
@@ -35,14 +47,22 @@ pub fn name_key(name: &str) -> String {
 }
 
 /// A birth date must be a real past date from 1900 on.
-pub fn check_birth_date(input: &str, today: NaiveDate) -> Result<NaiveDate, &'static str> {
-    let d = antrean_platform::domain::parse_date(input)
-        .ok_or("tanggal lahir harus tanggal yang valid (YYYY-MM-DD)")?;
+pub fn check_birth_date(input: &str, today: NaiveDate) -> Result<NaiveDate, Refusal> {
+    let d = antrean_platform::domain::parse_date(input).ok_or((
+        "tanggal lahir harus tanggal yang valid (YYYY-MM-DD)",
+        "the birth date must be a valid date (YYYY-MM-DD)",
+    ))?;
     if d > today {
-        return Err("tanggal lahir tidak boleh di masa depan");
+        return Err((
+            "tanggal lahir tidak boleh di masa depan",
+            "the birth date cannot be in the future",
+        ));
     }
     if d < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid") {
-        return Err("tanggal lahir terlalu lampau");
+        return Err((
+            "tanggal lahir terlalu lampau",
+            "the birth date is too far in the past",
+        ));
     }
     Ok(d)
 }

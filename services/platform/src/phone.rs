@@ -1,7 +1,10 @@
 //! Indonesian mobile numbers, normalised to E.164 (`+628...`).
 
+/// Why a phone number was refused: (Bahasa Indonesia, English).
+pub type PhoneError = (&'static str, &'static str);
+
 /// Accepts `0812-3456-7890`, `+62 812 3456 7890`, `62812...`, `(0812) ...`.
-pub fn normalize(input: &str) -> Result<String, &'static str> {
+pub fn normalize(input: &str) -> Result<String, PhoneError> {
     let raw: String = input
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
@@ -13,16 +16,28 @@ pub fn normalize(input: &str) -> Result<String, &'static str> {
     } else if let Some(rest) = raw.strip_prefix('0') {
         rest.to_owned()
     } else {
-        return Err("nomor HP harus diawali 08, 628 atau +628");
+        return Err((
+            "nomor HP harus diawali 08, 628 atau +628",
+            "the mobile number must start with 08, 628 or +628",
+        ));
     };
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("nomor HP hanya boleh berisi angka");
+        return Err((
+            "nomor HP hanya boleh berisi angka",
+            "the mobile number may contain digits only",
+        ));
     }
     if !digits.starts_with('8') {
-        return Err("nomor HP harus nomor seluler (08...)");
+        return Err((
+            "nomor HP harus nomor seluler (08...)",
+            "must be a mobile number (08...)",
+        ));
     }
     if !(9..=12).contains(&digits.len()) {
-        return Err("panjang nomor HP 10-13 digit (contoh 081234567890)");
+        return Err((
+            "panjang nomor HP 10-13 digit (contoh 081234567890)",
+            "a mobile number has 10-13 digits (e.g. 081234567890)",
+        ));
     }
     Ok(format!("+62{digits}"))
 }

@@ -17,6 +17,8 @@ pub struct FieldViolation {
     pub field: String,
     /// In Bahasa Indonesia; shown to the person who typed the field.
     pub description: String,
+    /// The same in English, when known (sent as the violation's localized message).
+    pub description_en: Option<String>,
 }
 
 impl FieldViolation {
@@ -24,6 +26,19 @@ impl FieldViolation {
         Self {
             field: field.into(),
             description: description.into(),
+            description_en: None,
+        }
+    }
+
+    /// With the English text too.
+    pub fn bilingual(
+        field: impl Into<String>,
+        description: impl Into<String>,
+        english: impl Into<String>,
+    ) -> Self {
+        Self {
+            description_en: Some(english.into()),
+            ..Self::new(field, description)
         }
     }
 }
@@ -82,8 +97,20 @@ impl Problem {
         let mut details = ErrorDetails::new();
         details.set_error_info(self.reason, DOMAIN, self.metadata);
         details.set_localized_message("en-US", self.message_en);
-        for v in self.violations {
-            details.add_bad_request_violation(v.field, v.description);
+        if !self.violations.is_empty() {
+            details.set_bad_request(
+                self.violations
+                    .into_iter()
+                    .map(|v| tonic_types::FieldViolation {
+                        field: v.field,
+                        description: v.description,
+                        reason: String::new(),
+                        localized_message: v
+                            .description_en
+                            .map(|en| tonic_types::LocalizedMessage::new("en-US", en)),
+                    })
+                    .collect::<Vec<_>>(),
+            );
         }
         Status::with_error_details(self.code, self.message_id, details)
     }
@@ -152,7 +179,11 @@ pub fn violations(status: &Status) -> Vec<FieldViolation> {
         .map(|b| {
             b.field_violations
                 .iter()
-                .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+                .map(|v| FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                    description_en: v.localized_message.as_ref().map(|m| m.message.clone()),
+                })
                 .collect()
         })
         .unwrap_or_default()
