@@ -27,7 +27,7 @@ pub mod webhook;
 
 use antrean_platform::clock::SharedClock;
 use antrean_platform::grpc::{TracedChannel, traced_channel};
-use antrean_platform::pii::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY, Pii};
+use antrean_platform::pii::Pii;
 use antrean_proto::v1::booking_service_client::BookingServiceClient;
 use antrean_proto::v1::notification_service_client::NotificationServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
@@ -96,10 +96,8 @@ pub struct GatewayConfig {
     /// Inbound messages processed at once (different senders; one sender is always in order).
     #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
     pub workers: i64,
-    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
-    pub pii_encryption_key: SecretString,
-    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
-    pub pii_index_key: SecretString,
+    #[command(flatten)]
+    pub pii: antrean_platform::pii::PiiKeys,
 }
 
 impl GatewayConfig {
@@ -145,7 +143,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         &MIGRATOR,
     )
     .await?;
-    let pii = Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
+    let pii = config.pii.load()?;
     let limits = api::Limits::new(
         config.api_rate_per_client,
         config.api_rate_per_phone,

@@ -1,7 +1,5 @@
 //! Settings of the identity service, from the environment (see `--help`).
-use antrean_platform::pii::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY};
 use clap::Parser;
-use secrecy::SecretString;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "antrean-identity", about = "antrean identity service (gRPC)")]
@@ -19,12 +17,8 @@ pub struct IdentityConfig {
     pub database_url: String,
     #[arg(long, env = "IDENTITY_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
-    /// 32 bytes as 64 hex digits: encrypts NIK, phone and e-mail at rest.
-    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
-    pub pii_encryption_key: SecretString,
-    /// 32 bytes as 64 hex digits: keys the lookup hashes of NIK, phone and persons.
-    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
-    pub pii_index_key: SecretString,
+    #[command(flatten)]
+    pub pii: antrean_platform::pii::PiiKeys,
     /// No-shows inside the window that block a person.
     #[arg(long, env = "NO_SHOW_LIMIT", default_value_t = 2)]
     pub no_show_limit: u32,

@@ -29,8 +29,7 @@ pub async fn build(
         &MIGRATOR,
     )
     .await?;
-    let pii =
-        antrean_platform::pii::Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
+    let pii = config.pii.load()?;
     Ok(grpc::IdentityGrpc::new(
         store::Store::new(pool, pii),
         clock,

@@ -15,7 +15,6 @@ pub mod templates;
 pub mod whatsapp;
 pub mod worker;
 
-use antrean_platform::pii::{DEV_ENCRYPTION_KEY, DEV_INDEX_KEY};
 use clap::Parser;
 use secrecy::SecretString;
 
@@ -83,10 +82,8 @@ pub struct NotificationConfig {
         default_value = "Antrean Paspor <no-reply@antrean.imigrasi.go.id>"
     )]
     pub smtp_from: String,
-    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
-    pub pii_encryption_key: SecretString,
-    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
-    pub pii_index_key: SecretString,
+    #[command(flatten)]
+    pub pii: antrean_platform::pii::PiiKeys,
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
 }
@@ -135,8 +132,7 @@ pub async fn build(
         &MIGRATOR,
     )
     .await?;
-    let pii =
-        antrean_platform::pii::Pii::from_hex(&config.pii_encryption_key, &config.pii_index_key)?;
+    let pii = config.pii.load()?;
     let outbox = std::sync::Arc::new(outbox::Outbox::new(pool, pii, clock));
     let client = whatsapp::CloudApi::new(config)?;
     let mailer = email::Mailer::new(&config.smtp_url, &config.smtp_from)?;

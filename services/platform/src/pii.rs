@@ -13,6 +13,24 @@ pub const DEV_ENCRYPTION_KEY: &str =
     "6465762d6f6e6c792d656e6372797074696f6e2d6b65792d3030303030303030";
 pub const DEV_INDEX_KEY: &str = "6465762d6f6e6c792d696e6465782d6b65792d30303030303030303030303030";
 
+/// The two keys, from the environment; every service that stores personal data flattens
+/// this into its configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PiiKeys {
+    /// 32 bytes as 64 hex digits: encrypts NIK, phone and e-mail at rest.
+    #[arg(long, env = "PII_ENCRYPTION_KEY", default_value = DEV_ENCRYPTION_KEY, hide_default_value = true)]
+    pub pii_encryption_key: secrecy::SecretString,
+    /// 32 bytes as 64 hex digits: keys the lookup hashes of NIK, phone and persons.
+    #[arg(long, env = "PII_INDEX_KEY", default_value = DEV_INDEX_KEY, hide_default_value = true)]
+    pub pii_index_key: secrecy::SecretString,
+}
+
+impl PiiKeys {
+    pub fn load(&self) -> anyhow::Result<Pii> {
+        Pii::from_hex(&self.pii_encryption_key, &self.pii_index_key)
+    }
+}
+
 #[derive(Clone)]
 pub struct Pii {
     cipher: XChaCha20Poly1305,
