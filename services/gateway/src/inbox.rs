@@ -15,6 +15,7 @@ use chrono::Duration;
 use serde_json::Value;
 use sqlx::{FromRow, Row};
 use std::sync::Arc;
+use tracing::Instrument;
 
 const LEASE_SECONDS: i64 = 60;
 const MAX_ATTEMPTS: i32 = 12;
@@ -27,6 +28,7 @@ struct Claimed {
     sender_enc: Vec<u8>,
     content_enc: Vec<u8>,
     attempts: i32,
+    traceparent: String,
 }
 
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
@@ -62,7 +64,8 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
                                 AND (p.sent_at, p.received_at, p.wamid) < (m.sent_at, m.received_at, m.wamid))
             ORDER BY m.sent_at LIMIT $3
             FOR UPDATE SKIP LOCKED)
-         RETURNING wamid, phone_number_id, sender_key, sender_enc, content_enc, attempts",
+         RETURNING wamid, phone_number_id, sender_key, sender_enc, content_enc, attempts,
+                   traceparent",
     )
     .bind(now)
     .bind(now + Duration::seconds(LEASE_SECONDS))
@@ -70,7 +73,17 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     .fetch_all(&app.pool)
     .await?;
     let n = claimed.len();
-    futures::future::join_all(claimed.into_iter().map(|c| process(app, c))).await;
+    futures::future::join_all(claimed.into_iter().map(|c| {
+        // Processing continues the trace of the webhook that brought the message.
+        let span = tracing::info_span!(
+            "message",
+            otel.name = "whatsapp.message",
+            attempt = c.attempts
+        );
+        antrean_platform::grpc::continue_trace(&span, &c.traceparent);
+        process(app, c).instrument(span)
+    }))
+    .await;
     Ok(n + statuses)
 }
 

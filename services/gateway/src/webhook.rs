@@ -19,6 +19,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new().route("/webhooks/whatsapp", get(verify).post(receive))
@@ -131,6 +132,16 @@ pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
 }
 
 async fn receive(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    // A user action starts here: the Cloud API carries no trace context of ours.
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = "POST /webhooks/whatsapp",
+        otel.kind = "server"
+    );
+    receive_in_span(app, headers, body).instrument(span).await
+}
+
+async fn receive_in_span(app: Arc<App>, headers: HeaderMap, body: Bytes) -> Response {
     let header = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
@@ -180,13 +191,14 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
         }
     };
     let (messages, statuses) = read_batch(&value);
+    let traceparent = antrean_platform::grpc::current_traceparent();
     let mut tx = app.pool.begin().await?;
     for m in &messages {
         let who = m.user_id.clone().or(m.phone.clone()).unwrap_or_default();
         sqlx::query(
             "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
-                content_enc, sent_at, received_at, state, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $7)
+                content_enc, sent_at, received_at, state, next_attempt_at, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $7, $8)
              ON CONFLICT (wamid) DO NOTHING",
         )
         .bind(&m.wamid)
@@ -202,6 +214,7 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
         )
         .bind(m.sent_at)
         .bind(now)
+        .bind(&traceparent)
         .execute(&mut *tx)
         .await?;
     }

@@ -26,6 +26,8 @@ pub struct MessageRow {
     pub provider_message_id: Option<String>,
     pub last_error: String,
     pub updated_at: DateTime<Utc>,
+    /// The trace of the request that accepted the message.
+    pub traceparent: String,
 }
 
 /// A message to accept.
@@ -94,8 +96,8 @@ impl Outbox {
         let params = serde_json::to_value(&m.params).expect("strings");
         sqlx::query(
             "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
-                template, params, payload, state, next_attempt_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', $10, $10, $10)
+                template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', $10, $10, $10, $11)
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(Uuid::now_v7())
@@ -108,6 +110,7 @@ impl Outbox {
         .bind(params)
         .bind(payload)
         .bind(now)
+        .bind(antrean_platform::grpc::current_traceparent())
         .execute(&self.pool)
         .await?;
         self.wake.notify_waiters();

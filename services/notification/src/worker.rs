@@ -17,6 +17,7 @@ use chrono::Duration;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 pub struct Worker {
     outbox: Arc<Outbox>,
@@ -65,7 +66,19 @@ impl Worker {
     pub async fn round(&self) -> anyhow::Result<usize> {
         let claimed = self.outbox.claim(64).await?;
         let n = claimed.len();
-        futures::future::join_all(claimed.into_iter().map(|m| self.deliver(m))).await;
+        futures::future::join_all(claimed.into_iter().map(|m| {
+            // The delivery belongs to the trace of the request that sent the message.
+            let span = tracing::info_span!(
+                "deliver",
+                otel.name = "notification.deliver",
+                channel = %m.channel,
+                template = %m.template,
+                attempt = m.attempts,
+            );
+            antrean_platform::grpc::continue_trace(&span, &m.traceparent);
+            self.deliver(m).instrument(span)
+        }))
+        .await;
         Ok(n)
     }
 

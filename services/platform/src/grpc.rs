@@ -169,7 +169,8 @@ where
             rpc.system = "grpc",
             trace_id = tracing::field::Empty,
         );
-        span.set_parent(parent);
+        // Fails only for a span no subscriber records; there is nothing to continue then.
+        let _ = span.set_parent(parent);
         // Every log line inside the RPC carries the trace id (JSON logs list span fields).
         let trace_id = span.context().span().span_context().trace_id();
         span.record("trace_id", tracing::field::display(trace_id));
@@ -232,6 +233,30 @@ impl Injector for MetadataInjector<'_> {
         ) {
             self.0.insert(k, v);
         }
+    }
+}
+
+/// The W3C `traceparent` of the current span (empty outside any trace), for work that goes on
+/// later from a stored row: an outbox message, a received webhook.
+pub fn current_traceparent() -> String {
+    let cx = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.remove("traceparent").unwrap_or_default()
+}
+
+/// Makes `span` a child of the span a stored `traceparent` names, so asynchronous work stays
+/// in the trace of the user action that caused it. An empty or malformed value leaves `span`
+/// a root.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
     }
 }
 
@@ -314,7 +339,7 @@ mod tests {
             p.extract(&HeaderExtractor(&headers))
         });
         let span = tracing::info_span!("rpc");
-        span.set_parent(parent);
+        span.set_parent(parent).unwrap();
         let _entered = span.enter();
         let req = TracePropagator.call(tonic::Request::new(())).unwrap();
         let out = req.metadata().get("traceparent").unwrap().to_str().unwrap();
