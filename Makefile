@@ -21,6 +21,7 @@ down:
 test: services browser-deps
 	deploy/local/test-cleanup.sh
 	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	cargo build --workspace --bins
 	cargo nextest run --workspace --no-fail-fast
 	deploy/k8s-check.sh
 

@@ -55,7 +55,7 @@ pub type Result<T> = std::result::Result<T, BookingError>;
 
 impl From<Status> for BookingError {
     fn from(s: Status) -> Self {
-        BookingError::Upstream(Box::new(s))
+        BookingError::Upstream(Box::new(antrean_platform::status::from_upstream(s)))
     }
 }
 

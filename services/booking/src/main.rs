@@ -6,6 +6,11 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(done) =
+        antrean_platform::db::migrate_command("booking", &antrean_booking::MIGRATOR).await
+    {
+        return done;
+    }
     let config = BookingConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("booking");
     let bookings =

@@ -184,7 +184,10 @@ impl ApiError {
                 | Code::Aborted,
                 r,
             ) if !r.is_empty() => (StatusCode::CONFLICT, r),
-            (Code::Unavailable | Code::DeadlineExceeded, _) => {
+            (code, _)
+                if matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+                    || status::is_transport_failure(s) =>
+            {
                 return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",

@@ -3,6 +3,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(done) =
+        antrean_platform::db::migrate_command("gateway", &antrean_gateway::MIGRATOR).await
+    {
+        return done;
+    }
     let config = GatewayConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("gateway");
     let addr = config.addr.clone();

@@ -12,7 +12,7 @@ pub struct IdentityConfig {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+        default_value = antrean_platform::db::DEFAULT_DATABASE_URL
     )]
     pub database_url: String,
     #[arg(long, env = "IDENTITY_DB_MAX_CONNECTIONS", default_value_t = 8)]

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(done) =
+        antrean_platform::db::migrate_command("identity", &antrean_identity::MIGRATOR).await
+    {
+        return done;
+    }
     let config = IdentityConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("identity");
     let service = antrean_identity::build(&config, antrean_platform::clock::system()).await?;

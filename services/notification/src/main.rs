@@ -5,6 +5,11 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(done) =
+        antrean_platform::db::migrate_command("notification", &antrean_notification::MIGRATOR).await
+    {
+        return done;
+    }
     let config = NotificationConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("notification");
     let n = antrean_notification::build(&config, antrean_platform::clock::system()).await?;

@@ -9,6 +9,32 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The database every service uses unless `DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/antrean";
+
+/// `antrean-<service> migrate` (the Kubernetes migration Job): creates the database and the
+/// service's schema, runs its migrations against `DATABASE_URL` and answers; `None` when the
+/// process was started to serve. Serving migrates too (under PostgreSQL's migration lock), so
+/// running the Job first is what keeps a slow migration out of the pods' startup.
+pub async fn migrate_command(schema: &str, migrator: &Migrator) -> Option<anyhow::Result<()>> {
+    if std::env::args().nth(1).as_deref() != Some("migrate") {
+        return None;
+    }
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    Some(
+        async {
+            let pool = connect_and_migrate(&url, schema, 1, migrator).await?;
+            let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+                .fetch_one(&pool)
+                .await?;
+            println!("{schema}: {applied} migrations applied");
+            pool.close().await;
+            Ok(())
+        }
+        .await,
+    )
+}
+
 /// Creates the database (if missing) and the schema, connects a pool whose connections use
 /// the schema, and runs the service's migrations.
 pub async fn connect_and_migrate(

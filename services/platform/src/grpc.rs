@@ -264,15 +264,90 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
 /// `QuotaServiceClient::new(grpc::traced_channel(url)?)`.
 pub type TracedChannel = InterceptedService<Channel, TracePropagator>;
 
-/// Connects lazily (services may start in any order) to `url`, e.g. `http://127.0.0.1:50052`.
+/// How often a `dns://` target is resolved again.
+pub const DNS_REFRESH: Duration = Duration::from_secs(5);
+
+/// A channel to `url`, connected lazily (services may start in any order):
+/// - `http://host:port`: one HTTP/2 connection (a local process, a Service's virtual IP);
+/// - `dns://host:port`: every address `host` resolves to, re-resolved every [`DNS_REFRESH`],
+///   each request going to the less loaded of two (power of two choices). With a Kubernetes
+///   headless Service (`dns://quota-pods:50052`) requests spread over all ready pods instead
+///   of pinning to the one the connection first reached.
 pub fn traced_channel(url: &str) -> anyhow::Result<TracedChannel> {
-    let channel = Endpoint::from_shared(url.to_owned())?
+    let channel = match url.strip_prefix("dns://") {
+        Some(target) => {
+            let target = target.trim_end_matches('/').to_owned();
+            anyhow::ensure!(
+                target
+                    .rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok()),
+                "{url}: a dns:// target needs host:port"
+            );
+            balanced_channel(
+                move || {
+                    let target = target.clone();
+                    async move { Ok(tokio::net::lookup_host(target).await?.collect()) }
+                },
+                DNS_REFRESH,
+            )
+        }
+        None => endpoint(url)?.connect_lazy(),
+    };
+    Ok(InterceptedService::new(channel, TracePropagator))
+}
+
+fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy();
-    Ok(InterceptedService::new(channel, TracePropagator))
+        .http2_keep_alive_interval(Duration::from_secs(30)))
+}
+
+/// A channel balancing requests over the addresses `resolve` answers, asked again every
+/// `refresh`: new addresses join, vanished ones leave (their in-flight calls finish). An
+/// empty or failed answer keeps the last known set. Must be called inside a Tokio runtime;
+/// the resolving task ends when the channel is dropped.
+pub fn balanced_channel<R, F>(resolve: R, refresh: Duration) -> Channel
+where
+    R: Fn() -> F + Send + 'static,
+    F: Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send,
+{
+    use tonic::transport::channel::Change;
+    let (channel, changes) = Channel::balance_channel::<std::net::SocketAddr>(64);
+    tokio::spawn(async move {
+        let mut known = std::collections::HashSet::new();
+        loop {
+            match resolve().await {
+                Ok(addrs) if !addrs.is_empty() => {
+                    let now: std::collections::HashSet<_> = addrs.into_iter().collect();
+                    for gone in known.difference(&now) {
+                        if changes.send(Change::Remove(*gone)).await.is_err() {
+                            return;
+                        }
+                    }
+                    for new in now.difference(&known) {
+                        let Ok(e) = endpoint(&format!("http://{new}")) else {
+                            continue;
+                        };
+                        if changes.send(Change::Insert(*new, e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    known = now;
+                }
+                Ok(_) => {
+                    tracing::warn!("no addresses for a balanced channel; keeping the last ones")
+                }
+                Err(e) => tracing::warn!(error = %e, "resolving a balanced channel failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(refresh) => {}
+                () = changes.closed() => return,
+            }
+        }
+    });
+    channel
 }
 
 #[cfg(test)]
@@ -349,5 +424,88 @@ mod tests {
             span.context().span().span_context().trace_id().to_string(),
             trace_id
         );
+    }
+
+    /// A health server on a loopback port that counts the requests it answers.
+    async fn counting_server() -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        let counted = InterceptedService::new(health, move |req: tonic::Request<()>| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(req)
+        });
+        let (listener, addr) = crate::testing::listener().await;
+        tokio::spawn(
+            Server::builder()
+                .add_service(counted)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn a_balanced_channel_spreads_requests_and_follows_the_resolved_addresses() {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_client::HealthClient;
+        let (a, seen_a) = counting_server().await;
+        let (b, seen_b) = counting_server().await;
+        let addrs = std::sync::Arc::new(std::sync::Mutex::new(vec![a, b]));
+        let resolved = addrs.clone();
+        let channel = balanced_channel(
+            move || {
+                let now = resolved.lock().unwrap().clone();
+                async move { Ok(now) }
+            },
+            Duration::from_millis(50),
+        );
+        let mut client = HealthClient::new(channel);
+        let check = || HealthCheckRequest {
+            service: String::new(),
+        };
+        for _ in 0..60 {
+            client.check(check()).await.unwrap();
+        }
+        let (n_a, n_b) = (seen_a.load(SeqCst), seen_b.load(SeqCst));
+        assert_eq!(n_a + n_b, 60);
+        assert!(n_a >= 10 && n_b >= 10, "a: {n_a}, b: {n_b}");
+
+        // b leaves the answer (its pod is gone from the headless Service): calls stop going there.
+        addrs.lock().unwrap().retain(|x| *x == a);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before_b = seen_b.load(SeqCst);
+        for _ in 0..30 {
+            client.check(check()).await.unwrap();
+        }
+        assert_eq!(seen_b.load(SeqCst), before_b);
+    }
+
+    #[tokio::test]
+    async fn dns_targets_resolve_names_and_need_a_port() {
+        assert!(traced_channel("dns://localhost").is_err());
+        let (addr, seen) = counting_server().await;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(
+            traced_channel(&format!("dns://localhost:{}", addr.port())).unwrap(),
+        );
+        // localhost may also resolve to ::1, where nothing listens: the balancer uses the
+        // address that answers.
+        let mut ok = false;
+        for _ in 0..50 {
+            if client
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok()
+            {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ok);
+        assert!(seen.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     }
 }

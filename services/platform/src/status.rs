@@ -146,6 +146,29 @@ pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Status {
     .into_status()
 }
 
+/// Whether a status from calling another service is a transport failure (the connection was
+/// reset or went away mid-call, as when the callee restarts) rather than the callee's answer.
+/// tonic keeps the underlying error as the source of such statuses; answers decoded from a
+/// response have none.
+pub fn is_transport_failure(status: &Status) -> bool {
+    std::error::Error::source(status).is_some()
+        && matches!(
+            status.code(),
+            Code::Internal | Code::Unknown | Code::Cancelled | Code::Unavailable
+        )
+}
+
+/// A status from calling another service, as this service answers it: transport failures
+/// become UNAVAILABLE (which callers retry, with the same idempotency key); what the callee
+/// itself answered passes through unchanged.
+pub fn from_upstream(status: Status) -> Status {
+    if is_transport_failure(&status) {
+        unavailable("a call to another service failed", status.message())
+    } else {
+        status
+    }
+}
+
 /// The reason code of a status built by [`Problem`], if any.
 pub fn reason(status: &Status) -> Option<String> {
     status

@@ -6,6 +6,11 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(done) =
+        antrean_platform::db::migrate_command("quota", &antrean_quota::MIGRATOR).await
+    {
+        return done;
+    }
     let config = QuotaConfig::parse();
     let _telemetry = antrean_platform::telemetry::init("quota");
     let quota = Arc::new(antrean_quota::build(&config, antrean_platform::clock::system()).await?);
