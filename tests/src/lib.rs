@@ -22,6 +22,7 @@ pub struct System {
     pub database_url: String,
     /// `http://127.0.0.1:<port>` of the booking service.
     pub booking_url: String,
+    pub identity_url: String,
     pub quota_url: String,
     pub notification_url: String,
     /// The WhatsApp Cloud API stand-in the notification service delivers to.
@@ -83,7 +84,7 @@ pub async fn start() -> System {
         spawn(antrean_notification::grpc::NotificationGrpc::new(n.outbox.clone()).into_server())
             .await;
 
-    let mut bc = BookingConfig::for_tests(db.clone(), identity_url, quota_url.clone());
+    let mut bc = BookingConfig::for_tests(db.clone(), identity_url.clone(), quota_url.clone());
     bc.notification_url = notification_url.clone();
     let bookings = Arc::new(antrean_booking::build(&bc, clock.clone()).await.unwrap());
     let booking_url = spawn(BookingGrpc::new(bookings.clone()).into_server()).await;
@@ -93,6 +94,7 @@ pub async fn start() -> System {
             .await
             .unwrap(),
         booking_url,
+        identity_url,
         quota: QuotaServiceClient::connect(quota_url.clone())
             .await
             .unwrap(),
@@ -397,5 +399,111 @@ impl WhatsApp {
         if let Err(e) = conforms(&doc, schema, body, "$") {
             panic!("{method} {path} {status} does not match the OpenAPI document: {e}");
         }
+    }
+}
+
+/// Staff accounts for tests: a directorate admin made by the bootstrap path, and helpers that
+/// create and sign in staff through the identity RPCs.
+pub mod staff {
+    use antrean_platform::actor::with_token;
+    use antrean_proto::v1 as pb;
+    use antrean_proto::v1::identity_service_client::IdentityServiceClient;
+
+    pub const PASSWORD: &str = "kata-sandi-uji-123";
+
+    pub struct Staffer {
+        pub username: String,
+        pub token: String,
+    }
+
+    /// The bootstrap admin's token (created straight in the store, as the command does).
+    pub async fn admin(system: &super::System) -> Staffer {
+        let pool_identity = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|c, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(c, "SET search_path = identity").await?;
+                    Ok(())
+                })
+            })
+            .connect(&system.database_url)
+            .await
+            .unwrap();
+        let created = antrean_identity::staff::StaffStore::new(pool_identity)
+            .create(
+                antrean_identity::staff::NewStaff {
+                    username: "admin.pusat".into(),
+                    display_name: "Admin Pusat".into(),
+                    password: PASSWORD.into(),
+                    role: antrean_platform::actor::Role::DirectorateAdmin,
+                    office_code: String::new(),
+                },
+                None,
+                system.clock_now(),
+            )
+            .await;
+        assert!(
+            created.is_ok()
+                || matches!(
+                    created,
+                    Err(antrean_identity::staff::CreateError::UsernameTaken)
+                )
+        );
+        login(system, "admin.pusat").await
+    }
+
+    pub async fn client(
+        system: &super::System,
+    ) -> IdentityServiceClient<tonic::transport::Channel> {
+        IdentityServiceClient::connect(system.identity_url.clone())
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(system: &super::System, username: &str) -> Staffer {
+        let s = client(system)
+            .await
+            .authenticate_staff(pb::AuthenticateStaffRequest {
+                username: username.into(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Staffer {
+            username: s.username,
+            token: s.access_token,
+        }
+    }
+
+    /// Creates `username` with `role` at `office` (as `by`) and signs it in.
+    pub async fn create(
+        system: &super::System,
+        by: &Staffer,
+        username: &str,
+        role: pb::StaffRole,
+        office: &str,
+    ) -> Staffer {
+        client(system)
+            .await
+            .create_staff(with_token(
+                tonic::Request::new(pb::CreateStaffRequest {
+                    username: username.into(),
+                    display_name: username.into(),
+                    password: PASSWORD.into(),
+                    role: role as i32,
+                    office_code: office.into(),
+                }),
+                &by.token,
+            ))
+            .await
+            .unwrap();
+        login(system, username).await
+    }
+}
+
+impl System {
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }

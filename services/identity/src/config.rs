@@ -19,6 +19,8 @@ pub struct IdentityConfig {
     pub db_max_connections: u32,
     #[command(flatten)]
     pub pii: antrean_platform::pii::PiiKeys,
+    #[command(flatten)]
+    pub actor_key: antrean_platform::actor::ActorKey,
     /// No-shows inside the window that block a person.
     #[arg(long, env = "NO_SHOW_LIMIT", default_value_t = 2)]
     pub no_show_limit: u32,

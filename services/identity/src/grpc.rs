@@ -2,7 +2,9 @@
 use crate::config::PenaltyRule;
 use crate::nik::Nik;
 use crate::person::{check_birth_date, clean_name};
+use crate::staff;
 use crate::store::{ApplicantData, PenaltyState, Store};
+use antrean_platform::actor::{Permission, Role, Tokens};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{format_date, local_date, parse_date, to_timestamp};
 use antrean_platform::status::{self, FieldViolation, Problem};
@@ -20,6 +22,8 @@ pub const MAX_APPLICANTS: usize = 5;
 #[derive(Clone)]
 pub struct IdentityGrpc {
     store: Store,
+    staff: staff::StaffStore,
+    tokens: Tokens,
     clock: SharedClock,
     rule: PenaltyRule,
 }
@@ -83,8 +87,20 @@ pub fn check_contact(
 }
 
 impl IdentityGrpc {
-    pub fn new(store: Store, clock: SharedClock, rule: PenaltyRule) -> Self {
-        Self { store, clock, rule }
+    pub fn new(
+        store: Store,
+        staff: staff::StaffStore,
+        tokens: Tokens,
+        clock: SharedClock,
+        rule: PenaltyRule,
+    ) -> Self {
+        Self {
+            store,
+            staff,
+            tokens,
+            clock,
+            rule,
+        }
     }
 
     pub fn into_server(self) -> IdentityServiceServer<Self> {
@@ -349,28 +365,129 @@ impl IdentityService for IdentityGrpc {
 
     async fn create_staff(
         &self,
-        _: Request<pb::CreateStaffRequest>,
+        req: Request<pb::CreateStaffRequest>,
     ) -> Result<Response<pb::Staff>, Status> {
-        Err(Status::unimplemented(
-            "staff accounts are not available yet",
-        ))
+        let now = self.clock.now();
+        let actor = self.tokens.actor(&req, now.timestamp())?;
+        let r = req.into_inner();
+        let role = role_from_proto(r.role).ok_or_else(|| {
+            Status::from(Problem::invalid(vec![FieldViolation::bilingual(
+                "role",
+                "pilih OFFICE_STAFF, OFFICE_HEAD atau DIRECTORATE_ADMIN",
+                "choose OFFICE_STAFF, OFFICE_HEAD or DIRECTORATE_ADMIN",
+            )]))
+        })?;
+        let new = staff::check(staff::NewStaff {
+            username: r.username,
+            display_name: r.display_name,
+            password: r.password,
+            role,
+            office_code: r.office_code,
+        })
+        .map_err(|v| Status::from(Problem::invalid(v)))?;
+        // Heads add office staff to their own office; everything else is the directorate's.
+        if !(role == Role::OfficeStaff && actor.may(Permission::Manage, &new.office_code)) {
+            actor.require(Permission::Administer, &new.office_code)?;
+        }
+        let row = self
+            .staff
+            .create(new, Some(&actor), now)
+            .await
+            .map_err(|e| match e {
+                staff::CreateError::UsernameTaken => Status::from(
+                    Problem::new(
+                        Code::AlreadyExists,
+                        "USERNAME_TAKEN",
+                        "Nama pengguna sudah dipakai.",
+                        "That username is taken.",
+                    )
+                    .with("field", "username"),
+                ),
+                staff::CreateError::Db(e) => db(e),
+            })?;
+        Ok(Response::new(staff_proto(&row)))
     }
 
     async fn authenticate_staff(
         &self,
-        _: Request<pb::AuthenticateStaffRequest>,
+        req: Request<pb::AuthenticateStaffRequest>,
     ) -> Result<Response<pb::Staff>, Status> {
-        Err(Status::unimplemented(
-            "staff accounts are not available yet",
-        ))
+        let now = self.clock.now();
+        let r = req.into_inner();
+        let row = self
+            .staff
+            .authenticate(&r.username, &r.password, now)
+            .await
+            .map_err(|e| match e {
+                staff::LoginError::Wrong => Status::from(Problem::new(
+                    Code::Unauthenticated,
+                    "WRONG_CREDENTIALS",
+                    "Nama pengguna atau kata sandi salah.",
+                    "Wrong username or password.",
+                )),
+                staff::LoginError::Locked(until) => Status::from(
+                    Problem::new(
+                        Code::PermissionDenied,
+                        "ACCOUNT_LOCKED",
+                        format!(
+                            "Terlalu banyak percobaan gagal. Akun dikunci {} menit.",
+                            staff::LOCK_MINUTES
+                        ),
+                        format!(
+                            "Too many failed attempts. The account is locked for {} minutes.",
+                            staff::LOCK_MINUTES
+                        ),
+                    )
+                    .with("locked_until", until.to_rfc3339()),
+                ),
+                staff::LoginError::Db(e) => db(e),
+            })?;
+        let expires = now + chrono::Duration::hours(antrean_platform::actor::TOKEN_HOURS);
+        let mut out = staff_proto(&row);
+        out.access_token = self.tokens.sign(&row.actor(expires.timestamp()));
+        out.access_expires_at = Some(to_timestamp(expires));
+        Ok(Response::new(out))
     }
 
     async fn list_staff(
         &self,
-        _: Request<pb::ListStaffRequest>,
+        req: Request<pb::ListStaffRequest>,
     ) -> Result<Response<pb::ListStaffResponse>, Status> {
-        Err(Status::unimplemented(
-            "staff accounts are not available yet",
-        ))
+        let actor = self.tokens.actor(&req, self.clock.now().timestamp())?;
+        let office = req.into_inner().office_code.trim().to_uppercase();
+        if office.is_empty() {
+            actor.require(Permission::Administer, "")?;
+        } else {
+            actor.require(Permission::Manage, &office)?;
+        }
+        let rows = self.staff.list(&office).await.map_err(db)?;
+        Ok(Response::new(pb::ListStaffResponse {
+            staff: rows.iter().map(staff_proto).collect(),
+        }))
+    }
+}
+
+fn role_from_proto(role: i32) -> Option<Role> {
+    match pb::StaffRole::try_from(role).ok()? {
+        pb::StaffRole::OfficeStaff => Some(Role::OfficeStaff),
+        pb::StaffRole::OfficeHead => Some(Role::OfficeHead),
+        pb::StaffRole::DirectorateAdmin => Some(Role::DirectorateAdmin),
+        pb::StaffRole::Unspecified => None,
+    }
+}
+
+fn staff_proto(r: &staff::StaffRow) -> pb::Staff {
+    pb::Staff {
+        staff_id: r.id.to_string(),
+        username: r.username.clone(),
+        display_name: r.display_name.clone(),
+        role: match r.role() {
+            Role::OfficeStaff => pb::StaffRole::OfficeStaff,
+            Role::OfficeHead => pb::StaffRole::OfficeHead,
+            Role::DirectorateAdmin => pb::StaffRole::DirectorateAdmin,
+        } as i32,
+        office_code: r.office_code.clone(),
+        access_token: String::new(),
+        access_expires_at: None,
     }
 }

@@ -4,6 +4,7 @@
 //!   `antrean_platform::phone`).
 //! - `antrean_platform::pii`: encryption at rest and keyed-hash lookups for NIK, phone, e-mail.
 //! - [`store`]: the `identity` schema (contacts, applicants, no-shows, blocks).
+//! - [`staff`]: staff accounts (Argon2id), roles, lock-out, actor tokens.
 //! - [`grpc`]: the gRPC service `antrean.v1.IdentityService`.
 //! - [`config`]: settings from the environment.
 
@@ -11,6 +12,7 @@ pub mod config;
 pub mod grpc;
 pub mod nik;
 pub mod person;
+pub mod staff;
 pub mod store;
 
 pub use config::IdentityConfig;
@@ -31,8 +33,65 @@ pub async fn build(
     .await?;
     let pii = config.pii.load()?;
     Ok(grpc::IdentityGrpc::new(
-        store::Store::new(pool, pii),
+        store::Store::new(pool.clone(), pii),
+        staff::StaffStore::new(pool),
+        config.actor_key.load()?,
         clock,
         config.penalty(),
     ))
+}
+
+/// `antrean-identity create-admin --username U --display-name N`: creates the first
+/// directorate admin. The password comes from `ADMIN_PASSWORD`, else from standard input.
+pub async fn create_admin(args: &[String]) -> anyhow::Result<()> {
+    let mut username = None;
+    let mut display_name = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--username" => username = it.next().cloned(),
+            "--display-name" => display_name = it.next().cloned(),
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let (Some(username), Some(display_name)) = (username, display_name) else {
+        anyhow::bail!(
+            "usage: antrean-identity create-admin --username U --display-name \"N\" \
+             (password from ADMIN_PASSWORD or standard input)"
+        );
+    };
+    let password = match std::env::var("ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let new = staff::check(staff::NewStaff {
+        username,
+        display_name,
+        password,
+        role: antrean_platform::actor::Role::DirectorateAdmin,
+        office_code: String::new(),
+    })
+    .map_err(|v| {
+        let lines: Vec<String> = v
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.description))
+            .collect();
+        anyhow::anyhow!(lines.join("; "))
+    })?;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| antrean_platform::db::DEFAULT_DATABASE_URL.into());
+    let pool = antrean_platform::db::connect_and_migrate(&url, "identity", 1, &MIGRATOR).await?;
+    let row = staff::StaffStore::new(pool)
+        .create(new, None, chrono::Utc::now())
+        .await
+        .map_err(|e| match e {
+            staff::CreateError::UsernameTaken => anyhow::anyhow!("that username is taken"),
+            staff::CreateError::Db(e) => e.into(),
+        })?;
+    println!("directorate admin {} created", row.username);
+    Ok(())
 }

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("create-admin") {
+        return antrean_identity::create_admin(&args[1..]).await;
+    }
     if let Some(done) =
         antrean_platform::db::migrate_command("identity", &antrean_identity::MIGRATOR).await
     {

@@ -12,6 +12,8 @@
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
 //! - [`testing`]: fresh databases and Redis key prefixes for integration tests.
 
+pub mod actor;
+pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod domain;
