@@ -68,7 +68,9 @@ pub async fn start() -> System {
 
     let qc = QuotaConfig::for_tests(db.clone(), testing::redis_url(), testing::redis_prefix());
     let quota = Arc::new(antrean_quota::build(&qc, clock.clone()).await.unwrap());
-    let quota_url = spawn(QuotaGrpc::new(quota.clone()).into_server()).await;
+    let quota_url =
+        spawn(QuotaGrpc::new(quota.clone(), antrean_platform::actor::Tokens::dev()).into_server())
+            .await;
 
     let (l, api_addr) = testing::listener().await;
     let cloud_api = antrean_gateway::sandbox::spawn(l);
@@ -506,4 +508,21 @@ impl System {
     pub fn clock_now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// A staff token under the development key for `role` at `office` (empty for admins), as
+/// the identity service would issue after sign-in.
+pub fn staff_token(role: antrean_platform::actor::Role, office: &str) -> String {
+    antrean_platform::actor::Tokens::dev().sign(&antrean_platform::actor::Actor {
+        staff_id: format!("{}-{office}", role.code()),
+        username: format!("{}.{}", role.code().to_lowercase(), office.to_lowercase()),
+        role,
+        office_code: office.into(),
+        expires_at: 4_102_444_800,
+    })
+}
+
+/// `req` carrying `token`.
+pub fn as_staff<T>(token: &str, req: T) -> tonic::Request<T> {
+    antrean_platform::actor::with_token(tonic::Request::new(req), token)
 }

@@ -103,11 +103,11 @@ async fn hold_confirm_and_check_in_on_time() {
 
     // Check-in at 07:40 WIB on the day.
     let checked = c
-        .check_in(pb::CheckInRequest {
+        .check_in(antrean_platform::actor::as_dev_admin(pb::CheckInRequest {
             booking_code: confirmed.booking_code.clone(),
             office_code: "BOGOR".into(),
             at: Some(ts("2026-12-01T00:40:00Z")),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -302,12 +302,14 @@ async fn bad_requests_and_quota_errors_reach_the_caller_with_details() {
     // Sold out: the quota's answer, with next dates.
     s.quota
         .clone()
-        .set_capacity(pb::SetCapacityRequest {
-            office_code: "BOGOR".into(),
-            date: DATE.into(),
-            session: pb::Session::Pagi as i32,
-            capacity: 1,
-        })
+        .set_capacity(antrean_platform::actor::as_dev_admin(
+            pb::SetCapacityRequest {
+                office_code: "BOGOR".into(),
+                date: DATE.into(),
+                session: pb::Session::Pagi as i32,
+                capacity: 1,
+            },
+        ))
         .await
         .unwrap();
     let e = c

@@ -273,12 +273,14 @@ async fn restarting_each_service_under_load_loses_and_oversells_nothing() {
         .date
         .clone();
     quota
-        .set_capacity(pb::SetCapacityRequest {
-            office_code: "BOGOR".into(),
-            date: date.clone(),
-            session: pb::Session::Pagi as i32,
-            capacity: CAPACITY,
-        })
+        .set_capacity(antrean_platform::actor::as_dev_admin(
+            pb::SetCapacityRequest {
+                office_code: "BOGOR".into(),
+                date: date.clone(),
+                session: pb::Session::Pagi as i32,
+                capacity: CAPACITY,
+            },
+        ))
         .await
         .unwrap();
 

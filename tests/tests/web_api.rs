@@ -351,12 +351,14 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
         .system
         .quota
         .clone()
-        .set_capacity(pb::SetCapacityRequest {
-            office_code: "BOGOR".into(),
-            date: "2026-12-02".into(),
-            session: pb::Session::Pagi as i32,
-            capacity: 0,
-        })
+        .set_capacity(antrean_platform::actor::as_dev_admin(
+            pb::SetCapacityRequest {
+                office_code: "BOGOR".into(),
+                date: "2026-12-02".into(),
+                session: pb::Session::Pagi as i32,
+                capacity: 0,
+            },
+        ))
         .await
         .unwrap();
     let (s, e) = api

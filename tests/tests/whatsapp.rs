@@ -126,12 +126,14 @@ async fn sold_out_already_booked_and_limit_replies() {
     let w = start_with_whatsapp().await;
     let mut q = w.system.quota.clone();
     for s in [pb::Session::Pagi, pb::Session::Siang] {
-        q.set_capacity(pb::SetCapacityRequest {
-            office_code: "BOGOR".into(),
-            date: "2026-12-02".into(),
-            session: s as i32,
-            capacity: 0,
-        })
+        q.set_capacity(antrean_platform::actor::as_dev_admin(
+            pb::SetCapacityRequest {
+                office_code: "BOGOR".into(),
+                date: "2026-12-02".into(),
+                session: s as i32,
+                capacity: 0,
+            },
+        ))
         .await
         .unwrap();
     }

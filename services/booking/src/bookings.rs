@@ -84,10 +84,11 @@ pub struct OfficeInfo {
 pub struct Bookings {
     pool: PgPool,
     identity: IdentityServiceClient<TracedChannel>,
-    quota: QuotaServiceClient<TracedChannel>,
+    pub(crate) quota: QuotaServiceClient<TracedChannel>,
     notification: NotificationServiceClient<TracedChannel>,
     clock: SharedClock,
     config: BookingConfig,
+    tokens: antrean_platform::actor::Tokens,
     offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
 }
 
@@ -103,6 +104,7 @@ impl Bookings {
         notification: NotificationServiceClient<TracedChannel>,
         clock: SharedClock,
         config: BookingConfig,
+        tokens: antrean_platform::actor::Tokens,
     ) -> Self {
         Self {
             pool,
@@ -111,6 +113,7 @@ impl Bookings {
             notification,
             clock,
             config,
+            tokens,
             offices: Mutex::default(),
         }
     }
@@ -119,7 +122,20 @@ impl Bookings {
         &self.config
     }
 
-    async fn office(&self, code: &str) -> Result<Arc<OfficeInfo>> {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Checks staff actor tokens (and signs the service's own, for rule-driven changes).
+    pub fn tokens(&self) -> &antrean_platform::actor::Tokens {
+        &self.tokens
+    }
+
+    pub(crate) async fn office(&self, code: &str) -> Result<Arc<OfficeInfo>> {
         if let Some(o) = self.offices.lock().expect("poisoned").get(code) {
             return Ok(o.clone());
         }
@@ -647,7 +663,7 @@ impl Bookings {
         }
     }
 
-    fn parse_code(code: &str) -> Result<BookingCode> {
+    pub(crate) fn parse_code(code: &str) -> Result<BookingCode> {
         BookingCode::parse(code).ok_or_else(|| {
             invalid(
                 "booking_code",
@@ -724,6 +740,7 @@ impl Bookings {
     /// At the door of `office_code` at `at`.
     pub async fn check_in(
         &self,
+        by: &antrean_platform::actor::Actor,
         code: &str,
         office_code: &str,
         at: Option<DateTime<Utc>>,
@@ -762,7 +779,7 @@ impl Bookings {
         .bind(b.id)
         .fetch_one(&mut *tx)
         .await?;
-        if first.is_some_and(|s| at > s) {
+        let to = if first.is_some_and(|s| at > s) {
             transition(
                 &mut tx,
                 b.id,
@@ -772,9 +789,25 @@ impl Bookings {
                 at,
             )
             .await?;
+            "FORFEITED"
         } else {
             transition(&mut tx, b.id, "CONFIRMED", "CHECKED_IN", "", at).await?;
-        }
+            crate::queue::issue_appointment_tickets(&mut tx, b.id, at).await?;
+            "CHECKED_IN"
+        };
+        antrean_platform::audit::record(
+            &mut *tx,
+            antrean_platform::audit::Action {
+                actor: by,
+                action: "CheckIn",
+                office_code: &b.office_code,
+                target: &b.id.to_string(),
+                before: Some(serde_json::json!({"status": "CONFIRMED"})),
+                after: Some(serde_json::json!({"status": to, "arrived_at": at.to_rfc3339()})),
+                at: self.clock.now(),
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.view(b.id).await
     }
@@ -1025,7 +1058,7 @@ async fn transition(
     event(conn, id, Some(from), to, reason, at).await
 }
 
-async fn event(
+pub(crate) async fn event(
     conn: &mut PgConnection,
     id: Uuid,
     from: Option<&str>,
@@ -1058,6 +1091,13 @@ pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<
                 Ok(0) => {}
                 Ok(n) => tracing::info!(changed = n, "bookings swept"),
                 Err(e) => tracing::warn!(error = %e, "booking sweep failed"),
+            }
+            match b.roll_over_priority().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(sessions = n, "priority seats returned to the general pool")
+                }
+                Err(e) => tracing::warn!(error = %e, "priority roll-over failed"),
             }
         }
     })

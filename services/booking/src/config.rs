@@ -46,10 +46,16 @@ pub struct BookingConfig {
     #[arg(long, env = "BOOKING_ARRIVE_EARLY_MINUTES", default_value_t = 30)]
     pub arrive_early_minutes: u32,
     /// How often the sweeper expires holds and marks no-shows, in seconds.
+    /// Calling fairness: one call in this many goes to the priority (walk-in) lane while both
+    /// lanes wait.
+    #[arg(long, env = "BOOKING_PRIORITY_EVERY", default_value_t = 3)]
+    pub priority_every: u8,
     #[arg(long, env = "BOOKING_SWEEP_SECONDS", default_value_t = 30)]
     pub sweep_seconds: u64,
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
+    #[command(flatten)]
+    pub actor_key: antrean_platform::actor::ActorKey,
 }
 
 impl BookingConfig {

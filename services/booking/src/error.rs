@@ -35,6 +35,9 @@ pub enum BookingError {
     WrongOffice { booking_office: String },
     #[error("wrong date")]
     WrongDate { booking_date: NaiveDate },
+    /// A rule of the office operations refused the request; the status says which.
+    #[error("refused: {0}")]
+    Refused(Box<Status>),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -64,7 +67,7 @@ impl From<BookingError> for Status {
         use BookingError::*;
         match e {
             Invalid(v) => Problem::invalid(v).into(),
-            Upstream(s) => *s,
+            Upstream(s) | Refused(s) => *s,
             IdempotencyKeyReused => Problem::new(
                 Code::AlreadyExists,
                 "IDEMPOTENCY_KEY_REUSED",

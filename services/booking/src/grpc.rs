@@ -2,6 +2,8 @@
 use crate::bookings::{BookingView, Bookings};
 use crate::code::BookingCode;
 use crate::error::BookingError;
+use crate::queue::{self, TicketAction};
+use antrean_platform::actor::{Actor, Permission};
 use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,
     to_timestamp,
@@ -26,6 +28,34 @@ impl BookingGrpc {
 
     pub fn into_server(self) -> BookingServiceServer<Self> {
         BookingServiceServer::new(self)
+    }
+
+    /// The staff member behind a staff RPC, allowed to do `what` in `office`.
+    fn staff<T>(&self, req: &Request<T>, what: Permission, office: &str) -> Result<Actor, Status> {
+        let actor = self
+            .bookings
+            .tokens()
+            .actor(req, self.bookings.now().timestamp())?;
+        actor.require(what, office.trim())?;
+        Ok(actor)
+    }
+
+    async fn ticket_action(
+        &self,
+        req: Request<pb::TicketActionRequest>,
+        action: TicketAction,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        // The ticket's office is checked once the ticket is read.
+        let by = self
+            .bookings
+            .tokens()
+            .actor(&req, self.bookings.now().timestamp())?;
+        let r = req.into_inner();
+        let t = self
+            .bookings
+            .ticket_action(&by, &r.ticket_id, action)
+            .await?;
+        Ok(Response::new(queue::ticket_proto(&t)))
     }
 
     fn to_proto(&self, v: &BookingView) -> pb::Booking {
@@ -174,51 +204,95 @@ impl BookingService for BookingGrpc {
         &self,
         req: Request<pb::CheckInRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
+        let by = self.staff(&req, Permission::Operate, &req.get_ref().office_code)?;
         let r = req.into_inner();
         required("booking_code", &r.booking_code)?;
         required("office_code", &r.office_code)?;
         let at = r.at.as_ref().and_then(from_timestamp);
         let v = self
             .bookings
-            .check_in(&r.booking_code, &r.office_code, at)
+            .check_in(&by, &r.booking_code, &r.office_code, at)
             .await?;
         Ok(Response::new(self.to_proto(&v)))
     }
 
     async fn call_next(
         &self,
-        _: Request<pb::CallNextRequest>,
+        req: Request<pb::CallNextRequest>,
     ) -> Result<Response<pb::QueueTicket>, Status> {
-        Err(Status::unimplemented("queue calling is not available yet"))
+        let by = self.staff(&req, Permission::Operate, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        let t = self
+            .bookings
+            .call_next(&by, &r.office_code, &r.counter)
+            .await?;
+        Ok(Response::new(queue::ticket_proto(&t)))
     }
 
     async fn recall(
         &self,
-        _: Request<pb::TicketActionRequest>,
+        req: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::QueueTicket>, Status> {
-        Err(Status::unimplemented("queue calling is not available yet"))
+        self.ticket_action(req, TicketAction::Recall).await
     }
 
     async fn skip(
         &self,
-        _: Request<pb::TicketActionRequest>,
+        req: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::QueueTicket>, Status> {
-        Err(Status::unimplemented("queue calling is not available yet"))
+        self.ticket_action(req, TicketAction::Skip).await
     }
 
     async fn mark_served(
         &self,
-        _: Request<pb::TicketActionRequest>,
+        req: Request<pb::TicketActionRequest>,
     ) -> Result<Response<pb::QueueTicket>, Status> {
-        Err(Status::unimplemented("queue calling is not available yet"))
+        self.ticket_action(req, TicketAction::Serve).await
     }
 
     async fn create_walk_in(
         &self,
-        _: Request<pb::CreateWalkInRequest>,
+        req: Request<pb::CreateWalkInRequest>,
     ) -> Result<Response<pb::QueueTicket>, Status> {
-        Err(Status::unimplemented(
-            "walk-in service is not available yet",
+        let by = self.staff(&req, Permission::Operate, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        let t = self.bookings.create_walk_in(&by, &r).await?;
+        Ok(Response::new(queue::ticket_proto(&t)))
+    }
+
+    async fn set_priority_capacity(
+        &self,
+        req: Request<pb::SetPriorityCapacityRequest>,
+    ) -> Result<Response<pb::PriorityQuota>, Status> {
+        let by = self.staff(&req, Permission::Manage, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        let q = self.bookings.set_priority_capacity(&by, &r).await?;
+        Ok(Response::new(pb::PriorityQuota {
+            office_code: q.office_code,
+            date: format_date(q.date),
+            session: q
+                .session
+                .parse::<SessionOfDay>()
+                .map(|s| s.to_proto() as i32)
+                .unwrap_or_default(),
+            priority_capacity: q.capacity as u32,
+            used: q.used as u32,
+            cutoff_local: q.cutoff_local,
+            rolled_over: q.rolled_over,
+        }))
+    }
+
+    async fn get_queue_board(
+        &self,
+        req: Request<pb::GetQueueBoardRequest>,
+    ) -> Result<Response<pb::QueueBoard>, Status> {
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        Ok(Response::new(
+            self.bookings.queue_board(&r.office_code).await?,
         ))
     }
 

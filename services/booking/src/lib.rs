@@ -13,6 +13,7 @@ pub mod code;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod queue;
 pub mod schedule;
 
 pub use bookings::Bookings;
@@ -43,5 +44,6 @@ pub async fn build(
         NotificationServiceClient::new(traced_channel(&config.notification_url)?),
         clock,
         config.clone(),
+        config.actor_key.load()?,
     ))
 }

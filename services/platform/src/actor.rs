@@ -234,6 +234,23 @@ impl Tokens {
     }
 }
 
+/// For tests and local tools: a directorate admin's token under the development key, good
+/// until 2100.
+pub fn dev_admin_token() -> String {
+    Tokens::dev().sign(&Actor {
+        staff_id: "dev-admin".into(),
+        username: "dev.admin".into(),
+        role: Role::DirectorateAdmin,
+        office_code: String::new(),
+        expires_at: 4_102_444_800,
+    })
+}
+
+/// `req` carrying [`dev_admin_token`].
+pub fn as_dev_admin<T>(req: T) -> tonic::Request<T> {
+    with_token(tonic::Request::new(req), &dev_admin_token())
+}
+
 /// Puts an actor token on a request (the gateway and tests).
 pub fn with_token<T>(mut req: tonic::Request<T>, token: &str) -> tonic::Request<T> {
     if let Ok(v) = tonic::metadata::MetadataValue::try_from(token) {

@@ -11,3 +11,9 @@ CREATE TABLE staff_actions (
     before       jsonb,
     after        jsonb
 );
+
+-- Capacity and calendar changes now go to staff_actions with the staff member who made them.
+INSERT INTO staff_actions (at, staff_id, username, role, office_code, action, target, before, after)
+SELECT at, '', actor, '', office_code, action, office_code || ' ' || date, before, after
+FROM calendar_changes ORDER BY id;
+DROP TABLE calendar_changes;

@@ -37,6 +37,8 @@ pub struct QuotaConfig {
     /// Seconds between health turning NOT_SERVING and the end of accepting connections.
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
+    #[command(flatten)]
+    pub actor_key: antrean_platform::actor::ActorKey,
 }
 
 /// The booking rules the quota enforces.

@@ -2,6 +2,7 @@
 use crate::error::QuotaError;
 use crate::office::Office;
 use crate::quota::{DayView, HoldCommand, Quota};
+use antrean_platform::actor::{Actor, Permission, Tokens};
 use antrean_platform::domain::{
     SessionOfDay, format_date, format_hhmm, local_date, parse_date, to_timestamp,
 };
@@ -18,11 +19,19 @@ const MAX_RANGE_DAYS: i64 = 62;
 #[derive(Clone)]
 pub struct QuotaGrpc {
     quota: Arc<Quota>,
+    tokens: Tokens,
 }
 
 impl QuotaGrpc {
-    pub fn new(quota: Arc<Quota>) -> Self {
-        Self { quota }
+    pub fn new(quota: Arc<Quota>, tokens: Tokens) -> Self {
+        Self { quota, tokens }
+    }
+
+    /// The staff member behind a capacity or calendar change, allowed to manage `office`.
+    fn manager<T>(&self, req: &Request<T>, office: &str) -> Result<Actor, Status> {
+        let actor = self.tokens.actor(req, self.quota.now().timestamp())?;
+        actor.require(Permission::Manage, office)?;
+        Ok(actor)
     }
 
     pub fn into_server(self) -> QuotaServiceServer<Self> {
@@ -115,7 +124,6 @@ pub fn day_to_proto(d: &DayView) -> pb::DayAvailability {
                 held: s.held,
                 start_local: format_hhmm(s.start),
                 end_local: format_hhmm(s.end),
-                priority_capacity: 0,
             })
             .collect(),
     }
@@ -290,6 +298,7 @@ impl QuotaService for QuotaGrpc {
         &self,
         req: Request<pb::SetCapacityRequest>,
     ) -> Result<Response<pb::SessionAvailability>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
         let r = req.into_inner();
         let office = self.office(&r.office_code)?;
         let date = date_field("date", &r.date)?;
@@ -303,10 +312,51 @@ impl QuotaService for QuotaGrpc {
         }
         let day = self
             .quota
-            .set_capacity(&office, date, session, r.capacity)
+            .set_capacity(&by, &office, date, session, r.capacity)
             .await?;
         let p = day_to_proto(&day);
         let s = p
+            .sessions
+            .into_iter()
+            .find(|s| s.session == session.to_proto() as i32)
+            .unwrap_or_default();
+        Ok(Response::new(s))
+    }
+
+    async fn add_capacity(
+        &self,
+        req: Request<pb::AddCapacityRequest>,
+    ) -> Result<Response<pb::SessionAvailability>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let session = session_field(r.session)?;
+        let mut v = Vec::new();
+        if r.seats == 0 || r.seats > 10_000 {
+            v.push(FieldViolation::new("seats", "antara 1 dan 10000"));
+        }
+        if r.idempotency_key.trim().is_empty() || r.idempotency_key.len() > 200 {
+            v.push(FieldViolation::new(
+                "idempotency_key",
+                "wajib diisi, paling panjang 200 karakter",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(QuotaError::Invalid(v).into());
+        }
+        let day = self
+            .quota
+            .add_capacity(
+                &by,
+                &office,
+                date,
+                session,
+                r.seats,
+                r.idempotency_key.trim(),
+            )
+            .await?;
+        let s = day_to_proto(&day)
             .sessions
             .into_iter()
             .find(|s| s.session == session.to_proto() as i32)
@@ -318,10 +368,11 @@ impl QuotaService for QuotaGrpc {
         &self,
         req: Request<pb::CloseDateRequest>,
     ) -> Result<Response<pb::CloseDateResponse>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
         let r = req.into_inner();
         let office = self.office(&r.office_code)?;
         let date = date_field("date", &r.date)?;
-        let (day, confirmed_seats) = self.quota.close_date(&office, date, &r.reason).await?;
+        let (day, confirmed_seats) = self.quota.close_date(&by, &office, date, &r.reason).await?;
         Ok(Response::new(pb::CloseDateResponse {
             day: Some(day_to_proto(&day)),
             confirmed_seats,
@@ -332,6 +383,7 @@ impl QuotaService for QuotaGrpc {
         &self,
         req: Request<pb::OpenSpecialDateRequest>,
     ) -> Result<Response<pb::DayAvailability>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
         let r = req.into_inner();
         let office = self.office(&r.office_code)?;
         let date = date_field("date", &r.date)?;
@@ -356,18 +408,14 @@ impl QuotaService for QuotaGrpc {
         }
         let day = self
             .quota
-            .open_special(&office, date, &r.name, [r.pagi_capacity, r.siang_capacity])
+            .open_special(
+                &by,
+                &office,
+                date,
+                &r.name,
+                [r.pagi_capacity, r.siang_capacity],
+            )
             .await?;
         Ok(Response::new(day_to_proto(&day)))
-    }
-
-    async fn set_priority_capacity(
-        &self,
-        _: Request<pb::SetPriorityCapacityRequest>,
-    ) -> Result<Response<pb::SessionAvailability>, Status> {
-        // Walk-in priority capacity belongs to the office-operations issue.
-        Err(Status::unimplemented(
-            "SetPriorityCapacity is not available yet",
-        ))
     }
 }

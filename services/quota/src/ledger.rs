@@ -9,6 +9,7 @@
 use crate::calendar::{DayRule, Override, day_rule};
 use crate::counters::HoldRecord;
 use crate::office::{Office, SessionHours};
+use antrean_platform::actor::Actor;
 use antrean_platform::domain::SessionOfDay;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
@@ -421,22 +422,24 @@ pub async fn expire_due(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Vec<H
 /// Writes the audit row of a calendar or capacity change.
 pub async fn audit(
     conn: &mut PgConnection,
+    by: &Actor,
+    at: chrono::DateTime<chrono::Utc>,
     office_code: &str,
     date: NaiveDate,
     action: &str,
-    before: serde_json::Value,
-    after: serde_json::Value,
+    (before, after): (serde_json::Value, serde_json::Value),
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO calendar_changes (office_code, date, action, before, after)
-         VALUES ($1, $2, $3, $4, $5)",
+    antrean_platform::audit::record(
+        conn,
+        antrean_platform::audit::Action {
+            actor: by,
+            action,
+            office_code,
+            target: &format!("{office_code} {date}"),
+            before: Some(before),
+            after: Some(after),
+            at,
+        },
     )
-    .bind(office_code)
-    .bind(date)
-    .bind(action)
-    .bind(before)
-    .bind(after)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }

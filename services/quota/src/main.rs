@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     };
     serve(
         listener,
-        QuotaGrpc::new(quota).into_server(),
+        QuotaGrpc::new(quota, config.actor_key.load()?).into_server(),
         options,
         antrean_platform::shutdown_signal(),
     )

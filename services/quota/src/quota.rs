@@ -9,6 +9,7 @@ use crate::counters::{CommitOutcome, Counters, DayBuild, DayCounters, DayKey, Ho
 use crate::error::{QuotaError, Result};
 use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
 use crate::office::{Office, Offices};
+use antrean_platform::actor::Actor;
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{SessionOfDay, local_date, local_instant};
 use antrean_platform::status::FieldViolation;
@@ -677,11 +678,13 @@ impl Quota {
     /// remaining shows 0 and new holds are refused until seats come free.
     pub async fn set_capacity(
         &self,
+        by: &Actor,
         office: &Office,
         date: NaiveDate,
         session: SessionOfDay,
         capacity: u32,
     ) -> Result<DayView> {
+        let (by, now) = (by.clone(), self.now());
         let code = office.code.clone();
         self.change_day(office, date, move |conn, _| {
             Box::pin(async move {
@@ -706,12 +709,66 @@ impl Quota {
                 .await?;
                 ledger::audit(
                     conn,
+                    &by,
+                    now,
                     &code,
                     date,
                     "SET_CAPACITY",
-                    serde_json::json!({"session": session.as_str(), "capacity": before}),
-                    serde_json::json!({"session": session.as_str(), "capacity": capacity}),
+                    (
+                        serde_json::json!({"session": session.as_str(), "capacity": before}),
+                        serde_json::json!({"session": session.as_str(), "capacity": capacity}),
+                    ),
                 )
+                .await
+            })
+        })
+        .await?;
+        self.day_view_anyway(office, date).await
+    }
+
+    /// Adds `seats` to one session's capacity, once per `key`.
+    pub async fn add_capacity(
+        &self,
+        by: &Actor,
+        office: &Office,
+        date: NaiveDate,
+        session: SessionOfDay,
+        seats: u32,
+        key: &str,
+    ) -> Result<DayView> {
+        let (by, now, key) = (by.clone(), self.now(), key.to_owned());
+        let code = office.code.clone();
+        self.change_day(office, date, move |conn, _| {
+            Box::pin(async move {
+                let fresh = sqlx::query(
+                    "INSERT INTO capacity_additions (idempotency_key, office_code, date, session, seats, at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&key)
+                .bind(&code)
+                .bind(date)
+                .bind(session.as_str())
+                .bind(seats as i32)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !fresh {
+                    return Ok(());
+                }
+                let (before, after): (i32, i32) = sqlx::query_as(
+                    "UPDATE session_quota SET capacity = capacity + $4
+                     WHERE office_code = $1 AND date = $2 AND session = $3
+                     RETURNING capacity - $4, capacity",
+                )
+                .bind(&code)
+                .bind(date)
+                .bind(session.as_str())
+                .bind(seats as i32)
+                .fetch_one(&mut *conn)
+                .await?;
+                ledger::audit(conn, &by, now, &code, date, "ADD_CAPACITY", (serde_json::json!({"session": session.as_str(), "capacity": before}), serde_json::json!({"session": session.as_str(), "capacity": after, "key": key})))
                 .await
             })
         })
@@ -722,10 +779,12 @@ impl Quota {
     /// Closes a date for new holds. Existing bookings stay; answers their confirmed seats.
     pub async fn close_date(
         &self,
+        by: &Actor,
         office: &Office,
         date: NaiveDate,
         reason: &str,
     ) -> Result<(DayView, u32)> {
+        let (by, now) = (by.clone(), self.now());
         let code = office.code.clone();
         let note = reason.trim().to_owned();
         self.change_day(office, date, move |conn, row| {
@@ -739,14 +798,7 @@ impl Quota {
                 .bind(&note)
                 .execute(&mut *conn)
                 .await?;
-                ledger::audit(
-                    conn,
-                    &code,
-                    date,
-                    "CLOSE_DATE",
-                    serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}),
-                    serde_json::json!({"override": "CLOSED", "note": note}),
-                )
+                ledger::audit(conn, &by, now, &code, date, "CLOSE_DATE", (serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}), serde_json::json!({"override": "CLOSED", "note": note})))
                 .await
             })
         })
@@ -764,11 +816,13 @@ impl Quota {
     /// Opens a special-event day (or reopens a closed one) with its own capacity.
     pub async fn open_special(
         &self,
+        by: &Actor,
         office: &Office,
         date: NaiveDate,
         name: &str,
         capacity: [u32; 2],
     ) -> Result<DayView> {
+        let (by, now) = (by.clone(), self.now());
         let code = office.code.clone();
         let note = name.trim().to_owned();
         self.change_day(office, date, move |conn, row| {
@@ -794,15 +848,8 @@ impl Quota {
                     .execute(&mut *conn)
                     .await?;
                 }
-                ledger::audit(
-                    conn,
-                    &code,
-                    date,
-                    "OPEN_SPECIAL_DATE",
-                    serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}),
-                    serde_json::json!({"override": "SPECIAL", "note": note,
-                                       "pagi": capacity[0], "siang": capacity[1]}),
-                )
+                ledger::audit(conn, &by, now, &code, date, "OPEN_SPECIAL_DATE", (serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}), serde_json::json!({"override": "SPECIAL", "note": note,
+                                       "pagi": capacity[0], "siang": capacity[1]})))
                 .await
             })
         })

@@ -233,13 +233,15 @@ async fn capacity_changes_and_special_days() {
 
     // A Saturday Paspor Simpatik with its own capacity; no afternoon session.
     let day = c
-        .open_special_date(pb::OpenSpecialDateRequest {
-            office_code: "BOGOR".into(),
-            date: "2026-12-12".into(),
-            name: "Paspor Simpatik".into(),
-            pagi_capacity: 30,
-            siang_capacity: 0,
-        })
+        .open_special_date(antrean_platform::actor::as_dev_admin(
+            pb::OpenSpecialDateRequest {
+                office_code: "BOGOR".into(),
+                date: "2026-12-12".into(),
+                name: "Paspor Simpatik".into(),
+                pagi_capacity: 30,
+                siang_capacity: 0,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -260,11 +262,13 @@ async fn capacity_changes_and_special_days() {
 
     // Closing keeps bookings and says how many seats are confirmed.
     let closed = c
-        .close_date(pb::CloseDateRequest {
-            office_code: "BOGOR".into(),
-            date: DATE.into(),
-            reason: "Pemadaman listrik".into(),
-        })
+        .close_date(antrean_platform::actor::as_dev_admin(
+            pb::CloseDateRequest {
+                office_code: "BOGOR".into(),
+                date: DATE.into(),
+                reason: "Pemadaman listrik".into(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -35,7 +35,7 @@ async fn health_reflection_and_a_graceful_drain() {
     };
     let server = tokio::spawn(serve(
         listener,
-        QuotaGrpc::new(quota).into_server(),
+        QuotaGrpc::new(quota, antrean_platform::actor::Tokens::dev()).into_server(),
         options,
         async move {
             let _ = stopped.await;

@@ -175,12 +175,14 @@ async fn grpc_hold(a: &Args, c: usize, round: usize) -> Run {
     }
     let (office, date) = pick.expect("a free office/date");
     admin
-        .set_capacity(pb::SetCapacityRequest {
-            office_code: office.clone(),
-            date: date.clone(),
-            session: pb::Session::Pagi as i32,
-            capacity: 150,
-        })
+        .set_capacity(antrean_platform::actor::as_dev_admin(
+            pb::SetCapacityRequest {
+                office_code: office.clone(),
+                date: date.clone(),
+                session: pb::Session::Pagi as i32,
+                capacity: 150,
+            },
+        ))
         .await
         .expect("capacity");
     // A few HTTP/2 connections, as a gateway replica set would have.

@@ -38,7 +38,7 @@ pub async fn start_with_redis(redis_url: String) -> TestQuota {
     let clock = ManualClock::new(monday_morning());
     let quota = Arc::new(antrean_quota::build(&config, clock.clone()).await.unwrap());
     let (listener, addr) = testing::listener().await;
-    let svc = QuotaGrpc::new(quota.clone()).into_server();
+    let svc = QuotaGrpc::new(quota.clone(), antrean_platform::actor::Tokens::dev()).into_server();
     tokio::spawn(serve(
         listener,
         svc,
@@ -98,12 +98,14 @@ impl TestQuota {
     pub async fn set_capacity(&self, office: &str, date: &str, session: pb::Session, cap: u32) {
         self.client
             .clone()
-            .set_capacity(pb::SetCapacityRequest {
-                office_code: office.into(),
-                date: date.into(),
-                session: session as i32,
-                capacity: cap,
-            })
+            .set_capacity(antrean_platform::actor::as_dev_admin(
+                pb::SetCapacityRequest {
+                    office_code: office.into(),
+                    date: date.into(),
+                    session: session as i32,
+                    capacity: cap,
+                },
+            ))
             .await
             .unwrap();
     }
