@@ -206,6 +206,7 @@ pub async fn start_with_whatsapp() -> WhatsApp {
     let notification_url = system.notification_url.clone();
     let gc = antrean_gateway::GatewayConfig::for_tests(
         system.database_url.clone(),
+        system.identity_url.clone(),
         system.quota_url.clone(),
         system.booking_url.clone(),
         notification_url,

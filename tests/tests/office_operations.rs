@@ -392,14 +392,8 @@ async fn authorisation_matrix_of_the_staff_rpcs() {
         ("none", String::new()),
         ("bogor staff", staff_token(Role::OfficeStaff, "BOGOR")),
         ("bogor head", staff_token(Role::OfficeHead, "BOGOR")),
-        (
-            "jakarta staff",
-            staff_token(Role::OfficeStaff, "JAKARTA_PUSAT"),
-        ),
-        (
-            "jakarta head",
-            staff_token(Role::OfficeHead, "JAKARTA_PUSAT"),
-        ),
+        ("jakarta staff", staff_token(Role::OfficeStaff, "JAKPUS")),
+        ("jakarta head", staff_token(Role::OfficeHead, "JAKPUS")),
         ("admin", staff_token(Role::DirectorateAdmin, "")),
     ];
     // (rpc, roles allowed on Bogor)
@@ -564,7 +558,7 @@ async fn authorisation_matrix_of_the_staff_rpcs() {
     }
     // Ticket actions are checked against the ticket's office.
     let bogor = staff_token(Role::OfficeStaff, "BOGOR");
-    let jakarta = staff_token(Role::OfficeStaff, "JAKARTA_PUSAT");
+    let jakarta = staff_token(Role::OfficeStaff, "JAKPUS");
     // The allowed CheckIn and CallNext above checked the booking in and called it.
     let board = s
         .booking

@@ -683,6 +683,7 @@ async fn a_dependency_that_is_down_answers_503() {
     // A gateway whose quota and booking services are unreachable.
     let gc = antrean_gateway::GatewayConfig::for_tests(
         s.database_url.clone(),
+        s.identity_url.clone(),
         "http://127.0.0.1:9".into(),
         "http://127.0.0.1:9".into(),
         s.notification_url.clone(),

@@ -66,7 +66,7 @@ impl Limits {
 /// A caller-facing error (boxed: it travels in every handler's `Result`).
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
+    pub status: StatusCode,
     body: Box<ErrorBody>,
 }
 
@@ -198,6 +198,8 @@ impl ApiError {
                     },
                 );
             }
+            (Code::Unauthenticated, r) if !r.is_empty() => (StatusCode::UNAUTHORIZED, r),
+            (Code::PermissionDenied, r) if !r.is_empty() => (StatusCode::FORBIDDEN, r),
             _ => {
                 tracing::error!(code = ?s.code(), message = %s.message(), "unexpected upstream error");
                 return Self::new(

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod bot;
 pub mod chat;
+pub mod console;
 pub mod inbox;
 pub mod openapi;
 pub mod portal;
@@ -29,6 +30,7 @@ use antrean_platform::clock::SharedClock;
 use antrean_platform::grpc::{TracedChannel, traced_channel};
 use antrean_platform::pii::Pii;
 use antrean_proto::v1::booking_service_client::BookingServiceClient;
+use antrean_proto::v1::identity_service_client::IdentityServiceClient;
 use antrean_proto::v1::notification_service_client::NotificationServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use axum::Router;
@@ -57,6 +59,8 @@ pub struct GatewayConfig {
     pub database_url: String,
     #[arg(long, env = "GATEWAY_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
     #[arg(long, env = "QUOTA_URL", default_value = "http://127.0.0.1:50052")]
     pub quota_url: String,
     #[arg(long, env = "BOOKING_URL", default_value = "http://127.0.0.1:50053")]
@@ -103,12 +107,14 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     pub fn for_tests(
         database_url: String,
+        identity_url: String,
         quota_url: String,
         booking_url: String,
         notification_url: String,
     ) -> Self {
         let mut c = Self::parse_from(["antrean-gateway"]);
         c.database_url = database_url;
+        c.identity_url = identity_url;
         c.quota_url = quota_url;
         c.booking_url = booking_url;
         c.notification_url = notification_url;
@@ -123,6 +129,7 @@ pub struct App {
     pub pool: PgPool,
     pub pii: Pii,
     pub clock: SharedClock,
+    pub identity: IdentityServiceClient<TracedChannel>,
     pub quota: QuotaServiceClient<TracedChannel>,
     pub booking: BookingServiceClient<TracedChannel>,
     pub notification: NotificationServiceClient<TracedChannel>,
@@ -150,6 +157,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         config.api_rate_lookups,
     );
     Ok(Arc::new(App {
+        identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
         booking: BookingServiceClient::new(traced_channel(&config.booking_url)?),
         notification: NotificationServiceClient::new(traced_channel(&config.notification_url)?),
@@ -171,6 +179,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(webhook::routes())
         .merge(api::routes())
         .merge(portal::routes())
+        .merge(console::routes())
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r.nest("/sandbox/whatsapp", app.sandbox.router());

@@ -38,7 +38,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// HTML-escapes text.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
