@@ -1,4 +1,5 @@
-//! The staff console and the queue display in real Chromium (`tests/browser/console.mjs`).
+//! The staff console, the queue display and the dashboard in real Chromium
+//! (`tests/browser/console.mjs`, `tests/browser/dashboard.mjs`).
 use antrean_proto::v1 as pb;
 use antrean_tests::*;
 use std::path::Path;
@@ -76,4 +77,22 @@ async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
     );
     assert!(out.status.success(), "console test failed:\n{log}");
     assert!(log.contains("console ok"), "{log}");
+
+    // The directorate's dashboard over what the console just did.
+    let out = tokio::process::Command::new("node")
+        .arg(browser_dir.join("dashboard.mjs"))
+        .arg(&w.gateway)
+        .arg(&admin.username)
+        .arg(staff::PASSWORD)
+        .arg("2026-12-01")
+        .output()
+        .await
+        .expect("node");
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "dashboard test failed:\n{log}");
+    assert!(log.contains("dashboard ok"), "{log}");
 }

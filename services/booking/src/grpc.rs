@@ -6,7 +6,7 @@ use crate::queue::{self, TicketAction};
 use antrean_platform::actor::{Actor, Permission};
 use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,
-    to_timestamp,
+    parse_date, to_timestamp,
 };
 use antrean_platform::status::FieldViolation;
 use antrean_proto::v1 as pb;
@@ -283,6 +283,51 @@ impl BookingService for BookingGrpc {
             cutoff_local: q.cutoff_local,
             rolled_over: q.rolled_over,
         }))
+    }
+
+    async fn get_stats(
+        &self,
+        req: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::StatsReport>, Status> {
+        let office = req.get_ref().office_code.trim().to_uppercase();
+        let what = if office.is_empty() {
+            Permission::Administer
+        } else {
+            Permission::Manage
+        };
+        self.staff(&req, what, &office)?;
+        let r = req.into_inner();
+        let mut v = Vec::new();
+        let from = parse_date(&r.from);
+        let to = parse_date(&r.to);
+        if from.is_none() {
+            v.push(FieldViolation::new(
+                "from",
+                "tanggal harus berformat YYYY-MM-DD",
+            ));
+        }
+        if to.is_none() {
+            v.push(FieldViolation::new(
+                "to",
+                "tanggal harus berformat YYYY-MM-DD",
+            ));
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && (t < f || (t - f).num_days() > 366)
+        {
+            v.push(FieldViolation::new(
+                "to",
+                "harus sesudah 'from', paling lama 366 hari",
+            ));
+        }
+        if !v.is_empty() {
+            return Err(BookingError::Invalid(v).into());
+        }
+        let report = self
+            .bookings
+            .stats(&office, from.expect("checked"), to.expect("checked"))
+            .await?;
+        Ok(Response::new(report))
     }
 
     async fn get_queue_board(

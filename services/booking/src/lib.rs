@@ -15,6 +15,7 @@ pub mod error;
 pub mod grpc;
 pub mod queue;
 pub mod schedule;
+pub mod stats;
 
 pub use bookings::Bookings;
 pub use config::BookingConfig;

@@ -94,7 +94,7 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn shell(title: &str, body: &str) -> Html<String> {
+pub fn shell_page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -118,7 +118,7 @@ fn login_form(message: Option<&str>) -> String {
 }
 
 async fn login_page() -> Response {
-    shell("Masuk", &login_form(None)).into_response()
+    shell_page("Masuk", &login_form(None)).into_response()
 }
 
 async fn login(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
@@ -140,7 +140,11 @@ async fn login(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String
             } else {
                 StatusCode::UNAUTHORIZED
             };
-            return (code, shell("Masuk", &login_form(Some(&e.message_text())))).into_response();
+            return (
+                code,
+                shell_page("Masuk", &login_form(Some(&e.message_text()))),
+            )
+                .into_response();
         }
     };
     let now = app.clock.now();
@@ -179,7 +183,7 @@ async fn login(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String
         tracing::error!(error = %e, "staff session not stored");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            shell(
+            shell_page(
                 "Masuk",
                 &login_form(Some(
                     "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.",
@@ -211,6 +215,47 @@ async fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
     .await
     .ok()
     .flatten()
+}
+
+/// A signed-in staff member, for pages beyond the console (the dashboard).
+#[derive(Clone)]
+pub struct StaffContext {
+    pub token: String,
+    pub role: String,
+    pub office_code: String,
+}
+
+impl StaffContext {
+    pub fn admin(&self) -> bool {
+        self.role == "DIRECTORATE_ADMIN"
+    }
+
+    pub fn manages(&self) -> bool {
+        self.role != "OFFICE_STAFF"
+    }
+}
+
+/// The staff member behind a page request, or the redirect to sign-in.
+pub async fn session_context(app: &App, headers: &HeaderMap) -> Result<StaffContext, Response> {
+    let s = session(app, headers).await.ok_or_else(to_login)?;
+    let token = app.pii.decrypt(&s.token_enc).map_err(|_| to_login())?;
+    Ok(StaffContext {
+        token,
+        role: s.role,
+        office_code: s.office_code,
+    })
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn to_login() -> Response {
@@ -357,6 +402,14 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
     } else {
         String::new()
     };
+    let dashboard = if s.manages() {
+        format!(
+            " &middot; <a href=\"/petugas/dasbor?kantor={}\">Dasbor</a>",
+            urlencode(if s.admin() { "" } else { office })
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         "<p class=\"siapa\">Masuk sebagai <strong>{}</strong> ({}) &middot; Kantor <strong id=\"kantor\">{office_e}</strong> {picker}\
 <form method=\"post\" action=\"/petugas/keluar\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Keluar</button></form></p>\
@@ -367,7 +420,7 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
 <video id=\"kamera\" hidden playsinline muted></video></section>\
 <section><h2>Panggil antrean</h2><form method=\"post\" action=\"/petugas/panggil\">{hidden}\
 <label>Loket <input name=\"loket\" required placeholder=\"Loket 1\"></label><button type=\"submit\">Panggil berikutnya</button></form>\
-<p><a href=\"/layar/{office_e}\" target=\"_blank\">Buka layar antrean</a></p></section>\
+<p><a href=\"/layar/{office_e}\" target=\"_blank\">Buka layar antrean</a>{dashboard}</p></section>\
 <section><h2>Layanan prioritas tanpa booking</h2><form method=\"post\" action=\"/petugas/walkin\">{hidden}\
 <label>Nama <input name=\"nama\"></label><label>Sesi <select name=\"sesi\"><option>PAGI</option><option>SIANG</option></select></label>\
 <label>Alasan <select name=\"alasan\"><option value=\"ELDERLY\">Lansia</option><option value=\"DISABLED\">Disabilitas</option>\
@@ -379,7 +432,7 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
         esc(&s.display_name),
         s.role_label(),
     );
-    shell("Konsol", &body).into_response()
+    shell_page("Konsol", &body).into_response()
 }
 
 /// Camera QR scanning where the browser has BarcodeDetector (Chromium on Android and
@@ -421,7 +474,7 @@ async fn posted(
     ) {
         return Err((
             StatusCode::FORBIDDEN,
-            shell(
+            shell_page(
                 "Ditolak",
                 "<p class=\"alert\" role=\"alert\">Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.</p>",
             ),
@@ -744,7 +797,7 @@ async fn display_page(State(app): State<Arc<App>>, Path(office): Path<String>) -
             let err = ApiError::from_status(&e, false);
             return (
                 err.status,
-                shell(
+                shell_page(
                     "Layar antrean",
                     &format!(
                         "<p class=\"alert\" role=\"alert\">{}</p>",

@@ -17,6 +17,7 @@ pub mod api;
 pub mod bot;
 pub mod chat;
 pub mod console;
+pub mod dashboard;
 pub mod inbox;
 pub mod openapi;
 pub mod portal;
@@ -180,6 +181,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(api::routes())
         .merge(portal::routes())
         .merge(console::routes())
+        .merge(dashboard::routes())
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r.nest("/sandbox/whatsapp", app.sandbox.router());

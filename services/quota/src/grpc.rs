@@ -364,6 +364,45 @@ impl QuotaService for QuotaGrpc {
         Ok(Response::new(s))
     }
 
+    async fn get_capacity_report(
+        &self,
+        req: Request<pb::GetCapacityReportRequest>,
+    ) -> Result<Response<pb::CapacityReport>, Status> {
+        let office = req.get_ref().office_code.trim().to_uppercase();
+        let actor = self.tokens.actor(&req, self.quota.now().timestamp())?;
+        if office.is_empty() {
+            actor.require(Permission::Administer, "")?;
+        } else {
+            actor.require(Permission::Manage, &office)?;
+            self.office(&office)?;
+        }
+        let r = req.into_inner();
+        let from = date_field("from", &r.from)?;
+        let to = date_field("to", &r.to)?;
+        if to < from || (to - from).num_days() > 366 {
+            return Err(QuotaError::Invalid(vec![FieldViolation::new(
+                "to",
+                "harus sesudah 'from', paling lama 366 hari",
+            )])
+            .into());
+        }
+        let rows = self.quota.capacity_report(&office, from, to).await?;
+        Ok(Response::new(pb::CapacityReport {
+            rows: rows
+                .into_iter()
+                .map(
+                    |(office_code, date, capacity, confirmed, open)| pb::CapacityRow {
+                        office_code,
+                        date: format_date(date),
+                        capacity,
+                        confirmed,
+                        open,
+                    },
+                )
+                .collect(),
+        }))
+    }
+
     async fn close_date(
         &self,
         req: Request<pb::CloseDateRequest>,

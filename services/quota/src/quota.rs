@@ -776,6 +776,32 @@ impl Quota {
         self.day_view_anyway(office, date).await
     }
 
+    /// Capacity and confirmed seats per office and date in `[from, to]` (`office` empty: all).
+    pub async fn capacity_report(
+        &self,
+        office: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, NaiveDate, u32, u32, bool)>> {
+        let rows: Vec<(String, NaiveDate, i64, i64, bool)> = sqlx::query_as(
+            "SELECT s.office_code, s.date, SUM(s.capacity)::bigint, SUM(s.confirmed)::bigint,
+                    COALESCE(d.override, '') <> 'CLOSED'
+             FROM session_quota s JOIN quota_days d USING (office_code, date)
+             WHERE ($1 = '' OR s.office_code = $1) AND s.date BETWEEN $2 AND $3
+             GROUP BY s.office_code, s.date, d.override
+             ORDER BY s.office_code, s.date",
+        )
+        .bind(office)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(o, d, c, n, open)| (o, d, c as u32, n as u32, open))
+            .collect())
+    }
+
     /// Closes a date for new holds. Existing bookings stay; answers their confirmed seats.
     pub async fn close_date(
         &self,

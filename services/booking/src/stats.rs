@@ -1,0 +1,109 @@
+//! Figures for the directorate's dashboard, counted in people from the booking ledger.
+use crate::bookings::Bookings;
+use crate::error::Result;
+use antrean_platform::domain::format_date;
+use antrean_proto::v1 as pb;
+use chrono::NaiveDate;
+use sqlx::FromRow;
+
+#[derive(Debug, FromRow)]
+struct Row {
+    office_code: String,
+    date: NaiveDate,
+    booked: i64,
+    checked_in: i64,
+    served: i64,
+    forfeited: i64,
+    no_show: i64,
+    cancelled: i64,
+    whatsapp: i64,
+    web: i64,
+    app: i64,
+    staff: i64,
+    walk_ins: i64,
+}
+
+impl Bookings {
+    /// Per office (`office` empty: all) and date in `[from, to]`, plus the total.
+    pub async fn stats(
+        &self,
+        office: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<pb::StatsReport> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "WITH people AS (
+                SELECT b.office_code, b.date, b.status, b.channel, b.confirmed_at
+                FROM bookings b JOIN booking_applicants a ON a.booking_id = b.id
+                WHERE ($1 = '' OR b.office_code = $1) AND b.date BETWEEN $2 AND $3
+             ), walk AS (
+                SELECT office_code, date, count(*) AS n FROM tickets
+                WHERE priority AND booking_id IS NULL
+                  AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
+                GROUP BY office_code, date
+             ), keys AS (
+                SELECT DISTINCT office_code, date FROM people
+                UNION SELECT office_code, date FROM walk
+             )
+             SELECT k.office_code, k.date,
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL) AS booked,
+                count(p.*) FILTER (WHERE p.status IN ('CHECKED_IN', 'SERVED')) AS checked_in,
+                count(p.*) FILTER (WHERE p.status = 'SERVED') AS served,
+                count(p.*) FILTER (WHERE p.status = 'FORFEITED') AS forfeited,
+                count(p.*) FILTER (WHERE p.status = 'NO_SHOW') AS no_show,
+                count(p.*) FILTER (WHERE p.status = 'CANCELLED' AND p.confirmed_at IS NOT NULL) AS cancelled,
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WHATSAPP') AS whatsapp,
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WEB') AS web,
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_APP') AS app,
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_STAFF') AS staff,
+                COALESCE(max(w.n), 0) AS walk_ins
+             FROM keys k
+             LEFT JOIN people p ON p.office_code = k.office_code AND p.date = k.date
+             LEFT JOIN walk w ON w.office_code = k.office_code AND w.date = k.date
+             GROUP BY k.office_code, k.date
+             ORDER BY k.office_code, k.date",
+        )
+        .bind(office)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        let mut total = pb::StatsRow::default();
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let row = pb::StatsRow {
+                    office_code: r.office_code,
+                    date: format_date(r.date),
+                    booked: r.booked as u32,
+                    checked_in: r.checked_in as u32,
+                    served: r.served as u32,
+                    forfeited: r.forfeited as u32,
+                    no_show: r.no_show as u32,
+                    cancelled: r.cancelled as u32,
+                    whatsapp: r.whatsapp as u32,
+                    web: r.web as u32,
+                    app: r.app as u32,
+                    staff: r.staff as u32,
+                    walk_ins: r.walk_ins as u32,
+                };
+                total.booked += row.booked;
+                total.checked_in += row.checked_in;
+                total.served += row.served;
+                total.forfeited += row.forfeited;
+                total.no_show += row.no_show;
+                total.cancelled += row.cancelled;
+                total.whatsapp += row.whatsapp;
+                total.web += row.web;
+                total.app += row.app;
+                total.staff += row.staff;
+                total.walk_ins += row.walk_ins;
+                row
+            })
+            .collect();
+        Ok(pb::StatsReport {
+            rows,
+            total: Some(total),
+        })
+    }
+}

@@ -1,0 +1,465 @@
+//! The directorate's dashboard (`/petugas/dasbor`): per office and nationally, for a date
+//! range, capacity (quota ledger), bookings by outcome and channel, walk-ins (booking ledger)
+//! and feedback received (gateway); a chart, a CSV export and live counters for today.
+//! Directorate admins see every office; office heads their own (the services check again).
+use crate::App;
+use crate::console::{StaffContext, session_context};
+use crate::portal::esc;
+use antrean_platform::actor::with_token;
+use antrean_platform::domain::{format_date, local_date, local_instant, parse_date};
+use antrean_proto::v1 as pb;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{Duration, NaiveDate, NaiveTime};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/petugas/dasbor", get(page))
+        .route("/petugas/dasbor.csv", get(csv))
+        .route("/petugas/dasbor/langsung", get(live))
+}
+
+/// One line of the report: the booking figures with capacity and feedback beside them.
+#[derive(Debug, Default, Clone)]
+pub struct Line {
+    pub capacity: u32,
+    pub stats: pb::StatsRow,
+    pub feedback: u32,
+}
+
+impl Line {
+    fn add(&mut self, o: &Line) {
+        self.capacity += o.capacity;
+        self.feedback += o.feedback;
+        let (a, b) = (&mut self.stats, &o.stats);
+        a.booked += b.booked;
+        a.checked_in += b.checked_in;
+        a.served += b.served;
+        a.forfeited += b.forfeited;
+        a.no_show += b.no_show;
+        a.cancelled += b.cancelled;
+        a.whatsapp += b.whatsapp;
+        a.web += b.web;
+        a.app += b.app;
+        a.staff += b.staff;
+        a.walk_ins += b.walk_ins;
+    }
+
+    /// No-shows among the people whose day is over and who were booked.
+    fn no_show_rate(&self) -> String {
+        let s = &self.stats;
+        let settled = s.checked_in + s.forfeited + s.no_show;
+        if settled == 0 {
+            "-".into()
+        } else {
+            format!("{:.1}%", 100.0 * f64::from(s.no_show) / f64::from(settled))
+        }
+    }
+}
+
+/// The report: lines keyed by (office, date), in order.
+pub struct Report {
+    pub office: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub lines: BTreeMap<(String, String), Line>,
+}
+
+fn range(q: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
+    let get = |k: &str, d: NaiveDate| match q.get(k).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(d),
+        Some(s) => parse_date(s).ok_or(format!("{k}: tanggal harus berformat YYYY-MM-DD")),
+    };
+    let from = get("dari", today - Duration::days(6))?;
+    let to = get("sampai", today + Duration::days(7))?;
+    if to < from || (to - from).num_days() > 366 {
+        return Err("sampai: harus sesudah 'dari', paling lama 366 hari".into());
+    }
+    Ok((from, to))
+}
+
+async fn build(
+    app: &App,
+    ctx: &StaffContext,
+    office: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Report, String> {
+    let message = |s: tonic::Status| crate::api::ApiError::from_status(&s, false).message_text();
+    let stats = app
+        .booking
+        .clone()
+        .get_stats(with_token(
+            tonic::Request::new(pb::GetStatsRequest {
+                office_code: office.to_owned(),
+                from: format_date(from),
+                to: format_date(to),
+            }),
+            &ctx.token,
+        ))
+        .await
+        .map_err(message)?
+        .into_inner();
+    let capacity = app
+        .quota
+        .clone()
+        .get_capacity_report(with_token(
+            tonic::Request::new(pb::GetCapacityReportRequest {
+                office_code: office.to_owned(),
+                from: format_date(from),
+                to: format_date(to),
+            }),
+            &ctx.token,
+        ))
+        .await
+        .map_err(message)?
+        .into_inner();
+    let mut lines: BTreeMap<(String, String), Line> = BTreeMap::new();
+    for r in stats.rows {
+        let key = (r.office_code.clone(), r.date.clone());
+        lines.entry(key).or_default().stats = r;
+    }
+    for c in capacity.rows {
+        let line = lines
+            .entry((c.office_code.clone(), c.date.clone()))
+            .or_default();
+        line.capacity = c.capacity;
+        line.stats.office_code = c.office_code;
+        line.stats.date = c.date;
+    }
+    // Feedback by the office's own calendar days.
+    let offices = app.offices.all(app).await.map_err(message)?;
+    for o in offices
+        .iter()
+        .filter(|o| office.is_empty() || o.code == office)
+    {
+        let Some(tz) = antrean_platform::domain::parse_tz(&o.timezone) else {
+            continue;
+        };
+        let start = local_instant(tz, from, NaiveTime::MIN);
+        let end = local_instant(tz, to + Duration::days(1), NaiveTime::MIN);
+        let received: Vec<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(
+            "SELECT received_at FROM feedback WHERE office_code = $1 AND received_at >= $2 AND received_at < $3",
+        )
+        .bind(&o.code)
+        .bind(start)
+        .bind(end)
+        .fetch_all(&app.pool)
+        .await
+        .map_err(|_| "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.".to_owned())?;
+        for (at,) in received {
+            let date = format_date(local_date(tz, at));
+            let line = lines.entry((o.code.clone(), date.clone())).or_default();
+            line.stats.office_code = o.code.clone();
+            line.stats.date = date;
+            line.feedback += 1;
+        }
+    }
+    Ok(Report {
+        office: office.to_owned(),
+        from,
+        to,
+        lines,
+    })
+}
+
+/// The office asked for: admins any or all (empty); heads their own; staff none.
+fn office_for(ctx: &StaffContext, q: &HashMap<String, String>) -> Option<String> {
+    if ctx.admin() {
+        Some(
+            q.get("kantor")
+                .map(|o| o.trim().to_uppercase())
+                .unwrap_or_default(),
+        )
+    } else if ctx.manages() {
+        Some(ctx.office_code.clone())
+    } else {
+        None
+    }
+}
+
+fn totals(r: &Report) -> Line {
+    let mut t = Line::default();
+    for l in r.lines.values() {
+        t.add(l);
+    }
+    t
+}
+
+/// Bars of booked people against capacity per date.
+fn chart(r: &Report) -> String {
+    let mut by_date: BTreeMap<&str, Line> = BTreeMap::new();
+    for ((_, date), l) in &r.lines {
+        by_date.entry(date.as_str()).or_default().add(l);
+    }
+    if by_date.is_empty() {
+        return "<p>Belum ada data pada rentang ini.</p>".into();
+    }
+    let max = by_date
+        .values()
+        .map(|l| l.capacity.max(l.stats.booked))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (w, h, bar) = (40 * by_date.len() as u32 + 40, 220u32, 14u32);
+    let mut bars = String::new();
+    for (i, (date, l)) in by_date.iter().enumerate() {
+        let x = 30 + 40 * i as u32;
+        let hc = 180 * l.capacity / max;
+        let hb = 180 * l.stats.booked / max;
+        bars.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{hc}\" fill=\"#9fb7cf\"><title>{date}: kapasitas {}</title></rect>\
+<rect x=\"{}\" y=\"{}\" width=\"{bar}\" height=\"{hb}\" fill=\"#0b4f8a\"><title>{date}: dipesan {}</title></rect>\
+<text x=\"{}\" y=\"215\" font-size=\"9\" text-anchor=\"middle\">{}</text>",
+            200 - hc,
+            l.capacity,
+            x + bar,
+            200 - hb,
+            l.stats.booked,
+            x + bar,
+            &date[5..]
+        ));
+    }
+    format!(
+        "<figure><svg id=\"grafik\" role=\"img\" aria-label=\"Dipesan dibanding kapasitas per tanggal\" viewBox=\"0 0 {w} {h}\" width=\"100%\" height=\"{h}\">\
+<line x1=\"25\" y1=\"200\" x2=\"{w}\" y2=\"200\" stroke=\"#4a4a4a\"/>{bars}</svg>\
+<figcaption><span style=\"color:#9fb7cf\">&#9632;</span> kapasitas &middot; <span style=\"color:#0b4f8a\">&#9632;</span> dipesan</figcaption></figure>"
+    )
+}
+
+fn cells(l: &Line) -> String {
+    let s = &l.stats;
+    format!(
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{}</td><td>{}</td>",
+        l.capacity,
+        s.booked,
+        s.checked_in,
+        s.served,
+        s.forfeited,
+        s.no_show,
+        l.no_show_rate(),
+        s.cancelled,
+        s.whatsapp,
+        s.web,
+        s.app,
+        s.staff,
+        s.walk_ins,
+        l.feedback
+    )
+}
+
+const HEAD: &str = "<th>Kapasitas</th><th>Dipesan</th><th>Check-in</th><th>Dilayani</th><th>Hangus</th><th>Tidak hadir</th><th>Tingkat tidak hadir</th><th>Batal</th><th>WA / web / app / petugas</th><th>Walk-in</th><th>Saran</th>";
+
+async fn page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let ctx = match session_context(&app, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(office) = office_for(&ctx, &q) else {
+        return (
+            StatusCode::FORBIDDEN,
+            crate::console::shell_page("Dasbor", "<p class=\"alert\" role=\"alert\">Dasbor hanya untuk kepala kantor dan admin Ditjen Imigrasi.</p>"),
+        )
+            .into_response();
+    };
+    let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
+    let (from, to) = match range(&q, today) {
+        Ok(r) => r,
+        Err(m) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                crate::console::shell_page(
+                    "Dasbor",
+                    &format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(&m)),
+                ),
+            )
+                .into_response();
+        }
+    };
+    let report = match build(&app, &ctx, &office, from, to).await {
+        Ok(r) => r,
+        Err(m) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                crate::console::shell_page(
+                    "Dasbor",
+                    &format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(&m)),
+                ),
+            )
+                .into_response();
+        }
+    };
+    let total = totals(&report);
+    let scope = if office.is_empty() {
+        "Nasional".to_owned()
+    } else {
+        office.clone()
+    };
+    let rows: String = report
+        .lines
+        .iter()
+        .map(|((o, d), l)| {
+            format!(
+                "<tr><td>{}</td><td>{}</td>{}</tr>",
+                esc(o),
+                esc(d),
+                cells(l)
+            )
+        })
+        .collect();
+    let query = format!(
+        "kantor={}&dari={}&sampai={}",
+        crate::console::urlencode(&office),
+        format_date(from),
+        format_date(to)
+    );
+    let office_field = if ctx.admin() {
+        format!(
+            "<label>Kantor (kosong: nasional) <input name=\"kantor\" value=\"{}\"></label>",
+            esc(&office)
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>Dasbor {}</h1>\
+<form method=\"get\" action=\"/petugas/dasbor\">{office_field}<label>Dari <input type=\"date\" name=\"dari\" value=\"{}\"></label>\
+<label>Sampai <input type=\"date\" name=\"sampai\" value=\"{}\"></label><button type=\"submit\">Tampilkan</button></form>\
+<section><h2>Hari ini (langsung)</h2><div id=\"langsung\" aria-live=\"polite\">memuat...</div></section>\
+<section><h2>Ringkasan {} s.d. {}</h2><table id=\"ringkasan\"><thead><tr>{HEAD}</tr></thead><tbody><tr>{}</tr></tbody></table>\
+{}<p><a id=\"csv\" href=\"/petugas/dasbor.csv?{query}\">Unduh CSV</a></p></section>\
+<section><h2>Per kantor dan tanggal</h2><table id=\"rincian\"><thead><tr><th>Kantor</th><th>Tanggal</th>{HEAD}</tr></thead><tbody>{rows}</tbody></table></section>\
+<script>var es=new EventSource('/petugas/dasbor/langsung?kantor={}');es.onmessage=function(e){{document.getElementById('langsung').innerHTML=e.data;}};</script>",
+        esc(&scope),
+        format_date(from),
+        format_date(to),
+        format_date(from),
+        format_date(to),
+        cells(&total),
+        chart(&report),
+        crate::console::urlencode(&office),
+    );
+    crate::console::shell_page("Dasbor", &body).into_response()
+}
+
+async fn csv(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let ctx = match session_context(&app, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(office) = office_for(&ctx, &q) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
+    let Ok((from, to)) = range(&q, today) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let report = match build(&app, &ctx, &office, from, to).await {
+        Ok(r) => r,
+        Err(m) => return (StatusCode::BAD_GATEWAY, m).into_response(),
+    };
+    let mut out = String::from(
+        "office_code,date,capacity,booked,checked_in,served,forfeited,no_show,cancelled,whatsapp,web,app,staff,walk_ins,feedback\n",
+    );
+    for ((o, d), l) in &report.lines {
+        let s = &l.stats;
+        out.push_str(&format!(
+            "{o},{d},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            l.capacity,
+            s.booked,
+            s.checked_in,
+            s.served,
+            s.forfeited,
+            s.no_show,
+            s.cancelled,
+            s.whatsapp,
+            s.web,
+            s.app,
+            s.staff,
+            s.walk_ins,
+            l.feedback
+        ));
+    }
+    let name = if office.is_empty() {
+        "nasional".to_owned()
+    } else {
+        office.to_lowercase()
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"antrean-{name}-{}-{}.csv\"",
+                    format_date(from),
+                    format_date(to)
+                ),
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// Server-sent events: today's counters whenever they change (checked every two seconds).
+async fn live(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let ctx = match session_context(&app, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(office) = office_for(&ctx, &q) else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    let stream = futures::stream::unfold(
+        (app, ctx, office, String::new()),
+        |(app, ctx, office, last)| async move {
+            loop {
+                let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
+                let html = match build(&app, &ctx, &office, today, today).await {
+                    Ok(r) => {
+                        let t = totals(&r);
+                        format!(
+                            "<p><strong id=\"hari-ini-dipesan\">{}</strong> dipesan &middot; <strong id=\"hari-ini-checkin\">{}</strong> check-in &middot; <strong id=\"hari-ini-dilayani\">{}</strong> dilayani &middot; {} walk-in &middot; {} hangus</p>",
+                            t.stats.booked,
+                            t.stats.checked_in,
+                            t.stats.served,
+                            t.stats.walk_ins,
+                            t.stats.forfeited
+                        )
+                    }
+                    Err(m) => format!("<p class=\"alert\">{}</p>", esc(&m)),
+                };
+                if html != last {
+                    let event = Event::default().data(html.clone());
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(event),
+                        (app, ctx, office, html),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
