@@ -81,14 +81,22 @@ pub struct OfficeInfo {
     pub hours: HashMap<SessionOfDay, (chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
+/// The services the booking service calls.
+pub struct Clients {
+    pub identity: IdentityServiceClient<TracedChannel>,
+    pub quota: QuotaServiceClient<TracedChannel>,
+    pub notification: NotificationServiceClient<TracedChannel>,
+}
+
 pub struct Bookings {
     pool: PgPool,
-    identity: IdentityServiceClient<TracedChannel>,
+    pub(crate) identity: IdentityServiceClient<TracedChannel>,
     pub(crate) quota: QuotaServiceClient<TracedChannel>,
-    notification: NotificationServiceClient<TracedChannel>,
+    pub(crate) notification: NotificationServiceClient<TracedChannel>,
     clock: SharedClock,
     config: BookingConfig,
     tokens: antrean_platform::actor::Tokens,
+    pub(crate) pii: antrean_platform::pii::Pii,
     offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
 }
 
@@ -99,13 +107,17 @@ fn invalid(field: &str, why: &str) -> BookingError {
 impl Bookings {
     pub fn new(
         pool: PgPool,
-        identity: IdentityServiceClient<TracedChannel>,
-        quota: QuotaServiceClient<TracedChannel>,
-        notification: NotificationServiceClient<TracedChannel>,
+        clients: Clients,
         clock: SharedClock,
         config: BookingConfig,
         tokens: antrean_platform::actor::Tokens,
+        pii: antrean_platform::pii::Pii,
     ) -> Self {
+        let Clients {
+            identity,
+            quota,
+            notification,
+        } = clients;
         Self {
             pool,
             identity,
@@ -114,6 +126,7 @@ impl Bookings {
             clock,
             config,
             tokens,
+            pii,
             offices: Mutex::default(),
         }
     }
@@ -177,6 +190,16 @@ impl Bookings {
 
     /// HELD, with seats held in the quota and a confirmation code. All applicants or none.
     pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<(BookingView, String)> {
+        self.create_with_ttl(req, self.config.hold_ttl_seconds)
+            .await
+    }
+
+    /// [`Bookings::create`] with the hold kept `ttl` seconds (waitlist offers have their own).
+    pub(crate) async fn create_with_ttl(
+        &self,
+        req: pb::CreateBookingRequest,
+        ttl: u32,
+    ) -> Result<(BookingView, String)> {
         let mut v = Vec::new();
         let key = req.idempotency_key.trim().to_owned();
         if key.is_empty() || key.len() > 200 {
@@ -295,7 +318,7 @@ impl Bookings {
         .bind(contact_id)
         .bind(&contact.phone_masked)
         .bind(&code)
-        .bind(now + Duration::seconds(i64::from(self.config.hold_ttl_seconds)))
+        .bind(now + Duration::seconds(i64::from(ttl)))
         .bind(now)
         .execute(&mut *tx)
         .await?
@@ -372,7 +395,7 @@ impl Bookings {
                 date: req.date.trim().to_owned(),
                 session: session.to_proto() as i32,
                 seats,
-                ttl_seconds: self.config.hold_ttl_seconds,
+                ttl_seconds: ttl,
             })
             .await?
             .into_inner();
@@ -380,7 +403,7 @@ impl Bookings {
             .expires_at
             .as_ref()
             .and_then(from_timestamp)
-            .unwrap_or(now + Duration::seconds(i64::from(self.config.hold_ttl_seconds)));
+            .unwrap_or(now + Duration::seconds(i64::from(ttl)));
         sqlx::query("UPDATE bookings SET expires_at = $2 WHERE id = $1")
             .bind(id)
             .bind(expires_at)
@@ -1007,7 +1030,7 @@ impl Bookings {
         }
     }
 
-    async fn view(&self, id: Uuid) -> Result<BookingView> {
+    pub(crate) async fn view(&self, id: Uuid) -> Result<BookingView> {
         let booking: BookingRow = sqlx::query_as("SELECT * FROM bookings WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -1091,6 +1114,11 @@ pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<
                 Ok(0) => {}
                 Ok(n) => tracing::info!(changed = n, "bookings swept"),
                 Err(e) => tracing::warn!(error = %e, "booking sweep failed"),
+            }
+            match b.promote_waitlists().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(offers = n, "waitlist offers made"),
+                Err(e) => tracing::warn!(error = %e, "waitlist promotion failed"),
             }
             match b.roll_over_priority().await {
                 Ok(0) => {}

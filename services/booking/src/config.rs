@@ -56,6 +56,12 @@ pub struct BookingConfig {
     pub drain_seconds: u64,
     #[command(flatten)]
     pub actor_key: antrean_platform::actor::ActorKey,
+    /// Encrypts the requests kept on waitlists.
+    #[command(flatten)]
+    pub pii: antrean_platform::pii::PiiKeys,
+    /// How long a waitlist offer (a held booking) waits for its confirmation code.
+    #[arg(long, env = "BOOKING_WAITLIST_OFFER_MINUTES", default_value_t = 30)]
+    pub waitlist_offer_minutes: u32,
 }
 
 impl BookingConfig {

@@ -160,6 +160,19 @@ impl BookingService for BookingGrpc {
             .bookings
             .cancel(&r.booking_code, &r.contact_phone)
             .await?;
+        // The seats are back: the session's waitlist gets them now, not at the next sweep.
+        if let Ok(session) = v.booking.session.parse::<SessionOfDay>() {
+            let (bookings, office, date) = (
+                self.bookings.clone(),
+                v.booking.office_code.clone(),
+                v.booking.date,
+            );
+            tokio::spawn(async move {
+                if let Err(e) = bookings.promote(&office, date, session).await {
+                    tracing::warn!(error = %e, "waitlist promotion after a cancellation failed");
+                }
+            });
+        }
         Ok(Response::new(self.to_proto(&v)))
     }
 
@@ -343,8 +356,11 @@ impl BookingService for BookingGrpc {
 
     async fn join_waitlist(
         &self,
-        _: Request<pb::JoinWaitlistRequest>,
+        req: Request<pb::JoinWaitlistRequest>,
     ) -> Result<Response<pb::WaitlistEntry>, Status> {
-        Err(Status::unimplemented("the waitlist is not available yet"))
+        let (entry, position) = self.bookings.join_waitlist(req.into_inner()).await?;
+        Ok(Response::new(crate::waitlist::entry_proto(
+            &entry, position,
+        )))
     }
 }

@@ -16,6 +16,7 @@ pub mod grpc;
 pub mod queue;
 pub mod schedule;
 pub mod stats;
+pub mod waitlist;
 
 pub use bookings::Bookings;
 pub use config::BookingConfig;
@@ -40,11 +41,14 @@ pub async fn build(
     .await?;
     Ok(Bookings::new(
         pool,
-        IdentityServiceClient::new(traced_channel(&config.identity_url)?),
-        QuotaServiceClient::new(traced_channel(&config.quota_url)?),
-        NotificationServiceClient::new(traced_channel(&config.notification_url)?),
+        bookings::Clients {
+            identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
+            quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
+            notification: NotificationServiceClient::new(traced_channel(&config.notification_url)?),
+        },
         clock,
         config.clone(),
         config.actor_key.load()?,
+        config.pii.load()?,
     ))
 }

@@ -79,6 +79,7 @@ pub fn subject(template: &str) -> &'static str {
         "booking_cancelled" => "Booking antrean paspor dibatalkan",
         "booking_status" => "Status booking antrean paspor",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
+        "waitlist_offer" => "Kursi antrean paspor tersedia untuk Anda",
         _ => "Informasi antrean paspor",
     }
 }
@@ -120,6 +121,8 @@ fn text(body: String) -> Rendered {
 /// | `feedback_received` | `office_name` |
 /// | `error` | `message`, `format`, `example` |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
+/// | `waitlist_joined` | `office_name`, `date`, `session`, `position`, `people` |
+/// | `waitlist_offer` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` (approved UTILITY template) |
 pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, TemplateError> {
     let get = |k: &str| -> Result<&str, TemplateError> {
         p.get(k)
@@ -240,6 +243,43 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                     get("schedule_local")?,
                     get("office_name")?,
                     get("queue_number")?
+                ),
+            }
+        }
+        "waitlist_joined" => text(format!(
+            "Anda masuk daftar tunggu {} untuk {} sesi {} ({} orang), urutan ke-{}.\n\nBila ada kursi kosong untuk seluruh rombongan, kami kirim kode konfirmasi lewat WhatsApp. Balas kode itu sebelum batas waktunya untuk mendapatkan nomor antrean.",
+            get("office_name")?,
+            get("date")?,
+            get("session")?,
+            get("people")?,
+            get("position")?
+        )),
+        "waitlist_offer" => {
+            let keys = [
+                "name",
+                "office_name",
+                "date",
+                "session",
+                "code",
+                "expires_local",
+            ];
+            let params = keys
+                .iter()
+                .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
+                .collect::<Result<Vec<_>, _>>()?;
+            Rendered {
+                body: json!({"type": "template", "template": {
+                    "name": "antrean_tawaran_daftar_tunggu",
+                    "language": {"code": "id"},
+                    "components": [{"type": "body", "parameters": params}]}}),
+                text: format!(
+                    "Kursi tersedia dari daftar tunggu: {} di {} pada {} sesi {}.\nKode konfirmasi: {}\nBalas dengan kode ini sebelum {}; bila tidak, kursi diberikan kepada pemohon berikutnya.",
+                    get("name")?,
+                    get("office_name")?,
+                    get("date")?,
+                    get("session")?,
+                    get("code")?,
+                    get("expires_local")?
                 ),
             }
         }
