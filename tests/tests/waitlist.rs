@@ -268,3 +268,103 @@ async fn freed_seats_go_to_whole_groups_in_line_and_offers_pass_on() {
     .unwrap();
     assert_eq!(seats, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_by_whatsapp_and_the_api_and_taking_an_offer_by_reply() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    s.quota
+        .clone()
+        .set_capacity(as_dev_admin(pb::SetCapacityRequest {
+            office_code: "BOGOR".into(),
+            date: DAY.into(),
+            session: pb::Session::Pagi as i32,
+            capacity: 1,
+        }))
+        .await
+        .unwrap();
+    let first = s
+        .book(create(
+            "only-seat",
+            "BOGOR",
+            DAY,
+            pb::Session::Pagi,
+            "081370000001",
+            vec![applicant("", "Pemohon Pertama", "1970-01-01")],
+        ))
+        .await;
+
+    // A full session: the reply says how to wait.
+    let full = w
+        .say(
+            BOGOR_NUMBER,
+            "6281380000011",
+            "#Sari Dewi#14021990#01122026#PAGI",
+        )
+        .await;
+    assert!(full.contains("#TUNGGU#NAMA#TGLLAHIR#01122026"), "{full}");
+    let joined = w
+        .say(
+            BOGOR_NUMBER,
+            "6281380000011",
+            "#TUNGGU#Sari Dewi#14021990#01122026#PAGI",
+        )
+        .await;
+    assert!(
+        joined.contains("daftar tunggu") && joined.contains("urutan ke-1"),
+        "{joined}"
+    );
+    let bad = w
+        .say(BOGOR_NUMBER, "6281380000011", "#TUNGGU#Sari Dewi#1402")
+        .await;
+    assert!(bad.contains("Contoh:"), "{bad}");
+
+    // The API: second in line; the afternoon has room.
+    let http = reqwest::Client::new();
+    let body = |session: &str| {
+        serde_json::json!({"office_code": "BOGOR", "date": DAY, "session": session,
+            "contact": {"phone": "081380000012"},
+            "applicants": [{"nik": nik("1988-08-08", 7), "name": "Andi Wijaya",
+                            "birth_date": "1988-08-08", "application_type": "NEW"}]})
+    };
+    let post = |b: serde_json::Value| {
+        let (http, url) = (http.clone(), format!("{}/api/v1/waitlist", w.gateway));
+        async move {
+            let r = http.post(url).json(&b).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, v) = post(body("PAGI")).await;
+    assert_eq!(status, 201, "{v}");
+    w.check_response("/api/v1/waitlist", "post", status, &v);
+    assert_eq!(v["position"], 2);
+    let (status, v) = post(body("SIANG")).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("SEATS_AVAILABLE")),
+        "{v}"
+    );
+    w.check_response("/api/v1/waitlist", "post", status, &v);
+    let (status, v) = post(serde_json::json!({"office_code": "BOGOR"})).await;
+    assert_eq!(status, 400);
+    w.check_response("/api/v1/waitlist", "post", status, &v);
+
+    // The seat comes free: the first in line gets the offer and takes it by replying.
+    let before = w.replies_to("6281380000011").len();
+    s.booking
+        .clone()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: first.booking_code.clone(),
+            contact_phone: "081370000001".into(),
+        })
+        .await
+        .unwrap();
+    let code = wait_for_offer(s, "6281380000011").await;
+    assert_eq!(w.replies_to("6281380000011").len(), before + 1);
+    let confirmed = w.say(BOGOR_NUMBER, "6281380000011", &code).await;
+    assert!(
+        confirmed.contains("Antrean Anda terkonfirmasi") && confirmed.contains("A-00"),
+        "{confirmed}"
+    );
+}

@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/offices", get(offices))
         .route("/api/v1/offices/{code}/availability", get(availability))
         .route("/api/v1/bookings", post(create_booking))
+        .route("/api/v1/waitlist", post(join_waitlist))
         .route("/api/v1/bookings/{id}/confirm", post(confirm_booking))
         .route("/api/v1/bookings/{code}", get(get_booking))
         .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
@@ -422,34 +423,30 @@ fn text(m: &Map<String, Value>, key: &str) -> String {
         .to_owned()
 }
 
-async fn create_booking(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> ApiResult {
-    let en = english(&headers);
-    client(&app, peer, en)?;
-    let b = body(&bytes, en)?;
-    let mut bad = Vec::new();
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned();
-    if key.is_empty() || key.len() > 200 {
-        bad.push(("Idempotency-Key".to_owned(), required(en)));
-    }
-    let office_code = text(&b, "office_code").to_ascii_uppercase();
+/// The booking fields of a request body (create and waitlist share them).
+struct BookingInput {
+    office_code: String,
+    date: String,
+    session: pb::Session,
+    phone: String,
+    email: String,
+    applicants: Vec<pb::ApplicantInput>,
+}
+
+fn booking_input(
+    b: &Map<String, Value>,
+    en: bool,
+    bad: &mut Vec<(String, String)>,
+) -> BookingInput {
+    let office_code = text(b, "office_code").to_ascii_uppercase();
     if office_code.is_empty() {
         bad.push(("office_code".into(), required(en)));
     }
-    let date = text(&b, "date");
+    let date = text(b, "date");
     if parse_date(&date).is_none() {
         bad.push(("date".into(), date_message(en)));
     }
-    let session = match text(&b, "session").to_ascii_uppercase().as_str() {
+    let session = match text(b, "session").to_ascii_uppercase().as_str() {
         "PAGI" => pb::Session::Pagi,
         "SIANG" => pb::Session::Siang,
         _ => {
@@ -521,6 +518,43 @@ async fn create_booking(
             application_type: kind as i32,
         });
     }
+    BookingInput {
+        office_code,
+        date,
+        session,
+        phone,
+        email,
+        applicants,
+    }
+}
+
+async fn create_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    let b = body(&bytes, en)?;
+    let mut bad = Vec::new();
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
+    if key.is_empty() || key.len() > 200 {
+        bad.push(("Idempotency-Key".to_owned(), required(en)));
+    }
+    let BookingInput {
+        office_code,
+        date,
+        session,
+        phone,
+        email,
+        applicants,
+    } = booking_input(&b, en, &mut bad);
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
@@ -563,6 +597,61 @@ async fn create_booking(
             "booking_id": booking.booking_id,
             "status": "HELD",
             "expires_at": expires.map(|t| t.to_rfc3339()),
+        })),
+    )
+        .into_response())
+}
+
+/// Joins the waitlist of a full session (the same body as a booking, no Idempotency-Key:
+/// one place per phone and session, so a repeat answers the same place).
+async fn join_waitlist(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    client(&app, peer, en)?;
+    let b = body(&bytes, en)?;
+    let mut bad = Vec::new();
+    let input = booking_input(&b, en, &mut bad);
+    if !bad.is_empty() {
+        return Err(ApiError::fields(en, bad));
+    }
+    app.limits
+        .per_phone
+        .check(
+            &input
+                .phone
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>(),
+        )
+        .map_err(|w| ApiError::too_many(en, w))?;
+    let entry = app
+        .booking
+        .clone()
+        .join_waitlist(pb::JoinWaitlistRequest {
+            office_code: input.office_code,
+            date: input.date,
+            session: input.session as i32,
+            contact: Some(pb::ContactInput {
+                phone: input.phone,
+                email: input.email,
+                whatsapp_user_id: String::new(),
+            }),
+            applicants: input.applicants,
+            channel: pb::Channel::Web as i32,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "entry_id": entry.entry_id,
+            "position": entry.position,
+            "state": entry.state,
         })),
     )
         .into_response())

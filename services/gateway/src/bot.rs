@@ -9,7 +9,7 @@
 //! Bahasa Indonesia with the right format and an example. Only a service that is unreachable
 //! makes [`handle`] fail, and the message is then retried.
 use crate::App;
-use crate::chat::{self, BOOK_EXAMPLE, BOOK_FORMAT, Command};
+use crate::chat::{self, BOOK_EXAMPLE, BOOK_FORMAT, Command, WAIT_EXAMPLE, WAIT_FORMAT};
 use antrean_platform::domain::{
     booking_status_label, format_date, from_timestamp, local_date, local_hhmm, tanggal,
 };
@@ -47,6 +47,14 @@ impl Reply {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
+        }
+    }
+
+    /// Adds a line to an error reply's message.
+    fn add_line(&mut self, line: &str) {
+        if let Some(m) = self.params.get_mut("message") {
+            m.push('\n');
+            m.push_str(line);
         }
     }
 
@@ -207,6 +215,15 @@ async fn run(
             None => office_only("memesan antrean"),
             Some(o) => book(app, m, o, name, birth, arrival, session).await?,
         },
+        Command::Wait {
+            name,
+            birth,
+            arrival,
+            session,
+        } => match office {
+            None => office_only("masuk daftar tunggu"),
+            Some(o) => wait(app, m, o, name, birth, arrival, session).await?,
+        },
         Command::Confirm(code) => match office {
             None => office_only("mengonfirmasi pemesanan"),
             Some(o) => confirm(app, m, o, &code).await?,
@@ -356,7 +373,18 @@ async fn book(
         .await;
     let created = match created {
         Ok(c) => c.into_inner(),
-        Err(s) => return explain(s, BOOK_FORMAT, BOOK_EXAMPLE),
+        Err(s) => {
+            let full = status::reason(&s).as_deref() == Some("SOLD_OUT");
+            let mut reply = explain(s, BOOK_FORMAT, BOOK_EXAMPLE)?;
+            if full {
+                // A full session has a waitlist.
+                reply.add_line(&format!(
+                    "Atau masuk daftar tunggu sesi ini: #TUNGGU#NAMA#TGLLAHIR#{}",
+                    chat::format_ddmmyyyy(arrival)
+                ));
+            }
+            return Ok(reply);
+        }
     };
     let b = created.booking.unwrap_or_default();
     let expires = b
@@ -439,6 +467,86 @@ async fn pick_session(
     )
 }
 
+/// `#TUNGGU#...`: joins the waitlist of a full session.
+#[allow(clippy::too_many_arguments)]
+async fn wait(
+    app: &App,
+    m: &Incoming,
+    o: &pb::Office,
+    name: String,
+    birth: chrono::NaiveDate,
+    arrival: chrono::NaiveDate,
+    session: Option<String>,
+) -> Result<Reply, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::error(
+            "Daftar tunggu memerlukan nomor telepon WhatsApp Anda, yang tidak terlihat pada akun ini.",
+            WAIT_FORMAT,
+            WAIT_EXAMPLE,
+        ));
+    };
+    let session = match session.as_deref() {
+        Some("SIANG") => pb::Session::Siang,
+        _ => pb::Session::Pagi,
+    };
+    let joined = app
+        .booking
+        .clone()
+        .join_waitlist(pb::JoinWaitlistRequest {
+            office_code: o.code.clone(),
+            date: format_date(arrival),
+            session: session as i32,
+            contact: Some(pb::ContactInput {
+                phone,
+                email: String::new(),
+                whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+            }),
+            applicants: vec![pb::ApplicantInput {
+                nik: String::new(),
+                name,
+                birth_date: format_date(birth),
+                application_type: pb::ApplicationType::New as i32,
+            }],
+            channel: pb::Channel::Whatsapp as i32,
+        })
+        .await;
+    let entry = match joined {
+        Ok(e) => e.into_inner(),
+        Err(s) => return explain(s, WAIT_FORMAT, WAIT_EXAMPLE),
+    };
+    Ok(Reply::new(
+        "waitlist_joined",
+        &[
+            ("office_name", o.name.clone()),
+            ("date", tanggal(arrival)),
+            ("session", session_word(session as i32)),
+            ("position", entry.position.to_string()),
+            ("people", "1".into()),
+        ],
+    ))
+}
+
+/// A held booking of this person at this office that no conversation remembers: a waitlist
+/// offer, which came by a message of its own.
+async fn offered_booking(app: &App, m: &Incoming, o: &pb::Office) -> Result<Option<Uuid>, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(None);
+    };
+    let list = app
+        .booking
+        .clone()
+        .list_bookings(pb::ListBookingsRequest {
+            contact_phone: phone,
+        })
+        .await?
+        .into_inner();
+    Ok(list
+        .bookings
+        .iter()
+        .find(|b| b.office_code == o.code && b.status == pb::BookingStatus::Held as i32)
+        .and_then(|b| Uuid::parse_str(&b.booking_id).ok()))
+}
+
 async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<Reply, Status> {
     let pending: Option<Uuid> = sqlx::query_scalar(
         "SELECT booking_id FROM conversations WHERE sender_key = $1 AND office_code = $2",
@@ -448,6 +556,10 @@ async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<
     .fetch_optional(&app.pool)
     .await
     .map_err(|e| status::unavailable("conversation", e))?;
+    let pending = match pending {
+        Some(id) => Some(id),
+        None => offered_booking(app, m, o).await?,
+    };
     let Some(booking_id) = pending else {
         return Ok(Reply::error(
             "Tidak ada pemesanan yang menunggu kode konfirmasi. Pesan antrean terlebih dahulu.",

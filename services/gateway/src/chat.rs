@@ -3,6 +3,7 @@
 //! Case-insensitive, spaces around `#` ignored:
 //! - `#TGLLAYANAN`: the next five dates with room;
 //! - `#NAMA#DDMMYYYY#DDMMYYYY` (name, birth date, arrival date), optionally `#PAGI`/`#SIANG`;
+//! - `#TUNGGU#NAMA#DDMMYYYY#DDMMYYYY[#PAGI|#SIANG]`: the waitlist of a full session;
 //! - six digits alone: the confirmation code;
 //! - `#BATAL#<kode booking>`, `#STATUS#<kode booking>`, `#SARAN#<text>`;
 //! - `MENU`, or anything else: the menu.
@@ -12,6 +13,13 @@ use chrono::NaiveDate;
 pub enum Command {
     Dates,
     Book {
+        name: String,
+        birth: NaiveDate,
+        arrival: NaiveDate,
+        session: Option<String>,
+    },
+    /// The same fields as `Book`, for the waitlist of a full session.
+    Wait {
         name: String,
         birth: NaiveDate,
         arrival: NaiveDate,
@@ -41,6 +49,9 @@ pub enum ChatError {
 pub const BOOK_FORMAT: &str =
     "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
 pub const BOOK_EXAMPLE: &str = "#Budi Santoso#25011987#01122026#PAGI";
+pub const WAIT_FORMAT: &str =
+    "#TUNGGU#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
+pub const WAIT_EXAMPLE: &str = "#TUNGGU#Budi Santoso#25011987#01122026#PAGI";
 
 impl ChatError {
     /// (message, format, example) in Bahasa Indonesia.
@@ -131,6 +142,23 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
                 Ok(Command::Feedback(rest.to_owned()))
             };
         }
+        "TUNGGU" => {
+            return match parse(&format!("#{}", parts[1..].join("#"))) {
+                Ok(Command::Book {
+                    name,
+                    birth,
+                    arrival,
+                    session,
+                }) => Ok(Command::Wait {
+                    name,
+                    birth,
+                    arrival,
+                    session,
+                }),
+                Err(e) => Err(e),
+                Ok(_) => Err(ChatError::BookFormat),
+            };
+        }
         _ => {}
     }
     if !(3..=4).contains(&parts.len()) || parts[0].is_empty() {
@@ -193,6 +221,16 @@ mod tests {
             Ok(Command::Feedback("Bagus #sekali".into()))
         );
         assert_eq!(parse("menu"), Ok(Command::Menu));
+        assert_eq!(
+            parse("#tunggu# Budi Santoso #25011987#01122026#siang"),
+            Ok(Command::Wait {
+                name: "Budi Santoso".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: Some("SIANG".into()),
+            })
+        );
+        assert_eq!(parse("#TUNGGU#Budi"), Err(ChatError::BookFormat));
         assert_eq!(parse("halo, mau tanya"), Ok(Command::Menu));
     }
 

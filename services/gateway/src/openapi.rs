@@ -82,6 +82,19 @@ pub fn document() -> Value {
                     ("409", error_response("SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED")),
                 ])
             }},
+            "/api/v1/waitlist": {"post": {
+                "operationId": "joinWaitlist",
+                "summary": "Join the waitlist of a full session; freed seats are offered in line order by WhatsApp with a confirmation code (confirm it with confirmBooking or by replying to the message)",
+                "parameters": [lang],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateBooking"}}}},
+                "responses": common(vec![
+                    ("201", ok("In line (joining again answers the same place)", "WaitlistEntry")),
+                    ("400", error_response("Invalid fields")),
+                    ("403", error_response("BLOCKED_NO_SHOW")),
+                    ("404", error_response("Unknown office")),
+                    ("409", error_response("SEATS_AVAILABLE (book directly) or NOT_BOOKABLE")),
+                ])
+            }},
             "/api/v1/bookings/{booking_id}/confirm": {"post": {
                 "operationId": "confirmBooking",
                 "summary": "Confirm with the 6-digit code",
@@ -194,6 +207,11 @@ pub fn document() -> Value {
                             "application_type": {"type": "string", "enum": ["NEW", "REPLACEMENT"]}
                         }}}
                 }},
+            "WaitlistEntry": {"type": "object", "required": ["entry_id", "position", "state"], "properties": {
+                "entry_id": {"type": "string", "format": "uuid"},
+                "position": {"type": "integer", "minimum": 1},
+                "state": {"type": "string", "enum": ["WAITING", "OFFERED"]}
+            }},
             "Held": {"type": "object", "required": ["booking_id", "status", "expires_at"], "properties": {
                 "booking_id": {"type": "string", "format": "uuid"},
                 "status": {"type": "string", "enum": ["HELD"]},
