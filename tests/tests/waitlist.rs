@@ -173,6 +173,17 @@ async fn freed_seats_go_to_whole_groups_in_line_and_offers_pass_on() {
         .await
         .unwrap()
         .into_inner();
+    // The dashboard counts the people waiting.
+    let stats = c
+        .get_stats(as_dev_admin(pb::GetStatsRequest {
+            office_code: "BOGOR".into(),
+            from: DAY.into(),
+            to: DAY.into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.total.unwrap().waitlist, 6);
     assert_eq!(
         (a.position, b.position, d.position, e.position),
         (1, 2, 3, 4)

@@ -21,6 +21,7 @@ struct Row {
     app: i64,
     staff: i64,
     walk_ins: i64,
+    waitlist: i64,
 }
 
 impl Bookings {
@@ -41,9 +42,14 @@ impl Bookings {
                 WHERE priority AND booking_id IS NULL
                   AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
                 GROUP BY office_code, date
+             ), wait AS (
+                SELECT office_code, date, sum(seats) AS n FROM waitlist_entries
+                WHERE state = 'WAITING' AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
+                GROUP BY office_code, date
              ), keys AS (
                 SELECT DISTINCT office_code, date FROM people
                 UNION SELECT office_code, date FROM walk
+                UNION SELECT office_code, date FROM wait
              )
              SELECT k.office_code, k.date,
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL) AS booked,
@@ -56,10 +62,12 @@ impl Bookings {
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WEB') AS web,
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_APP') AS app,
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_STAFF') AS staff,
-                COALESCE(max(w.n), 0) AS walk_ins
+                COALESCE(max(w.n), 0) AS walk_ins,
+                COALESCE(max(q.n), 0)::bigint AS waitlist
              FROM keys k
              LEFT JOIN people p ON p.office_code = k.office_code AND p.date = k.date
              LEFT JOIN walk w ON w.office_code = k.office_code AND w.date = k.date
+             LEFT JOIN wait q ON q.office_code = k.office_code AND q.date = k.date
              GROUP BY k.office_code, k.date
              ORDER BY k.office_code, k.date",
         )
@@ -86,6 +94,7 @@ impl Bookings {
                     app: r.app as u32,
                     staff: r.staff as u32,
                     walk_ins: r.walk_ins as u32,
+                    waitlist: r.waitlist as u32,
                 };
                 total.booked += row.booked;
                 total.checked_in += row.checked_in;
@@ -98,6 +107,7 @@ impl Bookings {
                 total.app += row.app;
                 total.staff += row.staff;
                 total.walk_ins += row.walk_ins;
+                total.waitlist += row.waitlist;
                 row
             })
             .collect();

@@ -49,6 +49,7 @@ impl Line {
         a.app += b.app;
         a.staff += b.staff;
         a.walk_ins += b.walk_ins;
+        a.waitlist += b.waitlist;
     }
 
     /// No-shows among the people whose day is over and who were booked.
@@ -236,7 +237,7 @@ fn chart(r: &Report) -> String {
 fn cells(l: &Line) -> String {
     let s = &l.stats;
     format!(
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{}</td><td>{}</td>",
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td>",
         l.capacity,
         s.booked,
         s.checked_in,
@@ -250,11 +251,12 @@ fn cells(l: &Line) -> String {
         s.app,
         s.staff,
         s.walk_ins,
+        s.waitlist,
         l.feedback
     )
 }
 
-const HEAD: &str = "<th>Kapasitas</th><th>Dipesan</th><th>Check-in</th><th>Dilayani</th><th>Hangus</th><th>Tidak hadir</th><th>Tingkat tidak hadir</th><th>Batal</th><th>WA / web / app / petugas</th><th>Walk-in</th><th>Saran</th>";
+const HEAD: &str = "<th>Kapasitas</th><th>Dipesan</th><th>Check-in</th><th>Dilayani</th><th>Hangus</th><th>Tidak hadir</th><th>Tingkat tidak hadir</th><th>Batal</th><th>WA / web / app / petugas</th><th>Walk-in</th><th>Daftar tunggu</th><th>Saran</th>";
 
 async fn page(
     State(app): State<Arc<App>>,
@@ -373,12 +375,12 @@ async fn csv(
         Err(m) => return (StatusCode::BAD_GATEWAY, m).into_response(),
     };
     let mut out = String::from(
-        "office_code,date,capacity,booked,checked_in,served,forfeited,no_show,cancelled,whatsapp,web,app,staff,walk_ins,feedback\n",
+        "office_code,date,capacity,booked,checked_in,served,forfeited,no_show,cancelled,whatsapp,web,app,staff,walk_ins,waitlist,feedback\n",
     );
     for ((o, d), l) in &report.lines {
         let s = &l.stats;
         out.push_str(&format!(
-            "{o},{d},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{o},{d},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.capacity,
             s.booked,
             s.checked_in,
@@ -391,6 +393,7 @@ async fn csv(
             s.app,
             s.staff,
             s.walk_ins,
+            s.waitlist,
             l.feedback
         ));
     }
