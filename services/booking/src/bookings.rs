@@ -912,6 +912,7 @@ impl Bookings {
                 tracing::warn!(error = %e, booking_id = %b.id, "H-1 reminder not sent yet; will retry");
             }
         }
+        changed += self.release_unreconfirmed().await?;
         Ok(changed)
     }
 
@@ -954,6 +955,35 @@ impl Bookings {
             ),
             ("queue_number", numbers),
         ];
+        let deadline = self
+            .reconfirm_deadline(&b.office_code, b.date, office.tz)
+            .await?;
+        let mut params: Vec<(&str, String)> = params.into();
+        let template = match deadline {
+            Some(at) => {
+                params.push((
+                    "booking_code",
+                    view.booking
+                        .booking_code
+                        .clone()
+                        .and_then(|c| BookingCode::parse(&c))
+                        .map(|c| c.display())
+                        .unwrap_or_default(),
+                ));
+                params.push((
+                    "reconfirm_by_local",
+                    format!(
+                        "{} {zone}, {}",
+                        antrean_platform::domain::local_hhmm(office.tz, at),
+                        antrean_platform::domain::tanggal(antrean_platform::domain::local_date(
+                            office.tz, at
+                        ))
+                    ),
+                ));
+                "reminder_h1_reconfirm"
+            }
+            None => "reminder_h1",
+        };
         self.notification
             .clone()
             .send(pb::SendRequest {
@@ -965,12 +995,13 @@ impl Bookings {
                     email: String::new(),
                 }),
                 sender_phone_number_id: office.phone_number_id.clone(),
-                template: "reminder_h1".into(),
+                template: template.into(),
                 parameters: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             })
             .await?;
-        sqlx::query("UPDATE bookings SET reminder_sent = true WHERE id = $1")
+        sqlx::query("UPDATE bookings SET reminder_sent = true, reconfirm_by = $2 WHERE id = $1")
             .bind(b.id)
+            .bind(deadline)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1009,7 +1040,7 @@ impl Bookings {
 
     /// Gives the booking's seats back to the quota; flags it done, or leaves it for the
     /// sweeper to retry.
-    async fn release_seats(&self, id: Uuid) {
+    pub(crate) async fn release_seats(&self, id: Uuid) {
         let r = self
             .quota
             .clone()
@@ -1051,7 +1082,7 @@ impl Bookings {
 }
 
 /// One status change: the row, its event, and (for exits) the people freed for new bookings.
-async fn transition(
+pub(crate) async fn transition(
     conn: &mut PgConnection,
     id: Uuid,
     from: &str,

@@ -343,6 +343,38 @@ impl BookingService for BookingGrpc {
         Ok(Response::new(report))
     }
 
+    async fn set_reconfirmation(
+        &self,
+        req: Request<pb::SetReconfirmationRequest>,
+    ) -> Result<Response<pb::ReconfirmationSetting>, Status> {
+        let by = self.staff(&req, Permission::Manage, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        let s = self
+            .bookings
+            .set_reconfirmation(&by, &r.office_code, r.required, &r.cutoff_local)
+            .await?;
+        Ok(Response::new(pb::ReconfirmationSetting {
+            office_code: s.office_code,
+            required: s.reconfirm_required,
+            cutoff_local: s.reconfirm_cutoff_local,
+        }))
+    }
+
+    async fn reconfirm(
+        &self,
+        req: Request<pb::ReconfirmRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        required("contact_phone", &r.contact_phone)?;
+        let v = self
+            .bookings
+            .reconfirm(&r.booking_code, &r.contact_phone)
+            .await?;
+        Ok(Response::new(self.to_proto(&v)))
+    }
+
     async fn get_queue_board(
         &self,
         req: Request<pb::GetQueueBoardRequest>,

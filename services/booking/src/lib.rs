@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod queue;
+pub mod reconfirm;
 pub mod schedule;
 pub mod stats;
 pub mod waitlist;

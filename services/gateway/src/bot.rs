@@ -233,6 +233,7 @@ async fn run(
             Some(_) => cancel(app, m, &code).await?,
         },
         Command::Status(code) => status_of(app, m, &code).await?,
+        Command::Reconfirm(code) => reconfirm(app, m, &code).await?,
         Command::Feedback(text) => match office {
             None => office_only("mengirim apresiasi atau pengaduan"),
             Some(o) => {
@@ -653,6 +654,43 @@ async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
             ),
             ("date", booking_date(&b)),
             ("session", session_word(b.session)),
+        ],
+    ))
+}
+
+const RECONFIRM_FORMAT: (&str, &str) = ("#YA#KODEBOOKING", "#YA#7K3M-9QX2-HT4R-D");
+
+/// `#YA#<kode>`: attendance reconfirmed, as the H-1 reminder asks where the office wants it.
+async fn reconfirm(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::error(
+            "Booking tidak ditemukan untuk akun WhatsApp ini.",
+            RECONFIRM_FORMAT.0,
+            RECONFIRM_FORMAT.1,
+        ));
+    };
+    let answer = app
+        .booking
+        .clone()
+        .reconfirm(pb::ReconfirmRequest {
+            booking_code: code.to_owned(),
+            contact_phone: phone,
+        })
+        .await;
+    let b = match answer {
+        Ok(b) => b.into_inner(),
+        Err(s) => return explain(s, RECONFIRM_FORMAT.0, RECONFIRM_FORMAT.1),
+    };
+    let office = app.offices.by_code(app, &b.office_code).await?;
+    Ok(Reply::new(
+        "booking_reconfirmed",
+        &[
+            ("booking_code", b.booking_code.clone()),
+            (
+                "office_name",
+                office.map_or(b.office_code.clone(), |o| o.name.clone()),
+            ),
+            ("date", booking_date(&b)),
         ],
     ))
 }

@@ -4,6 +4,7 @@
 //! - `#TGLLAYANAN`: the next five dates with room;
 //! - `#NAMA#DDMMYYYY#DDMMYYYY` (name, birth date, arrival date), optionally `#PAGI`/`#SIANG`;
 //! - `#TUNGGU#NAMA#DDMMYYYY#DDMMYYYY[#PAGI|#SIANG]`: the waitlist of a full session;
+//! - `#YA#<kode booking>`: reconfirms attendance when the H-1 reminder asks for it;
 //! - six digits alone: the confirmation code;
 //! - `#BATAL#<kode booking>`, `#STATUS#<kode booking>`, `#SARAN#<text>`;
 //! - `MENU`, or anything else: the menu.
@@ -26,6 +27,7 @@ pub enum Command {
         session: Option<String>,
     },
     Confirm(String),
+    Reconfirm(String),
     Cancel(String),
     Status(String),
     Feedback(String),
@@ -42,6 +44,7 @@ pub enum ChatError {
     ArrivalDate,
     Session,
     CancelFormat,
+    ReconfirmFormat,
     StatusFormat,
     FeedbackFormat,
 }
@@ -73,6 +76,11 @@ impl ChatError {
                 "Kode booking belum ditulis.",
                 "#BATAL#KODEBOOKING",
                 "#BATAL#7K3M-9QX2-HT4R-D",
+            ),
+            ChatError::ReconfirmFormat => (
+                "Kode booking belum ditulis.",
+                "#YA#KODEBOOKING",
+                "#YA#7K3M-9QX2-HT4R-D",
             ),
             ChatError::StatusFormat => (
                 "Kode booking belum ditulis.",
@@ -127,6 +135,11 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
             return arg(1)
                 .map(|c| Command::Cancel(c.to_owned()))
                 .ok_or(ChatError::CancelFormat);
+        }
+        "YA" => {
+            return arg(1)
+                .map(|c| Command::Reconfirm(c.to_owned()))
+                .ok_or(ChatError::ReconfirmFormat);
         }
         "STATUS" => {
             return arg(1)
@@ -231,6 +244,11 @@ mod tests {
             })
         );
         assert_eq!(parse("#TUNGGU#Budi"), Err(ChatError::BookFormat));
+        assert_eq!(
+            parse("#ya# 7k3m-9qx2-ht4r-d"),
+            Ok(Command::Reconfirm("7k3m-9qx2-ht4r-d".into()))
+        );
+        assert_eq!(parse("#YA"), Err(ChatError::ReconfirmFormat));
         assert_eq!(parse("halo, mau tanya"), Ok(Command::Menu));
     }
 

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/petugas/kapasitas", post(capacity))
         .route("/petugas/prioritas", post(priority))
         .route("/petugas/tutup", post(close_date))
+        .route("/petugas/konfirmasi-ulang", post(reconfirmation))
         .route("/layar/{office}", get(display_page))
         .route("/layar/{office}/events", get(display_events))
 }
@@ -397,7 +398,9 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
 <label>Batas waktu (JJ:MM) <input name=\"batas\" placeholder=\"09:00\"></label>\
 <button type=\"submit\">Simpan kuota prioritas</button></form>\
 <form method=\"post\" action=\"/petugas/tutup\">{hidden}<label>Tanggal <input name=\"tanggal\" type=\"date\" required></label>\
-<label>Alasan <input name=\"alasan\" required></label><button type=\"submit\">Tutup tanggal</button></form></section>"
+<label>Alasan <input name=\"alasan\" required></label><button type=\"submit\">Tutup tanggal</button></form>\
+<form method=\"post\" action=\"/petugas/konfirmasi-ulang\">{hidden}<label><input type=\"checkbox\" name=\"wajib\" value=\"ya\"> Pengingat H-1 meminta konfirmasi ulang</label>\
+<label>Batas konfirmasi H-1 (JJ:MM) <input name=\"batas\" placeholder=\"20:00\"></label><button type=\"submit\">Simpan konfirmasi ulang</button></form></section>"
         )
     } else {
         String::new()
@@ -754,6 +757,39 @@ async fn close_date(
             field("tanggal"),
             c.get_ref().confirmed_seats
         )),
+        Err(e) => Outcome::Err(status_message(&e)),
+    };
+    render(&app, &s, &office, outcome, "").await
+}
+
+async fn reconfirmation(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let (s, office, token) = match posted(&app, &headers, &f).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let required = f.get("wajib").is_some_and(|v| v == "ya");
+    let r = app
+        .booking
+        .clone()
+        .set_reconfirmation(with_token(
+            tonic::Request::new(pb::SetReconfirmationRequest {
+                office_code: office.clone(),
+                required,
+                cutoff_local: f.get("batas").cloned().unwrap_or_default(),
+            }),
+            &token,
+        ))
+        .await;
+    let outcome = match r {
+        Ok(c) if c.get_ref().required => Outcome::Ok(format!(
+            "Pengingat H-1 meminta konfirmasi ulang; booking yang belum dikonfirmasi pukul {} H-1 dibatalkan dan kursinya diberikan ke daftar tunggu.",
+            c.get_ref().cutoff_local
+        )),
+        Ok(_) => Outcome::Ok("Konfirmasi ulang tidak diwajibkan.".into()),
         Err(e) => Outcome::Err(status_message(&e)),
     };
     render(&app, &s, &office, outcome, "").await

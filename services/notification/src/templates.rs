@@ -79,6 +79,7 @@ pub fn subject(template: &str) -> &'static str {
         "booking_cancelled" => "Booking antrean paspor dibatalkan",
         "booking_status" => "Status booking antrean paspor",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
+        "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
         "waitlist_offer" => "Kursi antrean paspor tersedia untuk Anda",
         _ => "Informasi antrean paspor",
     }
@@ -121,6 +122,8 @@ fn text(body: String) -> Rendered {
 /// | `feedback_received` | `office_name` |
 /// | `error` | `message`, `format`, `example` |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
+/// | `reminder_h1_reconfirm` | `name`, `office_name`, `date`, `schedule_local`, `queue_number`, `booking_code`, `reconfirm_by_local` (approved UTILITY template) |
+/// | `booking_reconfirmed` | `booking_code`, `office_name`, `date` |
 /// | `waitlist_joined` | `office_name`, `date`, `session`, `position`, `people` |
 /// | `waitlist_offer` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` (approved UTILITY template) |
 pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, TemplateError> {
@@ -246,6 +249,43 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 ),
             }
         }
+        "reminder_h1_reconfirm" => {
+            let keys = [
+                "name",
+                "office_name",
+                "date",
+                "schedule_local",
+                "queue_number",
+                "booking_code",
+                "reconfirm_by_local",
+            ];
+            let params = keys
+                .iter()
+                .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
+                .collect::<Result<Vec<_>, _>>()?;
+            Rendered {
+                body: json!({"type": "template", "template": {
+                    "name": "antrean_pengingat_h1_konfirmasi",
+                    "language": {"code": "id"},
+                    "components": [{"type": "body", "parameters": params}]}}),
+                text: format!(
+                    "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.\nBalas #YA#{} sebelum {} untuk memastikan kehadiran. Bila tidak, booking dibatalkan dan kursinya diberikan kepada pemohon di daftar tunggu.",
+                    get("name")?,
+                    get("date")?,
+                    get("schedule_local")?,
+                    get("office_name")?,
+                    get("queue_number")?,
+                    get("booking_code")?,
+                    get("reconfirm_by_local")?
+                ),
+            }
+        }
+        "booking_reconfirmed" => text(format!(
+            "Terima kasih. Kehadiran Anda untuk booking {} di {} pada {} sudah dikonfirmasi. Datang tepat waktu dengan membawa dokumen asli.",
+            get("booking_code")?,
+            get("office_name")?,
+            get("date")?
+        )),
         "waitlist_joined" => text(format!(
             "Anda masuk daftar tunggu {} untuk {} sesi {} ({} orang), urutan ke-{}.\n\nBila ada kursi kosong untuk seluruh rombongan, kami kirim kode konfirmasi lewat WhatsApp. Balas kode itu sebelum batas waktunya untuk mendapatkan nomor antrean.",
             get("office_name")?,
