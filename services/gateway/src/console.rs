@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/petugas/prioritas", post(priority))
         .route("/petugas/tutup", post(close_date))
         .route("/petugas/konfirmasi-ulang", post(reconfirmation))
+        .route("/petugas/hari-khusus", post(special_day))
         .route("/layar/{office}", get(display_page))
         .route("/layar/{office}/events", get(display_events))
 }
@@ -399,6 +400,11 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
 <button type=\"submit\">Simpan kuota prioritas</button></form>\
 <form method=\"post\" action=\"/petugas/tutup\">{hidden}<label>Tanggal <input name=\"tanggal\" type=\"date\" required></label>\
 <label>Alasan <input name=\"alasan\" required></label><button type=\"submit\">Tutup tanggal</button></form>\
+<form method=\"post\" action=\"/petugas/hari-khusus\">{hidden}<label>Tanggal <input name=\"tanggal\" type=\"date\" required></label>\
+<label>Nama kegiatan <input name=\"nama\" required placeholder=\"Paspor Simpatik\"></label>\
+<label>Kapasitas pagi <input name=\"pagi\" type=\"number\" min=\"0\" max=\"10000\" value=\"0\"></label>\
+<label>Kapasitas siang <input name=\"siang\" type=\"number\" min=\"0\" max=\"10000\" value=\"0\"></label>\
+<button type=\"submit\">Buka hari khusus</button></form>\
 <form method=\"post\" action=\"/petugas/konfirmasi-ulang\">{hidden}<label><input type=\"checkbox\" name=\"wajib\" value=\"ya\"> Pengingat H-1 meminta konfirmasi ulang</label>\
 <label>Batas konfirmasi H-1 (JJ:MM) <input name=\"batas\" placeholder=\"20:00\"></label><button type=\"submit\">Simpan konfirmasi ulang</button></form></section>"
         )
@@ -756,6 +762,42 @@ async fn close_date(
             "Tanggal {} ditutup untuk booking baru. {} kursi sudah terkonfirmasi dan tetap berlaku.",
             field("tanggal"),
             c.get_ref().confirmed_seats
+        )),
+        Err(e) => Outcome::Err(status_message(&e)),
+    };
+    render(&app, &s, &office, outcome, "").await
+}
+
+async fn special_day(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let (s, office, token) = match posted(&app, &headers, &f).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let seats = |k: &str| field(k).trim().parse::<u32>().unwrap_or(u32::MAX);
+    let r = app
+        .quota
+        .clone()
+        .open_special_date(with_token(
+            tonic::Request::new(pb::OpenSpecialDateRequest {
+                office_code: office.clone(),
+                date: field("tanggal"),
+                name: field("nama"),
+                pagi_capacity: seats("pagi"),
+                siang_capacity: seats("siang"),
+            }),
+            &token,
+        ))
+        .await;
+    let outcome = match r {
+        Ok(d) => Outcome::Ok(format!(
+            "{} dibuka pada {} untuk booking.",
+            d.get_ref().note,
+            d.get_ref().date
         )),
         Err(e) => Outcome::Err(status_message(&e)),
     };

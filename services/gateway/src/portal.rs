@@ -469,6 +469,45 @@ async fn submit_form(
     if !errors.is_empty() {
         return render(&errors, Some("Periksa kembali data yang ditandai."));
     }
+    let session_pb = if session == "SIANG" {
+        pb::Session::Siang
+    } else {
+        pb::Session::Pagi
+    };
+    if get("tunggu") == "ya" {
+        // The session was full: the same people join its waitlist.
+        let joined = app
+            .booking
+            .clone()
+            .join_waitlist(pb::JoinWaitlistRequest {
+                office_code: office.code.clone(),
+                date: date.clone(),
+                session: session_pb as i32,
+                contact: Some(pb::ContactInput {
+                    phone: get("phone"),
+                    email: get("email"),
+                    whatsapp_user_id: String::new(),
+                }),
+                applicants,
+                channel: pb::Channel::Web as i32,
+            })
+            .await;
+        return match joined {
+            Ok(e) => page(
+                "Daftar tunggu",
+                &format!(
+                    "<h1>Anda di daftar tunggu</h1><p class=\"notice\" role=\"status\" id=\"daftar-tunggu\">Urutan ke-{} untuk {} sesi {} di {}.</p>\
+<p>Bila ada kursi kosong untuk seluruh rombongan, kode konfirmasi dikirim lewat WhatsApp ke nomor HP Anda. Masukkan atau balas kode itu sebelum batas waktunya.</p>",
+                    e.get_ref().position,
+                    esc(&date),
+                    esc(&session),
+                    esc(&office.name)
+                ),
+            )
+            .into_response(),
+            Err(s) => render(&HashMap::new(), Some(&ApiError::from_status(&s, false).message_text())),
+        };
+    }
     let created = app
         .booking
         .clone()
@@ -477,11 +516,7 @@ async fn submit_form(
             channel: pb::Channel::Web as i32,
             office_code: office.code.clone(),
             date: date.clone(),
-            session: if session == "SIANG" {
-                pb::Session::Siang
-            } else {
-                pb::Session::Pagi
-            } as i32,
+            session: session_pb as i32,
             contact: Some(pb::ContactInput {
                 phone: get("phone"),
                 email: get("email"),
@@ -513,6 +548,17 @@ async fn submit_form(
                     (f, msg)
                 })
                 .collect();
+            if antrean_platform::status::reason(&s).as_deref() == Some("SOLD_OUT") {
+                // A full session offers its waitlist: the same form, posted again.
+                let html = form_html(&office, &date, &session, &key, &values, &errors, Some(&e.message_text()))
+                    .replacen(
+                        "</form>",
+                        "<p>Sesi ini penuh. Anda dapat masuk daftar tunggu: bila ada pembatalan, kursi ditawarkan lewat WhatsApp.</p>\
+<button type=\"submit\" name=\"tunggu\" value=\"ya\" class=\"secondary\">Masuk daftar tunggu</button></form>",
+                        1,
+                    );
+                return page("Pesan antrean", &html).into_response();
+            }
             return render(&errors, Some(&e.message_text()));
         }
     };

@@ -1,0 +1,233 @@
+//! The console pages by role and office over plain HTTP: who sees what, whose changes take
+//! effect where, sign-in, CSRF; and the portal offering the waitlist of a full session.
+use antrean_platform::actor::as_dev_admin;
+use antrean_proto::v1 as pb;
+use antrean_tests::*;
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Browser {
+    async fn sign_in(base: &str, username: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}/petugas/masuk"))
+            .form(&[("username", username), ("password", staff::PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{username}");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("Secure")
+                && cookie.contains("SameSite=Strict")
+        );
+        Browser {
+            http,
+            base: base.to_owned(),
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/petugas").await;
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page[at..at + 32].to_owned()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let csrf = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("csrf", &csrf));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+async fn capacity(s: &System, office: &str) -> u32 {
+    s.quota
+        .clone()
+        .get_availability(pb::GetAvailabilityRequest {
+            office_code: office.into(),
+            from: "2026-12-03".into(),
+            to: "2026-12-03".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .days[0]
+        .sessions[0]
+        .capacity
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_by_role_and_office() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    let admin = staff::admin(s).await;
+    for (user, role, office) in [
+        ("petugas.bogor", pb::StaffRole::OfficeStaff, "BOGOR"),
+        ("kepala.bogor", pb::StaffRole::OfficeHead, "BOGOR"),
+        ("kepala.jakpus", pb::StaffRole::OfficeHead, "JAKPUS"),
+    ] {
+        staff::create(s, &admin, user, role, office).await;
+    }
+    // Signed out: sent to sign in.
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in ["/petugas", "/petugas/dasbor", "/petugas/dasbor.csv"] {
+        let r = anon
+            .get(format!("{}{path}", w.gateway))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/petugas/masuk");
+    }
+
+    let clerk = Browser::sign_in(&w.gateway, "petugas.bogor").await;
+    let head = Browser::sign_in(&w.gateway, "kepala.bogor").await;
+    let other = Browser::sign_in(&w.gateway, "kepala.jakpus").await;
+    let chief = Browser::sign_in(&w.gateway, &admin.username).await;
+
+    // The console: everyone, on their own office (admins choose); only heads and admins see
+    // the capacity forms.
+    let (status, page) = clerk.get("/petugas?kantor=JAKPUS").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"kantor\">BOGOR<") && !page.contains("/petugas/kapasitas"));
+    let (_, page) = head.get("/petugas").await;
+    assert!(page.contains("/petugas/kapasitas") && page.contains("/petugas/dasbor"));
+    let (_, page) = chief.get("/petugas?kantor=JAKPUS").await;
+    assert!(page.contains("id=\"kantor\">JAKPUS<"));
+
+    // The dashboard: not for office staff; heads see their own office whatever they ask.
+    assert_eq!(clerk.get("/petugas/dasbor").await.0, 403);
+    assert_eq!(clerk.get("/petugas/dasbor.csv").await.0, 403);
+    let (status, page) = other.get("/petugas/dasbor?kantor=BOGOR").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Dasbor JAKPUS"), "{page}");
+    let (status, page) = chief.get("/petugas/dasbor?kantor=").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Dasbor Nasional"));
+
+    // Capacity: only Bogor's head and admins change Bogor.
+    let before = capacity(s, "BOGOR").await;
+    let change = [
+        ("kantor", "BOGOR"),
+        ("tanggal", "2026-12-03"),
+        ("sesi", "PAGI"),
+        ("kapasitas", "81"),
+    ];
+    let (_, page) = clerk.post("/petugas/kapasitas", &change).await;
+    assert!(page.contains("role=\"alert\""), "{page}");
+    let (_, page) = other.post("/petugas/kapasitas", &change).await;
+    assert!(page.contains("role=\"status\""));
+    assert_eq!(
+        capacity(s, "BOGOR").await,
+        before,
+        "Jakarta's head changed Jakarta, not Bogor"
+    );
+    assert_eq!(capacity(s, "JAKPUS").await, 81);
+    let (_, page) = head.post("/petugas/kapasitas", &change).await;
+    assert!(page.contains("menjadi 81"), "{page}");
+    assert_eq!(capacity(s, "BOGOR").await, 81);
+
+    // A form without the session's CSRF token changes nothing.
+    let r = head
+        .http
+        .post(format!("{}/petugas/kapasitas", w.gateway))
+        .header("cookie", &head.cookie)
+        .form(&[
+            ("kantor", "BOGOR"),
+            ("tanggal", "2026-12-03"),
+            ("sesi", "PAGI"),
+            ("kapasitas", "5"),
+            ("csrf", "0"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(capacity(s, "BOGOR").await, 81);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_offers_the_waitlist_of_a_full_session() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    s.quota
+        .clone()
+        .set_capacity(as_dev_admin(pb::SetCapacityRequest {
+            office_code: "BOGOR".into(),
+            date: "2026-12-01".into(),
+            session: pb::Session::Pagi as i32,
+            capacity: 0,
+        }))
+        .await
+        .unwrap();
+    let form = |wait: bool| {
+        let mut f = vec![
+            ("key", "portal-wait-1".to_owned()),
+            ("tanggal", "2026-12-01".to_owned()),
+            ("sesi", "PAGI".to_owned()),
+            ("phone", "081388887777".to_owned()),
+            ("nik_0", nik("1991-06-15", 42)),
+            ("name_0", "Rina Kartika".to_owned()),
+            ("birth_0", "1991-06-15".to_owned()),
+            ("type_0", "NEW".to_owned()),
+        ];
+        if wait {
+            f.push(("tunggu", "ya".to_owned()));
+        }
+        f
+    };
+    let http = reqwest::Client::new();
+    let url = format!("{}/kantor/BOGOR/pesan", w.gateway);
+    let full = http
+        .post(&url)
+        .form(&form(false))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(full.contains("name=\"tunggu\" value=\"ya\""), "{full}");
+    let joined = http
+        .post(&url)
+        .form(&form(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(joined.contains("Urutan ke-1"), "{joined}");
+}
