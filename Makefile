@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test chat lint fmt build services logs browser-deps k8s-check bench
+.PHONY: up down test admin chat lint fmt build services logs browser-deps k8s-check bench
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -24,6 +24,10 @@ test: services browser-deps
 	cargo build --workspace --bins
 	cargo nextest run --workspace --no-fail-fast
 	deploy/k8s-check.sh
+
+## admin: create the first directorate admin, e.g. make admin USERNAME=admin.pusat NAME="Admin Pusat" (password from ADMIN_PASSWORD, else asked)
+admin: services
+	cargo run -q -p antrean-identity -- create-admin --username "$(USERNAME)" --display-name "$(NAME)"
 
 ## chat: chat with an office's WhatsApp bot in the terminal (after `make up`), e.g. make chat OFFICE=BOGOR PHONE=081234567890
 chat:
