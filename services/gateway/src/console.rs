@@ -468,31 +468,98 @@ async fn console(
     render(&app, &s, &office, Outcome::None, "").await
 }
 
-/// The session, the office and the form of a console POST, after the CSRF check.
-async fn posted(
-    app: &App,
-    headers: &HeaderMap,
-    f: &HashMap<String, String>,
-) -> Result<(Session, String, String), Response> {
-    let Some(s) = session(app, headers).await else {
-        return Err(to_login());
-    };
-    if !same(
-        f.get("csrf").map(String::as_str).unwrap_or_default(),
-        &s.csrf,
-    ) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            shell_page(
-                "Ditolak",
-                "<p class=\"alert\" role=\"alert\">Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.</p>",
-            ),
-        )
-            .into_response());
+/// A console form POST: the signed-in staff member (after the CSRF check), the office the
+/// form acts on, the actor token for the services, and the fields.
+struct Posted {
+    app: Arc<App>,
+    session: Session,
+    office: String,
+    token: String,
+    form: HashMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, app: &Arc<App>) -> Result<Self, Response> {
+        let headers = req.headers().clone();
+        let Form(form) = Form::<HashMap<String, String>>::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(session) = session(app, &headers).await else {
+            return Err(to_login());
+        };
+        if !same(
+            form.get("csrf").map(String::as_str).unwrap_or_default(),
+            &session.csrf,
+        ) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                shell_page(
+                    "Ditolak",
+                    "<p class=\"alert\" role=\"alert\">Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.</p>",
+                ),
+            )
+                .into_response());
+        }
+        let office = office_of(&session, form.get("kantor"));
+        let token = app
+            .pii
+            .decrypt(&session.token_enc)
+            .map_err(|_| to_login())?;
+        Ok(Posted {
+            app: app.clone(),
+            session,
+            office,
+            token,
+            form,
+        })
     }
-    let office = office_of(&s, f.get("kantor"));
-    let token = app.pii.decrypt(&s.token_enc).map_err(|_| to_login())?;
-    Ok((s, office, token))
+}
+
+impl Posted {
+    fn field(&self, k: &str) -> String {
+        self.form.get(k).cloned().unwrap_or_default()
+    }
+
+    /// A request to a service, carrying this staff member's actor token.
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        with_token(tonic::Request::new(msg), &self.token)
+    }
+
+    /// The console again, with what the action answered.
+    async fn show(&self, outcome: Outcome, extra: &str) -> Response {
+        render(&self.app, &self.session, &self.office, outcome, extra).await
+    }
+
+    /// A ticket the action answered, or the service's refusal.
+    async fn show_ticket(
+        &self,
+        r: Result<tonic::Response<pb::QueueTicket>, tonic::Status>,
+        ok: Option<String>,
+    ) -> Response {
+        match r {
+            Ok(t) => {
+                let panel = ticket_panel(t.get_ref(), &self.office, &self.session.csrf);
+                self.show(ok.map_or(Outcome::None, Outcome::Ok), &panel)
+                    .await
+            }
+            Err(e) => self.show(Outcome::Err(status_message(&e)), "").await,
+        }
+    }
+
+    /// A message from the answer, or the service's refusal.
+    async fn show_result<T>(
+        &self,
+        r: Result<tonic::Response<T>, tonic::Status>,
+        ok: impl FnOnce(&T) -> String,
+    ) -> Response {
+        let outcome = match r {
+            Ok(v) => Outcome::Ok(ok(v.get_ref())),
+            Err(e) => Outcome::Err(status_message(&e)),
+        };
+        self.show(outcome, "").await
+    }
 }
 
 fn session_of(v: &str) -> i32 {
@@ -502,339 +569,206 @@ fn session_of(v: &str) -> i32 {
     }
 }
 
-async fn check_in(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let code = f.get("kode").cloned().unwrap_or_default();
-    let r = app
+async fn check_in(p: Posted) -> Response {
+    let r = p
+        .app
         .booking
         .clone()
-        .check_in(with_token(
-            tonic::Request::new(pb::CheckInRequest {
-                booking_code: code,
-                office_code: office.clone(),
-                at: None,
-            }),
-            &token,
-        ))
+        .check_in(p.request(pb::CheckInRequest {
+            booking_code: p.field("kode"),
+            office_code: p.office.clone(),
+            at: None,
+        }))
         .await;
-    let (outcome, extra) = match r {
-        Ok(b) => {
-            let b = b.into_inner();
-            let people: Vec<String> = b
-                .applicants
-                .iter()
-                .map(|a| {
-                    format!(
-                        "<li>{} &middot; {} &middot; jadwal {}</li>",
-                        esc(&a.queue_number),
-                        esc(&a.name),
-                        esc(&a.scheduled_local)
-                    )
-                })
-                .collect();
-            let on_time = b.status == pb::BookingStatus::CheckedIn as i32;
-            let msg = if on_time {
-                format!("Check-in berhasil: {} tepat waktu.", b.booking_code)
-            } else if b.status == pb::BookingStatus::Forfeited as i32 {
-                format!(
-                    "Booking {} HANGUS: datang setelah jadwal. Bila perlu, pindahkan ke antrean walk-in.",
-                    b.booking_code
-                )
-            } else {
-                format!("Booking {}: {}", b.booking_code, b.status)
-            };
-            let panel = format!(
-                "<section><h2>Pemohon</h2><ul id=\"pemohon\">{}</ul></section>",
-                people.join("")
-            );
-            (
-                if on_time {
-                    Outcome::Ok(msg)
-                } else {
-                    Outcome::Err(msg)
-                },
-                panel,
+    let b = match r {
+        Ok(b) => b.into_inner(),
+        Err(e) => return p.show(Outcome::Err(status_message(&e)), "").await,
+    };
+    let people: Vec<String> = b
+        .applicants
+        .iter()
+        .map(|a| {
+            format!(
+                "<li>{} &middot; {} &middot; jadwal {}</li>",
+                esc(&a.queue_number),
+                esc(&a.name),
+                esc(&a.scheduled_local)
             )
-        }
-        Err(e) => (Outcome::Err(status_message(&e)), String::new()),
+        })
+        .collect();
+    let panel = format!(
+        "<section><h2>Pemohon</h2><ul id=\"pemohon\">{}</ul></section>",
+        people.join("")
+    );
+    let outcome = if b.status == pb::BookingStatus::CheckedIn as i32 {
+        Outcome::Ok(format!(
+            "Check-in berhasil: {} tepat waktu.",
+            b.booking_code
+        ))
+    } else if b.status == pb::BookingStatus::Forfeited as i32 {
+        Outcome::Err(format!(
+            "Booking {} HANGUS: datang setelah jadwal. Bila perlu, pindahkan ke antrean walk-in.",
+            b.booking_code
+        ))
+    } else {
+        Outcome::Err(format!("Booking {}: {}", b.booking_code, b.status))
     };
-    render(&app, &s, &office, outcome, &extra).await
+    p.show(outcome, &panel).await
 }
 
-async fn call_next(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let r = app
+async fn call_next(p: Posted) -> Response {
+    let r = p
+        .app
         .booking
         .clone()
-        .call_next(with_token(
-            tonic::Request::new(pb::CallNextRequest {
-                office_code: office.clone(),
-                counter: f.get("loket").cloned().unwrap_or_default(),
-            }),
-            &token,
-        ))
+        .call_next(p.request(pb::CallNextRequest {
+            office_code: p.office.clone(),
+            counter: p.field("loket"),
+        }))
         .await;
-    match r {
-        Ok(t) => {
-            let panel = ticket_panel(t.get_ref(), &office, &s.csrf);
-            render(&app, &s, &office, Outcome::None, &panel).await
-        }
-        Err(e) => render(&app, &s, &office, Outcome::Err(status_message(&e)), "").await,
-    }
+    p.show_ticket(r, None).await
 }
 
-async fn ticket_action(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path((id, aksi)): Path<(String, String)>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let req = with_token(
-        tonic::Request::new(pb::TicketActionRequest { ticket_id: id }),
-        &token,
-    );
-    let mut b = app.booking.clone();
+async fn ticket_action(Path((id, aksi)): Path<(String, String)>, p: Posted) -> Response {
+    let req = p.request(pb::TicketActionRequest { ticket_id: id });
+    let mut b = p.app.booking.clone();
     let r = match aksi.as_str() {
         "panggil-ulang" => b.recall(req).await,
         "lewati" => b.skip(req).await,
         "selesai" => b.mark_served(req).await,
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    match r {
-        Ok(t) => {
-            let panel = ticket_panel(t.get_ref(), &office, &s.csrf);
-            render(&app, &s, &office, Outcome::None, &panel).await
+    p.show_ticket(r, None).await
+}
+
+async fn walk_in(p: Posted) -> Response {
+    let r = p
+        .app
+        .booking
+        .clone()
+        .create_walk_in(p.request(pb::CreateWalkInRequest {
+            office_code: p.office.clone(),
+            session: session_of(&p.field("sesi")),
+            name: p.field("nama"),
+            priority_reason: p.field("alasan"),
+            forfeited_booking_code: p.field("hangus"),
+        }))
+        .await;
+    let ok = r
+        .as_ref()
+        .ok()
+        .map(|t| format!("Nomor prioritas {} diberikan.", t.get_ref().queue_number));
+    p.show_ticket(r, ok).await
+}
+
+async fn capacity(p: Posted) -> Response {
+    let r = p
+        .app
+        .quota
+        .clone()
+        .set_capacity(p.request(pb::SetCapacityRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            session: session_of(&p.field("sesi")),
+            capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
+        }))
+        .await;
+    let (date, session) = (p.field("tanggal"), p.field("sesi"));
+    p.show_result(r, |a| {
+        format!(
+            "Kapasitas {date} sesi {session} menjadi {} (sisa {}).",
+            a.capacity, a.remaining
+        )
+    })
+    .await
+}
+
+async fn priority(p: Posted) -> Response {
+    let r = p
+        .app
+        .booking
+        .clone()
+        .set_priority_capacity(p.request(pb::SetPriorityCapacityRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            session: session_of(&p.field("sesi")),
+            priority_capacity: p.field("kuota").trim().parse().unwrap_or(u32::MAX),
+            cutoff_local: p.field("batas"),
+        }))
+        .await;
+    let session = p.field("sesi");
+    p.show_result(r, |q| {
+        format!(
+            "Kuota prioritas {} sesi {session}: {} (terpakai {}), kembali ke kuota umum pukul {}.",
+            q.date, q.priority_capacity, q.used, q.cutoff_local
+        )
+    })
+    .await
+}
+
+async fn close_date(p: Posted) -> Response {
+    let r = p
+        .app
+        .quota
+        .clone()
+        .close_date(p.request(pb::CloseDateRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            reason: p.field("alasan"),
+        }))
+        .await;
+    let date = p.field("tanggal");
+    p.show_result(r, |c| {
+        format!(
+            "Tanggal {date} ditutup untuk booking baru. {} kursi sudah terkonfirmasi dan tetap berlaku.",
+            c.confirmed_seats
+        )
+    })
+    .await
+}
+
+async fn special_day(p: Posted) -> Response {
+    let seats = |k: &str| p.field(k).trim().parse::<u32>().unwrap_or(u32::MAX);
+    let r = p
+        .app
+        .quota
+        .clone()
+        .open_special_date(p.request(pb::OpenSpecialDateRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            name: p.field("nama"),
+            pagi_capacity: seats("pagi"),
+            siang_capacity: seats("siang"),
+        }))
+        .await;
+    p.show_result(r, |d| {
+        format!("{} dibuka pada {} untuk booking.", d.note, d.date)
+    })
+    .await
+}
+
+async fn reconfirmation(p: Posted) -> Response {
+    let r = p
+        .app
+        .booking
+        .clone()
+        .set_reconfirmation(p.request(pb::SetReconfirmationRequest {
+            office_code: p.office.clone(),
+            required: p.field("wajib") == "ya",
+            cutoff_local: p.field("batas"),
+        }))
+        .await;
+    p.show_result(r, |c| {
+        if c.required {
+            format!(
+                "Pengingat H-1 meminta konfirmasi ulang; booking yang belum dikonfirmasi pukul {} H-1 dibatalkan dan kursinya diberikan ke daftar tunggu.",
+                c.cutoff_local
+            )
+        } else {
+            "Konfirmasi ulang tidak diwajibkan.".into()
         }
-        Err(e) => render(&app, &s, &office, Outcome::Err(status_message(&e)), "").await,
-    }
-}
-
-async fn walk_in(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let r = app
-        .booking
-        .clone()
-        .create_walk_in(with_token(
-            tonic::Request::new(pb::CreateWalkInRequest {
-                office_code: office.clone(),
-                session: session_of(&field("sesi")),
-                name: field("nama"),
-                priority_reason: field("alasan"),
-                forfeited_booking_code: field("hangus"),
-            }),
-            &token,
-        ))
-        .await;
-    match r {
-        Ok(t) => {
-            let msg = format!("Nomor prioritas {} diberikan.", t.get_ref().queue_number);
-            let panel = ticket_panel(t.get_ref(), &office, &s.csrf);
-            render(&app, &s, &office, Outcome::Ok(msg), &panel).await
-        }
-        Err(e) => render(&app, &s, &office, Outcome::Err(status_message(&e)), "").await,
-    }
-}
-
-async fn capacity(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let r = app
-        .quota
-        .clone()
-        .set_capacity(with_token(
-            tonic::Request::new(pb::SetCapacityRequest {
-                office_code: office.clone(),
-                date: field("tanggal"),
-                session: session_of(&field("sesi")),
-                capacity: field("kapasitas").trim().parse().unwrap_or(u32::MAX),
-            }),
-            &token,
-        ))
-        .await;
-    let outcome = match r {
-        Ok(a) => Outcome::Ok(format!(
-            "Kapasitas {} sesi {} menjadi {} (sisa {}).",
-            field("tanggal"),
-            field("sesi"),
-            a.get_ref().capacity,
-            a.get_ref().remaining
-        )),
-        Err(e) => Outcome::Err(status_message(&e)),
-    };
-    render(&app, &s, &office, outcome, "").await
-}
-
-async fn priority(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let r = app
-        .booking
-        .clone()
-        .set_priority_capacity(with_token(
-            tonic::Request::new(pb::SetPriorityCapacityRequest {
-                office_code: office.clone(),
-                date: field("tanggal"),
-                session: session_of(&field("sesi")),
-                priority_capacity: field("kuota").trim().parse().unwrap_or(u32::MAX),
-                cutoff_local: field("batas"),
-            }),
-            &token,
-        ))
-        .await;
-    let outcome = match r {
-        Ok(q) => Outcome::Ok(format!(
-            "Kuota prioritas {} sesi {}: {} (terpakai {}), kembali ke kuota umum pukul {}.",
-            q.get_ref().date,
-            field("sesi"),
-            q.get_ref().priority_capacity,
-            q.get_ref().used,
-            q.get_ref().cutoff_local
-        )),
-        Err(e) => Outcome::Err(status_message(&e)),
-    };
-    render(&app, &s, &office, outcome, "").await
-}
-
-async fn close_date(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let r = app
-        .quota
-        .clone()
-        .close_date(with_token(
-            tonic::Request::new(pb::CloseDateRequest {
-                office_code: office.clone(),
-                date: field("tanggal"),
-                reason: field("alasan"),
-            }),
-            &token,
-        ))
-        .await;
-    let outcome = match r {
-        Ok(c) => Outcome::Ok(format!(
-            "Tanggal {} ditutup untuk booking baru. {} kursi sudah terkonfirmasi dan tetap berlaku.",
-            field("tanggal"),
-            c.get_ref().confirmed_seats
-        )),
-        Err(e) => Outcome::Err(status_message(&e)),
-    };
-    render(&app, &s, &office, outcome, "").await
-}
-
-async fn special_day(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let field = |k: &str| f.get(k).cloned().unwrap_or_default();
-    let seats = |k: &str| field(k).trim().parse::<u32>().unwrap_or(u32::MAX);
-    let r = app
-        .quota
-        .clone()
-        .open_special_date(with_token(
-            tonic::Request::new(pb::OpenSpecialDateRequest {
-                office_code: office.clone(),
-                date: field("tanggal"),
-                name: field("nama"),
-                pagi_capacity: seats("pagi"),
-                siang_capacity: seats("siang"),
-            }),
-            &token,
-        ))
-        .await;
-    let outcome = match r {
-        Ok(d) => Outcome::Ok(format!(
-            "{} dibuka pada {} untuk booking.",
-            d.get_ref().note,
-            d.get_ref().date
-        )),
-        Err(e) => Outcome::Err(status_message(&e)),
-    };
-    render(&app, &s, &office, outcome, "").await
-}
-
-async fn reconfirmation(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let (s, office, token) = match posted(&app, &headers, &f).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let required = f.get("wajib").is_some_and(|v| v == "ya");
-    let r = app
-        .booking
-        .clone()
-        .set_reconfirmation(with_token(
-            tonic::Request::new(pb::SetReconfirmationRequest {
-                office_code: office.clone(),
-                required,
-                cutoff_local: f.get("batas").cloned().unwrap_or_default(),
-            }),
-            &token,
-        ))
-        .await;
-    let outcome = match r {
-        Ok(c) if c.get_ref().required => Outcome::Ok(format!(
-            "Pengingat H-1 meminta konfirmasi ulang; booking yang belum dikonfirmasi pukul {} H-1 dibatalkan dan kursinya diberikan ke daftar tunggu.",
-            c.get_ref().cutoff_local
-        )),
-        Ok(_) => Outcome::Ok("Konfirmasi ulang tidak diwajibkan.".into()),
-        Err(e) => Outcome::Err(status_message(&e)),
-    };
-    render(&app, &s, &office, outcome, "").await
+    })
+    .await
 }
 
 // ---- The public display ----------------------------------------------------------------
