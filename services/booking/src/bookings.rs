@@ -104,6 +104,70 @@ fn invalid(field: &str, why: &str) -> BookingError {
     BookingError::Invalid(vec![FieldViolation::new(field, why)])
 }
 
+/// What a booking (or a place on a waitlist) asks for, checked field by field.
+pub(crate) struct Wanted {
+    pub channel: pb::Channel,
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub session: SessionOfDay,
+}
+
+impl Wanted {
+    /// Adds a violation per bad field; answers the request when all are good.
+    pub fn check(
+        channel: i32,
+        office_code: &str,
+        date: &str,
+        session: i32,
+        applicants: usize,
+        v: &mut Vec<FieldViolation>,
+    ) -> Option<Wanted> {
+        let before = v.len();
+        let channel = pb::Channel::try_from(channel)
+            .ok()
+            .filter(|c| *c != pb::Channel::Unspecified);
+        if channel.is_none() {
+            v.push(FieldViolation::new(
+                "channel",
+                "pilih CHANNEL_WHATSAPP, CHANNEL_WEB, CHANNEL_APP atau CHANNEL_STAFF",
+            ));
+        }
+        let office_code = office_code.trim().to_ascii_uppercase();
+        if office_code.is_empty() {
+            v.push(FieldViolation::new("office_code", "wajib diisi"));
+        }
+        let date = parse_date(date);
+        if date.is_none() {
+            v.push(FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            ));
+        }
+        let session = SessionOfDay::from_proto(session);
+        if session.is_none() {
+            v.push(FieldViolation::new(
+                "session",
+                "pilih SESSION_PAGI atau SESSION_SIANG",
+            ));
+        }
+        if applicants == 0 || applicants > 5 {
+            v.push(FieldViolation::new(
+                "applicants",
+                "jumlah pemohon 1 sampai 5 orang",
+            ));
+        }
+        if v.len() > before {
+            return None;
+        }
+        Some(Wanted {
+            channel: channel?,
+            office_code,
+            date: date?,
+            session: session?,
+        })
+    }
+}
+
 impl Bookings {
     pub fn new(
         pool: PgPool,
@@ -208,47 +272,23 @@ impl Bookings {
                 "wajib diisi, paling panjang 200 karakter",
             ));
         }
-        let channel = pb::Channel::try_from(req.channel)
-            .ok()
-            .filter(|c| *c != pb::Channel::Unspecified);
-        if channel.is_none() {
-            v.push(FieldViolation::new(
-                "channel",
-                "pilih CHANNEL_WHATSAPP, CHANNEL_WEB, CHANNEL_APP atau CHANNEL_STAFF",
-            ));
-        }
-        let office_code = req.office_code.trim().to_ascii_uppercase();
-        if office_code.is_empty() {
-            v.push(FieldViolation::new("office_code", "wajib diisi"));
-        }
-        let date = parse_date(&req.date);
-        if date.is_none() {
-            v.push(FieldViolation::new(
-                "date",
-                "tanggal harus berformat YYYY-MM-DD",
-            ));
-        }
-        let session = SessionOfDay::from_proto(req.session);
-        if session.is_none() {
-            v.push(FieldViolation::new(
-                "session",
-                "pilih SESSION_PAGI atau SESSION_SIANG",
-            ));
-        }
-        if req.applicants.is_empty() || req.applicants.len() > 5 {
-            v.push(FieldViolation::new(
-                "applicants",
-                "jumlah pemohon 1 sampai 5 orang",
-            ));
-        }
+        let wanted = Wanted::check(
+            req.channel,
+            &req.office_code,
+            &req.date,
+            req.session,
+            req.applicants.len(),
+            &mut v,
+        );
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
-        let (channel, date, session) = (
-            channel.expect("checked"),
-            date.expect("checked"),
-            session.expect("checked"),
-        );
+        let Wanted {
+            channel,
+            office_code,
+            date,
+            session,
+        } = wanted.expect("checked");
         let request_hash = {
             let mut r = req.clone();
             r.idempotency_key.clear();

@@ -10,9 +10,9 @@
 //! Promotion of one session runs under a PostgreSQL advisory lock, and an entry's booking is
 //! created with the idempotency key `waitlist:{entry}`: concurrent promotions can neither
 //! offer one entry twice nor hold part of a group (a hold is all seats or none).
-use crate::bookings::Bookings;
+use crate::bookings::{Bookings, Wanted};
 use crate::error::{BookingError, Result};
-use antrean_platform::domain::{SessionOfDay, format_date, local_hhmm, parse_date, tanggal};
+use antrean_platform::domain::{SessionOfDay, format_date, local_hhmm, tanggal};
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -46,39 +46,14 @@ impl Bookings {
     /// Answers the entry and its position in line (1 = next).
     pub async fn join_waitlist(&self, r: pb::JoinWaitlistRequest) -> Result<(Entry, u32)> {
         let mut v = Vec::new();
-        let office = r.office_code.trim().to_uppercase();
-        if office.is_empty() {
-            v.push(FieldViolation::new("office_code", "wajib diisi"));
-        }
-        let date = parse_date(&r.date);
-        if date.is_none() {
-            v.push(FieldViolation::new(
-                "date",
-                "tanggal harus berformat YYYY-MM-DD",
-            ));
-        }
-        let session = SessionOfDay::from_proto(r.session);
-        if session.is_none() {
-            v.push(FieldViolation::new(
-                "session",
-                "pilih SESSION_PAGI atau SESSION_SIANG",
-            ));
-        }
-        if r.applicants.is_empty() || r.applicants.len() > 5 {
-            v.push(FieldViolation::new(
-                "applicants",
-                "jumlah pemohon 1 sampai 5 orang",
-            ));
-        }
-        let channel = pb::Channel::try_from(r.channel)
-            .ok()
-            .filter(|c| *c != pb::Channel::Unspecified);
-        if channel.is_none() {
-            v.push(FieldViolation::new(
-                "channel",
-                "pilih CHANNEL_WHATSAPP, CHANNEL_WEB, CHANNEL_APP atau CHANNEL_STAFF",
-            ));
-        }
+        let wanted = Wanted::check(
+            r.channel,
+            &r.office_code,
+            &r.date,
+            r.session,
+            r.applicants.len(),
+            &mut v,
+        );
         let phone = match antrean_platform::phone::normalize(
             &r.contact
                 .as_ref()
@@ -94,12 +69,13 @@ impl Bookings {
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
-        let (date, session, channel, phone) = (
-            date.expect("checked"),
-            session.expect("checked"),
-            channel.expect("checked"),
-            phone.expect("checked"),
-        );
+        let Wanted {
+            channel,
+            office_code: office,
+            date,
+            session,
+        } = wanted.expect("checked");
+        let phone = phone.expect("checked");
         // The people must be able to book (valid NIK, names, not blocked).
         let resolved = self
             .identity
