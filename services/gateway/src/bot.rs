@@ -623,35 +623,58 @@ async fn forget(app: &App, m: &Incoming, o: &pb::Office) -> Result<(), Status> {
 const CANCEL_FORMAT: (&str, &str) = ("#BATAL#KODEBOOKING", "#BATAL#7K3M-9QX2-HT4R-D");
 const STATUS_FORMAT: (&str, &str) = ("#STATUS#KODEBOOKING", "#STATUS#7K3M-9QX2-HT4R-D");
 
-async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
+/// A command on one booking by its code, from the phone that booked it (the second factor):
+/// runs `call` with that phone, and answers the booking with its office's name, or the
+/// reply that explains the error in the command's format.
+async fn by_code<F, Fut>(
+    app: &App,
+    m: &Incoming,
+    format: (&str, &str),
+    call: F,
+) -> Result<Result<(pb::Booking, String), Reply>, Status>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<pb::Booking>, Status>>,
+{
     let Some(phone) = m.phone.clone() else {
-        return Ok(Reply::error(
+        return Ok(Err(Reply::error(
             "Booking tidak ditemukan untuk akun WhatsApp ini.",
-            CANCEL_FORMAT.0,
-            CANCEL_FORMAT.1,
-        ));
+            format.0,
+            format.1,
+        )));
     };
-    let answer = app
-        .booking
-        .clone()
-        .cancel_booking(pb::CancelBookingRequest {
-            booking_code: code.to_owned(),
-            contact_phone: phone,
-        })
-        .await;
-    let b = match answer {
+    let b = match call(phone).await {
         Ok(b) => b.into_inner(),
-        Err(s) => return explain(s, CANCEL_FORMAT.0, CANCEL_FORMAT.1),
+        Err(s) => return explain(s, format.0, format.1).map(Err),
     };
     let office = app.offices.by_code(app, &b.office_code).await?;
+    let name = office.map_or(b.office_code.clone(), |o| o.name.clone());
+    Ok(Ok((b, name)))
+}
+
+async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
+    let answer = by_code(app, m, CANCEL_FORMAT, |phone| {
+        let mut client = app.booking.clone();
+        let code = code.to_owned();
+        async move {
+            client
+                .cancel_booking(pb::CancelBookingRequest {
+                    booking_code: code,
+                    contact_phone: phone,
+                })
+                .await
+        }
+    })
+    .await?;
+    let (b, office_name) = match answer {
+        Ok(x) => x,
+        Err(reply) => return Ok(reply),
+    };
     Ok(Reply::new(
         "booking_cancelled",
         &[
             ("booking_code", b.booking_code.clone()),
-            (
-                "office_name",
-                office.map_or(b.office_code.clone(), |o| o.name.clone()),
-            ),
+            ("office_name", office_name),
             ("date", booking_date(&b)),
             ("session", session_word(b.session)),
         ],
@@ -662,60 +685,51 @@ const RECONFIRM_FORMAT: (&str, &str) = ("#YA#KODEBOOKING", "#YA#7K3M-9QX2-HT4R-D
 
 /// `#YA#<kode>`: attendance reconfirmed, as the H-1 reminder asks where the office wants it.
 async fn reconfirm(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
-    let Some(phone) = m.phone.clone() else {
-        return Ok(Reply::error(
-            "Booking tidak ditemukan untuk akun WhatsApp ini.",
-            RECONFIRM_FORMAT.0,
-            RECONFIRM_FORMAT.1,
-        ));
+    let answer = by_code(app, m, RECONFIRM_FORMAT, |phone| {
+        let mut client = app.booking.clone();
+        let code = code.to_owned();
+        async move {
+            client
+                .reconfirm(pb::ReconfirmRequest {
+                    booking_code: code,
+                    contact_phone: phone,
+                })
+                .await
+        }
+    })
+    .await?;
+    let (b, office_name) = match answer {
+        Ok(x) => x,
+        Err(reply) => return Ok(reply),
     };
-    let answer = app
-        .booking
-        .clone()
-        .reconfirm(pb::ReconfirmRequest {
-            booking_code: code.to_owned(),
-            contact_phone: phone,
-        })
-        .await;
-    let b = match answer {
-        Ok(b) => b.into_inner(),
-        Err(s) => return explain(s, RECONFIRM_FORMAT.0, RECONFIRM_FORMAT.1),
-    };
-    let office = app.offices.by_code(app, &b.office_code).await?;
     Ok(Reply::new(
         "booking_reconfirmed",
         &[
             ("booking_code", b.booking_code.clone()),
-            (
-                "office_name",
-                office.map_or(b.office_code.clone(), |o| o.name.clone()),
-            ),
+            ("office_name", office_name),
             ("date", booking_date(&b)),
         ],
     ))
 }
 
 async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
-    let Some(phone) = m.phone.clone() else {
-        return Ok(Reply::error(
-            "Booking tidak ditemukan untuk akun WhatsApp ini.",
-            STATUS_FORMAT.0,
-            STATUS_FORMAT.1,
-        ));
+    let answer = by_code(app, m, STATUS_FORMAT, |phone| {
+        let mut client = app.booking.clone();
+        let code = code.to_owned();
+        async move {
+            client
+                .get_booking(pb::GetBookingRequest {
+                    key: Some(pb::get_booking_request::Key::BookingCode(code)),
+                    contact_phone: phone,
+                })
+                .await
+        }
+    })
+    .await?;
+    let (b, office_name) = match answer {
+        Ok(x) => x,
+        Err(reply) => return Ok(reply),
     };
-    let answer = app
-        .booking
-        .clone()
-        .get_booking(pb::GetBookingRequest {
-            key: Some(pb::get_booking_request::Key::BookingCode(code.to_owned())),
-            contact_phone: phone,
-        })
-        .await;
-    let b = match answer {
-        Ok(b) => b.into_inner(),
-        Err(s) => return explain(s, STATUS_FORMAT.0, STATUS_FORMAT.1),
-    };
-    let office = app.offices.by_code(app, &b.office_code).await?;
     let a = b.applicants.first().cloned().unwrap_or_default();
     let status_name = pb::BookingStatus::try_from(b.status)
         .map(|s| {
@@ -736,10 +750,7 @@ async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status>
         &[
             ("booking_code", b.booking_code.clone()),
             ("status", booking_status_label(&status_name).to_owned()),
-            (
-                "office_name",
-                office.map_or(b.office_code.clone(), |o| o.name.clone()),
-            ),
+            ("office_name", office_name),
             ("date", booking_date(&b)),
             ("session", session_word(b.session)),
             ("queue_number", dash(&a.queue_number)),
