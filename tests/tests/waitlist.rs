@@ -378,4 +378,19 @@ async fn joining_by_whatsapp_and_the_api_and_taking_an_offer_by_reply() {
         confirmed.contains("Antrean Anda terkonfirmasi") && confirmed.contains("A-00"),
         "{confirmed}"
     );
+
+    // Once the day is over, whoever still waits is out of line.
+    s.clock.set("2026-12-02T00:00:00Z".parse().unwrap());
+    s.bookings.promote_waitlists().await.unwrap();
+    let pool = s.pool().await;
+    let left: Vec<(String, String)> = sqlx::query_as(
+        "SELECT state, note FROM booking.waitlist_entries WHERE channel = 'CHANNEL_WEB'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        [("DROPPED".to_owned(), "tanggal sudah lewat".to_owned())]
+    );
 }

@@ -219,6 +219,16 @@ impl Bookings {
 
     /// Promotes every session with live entries; answers how many offers were made.
     pub async fn promote_waitlists(&self) -> Result<usize> {
+        // A session whose day has passed everywhere in Indonesia (UTC+7..+9) has no seats to
+        // offer: its line is over.
+        sqlx::query(
+            "UPDATE waitlist_entries SET state = 'DROPPED', note = 'tanggal sudah lewat', updated_at = $2
+             WHERE state = 'WAITING' AND date < $1",
+        )
+        .bind((self.now() + chrono::Duration::hours(7)).date_naive())
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
         let sessions: Vec<(String, NaiveDate, String)> = sqlx::query_as(
             "SELECT DISTINCT office_code, date, session FROM waitlist_entries
              WHERE state IN ('WAITING', 'OFFERED')",
