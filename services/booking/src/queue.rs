@@ -162,9 +162,9 @@ pub async fn issue_appointment_tickets(
 
 impl Bookings {
     /// The office's local date now.
-    async fn today(&self, office: &str) -> Result<(chrono_tz::Tz, NaiveDate)> {
+    async fn today(&self, office: &str) -> Result<NaiveDate> {
         let info = self.office(office).await?;
-        Ok((info.tz, local_date(info.tz, self.now())))
+        Ok(local_date(info.tz, self.now()))
     }
 
     /// The next person for `counter`: see the module docs for the order.
@@ -178,7 +178,7 @@ impl Bookings {
             ));
         }
         let office = office.trim().to_uppercase();
-        let (_, today) = self.today(&office).await?;
+        let today = self.today(&office).await?;
         let now = self.now();
         let every = i32::from(self.config().priority_every.max(2));
         let mut tx = self.pool().begin().await?;
@@ -340,7 +340,7 @@ impl Bookings {
     /// people moved into the walk-in lane.
     pub async fn create_walk_in(&self, by: &Actor, r: &pb::CreateWalkInRequest) -> Result<Ticket> {
         let office = r.office_code.trim().to_uppercase();
-        let (tz, today) = self.today(&office).await?;
+        let today = self.today(&office).await?;
         let now = self.now();
         if !r.forfeited_booking_code.trim().is_empty() {
             return self
@@ -398,7 +398,6 @@ impl Bookings {
                 ),
             ));
         };
-        let _ = tz;
         sqlx::query(
             "UPDATE priority_quota SET used = used + 1
              WHERE office_code = $1 AND date = $2 AND session = $3",
