@@ -21,8 +21,9 @@ try {
   await page.goto(`${gateway}/petugas/dasbor?kantor=&dari=${day}&sampai=${day}`);
   if (!(await page.textContent('h1')).includes('Nasional')) fail('not the national dashboard');
   const summary = await page.$$eval('#ringkasan tbody td', (tds) => tds.map((t) => t.textContent.trim()));
-  // capacity, booked, checked in, served, forfeited, no-show, rate, cancelled, channels, walk-ins, feedback
-  if (summary[1] !== '2' || summary[2] !== '1' || summary[3] !== '1' || summary[9] !== '1') fail(`summary: ${summary}`);
+  // capacity, booked, checked in, served, forfeited, no-show, rate, cancelled, channels,
+  // walk-ins, waitlist, feedback
+  if (summary[1] !== '2' || summary[2] !== '1' || summary[3] !== '1' || summary[9] !== '1' || summary[11] !== '1') fail(`summary: ${summary}`);
   const offices = await page.$$eval('#rincian tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
   if (offices.join(',') !== 'BOGOR,JAKPUS') fail(`offices: ${offices}`);
   if (!(await page.$('#grafik rect'))) fail('no chart');

@@ -78,6 +78,16 @@ async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
     assert!(out.status.success(), "console test failed:\n{log}");
     assert!(log.contains("console ok"), "{log}");
 
+    // Feedback by WhatsApp on the day counts for Bogor.
+    let thanks = w
+        .say(
+            BOGOR_NUMBER,
+            "6281311112222",
+            "#SARAN#Pelayanan cepat dan ramah",
+        )
+        .await;
+    assert!(thanks.contains("Terima kasih"), "{thanks}");
+
     // The directorate's dashboard over what the console just did.
     let out = tokio::process::Command::new("node")
         .arg(browser_dir.join("dashboard.mjs"))
