@@ -4,6 +4,7 @@ use antrean_platform::domain::SessionOfDay;
 use chrono::NaiveDate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Longest wait for one script call.
@@ -177,9 +178,38 @@ impl Conn {
     }
 }
 
+/// How long a day's counters, once read, answer further reads in this process (in the
+/// clock's milliseconds). Writes through this process drop the day at once; another replica's
+/// writes show after at most this long. Holds never use it: they run their own script.
+pub const VIEW_TTL_MS: i64 = 250;
+
+/// Recently read counters, for availability reads in a flash crowd.
+#[derive(Default)]
+struct Views {
+    map: std::sync::Mutex<HashMap<DayKey, (i64, DayCounters)>>,
+    /// Bumped by every write: a read that overlapped one does not keep what it read.
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl Views {
+    fn get(&self, day: &DayKey, now_ms: i64) -> Option<DayCounters> {
+        let map = self.map.lock().expect("poisoned");
+        map.get(day)
+            .filter(|(at, _)| (0..VIEW_TTL_MS).contains(&(now_ms - at)))
+            .map(|(_, c)| c.clone())
+    }
+
+    fn wrote(&self, day: &DayKey) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.map.lock().expect("poisoned").remove(day);
+    }
+}
+
 #[derive(Clone)]
 pub struct Counters {
     conn: Conn,
+    views: std::sync::Arc<Views>,
     prefix: String,
     hold: Script,
     commit: Script,
@@ -215,6 +245,7 @@ impl Counters {
         };
         Ok(Self {
             conn,
+            views: std::sync::Arc::default(),
             prefix: prefix.to_owned(),
             hold: script(include_str!("lua/hold.lua")),
             commit: script(include_str!("lua/commit.lua")),
@@ -241,7 +272,11 @@ impl Counters {
         for a in args {
             inv.arg(a);
         }
-        retrying(|| self.conn.invoke(&inv)).await
+        let result = retrying(|| self.conn.invoke(&inv)).await;
+        if !std::ptr::eq(script, &self.read) {
+            self.views.wrote(day);
+        }
+        result
     }
 
     pub async fn hold(
@@ -336,7 +371,31 @@ impl Counters {
     }
 
     /// The day's counters, or `None` when they are missing.
+    /// Served from this process's recent reads for up to [`VIEW_TTL_MS`].
     pub async fn read(&self, day: &DayKey, now_ms: i64) -> redis::RedisResult<Option<DayCounters>> {
+        if let Some(c) = self.views.get(day, now_ms) {
+            return Ok(Some(c));
+        }
+        let writes = self.views.writes.load(std::sync::atomic::Ordering::SeqCst);
+        let read = self.read_redis(day, now_ms).await?;
+        if let Some(c) = &read
+            && self.views.writes.load(std::sync::atomic::Ordering::SeqCst) == writes
+        {
+            let mut map = self.views.map.lock().expect("poisoned");
+            if map.len() > 10_000 {
+                // Days long past: start afresh rather than grow without end.
+                map.clear();
+            }
+            map.insert(day.clone(), (now_ms, c.clone()));
+        }
+        Ok(read)
+    }
+
+    async fn read_redis(
+        &self,
+        day: &DayKey,
+        now_ms: i64,
+    ) -> redis::RedisResult<Option<DayCounters>> {
         let v = self.run(&self.read, day, &[now_ms.to_string()]).await?;
         if tag(&v) == "MISSING" {
             return Ok(None);
@@ -386,7 +445,9 @@ impl Counters {
     /// Drops the day's counters; the next request rebuilds them from the ledger.
     pub async fn invalidate(&self, day: &DayKey) -> redis::RedisResult<()> {
         let keys = self.keys(day);
-        self.conn.query(redis::cmd("DEL").arg(&keys[..])).await
+        let result = self.conn.query(redis::cmd("DEL").arg(&keys[..])).await;
+        self.views.wrote(day);
+        result
     }
 }
 
