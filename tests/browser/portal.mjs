@@ -92,8 +92,11 @@ try {
   if (!/^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-.$/.test(bookingCode)) fail(`booking code ${bookingCode}`);
   const body = await page.textContent('main');
   for (const want of ['A-001', '08:00 WIB', 'e-KTP']) if (!body.includes(want)) fail(`proof lacks ${want}`);
-  const qrWidth = await page.$eval('.qr img', (img) => img.naturalWidth);
-  if (!qrWidth) fail('QR code did not load');
+  // The QR image loads after the page: wait for it rather than read it too early.
+  const qrLoaded = await page
+    .waitForFunction(() => { const i = document.querySelector('.qr img'); return i && i.complete && i.naturalWidth > 0; }, null, { timeout: 10000 })
+    .then(() => true, () => false);
+  if (!qrLoaded) fail('QR code did not load');
   const pdf = await page.request.get(new URL(await page.getAttribute('a.button', 'href'), page.url()).href);
   if (pdf.headers()['content-type'] !== 'application/pdf' || !(await pdf.body()).subarray(0, 5).equals(Buffer.from('%PDF-'))) fail('no PDF');
   await shot(page, 'proof');
