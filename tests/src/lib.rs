@@ -527,3 +527,29 @@ pub fn staff_token(role: antrean_platform::actor::Role, office: &str) -> String 
 pub fn as_staff<T>(token: &str, req: T) -> tonic::Request<T> {
     antrean_platform::actor::with_token(tonic::Request::new(req), token)
 }
+
+/// Runs `tests/browser/<script>` in Node (Debian chromium + playwright-core, which `make test`
+/// installs) with `args`, and asserts it succeeded and printed `<name> ok`.
+pub async fn run_browser_script(script: &str, args: &[&str]) {
+    use std::path::Path;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists()
+            && Path::new("/usr/bin/chromium").exists(),
+        "browser tests need Debian chromium and playwright-core: run `make test`, which installs them"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("node");
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = script.trim_end_matches(".mjs");
+    assert!(out.status.success(), "{script} failed:\n{log}");
+    assert!(log.contains(&format!("{name} ok")), "{log}");
+}

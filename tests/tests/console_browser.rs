@@ -2,16 +2,9 @@
 //! (`tests/browser/console.mjs`, `tests/browser/dashboard.mjs`).
 use antrean_proto::v1 as pb;
 use antrean_tests::*;
-use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists()
-            && Path::new("/usr/bin/chromium").exists(),
-        "browser tests need Debian chromium and playwright-core: run `make test`, which installs them"
-    );
     let w = start_with_whatsapp().await;
     let s = &w.system;
     let admin = staff::admin(s).await;
@@ -60,23 +53,17 @@ async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
         .await;
     // 07:00 WIB on the day.
     s.clock.set("2026-12-01T00:00:00Z".parse().unwrap());
-    let out = tokio::process::Command::new("node")
-        .arg(browser_dir.join("console.mjs"))
-        .arg(&w.gateway)
-        .arg("petugas.bogor")
-        .arg(staff::PASSWORD)
-        .arg(&bogor.booking_code)
-        .arg(&jakarta.booking_code)
-        .output()
-        .await
-        .expect("node");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "console test failed:\n{log}");
-    assert!(log.contains("console ok"), "{log}");
+    run_browser_script(
+        "console.mjs",
+        &[
+            &w.gateway,
+            "petugas.bogor",
+            staff::PASSWORD,
+            &bogor.booking_code,
+            &jakarta.booking_code,
+        ],
+    )
+    .await;
 
     // Feedback by WhatsApp on the day counts for Bogor.
     let thanks = w
@@ -89,20 +76,9 @@ async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
     assert!(thanks.contains("Terima kasih"), "{thanks}");
 
     // The directorate's dashboard over what the console just did.
-    let out = tokio::process::Command::new("node")
-        .arg(browser_dir.join("dashboard.mjs"))
-        .arg(&w.gateway)
-        .arg(&admin.username)
-        .arg(staff::PASSWORD)
-        .arg("2026-12-01")
-        .output()
-        .await
-        .expect("node");
-    let log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "dashboard test failed:\n{log}");
-    assert!(log.contains("dashboard ok"), "{log}");
+    run_browser_script(
+        "dashboard.mjs",
+        &[&w.gateway, &admin.username, staff::PASSWORD, "2026-12-01"],
+    )
+    .await;
 }

@@ -108,6 +108,22 @@ fn text(body: String) -> Rendered {
     }
 }
 
+/// An approved WhatsApp template (sendable outside the 24-hour window): its body parameters
+/// in order, and the same message as plain text for logs, the sandbox and e-mail.
+fn approved(name: &str, values: &[&str], text: String) -> Rendered {
+    let params: Vec<Value> = values
+        .iter()
+        .map(|v| json!({"type": "text", "text": v}))
+        .collect();
+    Rendered {
+        body: json!({"type": "template", "template": {
+            "name": name,
+            "language": {"code": "id"},
+            "components": [{"type": "body", "parameters": params}]}}),
+        text,
+    }
+}
+
 /// Renders `template` with `params`. Every template and its parameters:
 ///
 /// | template | parameters |
@@ -134,6 +150,11 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 template: template.to_owned(),
                 param: k.to_owned(),
             })
+    };
+    let values = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| get(k))
+            .collect::<Result<Vec<&str>, _>>()
     };
     Ok(match template {
         "menu" => {
@@ -224,33 +245,24 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("example")?
         )),
         "reminder_h1" => {
-            let params = [
+            let v = values(&[
                 "name",
                 "office_name",
                 "date",
                 "schedule_local",
                 "queue_number",
-            ]
-            .iter()
-            .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
-            .collect::<Result<Vec<_>, _>>()?;
-            Rendered {
-                body: json!({"type": "template", "template": {
-                    "name": "antrean_pengingat_h1",
-                    "language": {"code": "id"},
-                    "components": [{"type": "body", "parameters": params}]}}),
-                text: format!(
+            ])?;
+            approved(
+                "antrean_pengingat_h1",
+                &v,
+                format!(
                     "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.",
-                    get("name")?,
-                    get("date")?,
-                    get("schedule_local")?,
-                    get("office_name")?,
-                    get("queue_number")?
+                    v[0], v[2], v[3], v[1], v[4]
                 ),
-            }
+            )
         }
         "reminder_h1_reconfirm" => {
-            let keys = [
+            let v = values(&[
                 "name",
                 "office_name",
                 "date",
@@ -258,27 +270,15 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 "queue_number",
                 "booking_code",
                 "reconfirm_by_local",
-            ];
-            let params = keys
-                .iter()
-                .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
-                .collect::<Result<Vec<_>, _>>()?;
-            Rendered {
-                body: json!({"type": "template", "template": {
-                    "name": "antrean_pengingat_h1_konfirmasi",
-                    "language": {"code": "id"},
-                    "components": [{"type": "body", "parameters": params}]}}),
-                text: format!(
+            ])?;
+            approved(
+                "antrean_pengingat_h1_konfirmasi",
+                &v,
+                format!(
                     "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.\nBalas #YA#{} sebelum {} untuk memastikan kehadiran. Bila tidak, booking dibatalkan dan kursinya diberikan kepada pemohon di daftar tunggu.",
-                    get("name")?,
-                    get("date")?,
-                    get("schedule_local")?,
-                    get("office_name")?,
-                    get("queue_number")?,
-                    get("booking_code")?,
-                    get("reconfirm_by_local")?
+                    v[0], v[2], v[3], v[1], v[4], v[5], v[6]
                 ),
-            }
+            )
         }
         "booking_reconfirmed" => text(format!(
             "Terima kasih. Kehadiran Anda untuk booking {} di {} pada {} sudah dikonfirmasi. Datang tepat waktu dengan membawa dokumen asli.",
@@ -295,33 +295,22 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("position")?
         )),
         "waitlist_offer" => {
-            let keys = [
+            let v = values(&[
                 "name",
                 "office_name",
                 "date",
                 "session",
                 "code",
                 "expires_local",
-            ];
-            let params = keys
-                .iter()
-                .map(|k| get(k).map(|v| json!({"type": "text", "text": v})))
-                .collect::<Result<Vec<_>, _>>()?;
-            Rendered {
-                body: json!({"type": "template", "template": {
-                    "name": "antrean_tawaran_daftar_tunggu",
-                    "language": {"code": "id"},
-                    "components": [{"type": "body", "parameters": params}]}}),
-                text: format!(
+            ])?;
+            approved(
+                "antrean_tawaran_daftar_tunggu",
+                &v,
+                format!(
                     "Kursi tersedia dari daftar tunggu: {} di {} pada {} sesi {}.\nKode konfirmasi: {}\nBalas dengan kode ini sebelum {}; bila tidak, kursi diberikan kepada pemohon berikutnya.",
-                    get("name")?,
-                    get("office_name")?,
-                    get("date")?,
-                    get("session")?,
-                    get("code")?,
-                    get("expires_local")?
+                    v[0], v[1], v[2], v[3], v[4], v[5]
                 ),
-            }
+            )
         }
         other => return Err(TemplateError::Unknown(other.to_owned())),
     })

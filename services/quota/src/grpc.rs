@@ -103,6 +103,15 @@ pub fn office_to_proto(o: &Office, today: NaiveDate) -> pb::Office {
     }
 }
 
+/// One session of a day, as a capacity change answers it.
+fn session_to_proto(d: &DayView, session: SessionOfDay) -> pb::SessionAvailability {
+    day_to_proto(d)
+        .sessions
+        .into_iter()
+        .find(|s| s.session == session.to_proto() as i32)
+        .unwrap_or_default()
+}
+
 pub fn day_to_proto(d: &DayView) -> pb::DayAvailability {
     pb::DayAvailability {
         date: format_date(d.date),
@@ -314,13 +323,7 @@ impl QuotaService for QuotaGrpc {
             .quota
             .set_capacity(&by, &office, date, session, r.capacity)
             .await?;
-        let p = day_to_proto(&day);
-        let s = p
-            .sessions
-            .into_iter()
-            .find(|s| s.session == session.to_proto() as i32)
-            .unwrap_or_default();
-        Ok(Response::new(s))
+        Ok(Response::new(session_to_proto(&day, session)))
     }
 
     async fn add_capacity(
@@ -356,12 +359,7 @@ impl QuotaService for QuotaGrpc {
                 r.idempotency_key.trim(),
             )
             .await?;
-        let s = day_to_proto(&day)
-            .sessions
-            .into_iter()
-            .find(|s| s.session == session.to_proto() as i32)
-            .unwrap_or_default();
-        Ok(Response::new(s))
+        Ok(Response::new(session_to_proto(&day, session)))
     }
 
     async fn get_capacity_report(
