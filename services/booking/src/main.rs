@@ -4,6 +4,9 @@ use clap::Parser;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if let Some(done) =

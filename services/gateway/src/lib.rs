@@ -198,7 +198,7 @@ pub async fn serve(
     antrean_platform::metrics::install();
     let workers = inbox::spawn(app.clone());
     let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, service)
+    let result = axum::serve(antrean_platform::nodelay_listener(listener), service)
         .with_graceful_shutdown(shutdown)
         .await;
     workers.abort();

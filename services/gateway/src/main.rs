@@ -1,6 +1,9 @@
 use antrean_gateway::GatewayConfig;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if let Some(done) =

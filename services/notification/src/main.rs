@@ -3,6 +3,9 @@ use antrean_platform::grpc::{ServeOptions, serve};
 use clap::Parser;
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if let Some(done) =

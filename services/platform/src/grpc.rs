@@ -14,11 +14,11 @@ use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -92,7 +92,10 @@ where
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        // Replies are written as several small frames (headers, message, trailers): without
+        // TCP_NODELAY, Nagle's algorithm holds the last of them for the peer's delayed ACK,
+        // about 40 ms per unary call on an otherwise idle connection.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await?;
     tracing::info!(service = S::NAME, "stopped");
     Ok(())
@@ -442,7 +445,7 @@ mod tests {
         tokio::spawn(
             Server::builder()
                 .add_service(counted)
-                .serve_with_incoming(TcpListenerStream::new(listener)),
+                .serve_with_incoming(TcpIncoming::from(listener)),
         );
         (addr, seen)
     }

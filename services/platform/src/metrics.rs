@@ -44,7 +44,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     install();
-    axum::serve(listener, router::<()>())
+    axum::serve(crate::nodelay_listener(listener), router::<()>())
         .with_graceful_shutdown(shutdown)
         .await
 }
