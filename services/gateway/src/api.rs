@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tonic::{Code, Status};
 
 pub fn routes() -> Router<Arc<App>> {
@@ -353,17 +354,38 @@ async fn availability(
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
-    let r = app
-        .quota
-        .clone()
-        .get_availability(pb::GetAvailabilityRequest {
-            office_code: code.to_ascii_uppercase(),
-            from: range.from.unwrap_or_default(),
-            to: range.to.unwrap_or_default(),
+    let key = (
+        code.to_ascii_uppercase(),
+        range.from.unwrap_or_default(),
+        range.to.unwrap_or_default(),
+    );
+    let mut quota = app.quota.clone();
+    let body = app
+        .availability
+        .read(key, |(office_code, from, to)| async move {
+            let r = quota
+                .get_availability(pb::GetAvailabilityRequest {
+                    office_code,
+                    from,
+                    to,
+                })
+                .await?
+                .into_inner();
+            Ok(availability_json(&r))
         })
         .await
-        .map_err(|s| ApiError::from_status(&s, en))?
-        .into_inner();
+        .map_err(|s| ApiError::from_status(&s, en))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+fn availability_json(r: &pb::GetAvailabilityResponse) -> Bytes {
     let days: Vec<Value> = r
         .days
         .iter()
@@ -383,7 +405,62 @@ async fn availability(
             })
         })
         .collect();
-    Ok(Json(json!({"office": r.office_code, "days": days})).into_response())
+    Bytes::from(serde_json::to_vec(&json!({"office": r.office_code, "days": days})).expect("JSON"))
+}
+
+type AvailabilityKey = (String, String, String);
+
+/// The last answer for one office and range, and when the quota call behind it started.
+type AvailabilitySlot = Arc<tokio::sync::Mutex<Option<(Instant, Result<Bytes, Status>)>>>;
+
+/// Availability reads of one office and range share quota calls without ever answering
+/// older than the request: a request takes the answer of a call that started after it
+/// arrived, or makes one. While a call is out, the requests arriving meanwhile queue on the
+/// slot; the first of them makes the next call and the rest take its answer. A release-minute
+/// crowd refreshing one office's calendar thus costs one quota call per call's duration, and
+/// every answer still shows every change made before the request (as an uncached read would).
+#[derive(Debug, Default)]
+pub struct AvailabilityReads {
+    slots: Mutex<HashMap<AvailabilityKey, AvailabilitySlot>>,
+}
+
+impl AvailabilityReads {
+    /// Office and range combinations shared at most (clients choose the ranges); past it,
+    /// a request makes its own call.
+    const MAX_SLOTS: usize = 4096;
+
+    async fn read<F, Fut>(&self, key: AvailabilityKey, call: F) -> Result<Bytes, Status>
+    where
+        F: FnOnce(AvailabilityKey) -> Fut,
+        Fut: std::future::Future<Output = Result<Bytes, Status>>,
+    {
+        let arrived = Instant::now();
+        let slot = {
+            let mut slots = self.slots.lock().expect("poisoned");
+            if slots.len() >= Self::MAX_SLOTS && !slots.contains_key(&key) {
+                // Slots nobody waits on are cheap to drop; the answers in them are old.
+                slots.retain(|_, s| Arc::strong_count(s) > 1);
+            }
+            if slots.len() >= Self::MAX_SLOTS && !slots.contains_key(&key) {
+                None
+            } else {
+                Some(slots.entry(key.clone()).or_default().clone())
+            }
+        };
+        let Some(slot) = slot else {
+            return call(key).await;
+        };
+        let mut last = slot.lock().await;
+        if let Some((started, answer)) = last.as_ref()
+            && *started >= arrived
+        {
+            return answer.clone();
+        }
+        let started = Instant::now();
+        let answer = call(key).await;
+        *last = Some((started, answer.clone()));
+        answer
+    }
 }
 
 fn date_message(en: bool) -> String {
@@ -1046,5 +1123,71 @@ impl OfficeCache {
 
     pub async fn by_code(&self, app: &App, code: &str) -> Result<Option<Arc<pb::Office>>, Status> {
         Ok(self.all(app).await?.into_iter().find(|o| o.code == code))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn key() -> AvailabilityKey {
+        ("BOGOR".into(), String::new(), String::new())
+    }
+
+    #[tokio::test]
+    async fn reads_arriving_during_a_call_share_the_next_call_never_the_one_out() {
+        let reads = Arc::new(AvailabilityReads::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let call = |calls: Arc<AtomicUsize>, gate: Option<tokio::sync::oneshot::Receiver<()>>| {
+            move |_k: AvailabilityKey| async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some(g) = gate {
+                    let _ = g.await;
+                }
+                Ok(Bytes::from(n.to_string()))
+            }
+        };
+        let first = tokio::spawn({
+            let (reads, calls) = (reads.clone(), calls.clone());
+            async move { reads.read(key(), call(calls, Some(held))).await }
+        });
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Two reads arrive while the first call is out: its answer may be older than them.
+        let later: Vec<_> = (0..2)
+            .map(|_| {
+                let (reads, calls) = (reads.clone(), calls.clone());
+                tokio::spawn(async move { reads.read(key(), call(calls, None)).await })
+            })
+            .collect();
+        // The test runtime has one thread: the two run up to their wait before this goes on.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), "1");
+        for r in later {
+            assert_eq!(r.await.unwrap().unwrap(), "2");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // A read after everything settled makes its own call.
+        let again = reads.read(key(), call(calls.clone(), None)).await;
+        assert_eq!(again.unwrap(), "3");
+    }
+
+    #[tokio::test]
+    async fn failed_calls_are_not_served_to_later_reads() {
+        let reads = AvailabilityReads::default();
+        let down = reads
+            .read(key(), |_| async { Err(Status::unavailable("quota down")) })
+            .await;
+        assert_eq!(down.unwrap_err().code(), Code::Unavailable);
+        let up = reads
+            .read(key(), |_| async { Ok(Bytes::from_static(b"{}")) })
+            .await;
+        assert_eq!(up.unwrap(), "{}");
     }
 }

@@ -138,6 +138,8 @@ pub struct App {
     /// Woken when a webhook stored new work.
     pub wake: tokio::sync::Notify,
     pub offices: api::OfficeCache,
+    /// Availability reads of the JSON API, sharing quota calls.
+    pub availability: api::AvailabilityReads,
     pub limits: api::Limits,
 }
 
@@ -169,6 +171,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         sandbox: sandbox::Sandbox::default(),
         wake: tokio::sync::Notify::new(),
         offices: api::OfficeCache::default(),
+        availability: api::AvailabilityReads::default(),
         limits,
     }))
 }
