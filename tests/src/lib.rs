@@ -277,23 +277,22 @@ impl WhatsApp {
 
     pub fn replies_to(&self, phone: &str) -> Vec<serde_json::Value> {
         self.cloud_api
-            .messages()
+            .messages_to(phone)
             .into_iter()
-            .filter(|m| m.to == phone)
             .map(|m| m.body)
             .collect()
     }
 
     /// Waits for reply number `before + 1` to `phone` and answers its text.
     pub async fn next_reply(&self, phone: &str, before: usize) -> String {
-        for _ in 0..400 {
-            let r = self.replies_to(phone);
-            if r.len() > before {
-                return reply_text(&r[before]);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let r = self
+            .cloud_api
+            .wait_for_recipient(phone, before + 1, std::time::Duration::from_secs(8))
+            .await;
+        match r.get(before) {
+            Some(m) => reply_text(&m.body),
+            None => panic!("no reply to {phone}"),
         }
-        panic!("no reply to {phone}");
     }
 }
 

@@ -15,9 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// One message the sandbox accepted.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,6 +50,10 @@ fn one() -> u32 {
 #[derive(Debug, Default)]
 struct Inner {
     messages: Vec<SandboxMessage>,
+    /// Indexes into `messages` per recipient, in arrival order.
+    by_recipient: HashMap<String, Vec<usize>>,
+    /// Woken when a message to that recipient arrives (created by the first waiter).
+    waiters: HashMap<String, Arc<Notify>>,
     failures: VecDeque<Failure>,
     calls: u64,
 }
@@ -70,6 +75,50 @@ impl Sandbox {
 
     pub fn messages(&self) -> Vec<SandboxMessage> {
         self.inner.lock().expect("poisoned").messages.clone()
+    }
+
+    /// The messages accepted for one recipient (`to`, or `recipient` for a user id), in order.
+    pub fn messages_to(&self, recipient: &str) -> Vec<SandboxMessage> {
+        let inner = self.inner.lock().expect("poisoned");
+        inner
+            .by_recipient
+            .get(recipient)
+            .into_iter()
+            .flatten()
+            .map(|&i| inner.messages[i].clone())
+            .collect()
+    }
+
+    /// Waits until `n` messages to `recipient` were accepted, up to `timeout`, and answers
+    /// them (fewer when the time ran out). Woken by each arrival, not by polling.
+    pub async fn wait_for_recipient(
+        &self,
+        recipient: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<SandboxMessage> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let notify = {
+            let mut inner = self.inner.lock().expect("poisoned");
+            inner
+                .waiters
+                .entry(recipient.to_owned())
+                .or_default()
+                .clone()
+        };
+        loop {
+            let arrived = notify.notified();
+            tokio::pin!(arrived);
+            // Registered before looking, so an arrival between the look and the wait wakes it.
+            arrived.as_mut().enable();
+            let m = self.messages_to(recipient);
+            if m.len() >= n {
+                return m;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.messages_to(recipient);
+            }
+        }
     }
 
     /// Every call received, failed ones included.
@@ -151,6 +200,15 @@ async fn accept(
     let mut inner = s.inner.lock().expect("poisoned");
     let seq = inner.messages.len() as u64 + 1;
     let wamid = format!("wamid.SANDBOX{seq:012}");
+    let index = inner.messages.len();
+    inner
+        .by_recipient
+        .entry(to.clone())
+        .or_default()
+        .push(index);
+    if let Some(w) = inner.waiters.get(&to) {
+        w.notify_waiters();
+    }
     inner.messages.push(SandboxMessage {
         seq,
         wamid: wamid.clone(),
@@ -194,6 +252,8 @@ async fn fail(State(s): State<Sandbox>, Json(f): Json<Failure>) -> StatusCode {
 pub fn spawn(listener: tokio::net::TcpListener) -> Sandbox {
     let sandbox = Sandbox::default();
     let router = sandbox.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(
+        async move { axum::serve(antrean_platform::nodelay_listener(listener), router).await },
+    );
     sandbox
 }
