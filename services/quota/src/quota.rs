@@ -634,7 +634,12 @@ impl Quota {
         if let Some((at, dates)) = self.next_dates.lock().expect("poisoned").get(&key)
             && at.elapsed() < NEXT_DATES_CACHE
         {
-            return Ok(dates.iter().copied().filter(|d| *d != except).collect());
+            return Ok(dates
+                .iter()
+                .copied()
+                .filter(|d| *d != except)
+                .take(5)
+                .collect());
         }
         let dates: Vec<NaiveDate> = self
             .next_available(office, seats, 6, session, None)
