@@ -41,11 +41,9 @@ browser-deps:
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
 
-## bench: release build, start the system, run the flash-crowd benchmark and its baselines (writes docs/performance-*)
+## bench: release build, start the system on a fresh bench database, run every scenario and its baselines (writes docs/performance-*), stop
 bench: services
-	cargo build --release -q --bins
-	PROFILE=release API_RATE_PER_CLIENT=100000000 deploy/local/up.sh
-	$(CARGO_TARGET_DIR)/release/antrean-bench --out docs $(BENCH_ARGS); status=$$?; deploy/local/down.sh; exit $$status
+	deploy/local/bench.sh $(BENCH_ARGS)
 
 ## k8s-check: render every kustomize overlay and validate it (kubernetes-validate --strict, yamllint)
 k8s-check:

@@ -1,0 +1,356 @@
+//! `make bench`: the running system under a flash crowd and whole bookings, side by side with
+//! the baselines of the same shape, on the same machine.
+//!
+//! Scenarios, each at several concurrencies, bounded in attempts and time, loopback only:
+//! - [`crowd`]: `grpc-hold`, N applicants holding one seat each on one office/date/session
+//!   of capacity 150 through `QuotaService/Hold`; its baselines `redis-script` (the quota's
+//!   own Lua hold script straight against Redis) and `postgres-row-lock` (the usual design:
+//!   `SELECT ... FOR UPDATE`, update, insert); `http-availability`, reads through `/api/v1`;
+//! - [`flows`]: `grpc-booking` (create + confirm across 30 offices) and `whatsapp` (signed
+//!   classic-format webhooks, each conversation through to its confirmation reply at a Cloud
+//!   API stand-in served by this process).
+//!
+//! [`drive`] runs the closed loop, [`memory`] reads the services' memory from `/proc`,
+//! [`report`] writes `docs/performance-results.md` and the plots. Broken invariants
+//! (oversold seats, lost bookings, missing or double replies) fail the run; missed speed
+//! targets are reported, not failed.
+mod crowd;
+mod drive;
+mod flows;
+mod memory;
+mod report;
+
+use antrean_proto::v1 as pb;
+use antrean_proto::v1::booking_service_client::BookingServiceClient;
+use antrean_proto::v1::quota_service_client::QuotaServiceClient;
+use chrono::NaiveDate;
+use clap::Parser;
+use drive::Run;
+use memory::{MemoryPeak, Services};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+#[global_allocator]
+static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "antrean-bench",
+    about = "antrean's load generator and its baselines"
+)]
+pub struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:50052")]
+    quota: String,
+    #[arg(long, default_value = "http://127.0.0.1:50053")]
+    booking: String,
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    gateway: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antrean"
+    )]
+    database: String,
+    /// Where the Cloud API stand-in listens (the notification service's
+    /// WHATSAPP_SANDBOX_URL must point here).
+    #[arg(long, default_value = "127.0.0.1:18090")]
+    cloud_api: String,
+    /// Directory of the services' pid files (`make up` writes `.run/<service>.pid`).
+    #[arg(long, default_value = ".run")]
+    pids: String,
+    /// Attempts per run of the flash crowd, its baselines and the reads.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Bookings (create + confirm) per run of `grpc-booking`.
+    #[arg(long, default_value_t = 2_000)]
+    bookings: usize,
+    /// Conversations per run of `whatsapp`.
+    #[arg(long, default_value_t = 2_000)]
+    conversations: usize,
+    /// Messages per run of `whatsapp-intake`.
+    #[arg(long, default_value_t = 5_000)]
+    intake: usize,
+    /// Offices the bookings and conversations are spread over.
+    #[arg(long, default_value_t = 30)]
+    offices: usize,
+    /// Comma-separated concurrencies.
+    #[arg(long, default_value = "16,64,256")]
+    concurrency: String,
+    /// Comma-separated scenarios to run (default: all).
+    #[arg(
+        long,
+        default_value = "grpc-hold,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake"
+    )]
+    scenarios: String,
+    /// Longest time one run may take, seconds.
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+    #[arg(long, default_value = "docs")]
+    out: String,
+}
+
+/// An office the bookings go to, with its open dates.
+#[derive(Debug, Clone)]
+pub struct FlowOffice {
+    pub code: String,
+    pub phone_number_id: String,
+    pub dates: Vec<NaiveDate>,
+}
+
+pub struct Bench {
+    pub args: Args,
+    quota: QuotaServiceClient<Channel>,
+    booking: BookingServiceClient<Channel>,
+    offices: Vec<pb::Office>,
+    pub flow_offices: Vec<FlowOffice>,
+    pub services: Option<Services>,
+    pub cloud: antrean_gateway::sandbox::Sandbox,
+    http: reqwest::Client,
+    /// Numbers the webhooks' message ids across runs (the gateway drops repeated ids).
+    webhook_seq: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Bench {
+    pub fn max(&self) -> Duration {
+        Duration::from_secs(self.args.max_seconds)
+    }
+    pub fn quota(&self) -> QuotaServiceClient<Channel> {
+        self.quota.clone()
+    }
+    pub fn booking(&self) -> BookingServiceClient<Channel> {
+        self.booking.clone()
+    }
+    pub fn webhooks(&self) -> flows::Webhooks {
+        flows::Webhooks {
+            http: self.http.clone(),
+            url: format!("{}/webhooks/whatsapp", self.args.gateway),
+            seq: self.webhook_seq.clone(),
+        }
+    }
+
+    /// Runs `f` while watching the services' memory.
+    pub async fn measured(&self, f: impl std::future::Future<Output = Run>) -> Run {
+        let watch = self.services.as_ref().map(Services::watch);
+        let mut run = f.await;
+        if let Some(w) = watch {
+            run.memory = Some(w.finish().await);
+        }
+        run.print();
+        run
+    }
+
+    async fn availability(&self, office: &str) -> Vec<pb::DayAvailability> {
+        self.quota()
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: office.into(),
+                from: String::new(),
+                to: String::new(),
+            })
+            .await
+            .expect("availability")
+            .into_inner()
+            .days
+    }
+
+    pub async fn session_counts(
+        &self,
+        office: &str,
+        date: &str,
+        session: pb::Session,
+    ) -> pb::SessionAvailability {
+        let days = self
+            .quota()
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: office.into(),
+                from: date.into(),
+                to: date.into(),
+            })
+            .await
+            .expect("availability")
+            .into_inner()
+            .days;
+        days.into_iter()
+            .flat_map(|d| d.sessions)
+            .find(|s| s.session == session as i32)
+            .expect("session")
+    }
+
+    /// An open date nobody held or booked, at an office the bookings do not use.
+    pub async fn untouched_day(&self, round: usize) -> (String, String) {
+        let spare = &self.offices[self.flow_offices.len().min(self.offices.len() - 1)..];
+        for k in 0..spare.len() {
+            let office = &spare[(round + k) % spare.len()].code;
+            for d in self.availability(office).await.iter().filter(|d| d.open) {
+                if d.sessions.iter().all(|s| s.held == 0 && s.confirmed == 0) {
+                    return (office.clone(), d.date.clone());
+                }
+            }
+        }
+        panic!("no untouched office/date left for the flash crowd")
+    }
+
+    /// Every session of every office: confirmed + held never above capacity. Answers the
+    /// problems and the confirmed seats in all.
+    async fn check_capacity(&self) -> (Vec<String>, u64) {
+        let mut problems = Vec::new();
+        let mut confirmed = 0;
+        for o in &self.offices {
+            for d in self.availability(&o.code).await {
+                for s in &d.sessions {
+                    confirmed += u64::from(s.confirmed);
+                    if s.confirmed + s.held > s.capacity {
+                        problems.push(format!(
+                            "{} {} {:?}: {} confirmed + {} held > capacity {}",
+                            o.code,
+                            d.date,
+                            s.session(),
+                            s.confirmed,
+                            s.held,
+                            s.capacity
+                        ));
+                    }
+                }
+            }
+        }
+        (problems, confirmed)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cs: Vec<usize> = args
+        .concurrency
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    let wanted: Vec<String> = args.scenarios.split(',').map(|s| s.trim().into()).collect();
+    let on = |s: &str| wanted.iter().any(|w| w == s);
+
+    let cloud_listener = tokio::net::TcpListener::bind(&args.cloud_api).await?;
+    let cloud = antrean_gateway::sandbox::spawn(cloud_listener);
+    let mut quota = QuotaServiceClient::connect(args.quota.clone()).await?;
+    let booking = BookingServiceClient::connect(args.booking.clone()).await?;
+    let offices = quota
+        .list_offices(pb::ListOfficesRequest {})
+        .await?
+        .into_inner()
+        .offices;
+    let services = Services::from_dir(&args.pids);
+    if services.is_none() {
+        eprintln!(
+            "no running services in {}/*.pid: memory is not measured",
+            args.pids
+        );
+    }
+    let idle = services.as_ref().map(Services::resident);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let mut bench = Bench {
+        args,
+        quota,
+        booking,
+        offices,
+        flow_offices: Vec::new(),
+        services,
+        cloud,
+        http,
+        webhook_seq: Default::default(),
+    };
+    let n = bench.args.offices.min(bench.offices.len());
+    for o in bench.offices[..n].iter().cloned() {
+        let dates = bench
+            .availability(&o.code)
+            .await
+            .into_iter()
+            .filter(|d| d.open)
+            .filter_map(|d| d.date.parse().ok())
+            .collect();
+        bench.flow_offices.push(FlowOffice {
+            code: o.code.clone(),
+            phone_number_id: o.whatsapp.map(|w| w.phone_number_id).unwrap_or_default(),
+            dates,
+        });
+    }
+    let (_, confirmed_before) = bench.check_capacity().await;
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let (mut booked_seats, mut base, mut intake_base) = (0u64, 0usize, 0usize);
+    for (round, &c) in cs.iter().enumerate() {
+        let mut done: Vec<(Run, Vec<String>)> = Vec::new();
+        if on("grpc-hold") {
+            done.push(crowd::grpc_hold(&bench, c, round).await);
+        }
+        if on("redis-script") {
+            done.push(crowd::redis_script(&bench, c, round).await);
+        }
+        if on("postgres-row-lock") {
+            done.push(crowd::postgres_row_lock(&bench, c, round).await);
+        }
+        if on("http-availability") {
+            done.push(crowd::http_availability(&bench, c).await);
+        }
+        if on("grpc-booking") {
+            let (r, p) = flows::grpc_booking(&bench, c, base).await;
+            booked_seats += r.admitted as u64;
+            base += bench.args.bookings;
+            done.push((r, p));
+        }
+        if on("whatsapp") {
+            let ([conversation, webhook], p) = flows::whatsapp(&bench, c, 1_000_000 + base).await;
+            booked_seats += conversation.admitted as u64;
+            base += bench.args.conversations;
+            done.push((conversation, p));
+            done.push((webhook, Vec::new()));
+        }
+        if on("whatsapp-intake") {
+            let ([accept, replies], p) = flows::whatsapp_intake(&bench, c, intake_base).await;
+            intake_base += bench.args.intake;
+            done.push((accept, p));
+            done.push((replies, Vec::new()));
+        }
+        for (r, p) in done {
+            runs.push(r);
+            problems.extend(p);
+        }
+    }
+    let (capacity_problems, confirmed_after) = bench.check_capacity().await;
+    problems.extend(capacity_problems);
+    if confirmed_after - confirmed_before != booked_seats {
+        problems.push(format!(
+            "the quota counts {} newly confirmed seats, the bookings confirmed {booked_seats}",
+            confirmed_after - confirmed_before
+        ));
+    }
+    let after = bench.services.as_ref().map(Services::resident);
+    let md = report::write(
+        &bench.args.out,
+        &runs,
+        &cs,
+        idle.as_deref(),
+        after.as_deref(),
+        &problems,
+    )?;
+    println!("{md}");
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "{} invariants broken:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Memory columns of a report row.
+pub fn memory_of(m: &MemoryPeak, name: &str) -> f64 {
+    m.per_service
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(0.0, |(_, mb)| *mb)
+}

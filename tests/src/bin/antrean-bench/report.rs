@@ -1,0 +1,327 @@
+//! `docs/performance-results.md` (tables, ratios, targets, memory, invariants) and the two
+//! plots against concurrency, `docs/performance-throughput.svg` and `docs/performance-p99.svg`.
+use crate::drive::Run;
+use crate::memory::NAMES;
+use std::fmt::Write;
+
+fn rate(runs: &[Run], scenario: &str, c: usize) -> Option<f64> {
+    find(runs, scenario, c).map(Run::rate)
+}
+
+fn find<'a>(runs: &'a [Run], scenario: &str, c: usize) -> Option<&'a Run> {
+    runs.iter()
+        .find(|r| r.scenario == scenario && r.concurrency == c)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b?).filter(|r| r.is_finite())
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// One target: what it asks, what the run measured, and whether it holds at every
+/// concurrency measured.
+struct Target {
+    what: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Target> {
+    let per_c = |f: &dyn Fn(usize) -> Option<f64>, ok: &dyn Fn(f64) -> bool, digits: usize| {
+        let vals: Vec<(usize, f64)> = cs.iter().filter_map(|&c| f(c).map(|v| (c, v))).collect();
+        let measured = vals
+            .iter()
+            .map(|(c, v)| format!("{v:.digits$} (c={c})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let met = (!vals.is_empty()).then(|| vals.iter().all(|(_, v)| ok(*v)));
+        (measured, met)
+    };
+    let mut out = Vec::new();
+    let mut add = |what, (measured, met): (String, Option<bool>)| {
+        out.push(Target {
+            what,
+            measured,
+            met,
+        })
+    };
+    add(
+        "grpc-hold at least 0.5x the raw Redis script",
+        per_c(
+            &|c| ratio(rate(runs, "grpc-hold", c), rate(runs, "redis-script", c)),
+            &|v| v >= 0.5,
+            2,
+        ),
+    );
+    add(
+        "grpc-hold at least 40x the PostgreSQL row lock",
+        per_c(
+            &|c| {
+                ratio(
+                    rate(runs, "grpc-hold", c),
+                    rate(runs, "postgres-row-lock", c),
+                )
+            },
+            &|v| v >= 40.0,
+            1,
+        ),
+    );
+    add(
+        "grpc-hold p99 under 20 ms",
+        per_c(
+            &|c| find(runs, "grpc-hold", c).map(|r| r.p99),
+            &|v| v < 20.0,
+            2,
+        ),
+    );
+    add(
+        "whatsapp-intake at least 2,000 accepted/s",
+        per_c(&|c| rate(runs, "whatsapp-intake", c), &|v| v >= 2000.0, 0),
+    );
+    add(
+        "whatsapp-intake answer p99 under 50 ms",
+        per_c(
+            &|c| find(runs, "whatsapp-intake", c).map(|r| r.p99),
+            &|v| v < 50.0,
+            2,
+        ),
+    );
+    add(
+        "http-availability at least 30,000/s",
+        per_c(
+            &|c| rate(runs, "http-availability", c),
+            &|v| v >= 30_000.0,
+            0,
+        ),
+    );
+    if let Some(idle) = idle {
+        let worst = idle.iter().map(|(_, mb)| *mb).fold(0.0, f64::max);
+        add(
+            "each service under 30 MB idle",
+            (
+                idle.iter()
+                    .map(|(n, mb)| format!("{n} {mb:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Some(worst < 30.0),
+            ),
+        );
+    }
+    add(
+        "whole system under 300 MB during the flash crowd",
+        per_c(
+            &|c| {
+                find(runs, "grpc-hold", c)
+                    .and_then(|r| r.memory.as_ref())
+                    .map(|m| m.together)
+            },
+            &|v| v < 300.0,
+            1,
+        ),
+    );
+    out
+}
+
+pub fn write(
+    out: &str,
+    runs: &[Run],
+    cs: &[usize],
+    idle: Option<&[(String, f64)]>,
+    after: Option<&[(String, f64)]>,
+    problems: &[String],
+) -> anyhow::Result<String> {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| scenario | concurrency | requests | throughput (/s) | p50 ms | p95 ms | p99 ms | max ms | admitted | refused | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for r in runs {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            r.scenario,
+            r.concurrency,
+            r.done,
+            r.rate(),
+            r.p50,
+            r.p95,
+            r.p99,
+            r.max,
+            r.admitted,
+            r.refused,
+            r.errors_text()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock |\n| --- | --- | --- |"
+    );
+    for &c in cs {
+        let _ = writeln!(
+            md,
+            "| {c} | {} | {} |",
+            fmt(
+                ratio(rate(runs, "grpc-hold", c), rate(runs, "redis-script", c)),
+                2
+            ),
+            fmt(
+                ratio(
+                    rate(runs, "grpc-hold", c),
+                    rate(runs, "postgres-row-lock", c)
+                ),
+                1
+            )
+        );
+    }
+
+    let _ = writeln!(
+        md,
+        "\nPeak resident memory (MB) of each service during each run, and of all five at one moment:\n\n| scenario | concurrency | {} | together |\n| --- | --- |{} --- |",
+        NAMES.join(" | "),
+        " --- |".repeat(NAMES.len())
+    );
+    if let Some(idle) = idle {
+        row(&mut md, "idle, before the runs", "", idle, None);
+    }
+    for r in runs
+        .iter()
+        .filter(|r| !matches!(r.scenario, "whatsapp-webhook" | "whatsapp-intake-replies"))
+    {
+        if let Some(m) = &r.memory {
+            row(
+                &mut md,
+                r.scenario,
+                &r.concurrency.to_string(),
+                &m.per_service,
+                Some(m.together),
+            );
+        }
+    }
+    if let Some(after) = after {
+        row(&mut md, "resident after the runs", "", after, None);
+    }
+
+    let _ = writeln!(md, "\n| target | measured | met |\n| --- | --- | --- |");
+    for t in targets(runs, cs, idle) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            t.what,
+            if t.measured.is_empty() {
+                "not run"
+            } else {
+                &t.measured
+            },
+            match t.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nInvariants (every session confirmed + held <= capacity; the crowd's admissions match the counters; every confirmed booking reads back CONFIRMED; every accepted webhook got exactly one reply; newly confirmed seats match the bookings): {}",
+        if problems.is_empty() {
+            "all held.".to_owned()
+        } else {
+            format!("{} broken:\n\n- {}", problems.len(), problems.join("\n- "))
+        }
+    );
+
+    std::fs::write(format!("{out}/performance-results.md"), &md)?;
+    std::fs::write(
+        format!("{out}/performance-throughput.svg"),
+        svg("Throughput against concurrency", "/s", runs, Run::rate),
+    )?;
+    std::fs::write(
+        format!("{out}/performance-p99.svg"),
+        svg("p99 latency against concurrency", "ms", runs, |r| r.p99),
+    )?;
+    Ok(md)
+}
+
+fn row(md: &mut String, what: &str, c: &str, per: &[(String, f64)], together: Option<f64>) {
+    let cells: Vec<String> = NAMES
+        .iter()
+        .map(|n| {
+            per.iter()
+                .find(|(m, _)| m == n)
+                .map_or("-".into(), |(_, mb)| format!("{mb:.1}"))
+        })
+        .collect();
+    let total = together.unwrap_or_else(|| per.iter().map(|(_, mb)| mb).sum());
+    let _ = writeln!(md, "| {what} | {c} | {} | {total:.1} |", cells.join(" | "));
+}
+
+/// A line plot of `value` against concurrency, one line per scenario (log scale on y).
+fn svg(title: &str, unit: &str, runs: &[Run], value: fn(&Run) -> f64) -> String {
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in runs {
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario);
+        }
+    }
+    let xs: Vec<usize> = {
+        let mut x: Vec<usize> = runs.iter().map(|r| r.concurrency).collect();
+        x.sort_unstable();
+        x.dedup();
+        x
+    };
+    let ys: Vec<f64> = runs.iter().map(value).filter(|v| *v > 0.0).collect();
+    let (lo, hi) = (
+        ys.iter().cloned().fold(f64::MAX, f64::min).log10().floor(),
+        ys.iter().cloned().fold(0.0, f64::max).log10().ceil(),
+    );
+    let (w, h, l, t) = (680.0, 380.0, 70.0, 30.0);
+    let px = |i: usize| l + (w - l - 180.0) * i as f64 / (xs.len().max(2) - 1) as f64;
+    let py = |v: f64| t + (h - t - 40.0) * (1.0 - (v.log10() - lo) / (hi - lo).max(1.0));
+    let colors = [
+        "#0b4f8a", "#1e6b33", "#a4161a", "#7a4f00", "#5b2a86", "#00727a", "#b05a00",
+    ];
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><text x=\"{l}\" y=\"18\" font-weight=\"bold\">{title}</text>"
+    );
+    for e in lo as i32..=hi as i32 {
+        let y = py(10f64.powi(e));
+        let _ = write!(
+            s,
+            "<line x1=\"{l}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">1e{e} {unit}</text>",
+            w - 180.0,
+            l - 6.0,
+            y + 4.0
+        );
+    }
+    for (i, x) in xs.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">c={x}</text>",
+            px(i),
+            h - 15.0
+        );
+    }
+    for (k, sc) in scenarios.iter().enumerate() {
+        let pts: Vec<String> = xs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, x)| {
+                runs.iter()
+                    .find(|r| r.scenario == *sc && r.concurrency == *x)
+                    .map(|r| format!("{:.1},{:.1}", px(i), py(value(r).max(1e-9))))
+            })
+            .collect();
+        let color = colors[k % colors.len()];
+        let _ = write!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/><text x=\"{}\" y=\"{}\" fill=\"{color}\">{sc}</text>",
+            pts.join(" "),
+            w - 170.0,
+            t + 20.0 + 18.0 * k as f64
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
