@@ -380,7 +380,7 @@ pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec
         let (cloud, phone) = (b.cloud.clone(), phones[i].clone());
         Some(async move {
             let got = cloud
-                .wait_for_recipient(&phone, 1, Duration::from_secs(120))
+                .wait_for_recipient(&phone, 1, Duration::from_secs(180))
                 .await;
             (got.len(), sent.elapsed().as_secs_f64() * 1000.0)
         })

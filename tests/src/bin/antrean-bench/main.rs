@@ -67,10 +67,10 @@ pub struct Args {
     #[arg(long, default_value_t = 2_000)]
     bookings: usize,
     /// Conversations per run of `whatsapp`.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_000)]
     conversations: usize,
     /// Messages per run of `whatsapp-intake`.
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(long, default_value_t = 2_000)]
     intake: usize,
     /// Offices the bookings and conversations are spread over.
     #[arg(long, default_value_t = 30)]
@@ -339,9 +339,9 @@ async fn main() -> anyhow::Result<()> {
     println!("{md}");
     if !problems.is_empty() {
         anyhow::bail!(
-            "{} invariants broken:\n{}",
+            "{} invariants broken (listed in {}/performance-results.md)",
             problems.len(),
-            problems.join("\n")
+            bench.args.out
         );
     }
     Ok(())

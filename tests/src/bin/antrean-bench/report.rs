@@ -228,7 +228,19 @@ pub fn write(
         if problems.is_empty() {
             "all held.".to_owned()
         } else {
-            format!("{} broken:\n\n- {}", problems.len(), problems.join("\n- "))
+            // The first few say what broke; thousands of lines would say it no better.
+            let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+            let more = problems.len() - shown.len();
+            format!(
+                "{} broken:\n\n- {}{}",
+                problems.len(),
+                shown.join("\n- "),
+                if more > 0 {
+                    format!("\n- ... and {more} more")
+                } else {
+                    String::new()
+                }
+            )
         }
     );
 
