@@ -54,15 +54,25 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     let statuses = forward_statuses(app).await?;
     let now = app.clock.now();
     let claimed: Vec<Claimed> = sqlx::query_as(
+        // Each sender's oldest pending message (its head), in one ordered pass over the
+        // pending index; a head that is leased or waiting for a retry holds its sender back.
+        // Then the due heads are locked, skipping those another worker holds, and checked
+        // again (a lease taken meanwhile excludes the row). A correlated NOT EXISTS per
+        // candidate did the same, but with a backlog the planner could pick a plan that
+        // compared every pending row with every other (seconds per round with 4,000 pending
+        // before autovacuum had analysed the table).
         "UPDATE inbound_messages SET lease_until = $2, attempts = attempts + 1
          WHERE wamid IN (
-            SELECT m.wamid FROM inbound_messages m
-            WHERE m.state = 'PENDING' AND m.next_attempt_at <= $1
-              AND (m.lease_until IS NULL OR m.lease_until <= $1)
-              AND NOT EXISTS (SELECT 1 FROM inbound_messages p
-                              WHERE p.sender_key = m.sender_key AND p.state = 'PENDING'
-                                AND (p.sent_at, p.received_at, p.wamid) < (m.sent_at, m.received_at, m.wamid))
-            ORDER BY m.sent_at LIMIT $3
+            SELECT wamid FROM inbound_messages
+            WHERE wamid IN (
+                SELECT wamid FROM (
+                    SELECT DISTINCT ON (sender_key) wamid, sent_at, next_attempt_at, lease_until
+                    FROM inbound_messages WHERE state = 'PENDING'
+                    ORDER BY sender_key, sent_at, received_at, wamid
+                ) heads
+                WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+                ORDER BY sent_at LIMIT $3)
+              AND state = 'PENDING' AND (lease_until IS NULL OR lease_until <= $1)
             FOR UPDATE SKIP LOCKED)
          RETURNING wamid, phone_number_id, sender_key, sender_enc, content_enc, attempts,
                    traceparent",
