@@ -109,29 +109,36 @@ pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String
         )
         .await
         .expect("init");
-    let run = drive("redis-script", b.args.requests, c, b.max(), move |i| {
-        let (counters, day) = (counters.clone(), day.clone());
-        async move {
-            let now = chrono::Utc::now().timestamp_millis();
-            match counters
-                .hold(
-                    &day,
-                    &format!("h{i}"),
-                    SessionOfDay::Pagi,
-                    1,
-                    now + 600_000,
-                    now,
-                )
-                .await
-            {
-                Ok(HoldOutcome::Admitted { .. }) => Outcome::Admitted,
-                Ok(HoldOutcome::Full { .. }) => Outcome::Refused,
-                Ok(other) => Outcome::Error(format!("{other:?}")),
-                Err(e) => Outcome::Error(format!("redis {:?}", e.kind())),
-            }
-        }
-    })
-    .await;
+    let run = b
+        .measured(drive(
+            "redis-script",
+            b.args.requests,
+            c,
+            b.max(),
+            move |i| {
+                let (counters, day) = (counters.clone(), day.clone());
+                async move {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    match counters
+                        .hold(
+                            &day,
+                            &format!("h{i}"),
+                            SessionOfDay::Pagi,
+                            1,
+                            now + 600_000,
+                            now,
+                        )
+                        .await
+                    {
+                        Ok(HoldOutcome::Admitted { .. }) => Outcome::Admitted,
+                        Ok(HoldOutcome::Full { .. }) => Outcome::Refused,
+                        Ok(other) => Outcome::Error(format!("{other:?}")),
+                        Err(e) => Outcome::Error(format!("redis {:?}", e.kind())),
+                    }
+                }
+            },
+        ))
+        .await;
     let problems = (run.admitted > CAPACITY as usize)
         .then(|| format!("redis-script c={c}: {} admitted", run.admitted))
         .into_iter()
@@ -165,25 +172,26 @@ pub async fn postgres_row_lock(b: &Bench, c: usize, round: usize) -> (Run, Vec<S
     // measure the rate.
     let n = (b.args.requests / 4).max(1000);
     let (p, counter) = (pool.clone(), id.clone());
-    let run = drive("postgres-row-lock", n, c, b.max(), move |i| {
-        let (pool, id) = (p.clone(), counter.clone());
-        async move {
-            match row_lock_hold(&pool, &id, i).await {
-                Ok(true) => Outcome::Admitted,
-                Ok(false) => Outcome::Refused,
-                Err(e) => Outcome::Error(match e {
-                    sqlx::Error::PoolTimedOut => "pool timeout".into(),
-                    e => format!(
-                        "postgres {}",
-                        e.as_database_error()
-                            .and_then(|d| d.code())
-                            .unwrap_or_default()
-                    ),
-                }),
+    let run = b
+        .measured(drive("postgres-row-lock", n, c, b.max(), move |i| {
+            let (pool, id) = (p.clone(), counter.clone());
+            async move {
+                match row_lock_hold(&pool, &id, i).await {
+                    Ok(true) => Outcome::Admitted,
+                    Ok(false) => Outcome::Refused,
+                    Err(e) => Outcome::Error(match e {
+                        sqlx::Error::PoolTimedOut => "pool timeout".into(),
+                        e => format!(
+                            "postgres {}",
+                            e.as_database_error()
+                                .and_then(|d| d.code())
+                                .unwrap_or_default()
+                        ),
+                    }),
+                }
             }
-        }
-    })
-    .await;
+        }))
+        .await;
     let used: i32 = sqlx::query_scalar("SELECT used FROM bench.counters WHERE id = $1")
         .bind(&id)
         .fetch_one(&pool)

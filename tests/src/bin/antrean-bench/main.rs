@@ -141,12 +141,13 @@ impl Bench {
         run
     }
 
-    async fn availability(&self, office: &str) -> Vec<pb::DayAvailability> {
+    /// Days of `office` from `from` to `to` (empty: the whole bookable horizon).
+    async fn availability(&self, office: &str, from: &str, to: &str) -> Vec<pb::DayAvailability> {
         self.quota()
             .get_availability(pb::GetAvailabilityRequest {
                 office_code: office.into(),
-                from: String::new(),
-                to: String::new(),
+                from: from.into(),
+                to: to.into(),
             })
             .await
             .expect("availability")
@@ -160,17 +161,7 @@ impl Bench {
         date: &str,
         session: pb::Session,
     ) -> pb::SessionAvailability {
-        let days = self
-            .quota()
-            .get_availability(pb::GetAvailabilityRequest {
-                office_code: office.into(),
-                from: date.into(),
-                to: date.into(),
-            })
-            .await
-            .expect("availability")
-            .into_inner()
-            .days;
+        let days = self.availability(office, date, date).await;
         days.into_iter()
             .flat_map(|d| d.sessions)
             .find(|s| s.session == session as i32)
@@ -182,7 +173,12 @@ impl Bench {
         let spare = &self.offices[self.flow_offices.len().min(self.offices.len() - 1)..];
         for k in 0..spare.len() {
             let office = &spare[(round + k) % spare.len()].code;
-            for d in self.availability(office).await.iter().filter(|d| d.open) {
+            for d in self
+                .availability(office, "", "")
+                .await
+                .iter()
+                .filter(|d| d.open)
+            {
                 if d.sessions.iter().all(|s| s.held == 0 && s.confirmed == 0) {
                     return (office.clone(), d.date.clone());
                 }
@@ -197,7 +193,7 @@ impl Bench {
         let mut problems = Vec::new();
         let mut confirmed = 0;
         for o in &self.offices {
-            for d in self.availability(&o.code).await {
+            for d in self.availability(&o.code, "", "").await {
                 for s in &d.sessions {
                     confirmed += u64::from(s.confirmed);
                     if s.confirmed + s.held > s.capacity {
@@ -264,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
     let n = bench.args.offices.min(bench.offices.len());
     for o in bench.offices[..n].iter().cloned() {
         let dates = bench
-            .availability(&o.code)
+            .availability(&o.code, "", "")
             .await
             .into_iter()
             .filter(|d| d.open)
