@@ -192,8 +192,27 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
     };
     let (messages, statuses) = read_batch(&value);
     let traceparent = antrean_platform::grpc::current_traceparent();
-    let mut tx = app.pool.begin().await?;
-    for m in &messages {
+    // One row (the usual webhook) is one statement, atomic by itself: no BEGIN and COMMIT
+    // round trips. A batch of several goes in one transaction, all or nothing.
+    if messages.len() + statuses.len() == 1 {
+        let mut conn = app.pool.acquire().await?;
+        insert_batch(app, &mut conn, &messages, &statuses, now, &traceparent).await
+    } else {
+        let mut tx = app.pool.begin().await?;
+        insert_batch(app, &mut tx, &messages, &statuses, now, &traceparent).await?;
+        tx.commit().await
+    }
+}
+
+async fn insert_batch(
+    app: &App,
+    conn: &mut sqlx::PgConnection,
+    messages: &[Inbound],
+    statuses: &[StatusUpdate],
+    now: DateTime<Utc>,
+    traceparent: &str,
+) -> sqlx::Result<()> {
+    for m in messages {
         let who = m.user_id.clone().or(m.phone.clone()).unwrap_or_default();
         sqlx::query(
             "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
@@ -214,11 +233,11 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
         )
         .bind(m.sent_at)
         .bind(now)
-        .bind(&traceparent)
-        .execute(&mut *tx)
+        .bind(traceparent)
+        .execute(&mut *conn)
         .await?;
     }
-    for s in &statuses {
+    for s in statuses {
         sqlx::query(
             "INSERT INTO status_updates (wamid, status, error, received_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (wamid, status) DO NOTHING",
@@ -227,10 +246,10 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
         .bind(&s.status)
         .bind(&s.error)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// A signed webhook body carrying one text message, as the Cloud API sends it (for tests and
