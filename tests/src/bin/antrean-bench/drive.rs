@@ -45,10 +45,6 @@ impl Run {
         }
     }
 
-    pub fn error_count(&self) -> usize {
-        self.errors.values().sum()
-    }
-
     /// `kind: count, ...`, or `0`.
     pub fn errors_text(&self) -> String {
         if self.errors.is_empty() {

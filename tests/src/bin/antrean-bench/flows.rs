@@ -155,8 +155,9 @@ pub async fn whatsapp(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec<String
                 async move {
                     let (number, phone, text) = &conversations[i];
                     let wait = Duration::from_secs(20);
-                    let held = match poster.say(number, phone, text, &answers).await {
-                        Ok(()) => {
+                    let held = match poster.say(number, phone, text).await {
+                        Ok(ms) => {
+                            answers.lock().expect("poisoned").push(ms);
                             accepted[i].fetch_add(1, Ordering::Relaxed);
                             cloud.wait_for_recipient(phone, 1, wait).await
                         }
@@ -173,8 +174,9 @@ pub async fn whatsapp(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec<String
                             Outcome::Error("unexpected reply".into())
                         };
                     };
-                    if let Err(e) = poster.say(number, phone, &code, &answers).await {
-                        return Outcome::Error(e);
+                    match poster.say(number, phone, &code).await {
+                        Ok(ms) => answers.lock().expect("poisoned").push(ms),
+                        Err(e) => return Outcome::Error(e),
                     }
                     accepted[i].fetch_add(1, Ordering::Relaxed);
                     let replies = cloud.wait_for_recipient(phone, 2, wait).await;
@@ -243,14 +245,8 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Posts `text` from `phone` to `number`; records the HTTP answer's latency.
-    async fn say(
-        &self,
-        number: &str,
-        phone: &str,
-        text: &str,
-        answers: &Mutex<Vec<f64>>,
-    ) -> Result<(), String> {
+    /// Posts `text` from `phone` to `number`; answers the HTTP answer's latency in ms.
+    async fn say(&self, number: &str, phone: &str, text: &str) -> Result<f64, String> {
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = antrean_gateway::webhook::text_webhook(
             number,
@@ -273,13 +269,7 @@ impl Webhooks {
             .send()
             .await;
         match r {
-            Ok(r) if r.status().as_u16() == 200 => {
-                answers
-                    .lock()
-                    .expect("poisoned")
-                    .push(t.elapsed().as_secs_f64() * 1000.0);
-                Ok(())
-            }
+            Ok(r) if r.status().as_u16() == 200 => Ok(t.elapsed().as_secs_f64() * 1000.0),
             Ok(r) => Err(format!("webhook HTTP {}", r.status().as_u16())),
             Err(e) if e.is_timeout() => Err("webhook timeout".into()),
             Err(_) => Err("webhook connection".into()),
@@ -344,28 +334,20 @@ pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec
     );
     let posted: Arc<Vec<Mutex<Option<Instant>>>> =
         Arc::new((0..n).map(|_| Mutex::new(None)).collect());
-    let answers = Arc::new(Mutex::new(Vec::new()));
-    let (poster, p, nums, at, ans) = (
+    let (poster, p, nums, at) = (
         b.webhooks(),
         phones.clone(),
         numbers.clone(),
         posted.clone(),
-        answers.clone(),
     );
     let started = Instant::now();
     let accept = b
         .measured(drive("whatsapp-intake", n, c, b.max(), move |i| {
-            let (poster, p, nums, at, ans) = (
-                poster.clone(),
-                p.clone(),
-                nums.clone(),
-                at.clone(),
-                ans.clone(),
-            );
+            let (poster, p, nums, at) = (poster.clone(), p.clone(), nums.clone(), at.clone());
             async move {
                 let t = Instant::now();
-                match poster.say(&nums[i], &p[i], "#TGLLAYANAN", &ans).await {
-                    Ok(()) => {
+                match poster.say(&nums[i], &p[i], "#TGLLAYANAN").await {
+                    Ok(_) => {
                         *at[i].lock().expect("poisoned") = Some(t);
                         Outcome::Admitted
                     }

@@ -26,7 +26,7 @@ use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use chrono::NaiveDate;
 use clap::Parser;
 use drive::Run;
-use memory::{MemoryPeak, Services};
+use memory::Services;
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -341,12 +341,4 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Memory columns of a report row.
-pub fn memory_of(m: &MemoryPeak, name: &str) -> f64 {
-    m.per_service
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or(0.0, |(_, mb)| *mb)
 }
