@@ -22,8 +22,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tonic::{Code, Status};
 
 pub fn routes() -> Router<Arc<App>> {
@@ -408,20 +409,50 @@ fn availability_json(r: &pb::GetAvailabilityResponse) -> Bytes {
     Bytes::from(serde_json::to_vec(&json!({"office": r.office_code, "days": days})).expect("JSON"))
 }
 
+/// Runs a write that may change seats or capacity (a booking created, confirmed or
+/// cancelled, a walk-in, a capacity change); availability answers from before it are not
+/// reused after it, whatever its outcome.
+pub async fn changing<T>(app: &App, write: impl std::future::Future<Output = T>) -> T {
+    let outcome = write.await;
+    app.availability.changed();
+    outcome
+}
+
 type AvailabilityKey = (String, String, String);
 
-/// The last answer for one office and range, and when the quota call behind it started.
-type AvailabilitySlot = Arc<tokio::sync::Mutex<Option<(Instant, Result<Bytes, Status>)>>>;
-
-/// Availability reads of one office and range share quota calls without ever answering
-/// older than the request: a request takes the answer of a call that started after it
-/// arrived, or makes one. While a call is out, the requests arriving meanwhile queue on the
-/// slot; the first of them makes the next call and the rest take its answer. A release-minute
-/// crowd refreshing one office's calendar thus costs one quota call per call's duration, and
-/// every answer still shows every change made before the request (as an uncached read would).
+/// One office and range: the latest good answer, and the call in flight.
 #[derive(Debug, Default)]
+struct AvailabilitySlot {
+    /// The latest successful answer, for reads within the maximum age.
+    fresh: Mutex<Option<Fresh>>,
+    /// Held while a quota call is out; the last answer (good or not) and when its call started.
+    call: tokio::sync::Mutex<Option<(Instant, Result<Bytes, Status>)>>,
+}
+
+#[derive(Debug)]
+struct Fresh {
+    started: Instant,
+    generation: u64,
+    body: Bytes,
+}
+
+/// Availability reads of one office and range share quota calls.
+///
+/// A read takes the latest answer if its quota call started at most `max_age` ago and no
+/// change went through this gateway since (a booking created, confirmed or cancelled, on any
+/// channel, or a capacity change by staff: each calls [`AvailabilityReads::changed`]).
+/// Otherwise it takes the answer of a call that started after it arrived, or makes one:
+/// while a call is out, the reads arriving meanwhile queue on the slot and the first of them
+/// makes the next call for all. So a seat taken through this gateway is never shown free
+/// after, changes made elsewhere (another replica, staff RPCs, holds expiring) show within
+/// `max_age`, and a release-minute crowd refreshing one office's calendar costs one quota
+/// call per `max_age` instead of one per request. With `max_age` zero every read is at least
+/// as new as the request.
+#[derive(Debug)]
 pub struct AvailabilityReads {
-    slots: Mutex<HashMap<AvailabilityKey, AvailabilitySlot>>,
+    max_age: Duration,
+    generation: AtomicU64,
+    slots: Mutex<HashMap<AvailabilityKey, Arc<AvailabilitySlot>>>,
 }
 
 impl AvailabilityReads {
@@ -429,12 +460,26 @@ impl AvailabilityReads {
     /// a request makes its own call.
     const MAX_SLOTS: usize = 4096;
 
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            generation: AtomicU64::new(0),
+            slots: Mutex::default(),
+        }
+    }
+
+    /// Seats or capacity changed through this gateway: no later read takes an earlier answer.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     async fn read<F, Fut>(&self, key: AvailabilityKey, call: F) -> Result<Bytes, Status>
     where
         F: FnOnce(AvailabilityKey) -> Fut,
         Fut: std::future::Future<Output = Result<Bytes, Status>>,
     {
         let arrived = Instant::now();
+        let generation = self.generation.load(Ordering::Acquire);
         let slot = {
             let mut slots = self.slots.lock().expect("poisoned");
             if slots.len() >= Self::MAX_SLOTS && !slots.contains_key(&key) {
@@ -450,14 +495,29 @@ impl AvailabilityReads {
         let Some(slot) = slot else {
             return call(key).await;
         };
-        let mut last = slot.lock().await;
+        if let Some(f) = slot.fresh.lock().expect("poisoned").as_ref()
+            && f.generation == generation
+            && arrived.saturating_duration_since(f.started) <= self.max_age
+            && !self.max_age.is_zero()
+        {
+            return Ok(f.body.clone());
+        }
+        let mut last = slot.call.lock().await;
         if let Some((started, answer)) = last.as_ref()
             && *started >= arrived
         {
             return answer.clone();
         }
         let started = Instant::now();
+        let generation = self.generation.load(Ordering::Acquire);
         let answer = call(key).await;
+        if let Ok(body) = &answer {
+            *slot.fresh.lock().expect("poisoned") = Some(Fresh {
+                started,
+                generation,
+                body: body.clone(),
+            });
+        }
         *last = Some((started, answer.clone()));
         answer
     }
@@ -644,25 +704,27 @@ async fn create_booking(
                 .collect::<String>(),
         )
         .map_err(|w| ApiError::too_many(en, w))?;
-    let created = app
-        .booking
-        .clone()
-        .create_booking(pb::CreateBookingRequest {
-            idempotency_key: format!("api:{key}"),
-            channel: pb::Channel::Web as i32,
-            office_code: office_code.clone(),
-            date: date.clone(),
-            session: session as i32,
-            contact: Some(pb::ContactInput {
-                phone: phone.clone(),
-                email: email.clone(),
-                whatsapp_user_id: String::new(),
+    let created = changing(
+        &app,
+        app.booking
+            .clone()
+            .create_booking(pb::CreateBookingRequest {
+                idempotency_key: format!("api:{key}"),
+                channel: pb::Channel::Web as i32,
+                office_code: office_code.clone(),
+                date: date.clone(),
+                session: session as i32,
+                contact: Some(pb::ContactInput {
+                    phone: phone.clone(),
+                    email: email.clone(),
+                    whatsapp_user_id: String::new(),
+                }),
+                applicants,
             }),
-            applicants,
-        })
-        .await
-        .map_err(|s| ApiError::from_status(&s, en))?
-        .into_inner();
+    )
+    .await
+    .map_err(|s| ApiError::from_status(&s, en))?
+    .into_inner();
     let booking = created.booking.unwrap_or_default();
     send_code(&app, &booking, &created.confirmation_code, &phone, &email)
         .await
@@ -888,16 +950,18 @@ async fn confirm_booking(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::from_status(&Status::not_found("booking"), en));
     }
-    let booking = app
-        .booking
-        .clone()
-        .confirm_booking(pb::ConfirmBookingRequest {
-            booking_id: id,
-            confirmation_code: code,
-        })
-        .await
-        .map_err(|s| ApiError::from_status(&s, en))?
-        .into_inner();
+    let booking = changing(
+        &app,
+        app.booking
+            .clone()
+            .confirm_booking(pb::ConfirmBookingRequest {
+                booking_id: id,
+                confirmation_code: code,
+            }),
+    )
+    .await
+    .map_err(|s| ApiError::from_status(&s, en))?
+    .into_inner();
     Ok(Json(booking_json(&app, &booking).await).into_response())
 }
 
@@ -970,16 +1034,18 @@ async fn cancel_booking(
     let b = body(&bytes, en)?;
     let phone = text(&b, "phone");
     lookup(&app, peer, en, &code, Some(phone.clone())).await?;
-    let cancelled = app
-        .booking
-        .clone()
-        .cancel_booking(pb::CancelBookingRequest {
-            booking_code: code,
-            contact_phone: phone,
-        })
-        .await
-        .map_err(|s| ApiError::from_status(&s, en))?
-        .into_inner();
+    let cancelled = changing(
+        &app,
+        app.booking
+            .clone()
+            .cancel_booking(pb::CancelBookingRequest {
+                booking_code: code,
+                contact_phone: phone,
+            }),
+    )
+    .await
+    .map_err(|s| ApiError::from_status(&s, en))?
+    .into_inner();
     Ok(Json(booking_json(&app, &cancelled).await).into_response())
 }
 
@@ -1137,7 +1203,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_arriving_during_a_call_share_the_next_call_never_the_one_out() {
-        let reads = Arc::new(AvailabilityReads::default());
+        let reads = Arc::new(AvailabilityReads::new(Duration::ZERO));
         let calls = Arc::new(AtomicUsize::new(0));
         let (release, held) = tokio::sync::oneshot::channel::<()>();
         let call = |calls: Arc<AtomicUsize>, gate: Option<tokio::sync::oneshot::Receiver<()>>| {
@@ -1180,7 +1246,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_calls_are_not_served_to_later_reads() {
-        let reads = AvailabilityReads::default();
+        let reads = AvailabilityReads::new(Duration::ZERO);
         let down = reads
             .read(key(), |_| async { Err(Status::unavailable("quota down")) })
             .await;
@@ -1189,5 +1255,29 @@ mod tests {
             .read(key(), |_| async { Ok(Bytes::from_static(b"{}")) })
             .await;
         assert_eq!(up.unwrap(), "{}");
+    }
+    #[tokio::test]
+    async fn answers_are_reused_within_the_maximum_age_until_a_change() {
+        let reads = AvailabilityReads::new(Duration::from_secs(3600));
+        let calls = AtomicUsize::new(0);
+        let call = |_k: AvailabilityKey| async {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Bytes::from(n.to_string()))
+        };
+        assert_eq!(reads.read(key(), call).await.unwrap(), "1");
+        assert_eq!(reads.read(key(), call).await.unwrap(), "1");
+        reads.changed();
+        assert_eq!(reads.read(key(), call).await.unwrap(), "2");
+        assert_eq!(reads.read(key(), call).await.unwrap(), "2");
+        let other = ("JAKARTA".to_owned(), String::new(), String::new());
+        assert_eq!(reads.read(other, call).await.unwrap(), "3");
+        // A failed call is never reused.
+        reads.changed();
+        let down = reads
+            .read(key(), |_| async { Err(Status::unavailable("quota down")) })
+            .await;
+        assert_eq!(down.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(reads.read(key(), call).await.unwrap(), "4");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 }

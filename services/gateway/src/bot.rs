@@ -9,6 +9,7 @@
 //! Bahasa Indonesia with the right format and an example. Only a service that is unreachable
 //! makes [`handle`] fail, and the message is then retried.
 use crate::App;
+use crate::api;
 use crate::chat::{self, BOOK_EXAMPLE, BOOK_FORMAT, Command, WAIT_EXAMPLE, WAIT_FORMAT};
 use antrean_platform::domain::{
     booking_status_label, format_date, from_timestamp, local_date, local_hhmm, tanggal,
@@ -350,28 +351,30 @@ async fn book(
         Some(_) => pb::Session::Pagi,
         None => pick_session(app, o, arrival).await?,
     };
-    let created = app
-        .booking
-        .clone()
-        .create_booking(pb::CreateBookingRequest {
-            idempotency_key: format!("wa:{}", m.wamid),
-            channel: pb::Channel::Whatsapp as i32,
-            office_code: o.code.clone(),
-            date: format_date(arrival),
-            session: session as i32,
-            contact: Some(pb::ContactInput {
-                phone,
-                email: String::new(),
-                whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+    let created = api::changing(
+        app,
+        app.booking
+            .clone()
+            .create_booking(pb::CreateBookingRequest {
+                idempotency_key: format!("wa:{}", m.wamid),
+                channel: pb::Channel::Whatsapp as i32,
+                office_code: o.code.clone(),
+                date: format_date(arrival),
+                session: session as i32,
+                contact: Some(pb::ContactInput {
+                    phone,
+                    email: String::new(),
+                    whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+                }),
+                applicants: vec![pb::ApplicantInput {
+                    nik: String::new(),
+                    name,
+                    birth_date: format_date(birth),
+                    application_type: pb::ApplicationType::New as i32,
+                }],
             }),
-            applicants: vec![pb::ApplicantInput {
-                nik: String::new(),
-                name,
-                birth_date: format_date(birth),
-                application_type: pb::ApplicationType::New as i32,
-            }],
-        })
-        .await;
+    )
+    .await;
     let created = match created {
         Ok(c) => c.into_inner(),
         Err(s) => {
@@ -568,14 +571,16 @@ async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<
             BOOK_EXAMPLE,
         ));
     };
-    let answer = app
-        .booking
-        .clone()
-        .confirm_booking(pb::ConfirmBookingRequest {
-            booking_id: booking_id.to_string(),
-            confirmation_code: code.to_owned(),
-        })
-        .await;
+    let answer = api::changing(
+        app,
+        app.booking
+            .clone()
+            .confirm_booking(pb::ConfirmBookingRequest {
+                booking_id: booking_id.to_string(),
+                confirmation_code: code.to_owned(),
+            }),
+    )
+    .await;
     let b = match answer {
         Ok(b) => b.into_inner(),
         Err(s) => {
@@ -657,12 +662,14 @@ async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
         let mut client = app.booking.clone();
         let code = code.to_owned();
         async move {
-            client
-                .cancel_booking(pb::CancelBookingRequest {
+            api::changing(
+                app,
+                client.cancel_booking(pb::CancelBookingRequest {
                     booking_code: code,
                     contact_phone: phone,
-                })
-                .await
+                }),
+            )
+            .await
         }
     })
     .await?;

@@ -7,7 +7,7 @@
 //! staff member's actor token, so the services decide what this person may do where; the
 //! console only hides what the role cannot use.
 use crate::App;
-use crate::api::ApiError;
+use crate::api::{self, ApiError};
 use crate::portal::esc;
 use antrean_platform::actor::with_token;
 use antrean_proto::v1 as pb;
@@ -642,18 +642,20 @@ async fn ticket_action(Path((id, aksi)): Path<(String, String)>, p: Posted) -> R
 }
 
 async fn walk_in(p: Posted) -> Response {
-    let r = p
-        .app
-        .booking
-        .clone()
-        .create_walk_in(p.request(pb::CreateWalkInRequest {
-            office_code: p.office.clone(),
-            session: session_of(&p.field("sesi")),
-            name: p.field("nama"),
-            priority_reason: p.field("alasan"),
-            forfeited_booking_code: p.field("hangus"),
-        }))
-        .await;
+    let r = api::changing(
+        &p.app,
+        p.app
+            .booking
+            .clone()
+            .create_walk_in(p.request(pb::CreateWalkInRequest {
+                office_code: p.office.clone(),
+                session: session_of(&p.field("sesi")),
+                name: p.field("nama"),
+                priority_reason: p.field("alasan"),
+                forfeited_booking_code: p.field("hangus"),
+            })),
+    )
+    .await;
     let ok = r
         .as_ref()
         .ok()
@@ -662,17 +664,19 @@ async fn walk_in(p: Posted) -> Response {
 }
 
 async fn capacity(p: Posted) -> Response {
-    let r = p
-        .app
-        .quota
-        .clone()
-        .set_capacity(p.request(pb::SetCapacityRequest {
-            office_code: p.office.clone(),
-            date: p.field("tanggal"),
-            session: session_of(&p.field("sesi")),
-            capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
-        }))
-        .await;
+    let r = api::changing(
+        &p.app,
+        p.app
+            .quota
+            .clone()
+            .set_capacity(p.request(pb::SetCapacityRequest {
+                office_code: p.office.clone(),
+                date: p.field("tanggal"),
+                session: session_of(&p.field("sesi")),
+                capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
+            })),
+    )
+    .await;
     let (date, session) = (p.field("tanggal"), p.field("sesi"));
     p.show_result(r, |a| {
         format!(
@@ -684,18 +688,20 @@ async fn capacity(p: Posted) -> Response {
 }
 
 async fn priority(p: Posted) -> Response {
-    let r = p
-        .app
-        .booking
-        .clone()
-        .set_priority_capacity(p.request(pb::SetPriorityCapacityRequest {
-            office_code: p.office.clone(),
-            date: p.field("tanggal"),
-            session: session_of(&p.field("sesi")),
-            priority_capacity: p.field("kuota").trim().parse().unwrap_or(u32::MAX),
-            cutoff_local: p.field("batas"),
-        }))
-        .await;
+    let r = api::changing(
+        &p.app,
+        p.app
+            .booking
+            .clone()
+            .set_priority_capacity(p.request(pb::SetPriorityCapacityRequest {
+                office_code: p.office.clone(),
+                date: p.field("tanggal"),
+                session: session_of(&p.field("sesi")),
+                priority_capacity: p.field("kuota").trim().parse().unwrap_or(u32::MAX),
+                cutoff_local: p.field("batas"),
+            })),
+    )
+    .await;
     let session = p.field("sesi");
     p.show_result(r, |q| {
         format!(

@@ -98,6 +98,10 @@ pub struct GatewayConfig {
     /// Look-ups and confirmations by code per minute per client address (bursts of half).
     #[arg(long, env = "API_RATE_LOOKUPS", default_value_t = 20)]
     pub api_rate_lookups: u32,
+    /// Longest time an availability answer of the JSON API is reused for reads of the same
+    /// office and range (changes made through this gateway show at once; 0 turns reuse off).
+    #[arg(long, env = "AVAILABILITY_MAX_AGE_MS", default_value_t = 1000)]
+    pub availability_max_age_ms: u64,
     /// Inbound messages processed at once (different senders; one sender is always in order).
     #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
     pub workers: i64,
@@ -159,6 +163,9 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         config.api_rate_per_phone,
         config.api_rate_lookups,
     );
+    let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
+        config.availability_max_age_ms,
+    ));
     Ok(Arc::new(App {
         identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
@@ -171,7 +178,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         sandbox: sandbox::Sandbox::default(),
         wake: tokio::sync::Notify::new(),
         offices: api::OfficeCache::default(),
-        availability: api::AvailabilityReads::default(),
+        availability,
         limits,
     }))
 }

@@ -7,7 +7,7 @@
 //! step -> the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a
 //! booking up and cancels it.
 use crate::App;
-use crate::api::{ApiError, CHECKLIST};
+use crate::api::{self, ApiError, CHECKLIST};
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;
 use axum::Router;
@@ -508,23 +508,25 @@ async fn submit_form(
             Err(s) => render(&HashMap::new(), Some(&ApiError::from_status(&s, false).message_text())),
         };
     }
-    let created = app
-        .booking
-        .clone()
-        .create_booking(pb::CreateBookingRequest {
-            idempotency_key: format!("portal:{key}"),
-            channel: pb::Channel::Web as i32,
-            office_code: office.code.clone(),
-            date: date.clone(),
-            session: session_pb as i32,
-            contact: Some(pb::ContactInput {
-                phone: get("phone"),
-                email: get("email"),
-                whatsapp_user_id: String::new(),
+    let created = api::changing(
+        &app,
+        app.booking
+            .clone()
+            .create_booking(pb::CreateBookingRequest {
+                idempotency_key: format!("portal:{key}"),
+                channel: pb::Channel::Web as i32,
+                office_code: office.code.clone(),
+                date: date.clone(),
+                session: session_pb as i32,
+                contact: Some(pb::ContactInput {
+                    phone: get("phone"),
+                    email: get("email"),
+                    whatsapp_user_id: String::new(),
+                }),
+                applicants,
             }),
-            applicants,
-        })
-        .await;
+    )
+    .await;
     let created = match created {
         Ok(c) => c.into_inner(),
         Err(s) => {
@@ -598,14 +600,16 @@ async fn confirm(
 ) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
-    let r = app
-        .booking
-        .clone()
-        .confirm_booking(pb::ConfirmBookingRequest {
-            booking_id: id.clone(),
-            confirmation_code: code,
-        })
-        .await;
+    let r = api::changing(
+        &app,
+        app.booking
+            .clone()
+            .confirm_booking(pb::ConfirmBookingRequest {
+                booking_id: id.clone(),
+                confirmation_code: code,
+            }),
+    )
+    .await;
     match r {
         Ok(b) => proof(&app, &b.into_inner(), &phone).await,
         Err(s) => {
@@ -710,14 +714,16 @@ async fn lookup(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, Strin
 async fn cancel(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
-    let r = app
-        .booking
-        .clone()
-        .cancel_booking(pb::CancelBookingRequest {
-            booking_code: code,
-            contact_phone: phone.clone(),
-        })
-        .await;
+    let r = api::changing(
+        &app,
+        app.booking
+            .clone()
+            .cancel_booking(pb::CancelBookingRequest {
+                booking_code: code,
+                contact_phone: phone.clone(),
+            }),
+    )
+    .await;
     match r {
         Ok(b) => {
             let b = b.into_inner();
