@@ -236,6 +236,43 @@ async fn duplicate_and_concurrent_deliveries_book_once_and_answer_once() {
 }
 
 #[tokio::test]
+async fn a_crowd_of_webhooks_is_stored_whole_and_a_bad_one_fails_alone() {
+    let w = start_with_whatsapp().await;
+    let phones: Vec<String> = (0..60).map(|i| format!("62812340{i:05}")).collect();
+    let mut bodies: Vec<_> = phones
+        .iter()
+        .map(|p| {
+            antrean_gateway::webhook::text_webhook(
+                BOGOR_NUMBER,
+                "",
+                p,
+                &w.wamid(),
+                "menu",
+                1764478800,
+            )
+        })
+        .collect();
+    // PostgreSQL text cannot hold a NUL: this webhook cannot be stored, whatever it shares.
+    bodies.push(antrean_gateway::webhook::text_webhook(
+        BOGOR_NUMBER,
+        "",
+        "6281299990000",
+        "wamid.\u{0}",
+        "menu",
+        1764478800,
+    ));
+    let answers = join_all(bodies.iter().map(|b| w.post(b))).await;
+    assert_eq!(answers[60], 503, "the bad webhook is not answered 200");
+    assert!(answers[..60].iter().all(|&s| s == 200), "{answers:?}");
+    for p in &phones {
+        assert!(w.next_reply(p, 0).await.contains("[menu:syarat]"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(phones.iter().all(|p| w.replies_to(p).len() == 1));
+    assert!(w.replies_to("6281299990000").is_empty());
+}
+
+#[tokio::test]
 async fn bad_signatures_are_refused_and_change_nothing() {
     let w = start_with_whatsapp().await;
     let body = antrean_gateway::webhook::text_webhook(

@@ -139,6 +139,8 @@ pub struct App {
     pub booking: BookingServiceClient<TracedChannel>,
     pub notification: NotificationServiceClient<TracedChannel>,
     pub sandbox: sandbox::Sandbox,
+    /// The webhook intake's group commit.
+    pub intake: webhook::Intake,
     /// Woken when a webhook stored new work.
     pub wake: tokio::sync::Notify,
     pub offices: api::OfficeCache,
@@ -146,6 +148,9 @@ pub struct App {
     pub availability: api::AvailabilityReads,
     pub limits: api::Limits,
 }
+
+/// Statements storing webhooks at once (each for every webhook waiting when it starts).
+const INTAKE_WRITERS: usize = 4;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -166,6 +171,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
         config.availability_max_age_ms,
     ));
+    let intake = webhook::Intake::new(pool.clone(), INTAKE_WRITERS);
     Ok(Arc::new(App {
         identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
@@ -176,6 +182,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         pii,
         clock,
         sandbox: sandbox::Sandbox::default(),
+        intake,
         wake: tokio::sync::Notify::new(),
         offices: api::OfficeCache::default(),
         availability,

@@ -2,7 +2,8 @@
 //!
 //! `GET` answers the verification handshake. `POST` checks the signature over the raw body
 //! (a missing or wrong one answers 401 and stores nothing), then stores every inbound message
-//! and status of the batch in one transaction and answers 200. The message id is the primary
+//! and status of the batch in one statement (shared with the webhooks arriving at the same
+//! time: [`Intake`]) and answers 200. The message id is the primary
 //! key, so a redelivered or concurrently duplicated message is stored once; processing
 //! happens afterwards ([`crate::inbox`]). If the database cannot store the batch the answer
 //! is 503 and the Cloud API delivers it again later: an answered 200 is never lost.
@@ -17,8 +18,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -192,64 +195,204 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
     };
     let (messages, statuses) = read_batch(&value);
     let traceparent = antrean_platform::grpc::current_traceparent();
-    // One row (the usual webhook) is one statement, atomic by itself: no BEGIN and COMMIT
-    // round trips. A batch of several goes in one transaction, all or nothing.
-    if messages.len() + statuses.len() == 1 {
-        let mut conn = app.pool.acquire().await?;
-        insert_batch(app, &mut conn, &messages, &statuses, now, &traceparent).await
-    } else {
-        let mut tx = app.pool.begin().await?;
-        insert_batch(app, &mut tx, &messages, &statuses, now, &traceparent).await?;
-        tx.commit().await
+    let mut rows = Rows::default();
+    for m in &messages {
+        let who = m
+            .user_id
+            .as_ref()
+            .or(m.phone.as_ref())
+            .map_or("", String::as_str);
+        rows.wamid.push(m.wamid.clone());
+        rows.phone_number_id.push(m.phone_number_id.clone());
+        rows.sender_key
+            .push(hex::encode(app.pii.blind("wa-user", who)));
+        rows.sender_enc.push(
+            app.pii
+                .encrypt(&json!({"phone": m.phone, "user_id": m.user_id}).to_string()),
+        );
+        rows.content_enc.push(
+            app.pii
+                .encrypt(&json!({"text": m.text, "reply_id": m.reply_id}).to_string()),
+        );
+        rows.sent_at.push(m.sent_at);
+        rows.received_at.push(now);
+        rows.traceparent.push(traceparent.clone());
+    }
+    for s in statuses {
+        rows.status_wamid.push(s.wamid);
+        rows.status.push(s.status);
+        rows.status_error.push(s.error);
+        rows.status_received_at.push(now);
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    app.intake.store(rows).await
+}
+
+/// The rows of one or more webhooks, column by column (as `UNNEST` takes them).
+#[derive(Debug, Default)]
+pub struct Rows {
+    wamid: Vec<String>,
+    phone_number_id: Vec<String>,
+    sender_key: Vec<String>,
+    sender_enc: Vec<Vec<u8>>,
+    content_enc: Vec<Vec<u8>>,
+    sent_at: Vec<DateTime<Utc>>,
+    received_at: Vec<DateTime<Utc>>,
+    traceparent: Vec<String>,
+    status_wamid: Vec<String>,
+    status: Vec<String>,
+    status_error: Vec<String>,
+    status_received_at: Vec<DateTime<Utc>>,
+}
+
+impl Rows {
+    fn is_empty(&self) -> bool {
+        self.wamid.is_empty() && self.status_wamid.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.wamid.len() + self.status_wamid.len()
+    }
+
+    fn append(&mut self, other: &Rows) {
+        self.wamid.extend_from_slice(&other.wamid);
+        self.phone_number_id
+            .extend_from_slice(&other.phone_number_id);
+        self.sender_key.extend_from_slice(&other.sender_key);
+        self.sender_enc.extend_from_slice(&other.sender_enc);
+        self.content_enc.extend_from_slice(&other.content_enc);
+        self.sent_at.extend_from_slice(&other.sent_at);
+        self.received_at.extend_from_slice(&other.received_at);
+        self.traceparent.extend_from_slice(&other.traceparent);
+        self.status_wamid.extend_from_slice(&other.status_wamid);
+        self.status.extend_from_slice(&other.status);
+        self.status_error.extend_from_slice(&other.status_error);
+        self.status_received_at
+            .extend_from_slice(&other.status_received_at);
+    }
+
+    /// Stores every row in one statement: all of them or none. A message id already stored
+    /// (a redelivery, or twice in these rows) is kept once.
+    async fn insert(&self, pool: &PgPool) -> sqlx::Result<()> {
+        sqlx::query(
+            "WITH m AS (
+                INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
+                    content_enc, sent_at, received_at, state, next_attempt_at, traceparent)
+                SELECT wamid, pnid, sender_key, sender_enc, content_enc, sent_at, received_at,
+                    'PENDING', received_at, traceparent
+                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],
+                    $6::timestamptz[], $7::timestamptz[], $8::text[])
+                    AS t(wamid, pnid, sender_key, sender_enc, content_enc, sent_at,
+                        received_at, traceparent)
+                ON CONFLICT (wamid) DO NOTHING
+            ), s AS (
+                INSERT INTO status_updates (wamid, status, error, received_at)
+                SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::timestamptz[])
+                ON CONFLICT (wamid, status) DO NOTHING
+            )
+            SELECT 1",
+        )
+        .bind(&self.wamid)
+        .bind(&self.phone_number_id)
+        .bind(&self.sender_key)
+        .bind(&self.sender_enc)
+        .bind(&self.content_enc)
+        .bind(&self.sent_at)
+        .bind(&self.received_at)
+        .bind(&self.traceparent)
+        .bind(&self.status_wamid)
+        .bind(&self.status)
+        .bind(&self.status_error)
+        .bind(&self.status_received_at)
+        .execute(pool)
+        .await
+        .map(drop)
     }
 }
 
-async fn insert_batch(
-    app: &App,
-    conn: &mut sqlx::PgConnection,
-    messages: &[Inbound],
-    statuses: &[StatusUpdate],
-    now: DateTime<Utc>,
-    traceparent: &str,
-) -> sqlx::Result<()> {
-    for m in messages {
-        let who = m.user_id.clone().or(m.phone.clone()).unwrap_or_default();
-        sqlx::query(
-            "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
-                content_enc, sent_at, received_at, state, next_attempt_at, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $7, $8)
-             ON CONFLICT (wamid) DO NOTHING",
-        )
-        .bind(&m.wamid)
-        .bind(&m.phone_number_id)
-        .bind(hex::encode(app.pii.blind("wa-user", &who)))
-        .bind(
-            app.pii
-                .encrypt(&json!({"phone": m.phone, "user_id": m.user_id}).to_string()),
-        )
-        .bind(
-            app.pii
-                .encrypt(&json!({"text": m.text, "reply_id": m.reply_id}).to_string()),
-        )
-        .bind(m.sent_at)
-        .bind(now)
-        .bind(traceparent)
-        .execute(&mut *conn)
-        .await?;
+type Job = (Rows, oneshot::Sender<sqlx::Result<()>>);
+
+/// The webhook intake's group commit. Each webhook's rows wait here until they are durable;
+/// the writers take every webhook waiting (up to [`Intake::MAX_ROWS`] rows) and store them
+/// in one statement, so a crowd of webhooks shares one commit and its WAL flush instead of
+/// each paying its own. While one writer's statement is out, the next webhooks gather for
+/// the next writer. If a shared statement fails, each webhook of it is stored again alone,
+/// so one bad webhook cannot fail the others; a webhook whose own statement fails is
+/// answered 503 (the Cloud API delivers it again).
+#[derive(Debug)]
+pub struct Intake {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Intake {
+    /// Rows stored by one statement at most.
+    pub const MAX_ROWS: usize = 512;
+
+    /// Starts `writers` writer tasks on `pool` (needs a Tokio runtime); they stop once the
+    /// intake is dropped and every webhook in it is answered.
+    pub fn new(pool: PgPool, writers: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>(4 * Self::MAX_ROWS);
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_loop(pool.clone(), queue.clone()));
+        }
+        Self { jobs }
     }
-    for s in statuses {
-        sqlx::query(
-            "INSERT INTO status_updates (wamid, status, error, received_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (wamid, status) DO NOTHING",
-        )
-        .bind(&s.wamid)
-        .bind(&s.status)
-        .bind(&s.error)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+
+    /// Stores `rows` (one webhook's, all or nothing) and answers once they are durable.
+    pub async fn store(&self, rows: Rows) -> sqlx::Result<()> {
+        let (done, stored) = oneshot::channel();
+        self.jobs
+            .send((rows, done))
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        stored.await.unwrap_or(Err(sqlx::Error::PoolClosed))
     }
-    Ok(())
+}
+
+async fn write_loop(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    loop {
+        {
+            let mut queue = queue.lock().await;
+            if queue.recv_many(&mut jobs, 1).await == 0 {
+                return;
+            }
+            let mut rows = jobs[0].0.len();
+            while rows < Intake::MAX_ROWS
+                && let Ok(job) = queue.try_recv()
+            {
+                rows += job.0.len();
+                jobs.push(job);
+            }
+        }
+        if let [(rows, _)] = jobs.as_slice() {
+            let stored = rows.insert(&pool).await;
+            if let Some((_, done)) = jobs.pop() {
+                let _ = done.send(stored);
+            }
+            continue;
+        }
+        let mut all = Rows::default();
+        for (rows, _) in &jobs {
+            all.append(rows);
+        }
+        let shared = all.insert(&pool).await;
+        metrics::histogram!("whatsapp_intake_batch_webhooks").record(jobs.len() as f64);
+        if let Err(e) = &shared {
+            tracing::warn!(error = %e, webhooks = jobs.len(),
+                "a shared intake statement failed; storing each webhook alone");
+        }
+        for (rows, done) in jobs.drain(..) {
+            let stored = match shared {
+                Ok(()) => Ok(()),
+                Err(_) => rows.insert(&pool).await,
+            };
+            let _ = done.send(stored);
+        }
+    }
 }
 
 /// A signed webhook body carrying one text message, as the Cloud API sends it (for tests and
