@@ -139,14 +139,23 @@ impl Outbox {
     pub async fn claim(&self, limit: i64) -> sqlx::Result<Vec<MessageRow>> {
         let now = self.now();
         sqlx::query_as(
+            // Each recipient's head (the oldest queued message) comes from one ordered pass
+            // over `outbox_recipient`; the due heads are then locked, skipping those another
+            // worker holds, and checked again. A correlated NOT EXISTS per candidate did the
+            // same, but under a backlog of thousands the planner compared queued rows with
+            // each other: over a second per claim, and replies fell to tens per second.
             "UPDATE outbox SET lease_until = $2, attempts = attempts + 1, updated_at = $1
              WHERE id IN (
-                SELECT o.id FROM outbox o
-                WHERE o.state = 'QUEUED' AND o.next_attempt_at <= $1
-                  AND (o.lease_until IS NULL OR o.lease_until <= $1)
-                  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.recipient_key = o.recipient_key
-                                  AND p.state = 'QUEUED' AND p.id < o.id)
-                ORDER BY o.id LIMIT $3
+                SELECT id FROM outbox
+                WHERE id IN (
+                    SELECT id FROM (
+                        SELECT DISTINCT ON (recipient_key) id, next_attempt_at, lease_until
+                        FROM outbox WHERE state = 'QUEUED'
+                        ORDER BY recipient_key, id
+                    ) heads
+                    WHERE next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1)
+                    ORDER BY id LIMIT $3)
+                  AND state = 'QUEUED' AND (lease_until IS NULL OR lease_until <= $1)
                 FOR UPDATE SKIP LOCKED)
              RETURNING *",
         )
