@@ -20,11 +20,59 @@ const MAX_RANGE_DAYS: i64 = 62;
 pub struct QuotaGrpc {
     quota: Arc<Quota>,
     tokens: Tokens,
+    sold_out: Arc<SoldOutStatuses>,
+}
+
+type SoldOutKey = (NaiveDate, SessionOfDay, u32, Vec<NaiveDate>);
+
+/// The refusals a flash crowd gets, built once: a sold-out status is a function of its date,
+/// session, seats left and next free dates, and while those stay the same every refused
+/// applicant gets a clone instead of a new Bahasa message, five formatted dates and encoded
+/// details.
+#[derive(Default)]
+struct SoldOutStatuses(std::sync::Mutex<std::collections::HashMap<SoldOutKey, Status>>);
+
+impl SoldOutStatuses {
+    /// Distinct refusals kept at most; past it the map starts again.
+    const MAX: usize = 1024;
+
+    fn status(&self, e: QuotaError) -> Status {
+        let QuotaError::SoldOut {
+            date,
+            session,
+            remaining,
+            next_dates,
+        } = e
+        else {
+            return e.into();
+        };
+        let key = (date, session, remaining, next_dates);
+        if let Some(s) = self.0.lock().expect("poisoned").get(&key) {
+            return s.clone();
+        }
+        let status: Status = QuotaError::SoldOut {
+            date,
+            session,
+            remaining,
+            next_dates: key.3.clone(),
+        }
+        .into();
+        let mut cache = self.0.lock().expect("poisoned");
+        if cache.len() >= Self::MAX {
+            cache.clear();
+        }
+        cache.insert(key, status.clone());
+        status
+    }
 }
 
 impl QuotaGrpc {
     pub fn new(quota: Arc<Quota>, tokens: Tokens) -> Self {
-        Self { quota, tokens }
+        Self {
+            quota,
+            tokens,
+            sold_out: Arc::default(),
+        }
     }
 
     /// The staff member behind a capacity or calendar change, allowed to manage `office`.
@@ -257,7 +305,7 @@ impl QuotaService for QuotaGrpc {
             Err(_) => "error",
         };
         metrics::counter!("quota_holds_total", "outcome" => outcome).increment(1);
-        let a = answer?;
+        let a = answer.map_err(|e| self.sold_out.status(e))?;
         Ok(Response::new(pb::HoldResponse {
             hold_id: a.hold_id,
             remaining: a.remaining,
