@@ -1,7 +1,7 @@
 //! The flash crowd: every attempt holds one seat on the same office/date/session of capacity
 //! 150, through the service (`grpc-hold`) and through its two baselines: the quota's own Lua
 //! script straight against Redis (`redis-script`) and the usual PostgreSQL design that locks
-//! one counter row (`postgres-row-lock`).
+//! one counter row (`postgres-row-lock`); and the floor of any RPC (`grpc-floor`).
 use crate::Bench;
 use crate::drive::{Outcome, Run, code_name, drive};
 use antrean_platform::domain::SessionOfDay;
@@ -78,6 +78,45 @@ pub async fn grpc_hold(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) 
         ));
     }
     (run, problems)
+}
+
+/// The floor of any RPC on this machine: the standard `grpc.health.v1.Health/Check` of the
+/// quota server, through the same server stack (trace context, timeout, load shedding) and
+/// the same four connections as `grpc-hold`, doing no work of its own.
+pub async fn grpc_floor(b: &Bench, c: usize) -> (Run, Vec<String>) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(HealthClient::new(
+            tonic::transport::Endpoint::from_shared(b.args.quota.clone())
+                .expect("quota address")
+                .connect()
+                .await
+                .expect("quota"),
+        ));
+    }
+    let clients = Arc::new(clients);
+    let run = b
+        .measured(drive("grpc-floor", b.args.requests, c, b.max(), move |i| {
+            let mut client = clients[i % clients.len()].clone();
+            async move {
+                let r = client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await;
+                match r {
+                    Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => {
+                        Outcome::Admitted
+                    }
+                    Ok(_) => Outcome::Error("not serving".into()),
+                    Err(s) => Outcome::Error(code_name(&s)),
+                }
+            }
+        }))
+        .await;
+    (run, Vec::new())
 }
 
 pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) {

@@ -5,7 +5,8 @@
 //! - [`crowd`]: `grpc-hold`, N applicants holding one seat each on one office/date/session
 //!   of capacity 150 through `QuotaService/Hold`; its baselines `redis-script` (the quota's
 //!   own Lua hold script straight against Redis) and `postgres-row-lock` (the usual design:
-//!   `SELECT ... FOR UPDATE`, update, insert); `http-availability`, reads through `/api/v1`;
+//!   `SELECT ... FOR UPDATE`, update, insert); `grpc-floor`, the health check through the
+//!   same server stack (the cost of any RPC); `http-availability`, reads through `/api/v1`;
 //! - [`flows`]: `grpc-booking` (create + confirm across 30 offices) and `whatsapp` (signed
 //!   classic-format webhooks, each conversation through to its confirmation reply at a Cloud
 //!   API stand-in served by this process).
@@ -70,7 +71,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000)]
     conversations: usize,
     /// Messages per run of `whatsapp-intake`.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 10_000)]
     intake: usize,
     /// Offices the bookings and conversations are spread over.
     #[arg(long, default_value_t = 30)]
@@ -81,7 +82,7 @@ pub struct Args {
     /// Comma-separated scenarios to run (default: all).
     #[arg(
         long,
-        default_value = "grpc-hold,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake"
+        default_value = "grpc-hold,grpc-floor,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake"
     )]
     scenarios: String,
     /// Longest time one run may take, seconds.
@@ -281,6 +282,9 @@ async fn main() -> anyhow::Result<()> {
         let mut done: Vec<(Run, Vec<String>)> = Vec::new();
         if on("grpc-hold") {
             done.push(crowd::grpc_hold(&bench, c, round).await);
+        }
+        if on("grpc-floor") {
+            done.push(crowd::grpc_floor(&bench, c).await);
         }
         if on("redis-script") {
             done.push(crowd::redis_script(&bench, c, round).await);

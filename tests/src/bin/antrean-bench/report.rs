@@ -157,12 +157,12 @@ pub fn write(
     }
     let _ = writeln!(
         md,
-        "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock |\n| --- | --- | --- |"
+        "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock | grpc-hold / grpc-floor |\n| --- | --- | --- | --- |"
     );
     for &c in cs {
         let _ = writeln!(
             md,
-            "| {c} | {} | {} |",
+            "| {c} | {} | {} | {} |",
             fmt(
                 ratio(rate(runs, "grpc-hold", c), rate(runs, "redis-script", c)),
                 2
@@ -173,6 +173,10 @@ pub fn write(
                     rate(runs, "postgres-row-lock", c)
                 ),
                 1
+            ),
+            fmt(
+                ratio(rate(runs, "grpc-hold", c), rate(runs, "grpc-floor", c)),
+                2
             )
         );
     }
