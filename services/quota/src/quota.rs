@@ -103,6 +103,8 @@ pub struct Quota {
     /// One build per day at a time in this process (other replicas wait on the row lock).
     build_locks: Mutex<HashMap<DayKey, Arc<tokio::sync::Mutex<()>>>>,
     next_dates: Mutex<NextDatesCache>,
+    /// Held by the one request looking up next free dates.
+    next_dates_lookup: tokio::sync::Mutex<()>,
 }
 
 impl Quota {
@@ -121,6 +123,7 @@ impl Quota {
             rules,
             build_locks: Mutex::default(),
             next_dates: Mutex::default(),
+            next_dates_lookup: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -623,6 +626,9 @@ impl Quota {
     }
 
     /// Next free dates for sold-out answers; a flash crowd shares one lookup per second.
+    /// One request at a time looks them up: while it does, the others take the dates it is
+    /// replacing (at most a second older), so an expiry never sends the whole crowd to
+    /// Redis at once; only when there are none yet do they wait for it.
     async fn next_dates_cached(
         &self,
         office: &Office,
@@ -630,16 +636,36 @@ impl Quota {
         session: Option<SessionOfDay>,
         except: NaiveDate,
     ) -> Result<Vec<NaiveDate>> {
-        let key = (office.code.clone(), seats, session);
-        if let Some((at, dates)) = self.next_dates.lock().expect("poisoned").get(&key)
-            && at.elapsed() < NEXT_DATES_CACHE
-        {
-            return Ok(dates
+        let pick = |dates: &[NaiveDate]| -> Vec<NaiveDate> {
+            dates
                 .iter()
                 .copied()
                 .filter(|d| *d != except)
                 .take(5)
-                .collect());
+                .collect()
+        };
+        let key = (office.code.clone(), seats, session);
+        let cached = |fresh_only: bool| {
+            self.next_dates
+                .lock()
+                .expect("poisoned")
+                .get(&key)
+                .filter(|(at, _)| !fresh_only || at.elapsed() < NEXT_DATES_CACHE)
+                .map(|(_, dates)| pick(dates))
+        };
+        if let Some(dates) = cached(true) {
+            return Ok(dates);
+        }
+        let _lookup = match self.next_dates_lookup.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match cached(false) {
+                Some(stale) => return Ok(stale),
+                None => self.next_dates_lookup.lock().await,
+            },
+        };
+        // Another request may have looked them up while this one waited.
+        if let Some(dates) = cached(true) {
+            return Ok(dates);
         }
         let dates: Vec<NaiveDate> = self
             .next_available(office, seats, 6, session, None)
@@ -647,11 +673,12 @@ impl Quota {
             .into_iter()
             .map(|d| d.date)
             .collect();
+        let answer = pick(&dates);
         self.next_dates
             .lock()
             .expect("poisoned")
-            .insert(key, (Instant::now(), dates.clone()));
-        Ok(dates.into_iter().filter(|d| *d != except).take(5).collect())
+            .insert(key, (Instant::now(), dates));
+        Ok(answer)
     }
 
     // ---- Calendar and capacity (admin) -----------------------------------------------------
