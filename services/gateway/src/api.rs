@@ -420,23 +420,35 @@ pub async fn changing<T>(app: &App, write: impl std::future::Future<Output = T>)
 
 type AvailabilityKey = (String, String, String);
 
+type Slots<K, V> = Mutex<HashMap<K, Arc<Slot<V>>>>;
+
 /// One office and range: the latest good answer, and the call in flight.
-#[derive(Debug, Default)]
-struct AvailabilitySlot {
+#[derive(Debug)]
+struct Slot<V> {
     /// The latest successful answer, for reads within the maximum age.
-    fresh: Mutex<Option<Fresh>>,
+    fresh: Mutex<Option<Fresh<V>>>,
     /// Held while a quota call is out; the last answer (good or not) and when its call started.
-    call: tokio::sync::Mutex<Option<(Instant, Result<Bytes, Status>)>>,
+    call: tokio::sync::Mutex<Option<(Instant, Result<V, Status>)>>,
+}
+
+impl<V> Default for Slot<V> {
+    fn default() -> Self {
+        Self {
+            fresh: Mutex::new(None),
+            call: tokio::sync::Mutex::new(None),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Fresh {
+struct Fresh<V> {
     started: Instant,
     generation: u64,
-    body: Bytes,
+    value: V,
 }
 
-/// Availability reads of one office and range share quota calls.
+/// Availability reads share quota calls: the JSON API's availability of one office and
+/// range, and the next free dates of one office that WhatsApp's `#TGLLAYANAN` answers with.
 ///
 /// A read takes the latest answer if its quota call started at most `max_age` ago and no
 /// change went through this gateway since (a booking created, confirmed or cancelled, on any
@@ -445,26 +457,28 @@ struct Fresh {
 /// while a call is out, the reads arriving meanwhile queue on the slot and the first of them
 /// makes the next call for all. So a seat taken through this gateway is never shown free
 /// after, changes made elsewhere (another replica, staff RPCs, holds expiring) show within
-/// `max_age`, and a release-minute crowd refreshing one office's calendar costs one quota
-/// call per `max_age` instead of one per request. With `max_age` zero every read is at least
-/// as new as the request.
+/// `max_age`, and a release-minute crowd asking for one office's dates costs one quota call
+/// per `max_age` instead of one per request. With `max_age` zero every read is at least as
+/// new as the request.
 #[derive(Debug)]
 pub struct AvailabilityReads {
     max_age: Duration,
     generation: AtomicU64,
-    slots: Mutex<HashMap<AvailabilityKey, Arc<AvailabilitySlot>>>,
+    json: Slots<AvailabilityKey, Bytes>,
+    next_dates: Slots<String, Arc<Vec<pb::DayAvailability>>>,
 }
 
 impl AvailabilityReads {
-    /// Office and range combinations shared at most (clients choose the ranges); past it,
-    /// a request makes its own call.
+    /// Keys shared at most per kind (clients choose the ranges); past it, a request makes
+    /// its own call.
     const MAX_SLOTS: usize = 4096;
 
     pub fn new(max_age: Duration) -> Self {
         Self {
             max_age,
             generation: AtomicU64::new(0),
-            slots: Mutex::default(),
+            json: Mutex::default(),
+            next_dates: Mutex::default(),
         }
     }
 
@@ -478,10 +492,33 @@ impl AvailabilityReads {
         F: FnOnce(AvailabilityKey) -> Fut,
         Fut: std::future::Future<Output = Result<Bytes, Status>>,
     {
+        self.shared(&self.json, key, call).await
+    }
+
+    /// The next free dates of `office` (one seat, either session), as `call` answers them.
+    pub async fn next_dates<F, Fut>(
+        &self,
+        office: String,
+        call: F,
+    ) -> Result<Arc<Vec<pb::DayAvailability>>, Status>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Arc<Vec<pb::DayAvailability>>, Status>>,
+    {
+        self.shared(&self.next_dates, office, call).await
+    }
+
+    async fn shared<K, V, F, Fut>(&self, slots: &Slots<K, V>, key: K, call: F) -> Result<V, Status>
+    where
+        K: Eq + std::hash::Hash + Clone,
+        V: Clone,
+        F: FnOnce(K) -> Fut,
+        Fut: std::future::Future<Output = Result<V, Status>>,
+    {
         let arrived = Instant::now();
         let generation = self.generation.load(Ordering::Acquire);
         let slot = {
-            let mut slots = self.slots.lock().expect("poisoned");
+            let mut slots = slots.lock().expect("poisoned");
             if slots.len() >= Self::MAX_SLOTS && !slots.contains_key(&key) {
                 // Slots nobody waits on are cheap to drop; the answers in them are old.
                 slots.retain(|_, s| Arc::strong_count(s) > 1);
@@ -500,7 +537,7 @@ impl AvailabilityReads {
             && arrived.saturating_duration_since(f.started) <= self.max_age
             && !self.max_age.is_zero()
         {
-            return Ok(f.body.clone());
+            return Ok(f.value.clone());
         }
         let mut last = slot.call.lock().await;
         if let Some((started, answer)) = last.as_ref()
@@ -511,11 +548,11 @@ impl AvailabilityReads {
         let started = Instant::now();
         let generation = self.generation.load(Ordering::Acquire);
         let answer = call(key).await;
-        if let Ok(body) = &answer {
+        if let Ok(value) = &answer {
             *slot.fresh.lock().expect("poisoned") = Some(Fresh {
                 started,
                 generation,
-                body: body.clone(),
+                value: value.clone(),
             });
         }
         *last = Some((started, answer.clone()));

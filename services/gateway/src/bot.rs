@@ -264,19 +264,23 @@ fn is_info_key(key: &str) -> bool {
 }
 
 async fn dates(app: &App, o: &pb::Office) -> Result<Reply, Status> {
+    // A release-minute crowd asking the same office shares one quota call per second.
+    let mut quota = app.quota.clone();
     let days = app
-        .quota
-        .clone()
-        .next_available_dates(pb::NextAvailableDatesRequest {
-            office_code: o.code.clone(),
-            seats: 1,
-            limit: 5,
-            session: 0,
-            from: String::new(),
+        .availability
+        .next_dates(o.code.clone(), |office_code| async move {
+            let r = quota
+                .next_available_dates(pb::NextAvailableDatesRequest {
+                    office_code,
+                    seats: 1,
+                    limit: 5,
+                    session: 0,
+                    from: String::new(),
+                })
+                .await?;
+            Ok(std::sync::Arc::new(r.into_inner().days))
         })
-        .await?
-        .into_inner()
-        .days;
+        .await?;
     if days.is_empty() {
         return Ok(Reply::error(
             "Maaf, kuota untuk 30 hari ke depan sudah penuh. Silakan cek kembali besok.",
