@@ -356,6 +356,36 @@ async fn delivery_statuses_reach_the_outbox() {
 }
 
 #[tokio::test]
+async fn a_status_before_its_send_is_recorded_is_kept_then_dropped_after_a_minute() {
+    let w = start_with_whatsapp().await;
+    // A status for a message the notification service does not know (yet): the send may
+    // still be recording the Cloud API's id.
+    let status = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"changes": [{
+        "field": "messages", "value": {"metadata": {"phone_number_id": BOGOR_NUMBER},
+        "statuses": [{"id": "wamid.NOT_YET", "status": "delivered", "timestamp": "1764478890",
+                      "recipient_id": PHONE}]}}]}]});
+    assert_eq!(w.post(&status).await, 200);
+    let pool = w.system.pool().await;
+    let state = || {
+        sqlx::query_scalar::<_, String>(
+            "SELECT state FROM gateway.status_updates WHERE wamid = 'wamid.NOT_YET'",
+        )
+        .fetch_one(&pool)
+    };
+    // Several inbox rounds (at most 250 ms apart) leave it for another try.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(state().await.unwrap(), "PENDING");
+    w.system.clock.advance(chrono::Duration::seconds(61));
+    for _ in 0..200 {
+        if state().await.unwrap() == "DONE" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("an unknown status was never dropped");
+}
+
+#[tokio::test]
 async fn offices_and_their_numbers_are_listed() {
     let w = start_with_whatsapp().await;
     let list: serde_json::Value = w

@@ -19,6 +19,9 @@ use tracing::Instrument;
 
 const LEASE_SECONDS: i64 = 60;
 const MAX_ATTEMPTS: i32 = 12;
+/// How long a delivery status for a message the notification service does not know is kept
+/// for another try.
+const UNKNOWN_STATUS_SECONDS: i64 = 60;
 
 #[derive(Debug, FromRow)]
 struct Claimed {
@@ -181,8 +184,8 @@ async fn finish(
 async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
     let mut tx = app.pool.begin().await?;
     let rows = sqlx::query(
-        "SELECT id, wamid, status, error FROM status_updates WHERE state = 'PENDING'
-         ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+        "SELECT id, wamid, status, error, received_at FROM status_updates
+         WHERE state = 'PENDING' ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -210,8 +213,15 @@ async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
             .await;
         match answer {
             Ok(_) => done.push(r.get("id")),
-            // Not one of ours (sent from elsewhere on the same number).
-            Err(s) if s.code() == tonic::Code::NotFound => done.push(r.get("id")),
+            // Unknown: the send may not have recorded the Cloud API's id yet (a status can
+            // arrive before that commit), so it is tried again; after a minute it is not one
+            // of ours (sent from elsewhere on the same number).
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                let received: chrono::DateTime<chrono::Utc> = r.get("received_at");
+                if app.clock.now() - received > Duration::seconds(UNKNOWN_STATUS_SECONDS) {
+                    done.push(r.get("id"));
+                }
+            }
             Err(s) => {
                 tracing::warn!(error = %s.message(), "status not forwarded yet");
                 break;
