@@ -120,14 +120,19 @@ impl RedisCluster {
         let dir =
             std::env::temp_dir().join(format!("antrean-cluster-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let ports: Vec<u16> = (0..3)
-            .map(|_| {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        // All three listeners stay open until the ports are chosen, so they differ.
+        let listeners: Vec<std::net::TcpListener> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("port"))
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| {
                 let p = l.local_addr().expect("addr").port();
                 // Cluster buses use port + 10000: keep it in range.
                 if p > 55_000 { 0 } else { p }
             })
             .collect();
+        drop(listeners);
         let ports = if ports.contains(&0) {
             return Box::pin(Self::start()).await;
         } else {
@@ -140,6 +145,13 @@ impl RedisCluster {
         };
         for i in 0..3 {
             c.start_node(i).await;
+        }
+        // Another process may have taken a port between choosing and binding it: then our
+        // node exited and something else answers there. Start again on other ports.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if !c.own_nodes() {
+            drop(c);
+            return Box::pin(Self::start()).await;
         }
         let nodes: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = std::process::Command::new("redis-cli")
@@ -192,6 +204,22 @@ impl RedisCluster {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("cluster node {port} did not start");
+    }
+
+    /// Every node is our running redis-server with cluster support.
+    fn own_nodes(&mut self) -> bool {
+        self.children
+            .iter_mut()
+            .all(|c| c.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))))
+            && self.ports.iter().all(|p| {
+                std::process::Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "myid"])
+                    .output()
+                    .is_ok_and(|o| {
+                        let id = String::from_utf8_lossy(&o.stdout);
+                        id.trim().len() == 40 && id.trim().bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+            })
     }
 
     /// Waits until every node reports `cluster_state:ok`.
