@@ -59,6 +59,15 @@ impl HoldRecord {
     }
 }
 
+/// One hold request as the hold script takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldArgs {
+    pub hold_id: String,
+    pub session: SessionOfDay,
+    pub seats: u32,
+    pub expires_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
     /// The day has no counters: rebuild from the ledger, then retry.
@@ -216,6 +225,8 @@ pub struct Counters {
     release: Script,
     read: Script,
     init: Script,
+    /// Holds waiting for the next script call; `None` in the task that makes those calls.
+    holds: Option<tokio::sync::mpsc::UnboundedSender<PendingHold>>,
 }
 
 impl Counters {
@@ -243,7 +254,7 @@ impl Counters {
                 .set_max_delay(500);
             Conn::Single(ConnectionManager::new_with_config(client, config).await?)
         };
-        Ok(Self {
+        let mut counters = Self {
             conn,
             views: std::sync::Arc::default(),
             prefix: prefix.to_owned(),
@@ -252,7 +263,12 @@ impl Counters {
             release: script(include_str!("lua/release.lua")),
             read: script(include_str!("lua/read.lua")),
             init: script(include_str!("lua/init.lua")),
-        })
+            holds: None,
+        };
+        let (queue, pending) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(decide_holds(counters.clone(), pending));
+        counters.holds = Some(queue);
+        Ok(counters)
     }
 
     pub fn keys(&self, day: &DayKey) -> [String; 3] {
@@ -279,45 +295,71 @@ impl Counters {
         result
     }
 
+    /// Decides holds of one day in one script call, in the order given, each as if alone.
+    pub async fn hold_all(
+        &self,
+        day: &DayKey,
+        holds: &[HoldArgs],
+        now_ms: i64,
+    ) -> redis::RedisResult<Vec<HoldOutcome>> {
+        let mut args = Vec::with_capacity(1 + 4 * holds.len());
+        args.push(now_ms.to_string());
+        for h in holds {
+            args.extend([
+                h.hold_id.clone(),
+                h.session.to_string(),
+                h.seats.to_string(),
+                h.expires_ms.to_string(),
+            ]);
+        }
+        let v = self.run(&self.hold, day, &args).await?;
+        if tag(&v) == "MISSING" {
+            return Ok(vec![HoldOutcome::Missing; holds.len()]);
+        }
+        if v.len() != holds.len() {
+            return Err(bad("hold answers"));
+        }
+        v.iter()
+            .map(|a| match a {
+                Value::Array(a) => hold_outcome(a),
+                _ => Err(bad("hold answer")),
+            })
+            .collect()
+    }
+
+    /// One hold in a script call of its own.
+    pub async fn hold_alone(
+        &self,
+        day: &DayKey,
+        hold: HoldArgs,
+        now_ms: i64,
+    ) -> redis::RedisResult<HoldOutcome> {
+        let mut answers = self.hold_all(day, &[hold], now_ms).await?;
+        answers.pop().ok_or_else(|| bad("hold answers"))
+    }
+
+    /// One hold, decided in the same script call as the holds other tasks of this process
+    /// ask for at the same moment (see [`decide_holds`]).
     pub async fn hold(
         &self,
         day: &DayKey,
-        hold_id: &str,
-        session: SessionOfDay,
-        seats: u32,
-        expires_ms: i64,
+        hold: HoldArgs,
         now_ms: i64,
     ) -> redis::RedisResult<HoldOutcome> {
-        let v = self
-            .run(
-                &self.hold,
-                day,
-                &[
-                    hold_id.to_owned(),
-                    session.to_string(),
-                    seats.to_string(),
-                    expires_ms.to_string(),
-                    now_ms.to_string(),
-                ],
-            )
-            .await?;
-        Ok(match tag(&v).as_str() {
-            "MISSING" => HoldOutcome::Missing,
-            "CLOSED" => HoldOutcome::Closed,
-            "EXISTS" => HoldOutcome::Exists {
-                record: HoldRecord::decode(&text(&v, 1)).ok_or_else(|| bad("hold record"))?,
-                epoch: num(&v, 2),
-            },
-            "FULL" => HoldOutcome::Full {
-                remaining: num(&v, 1) as u32,
-            },
-            "OK" => HoldOutcome::Admitted {
-                remaining: num(&v, 1) as u32,
-                epoch: num(&v, 2),
-                capacity: num(&v, 3) as u32,
-            },
-            other => return Err(bad(other)),
-        })
+        let Some(queue) = &self.holds else {
+            return self.hold_alone(day, hold, now_ms).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingHold {
+            day: day.clone(),
+            hold,
+            now_ms,
+            reply,
+        };
+        if queue.send(pending).is_err() {
+            return Err(gone());
+        }
+        answer.await.unwrap_or_else(|_| Err(gone()))
     }
 
     pub async fn commit(
@@ -451,6 +493,83 @@ impl Counters {
     }
 }
 
+/// Most script calls for holds in flight at once. While they run, further holds wait in the
+/// queue and go together in the next call: under a crowd one call decides many holds, so
+/// Redis runs the script (and the reclaim of expired holds) once per batch instead of once
+/// per applicant; alone, a hold goes straight on.
+const HOLD_CALLS: usize = 2;
+
+/// Most holds of one script call.
+const HOLD_BATCH: usize = 128;
+
+struct PendingHold {
+    day: DayKey,
+    hold: HoldArgs,
+    now_ms: i64,
+    reply: tokio::sync::oneshot::Sender<redis::RedisResult<HoldOutcome>>,
+}
+
+/// Takes the queued holds in arrival order, at most [`HOLD_CALLS`] calls at a time, one call
+/// per office+date of each batch (one hash tag, so one cluster slot). Ends when every
+/// [`Counters`] that queues holds is gone.
+async fn decide_holds(
+    counters: Counters,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingHold>,
+) {
+    let calls = std::sync::Arc::new(tokio::sync::Semaphore::new(HOLD_CALLS));
+    loop {
+        let Ok(call) = calls.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut days: Vec<(DayKey, i64, Vec<PendingHold>)> = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(p) = next.take() {
+            match days.iter_mut().find(|(d, ..)| *d == p.day) {
+                Some((_, now_ms, group)) => {
+                    *now_ms = (*now_ms).max(p.now_ms);
+                    group.push(p);
+                }
+                None => days.push((p.day.clone(), p.now_ms, vec![p])),
+            }
+            taken += 1;
+            if taken < HOLD_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let _call = call;
+            futures::future::join_all(days.into_iter().map(|(day, now_ms, group)| {
+                let counters = &counters;
+                async move {
+                    let args: Vec<HoldArgs> = group.iter().map(|p| p.hold.clone()).collect();
+                    match counters.hold_all(&day, &args, now_ms).await {
+                        Ok(outcomes) => {
+                            for (p, o) in group.into_iter().zip(outcomes) {
+                                let _ = p.reply.send(Ok(o));
+                            }
+                        }
+                        Err(e) => {
+                            for p in group {
+                                let _ = p.reply.send(Err(redis::RedisError::from((
+                                    e.kind(),
+                                    "redis hold call failed",
+                                    e.to_string(),
+                                ))));
+                            }
+                        }
+                    }
+                }
+            }))
+            .await;
+        });
+    }
+}
+
 /// Every quota script is idempotent (holds by id, Init only on missing counters), so a call
 /// that met a dropped connection (Redis restarted or failed over) is safely sent again once
 /// the connection manager has reconnected.
@@ -479,6 +598,29 @@ where
             other => return other,
         }
     }
+}
+
+fn hold_outcome(v: &[Value]) -> redis::RedisResult<HoldOutcome> {
+    Ok(match tag(v).as_str() {
+        "CLOSED" => HoldOutcome::Closed,
+        "EXISTS" => HoldOutcome::Exists {
+            record: HoldRecord::decode(&text(v, 1)).ok_or_else(|| bad("hold record"))?,
+            epoch: num(v, 2),
+        },
+        "FULL" => HoldOutcome::Full {
+            remaining: num(v, 1) as u32,
+        },
+        "OK" => HoldOutcome::Admitted {
+            remaining: num(v, 1) as u32,
+            epoch: num(v, 2),
+            capacity: num(v, 3) as u32,
+        },
+        other => return Err(bad(other)),
+    })
+}
+
+fn gone() -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::IoError, "hold queue closed"))
 }
 
 fn flag(b: bool) -> String {

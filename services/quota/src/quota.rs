@@ -5,7 +5,9 @@
 //! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
 use crate::calendar::{ClosedReason, DayRule, horizon};
 use crate::config::Rules;
-use crate::counters::{CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldOutcome, idx};
+use crate::counters::{
+    CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome, idx,
+};
 use crate::error::{QuotaError, Result};
 use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
 use crate::office::{Office, Offices};
@@ -167,10 +169,12 @@ impl Quota {
                 .counters
                 .hold(
                     &day,
-                    &cmd.hold_id,
-                    session,
-                    cmd.seats,
-                    expires_at.timestamp_millis(),
+                    HoldArgs {
+                        hold_id: cmd.hold_id.clone(),
+                        session,
+                        seats: cmd.seats,
+                        expires_ms: expires_at.timestamp_millis(),
+                    },
                     now.timestamp_millis(),
                 )
                 .await?;

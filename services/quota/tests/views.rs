@@ -2,7 +2,7 @@
 //! moment passing, makes the next read go to Redis again.
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
-use antrean_quota::counters::{Counters, DayBuild, DayKey, VIEW_TTL_MS};
+use antrean_quota::counters::{Counters, DayBuild, DayKey, HoldArgs, VIEW_TTL_MS};
 
 #[tokio::test]
 async fn reads_are_reused_briefly_and_dropped_on_writes() {
@@ -64,7 +64,16 @@ async fn reads_are_reused_briefly_and_dropped_on_writes() {
 
     // A write through this process is seen by the very next read.
     counters
-        .hold(&day, "h1", SessionOfDay::Pagi, 3, later + 60_000, later)
+        .hold(
+            &day,
+            HoldArgs {
+                hold_id: "h1".into(),
+                session: SessionOfDay::Pagi,
+                seats: 3,
+                expires_ms: later + 60_000,
+            },
+            later,
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@ use crate::drive::{Outcome, Run, code_name, drive};
 use antrean_platform::domain::SessionOfDay;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
-use antrean_quota::counters::{Counters, DayBuild, DayKey, HoldOutcome};
+use antrean_quota::counters::{Counters, DayBuild, DayKey, HoldArgs, HoldOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,17 +158,14 @@ pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String
                 let (counters, day) = (counters.clone(), day.clone());
                 async move {
                     let now = chrono::Utc::now().timestamp_millis();
-                    match counters
-                        .hold(
-                            &day,
-                            &format!("h{i}"),
-                            SessionOfDay::Pagi,
-                            1,
-                            now + 600_000,
-                            now,
-                        )
-                        .await
-                    {
+                    let hold = HoldArgs {
+                        hold_id: format!("h{i}"),
+                        session: SessionOfDay::Pagi,
+                        seats: 1,
+                        expires_ms: now + 600_000,
+                    };
+                    // One script call per attempt, as `redis-benchmark EVALSHA` sends them.
+                    match counters.hold_alone(&day, hold, now).await {
                         Ok(HoldOutcome::Admitted { .. }) => Outcome::Admitted,
                         Ok(HoldOutcome::Full { .. }) => Outcome::Refused,
                         Ok(other) => Outcome::Error(format!("{other:?}")),
