@@ -177,7 +177,7 @@ where
         // Every log line inside the RPC carries the trace id (JSON logs list span fields).
         let trace_id = span.context().span().span_context().trace_id();
         span.record("trace_id", tracing::field::display(trace_id));
-        let method = path.trim_start_matches('/').to_owned();
+        let mut method = path.trim_start_matches('/').to_owned();
         let started = std::time::Instant::now();
         let call = self.inner.call(req).instrument(span);
         Box::pin(async move {
@@ -192,6 +192,11 @@ where
                     .map_or("OK", code_name),
                 Err(_) => "TRANSPORT",
             };
+            // A path no service answers is one label, whatever callers send: the series stay
+            // bounded by the methods the services have.
+            if code == "UNIMPLEMENTED" {
+                method = "unknown".to_owned();
+            }
             metrics::counter!("rpc_server_requests_total", "method" => method.clone(), "code" => code)
                 .increment(1);
             metrics::histogram!("rpc_server_duration_seconds", "method" => method)
@@ -400,6 +405,26 @@ mod tests {
             metrics.contains("rpc_server_duration_seconds_bucket"),
             "{metrics}"
         );
+
+        // Paths no service has are counted under one label.
+        let unimplemented = tower::service_fn(|_req: http::Request<()>| async {
+            let mut r = http::Response::new(());
+            r.headers_mut().insert("grpc-status", "12".parse().unwrap());
+            Ok::<_, std::convert::Infallible>(r)
+        });
+        let mut svc = TraceContextLayer.layer(unimplemented);
+        for path in ["/antrean.v1.Test/Nope", "/made.up/Path"] {
+            let mut req = http::Request::new(());
+            *req.uri_mut() = path.parse().unwrap();
+            futures::executor::block_on(svc.call(req)).unwrap();
+        }
+        let metrics = crate::metrics::render();
+        assert!(
+            metrics
+                .contains(r#"rpc_server_requests_total{method="unknown",code="UNIMPLEMENTED"} 2"#),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("made.up"), "{metrics}");
     }
 
     #[test]
