@@ -524,20 +524,21 @@ async fn decide_holds(
         let Some(first) = queue.recv().await else {
             return;
         };
+        let mut batch = vec![first];
+        while batch.len() < HOLD_BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
         let mut days: Vec<(DayKey, i64, Vec<PendingHold>)> = Vec::new();
-        let mut next = Some(first);
-        let mut taken = 0;
-        while let Some(p) = next.take() {
+        for p in batch {
             match days.iter_mut().find(|(d, ..)| *d == p.day) {
                 Some((_, now_ms, group)) => {
                     *now_ms = (*now_ms).max(p.now_ms);
                     group.push(p);
                 }
                 None => days.push((p.day.clone(), p.now_ms, vec![p])),
-            }
-            taken += 1;
-            if taken < HOLD_BATCH {
-                next = queue.try_recv().ok();
             }
         }
         let counters = counters.clone();
@@ -546,16 +547,17 @@ async fn decide_holds(
             futures::future::join_all(days.into_iter().map(|(day, now_ms, group)| {
                 let counters = &counters;
                 async move {
-                    let args: Vec<HoldArgs> = group.iter().map(|p| p.hold.clone()).collect();
+                    let (args, replies): (Vec<HoldArgs>, Vec<_>) =
+                        group.into_iter().map(|p| (p.hold, p.reply)).unzip();
                     match counters.hold_all(&day, &args, now_ms).await {
                         Ok(outcomes) => {
-                            for (p, o) in group.into_iter().zip(outcomes) {
-                                let _ = p.reply.send(Ok(o));
+                            for (reply, o) in replies.into_iter().zip(outcomes) {
+                                let _ = reply.send(Ok(o));
                             }
                         }
                         Err(e) => {
-                            for p in group {
-                                let _ = p.reply.send(Err(redis::RedisError::from((
+                            for reply in replies {
+                                let _ = reply.send(Err(redis::RedisError::from((
                                     e.kind(),
                                     "redis hold call failed",
                                     e.to_string(),
