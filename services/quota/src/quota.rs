@@ -94,7 +94,31 @@ impl DayView {
     }
 }
 
-type NextDatesCache = HashMap<(String, u32, Option<SessionOfDay>), (Instant, Vec<NaiveDate>)>;
+/// Office, seats and session of a sold-out answer's next free dates.
+type NextDatesKey = (String, u32, Option<SessionOfDay>);
+type NextDatesCache = HashMap<NextDatesKey, (Instant, Vec<NaiveDate>)>;
+
+/// One async lock per key, for work that must run once at a time per key in this process.
+struct KeyedLocks<K>(Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>);
+
+impl<K> Default for KeyedLocks<K> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone> KeyedLocks<K> {
+    /// Keys kept at most before the locks nobody holds are dropped.
+    const MAX: usize = 4096;
+
+    fn get(&self, key: &K) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().expect("poisoned");
+        if locks.len() > Self::MAX {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.clone()).or_default().clone()
+    }
+}
 
 pub struct Quota {
     pool: PgPool,
@@ -103,10 +127,10 @@ pub struct Quota {
     clock: SharedClock,
     rules: Rules,
     /// One build per day at a time in this process (other replicas wait on the row lock).
-    build_locks: Mutex<HashMap<DayKey, Arc<tokio::sync::Mutex<()>>>>,
+    build_locks: KeyedLocks<DayKey>,
     next_dates: Mutex<NextDatesCache>,
-    /// Held by the one request looking up next free dates.
-    next_dates_lookup: tokio::sync::Mutex<()>,
+    /// Held by the one request looking up an office's next free dates.
+    next_dates_lookups: KeyedLocks<NextDatesKey>,
 }
 
 impl Quota {
@@ -123,9 +147,9 @@ impl Quota {
             offices,
             clock,
             rules,
-            build_locks: Mutex::default(),
+            build_locks: KeyedLocks::default(),
             next_dates: Mutex::default(),
-            next_dates_lookup: tokio::sync::Mutex::new(()),
+            next_dates_lookups: KeyedLocks::default(),
         })
     }
 
@@ -480,13 +504,7 @@ impl Quota {
             office: office.code.clone(),
             date,
         };
-        let lock = {
-            let mut locks = self.build_locks.lock().expect("poisoned");
-            if locks.len() > 4096 {
-                locks.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            locks.entry(key.clone()).or_default().clone()
-        };
+        let lock = self.build_locks.get(&key);
         let _guard = lock.lock().await;
         let now = self.now();
         if self
@@ -630,9 +648,10 @@ impl Quota {
     }
 
     /// Next free dates for sold-out answers; a flash crowd shares one lookup per second.
-    /// One request at a time looks them up: while it does, the others take the dates it is
-    /// replacing (at most a second older), so an expiry never sends the whole crowd to
-    /// Redis at once; only when there are none yet do they wait for it.
+    /// One request at a time per office, seats and session looks them up: while it does, the
+    /// others take the dates it is replacing (at most a second older), so an expiry never
+    /// sends the whole crowd to Redis at once; only when there are none yet do they wait for
+    /// it. Lookups for other offices go on meanwhile.
     async fn next_dates_cached(
         &self,
         office: &Office,
@@ -660,11 +679,12 @@ impl Quota {
         if let Some(dates) = cached(true) {
             return Ok(dates);
         }
-        let _lookup = match self.next_dates_lookup.try_lock() {
+        let lookup = self.next_dates_lookups.get(&key);
+        let _lookup = match lookup.try_lock() {
             Ok(guard) => guard,
             Err(_) => match cached(false) {
                 Some(stale) => return Ok(stale),
-                None => self.next_dates_lookup.lock().await,
+                None => lookup.lock().await,
             },
         };
         // Another request may have looked them up while this one waited.
