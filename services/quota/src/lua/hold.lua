@@ -12,6 +12,9 @@ local epoch = redis.call('HGET', day, 'epoch')
 local open = redis.call('HGET', day, 'open') == '1'
 local answers = {}
 local wrote = false
+-- Each session's capacity and seats in use, read once per call and kept current here as
+-- the batch takes seats (this script is the only writer while it runs).
+local caps, useds = {}, {}
 for i = 2, #ARGV, 4 do
   local id, s, seats, exp = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local rec = redis.call('HGET', holds, id)
@@ -20,14 +23,18 @@ for i = 2, #ARGV, 4 do
   elseif not open then
     answers[#answers + 1] = {'CLOSED'}
   else
-    local cap = tonumber(redis.call('HGET', day, 'cap:' .. s))
-    local used = tonumber(redis.call('HGET', day, 'used:' .. s))
+    if not caps[s] then
+      caps[s] = tonumber(redis.call('HGET', day, 'cap:' .. s))
+      useds[s] = tonumber(redis.call('HGET', day, 'used:' .. s))
+    end
+    local cap, used = caps[s], useds[s]
     if used + seats > cap then
       local left = cap - used
       if left < 0 then left = 0 end
       answers[#answers + 1] = {'FULL', tostring(left)}
     else
       redis.call('HINCRBY', day, 'used:' .. s, seats)
+      useds[s] = used + seats
       local left = cap - used - seats
       redis.call('HSET', holds, id, record(s, seats, exp, left, 'H'))
       redis.call('ZADD', expiry, exp, id)
