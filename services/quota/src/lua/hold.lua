@@ -15,9 +15,15 @@ local wrote = false
 -- Each session's capacity and seats in use, read once per call and kept current here as
 -- the batch takes seats (this script is the only writer while it runs).
 local caps, useds = {}, {}
+-- Every request's existing record in one read; a hold this call writes is answered from
+-- `taken` when its id comes again in the same batch.
+local ids = {}
+for i = 2, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+local found = redis.call('HMGET', holds, unpack(ids))
+local taken, fulls = {}, {}
 for i = 2, #ARGV, 4 do
   local id, s, seats, exp = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  local rec = redis.call('HGET', holds, id)
+  local rec = taken[id] or found[(i + 2) / 4]
   if rec then
     answers[#answers + 1] = {'EXISTS', rec, epoch}
   elseif not open then
@@ -31,12 +37,20 @@ for i = 2, #ARGV, 4 do
     if used + seats > cap then
       local left = cap - used
       if left < 0 then left = 0 end
-      answers[#answers + 1] = {'FULL', tostring(left)}
+      -- A crowd's refusals mostly share one answer: build it once per seats left.
+      local full = fulls[left]
+      if not full then
+        full = {'FULL', tostring(left)}
+        fulls[left] = full
+      end
+      answers[#answers + 1] = full
     else
       redis.call('HINCRBY', day, 'used:' .. s, seats)
       useds[s] = used + seats
       local left = cap - used - seats
-      redis.call('HSET', holds, id, record(s, seats, exp, left, 'H'))
+      local rec = record(s, seats, exp, left, 'H')
+      redis.call('HSET', holds, id, rec)
+      taken[id] = rec
       redis.call('ZADD', expiry, exp, id)
       wrote = true
       answers[#answers + 1] = {'OK', tostring(left), epoch, tostring(cap)}
