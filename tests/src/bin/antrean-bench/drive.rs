@@ -1,5 +1,6 @@
-//! The closed-loop driver: `c` workers take attempt numbers from one counter until `n` are
-//! taken or the time is up, and each attempt's latency and outcome is recorded.
+//! The drivers. Closed loop ([`drive`]): `c` workers take attempt numbers from one counter
+//! until `n` are taken or the time is up. Open loop ([`drive_paced`]): attempts start at a
+//! fixed rate whatever the answers do. Each attempt's latency and outcome is recorded.
 use crate::memory::MemoryPeak;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,7 +23,10 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default)]
 pub struct Run {
     pub scenario: &'static str,
+    /// Workers of a closed-loop run; 0 for an open-loop run (see `offered`).
     pub concurrency: usize,
+    /// Attempts started per second by an open-loop run.
+    pub offered: Option<f64>,
     pub done: usize,
     pub admitted: usize,
     pub refused: usize,
@@ -70,11 +74,22 @@ impl Run {
         self.done = ms.len();
     }
 
+    /// `16` for 16 workers, `2000/s offered` for an open-loop run.
+    pub fn load(&self) -> String {
+        match self.offered {
+            Some(rate) => format!("{rate:.0}/s offered"),
+            None => self.concurrency.to_string(),
+        }
+    }
+
     pub fn print(&self) {
         eprintln!(
-            "{:>20} c={:<5} {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  admitted {} refused {} errors {}",
+            "{:>20} {:<7} {:>9.0}/s  p50 {:.2} ms  p99 {:.2} ms  admitted {} refused {} errors {}",
             self.scenario,
-            self.concurrency,
+            match self.offered {
+                Some(_) => self.load(),
+                None => format!("c={}", self.concurrency),
+            },
             self.rate(),
             self.p50,
             self.p99,
@@ -82,6 +97,35 @@ impl Run {
             self.refused,
             self.errors_text()
         );
+    }
+}
+
+/// How a run loads the system.
+#[derive(Debug, Clone, Copy)]
+pub enum Load {
+    /// Closed loop: this many workers, each sending its next attempt when answered.
+    Workers(usize),
+    /// Open loop: this many attempts started per second.
+    Rate(f64),
+}
+
+impl Load {
+    /// Runs `n` attempts of `attempt` under this load.
+    pub async fn drive<F, Fut>(
+        self,
+        scenario: &'static str,
+        n: usize,
+        max: Duration,
+        attempt: F,
+    ) -> Run
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        match self {
+            Load::Workers(c) => drive(scenario, n, c, max, attempt).await,
+            Load::Rate(rate) => drive_paced(scenario, n, rate, max, attempt).await,
+        }
     }
 }
 
@@ -134,6 +178,59 @@ where
                 Outcome::Refused => run.refused += 1,
                 Outcome::Error(kind) => *run.errors.entry(kind).or_default() += 1,
             }
+        }
+    }
+    run.seconds = start.elapsed().as_secs_f64();
+    run.set_latencies(all);
+    run
+}
+
+/// Starts attempt `i` at `i / rate` seconds, each in a task of its own, for at most `max`;
+/// at most `in_flight` are outstanding (an attempt due while that many wait starts late, and
+/// its lateness counts in its latency). A latency runs from when the attempt was due, so a
+/// slow answer cannot hide the attempts it held up.
+pub async fn drive_paced<F, Fut>(
+    scenario: &'static str,
+    n: usize,
+    rate: f64,
+    max: Duration,
+    attempt: F,
+) -> Run
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(4096));
+    let start = tokio::time::Instant::now();
+    let deadline = start + max;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if due > deadline {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        let permit = in_flight.clone().acquire_owned().await.expect("open");
+        let run = attempt(i);
+        tasks.spawn(async move {
+            let outcome = run.await;
+            drop(permit);
+            (due.elapsed().as_secs_f64() * 1000.0, outcome)
+        });
+    }
+    let mut run = Run {
+        scenario,
+        offered: Some(rate),
+        ..Run::default()
+    };
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = tasks.join_next().await {
+        let (ms, outcome) = done.expect("attempt");
+        all.push(ms);
+        match outcome {
+            Outcome::Admitted => run.admitted += 1,
+            Outcome::Refused => run.refused += 1,
+            Outcome::Error(kind) => *run.errors.entry(kind).or_default() += 1,
         }
     }
     run.seconds = start.elapsed().as_secs_f64();

@@ -8,7 +8,7 @@
 //! never collide. After each run, every confirmed booking is read back from the booking
 //! service, and every accepted webhook must have had exactly one reply.
 use crate::Bench;
-use crate::drive::{Outcome, Run, code_name, drive};
+use crate::drive::{Load, Outcome, Run, code_name, drive};
 use antrean_proto::v1 as pb;
 use chrono::{Duration as Days, NaiveDate};
 use futures::StreamExt;
@@ -322,12 +322,18 @@ impl Bench {
     }
 }
 
-/// `whatsapp-intake`: `#TGLLAYANAN` from as many phones as there are attempts, posted as fast
-/// as the gateway answers (the rate a release-minute crowd gets its messages accepted), then
-/// every one must get exactly one reply. Two rows: the webhook answers, and the replies
+/// `whatsapp-intake`: `#TGLLAYANAN` from as many phones as there are attempts, posted by
+/// workers as fast as the gateway answers (the rate a release-minute crowd gets its messages
+/// accepted) or at a fixed rate (the answer time at that rate), then every one must get
+/// exactly one reply. Two rows: the webhook answers, and the replies
 /// (latency from posting to the reply reaching the Cloud API stand-in).
-pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec<String>) {
+pub async fn whatsapp_intake(b: &Bench, load: Load, base: usize) -> ([Run; 2], Vec<String>) {
     let n = b.args.intake;
+    let c = load_name(load);
+    let (scenario, replies_scenario) = match load {
+        Load::Workers(_) => ("whatsapp-intake", "whatsapp-intake-replies"),
+        Load::Rate(_) => ("whatsapp-intake-paced", "whatsapp-intake-paced-replies"),
+    };
     let phones: Arc<Vec<String>> =
         Arc::new((0..n).map(|i| format!("62858{:08}", base + i)).collect());
     let numbers: Arc<Vec<String>> = Arc::new(
@@ -349,7 +355,7 @@ pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec
     );
     let started = Instant::now();
     let accept = b
-        .measured(drive("whatsapp-intake", n, c, b.max(), move |i| {
+        .measured(load.drive(scenario, n, b.max(), move |i| {
             let (poster, p, nums, at) = (poster.clone(), p.clone(), nums.clone(), at.clone());
             async move {
                 let t = Instant::now();
@@ -376,8 +382,9 @@ pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec
     });
     let replies: Vec<(usize, f64)> = futures::future::join_all(waits).await;
     let mut reply_run = Run {
-        scenario: "whatsapp-intake-replies",
-        concurrency: c,
+        scenario: replies_scenario,
+        concurrency: accept.concurrency,
+        offered: accept.offered,
         seconds: started.elapsed().as_secs_f64(),
         ..Run::default()
     };
@@ -400,12 +407,20 @@ pub async fn whatsapp_intake(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec
         let got = replies_to(b, phone).len();
         if got != expected {
             problems.push(format!(
-                "whatsapp-intake c={c}: {phone} got {got} replies to {expected} accepted messages"
+                "{scenario} {c}: {phone} got {got} replies to {expected} accepted messages"
             ));
         }
     }
     // The driver's latencies are the webhook answers': nothing else happens in an attempt.
     ([accept, reply_run], problems)
+}
+
+/// `16` or `2000/s`, for the invariants' messages.
+fn load_name(load: Load) -> String {
+    match load {
+        Load::Workers(c) => c.to_string(),
+        Load::Rate(r) => format!("{r:.0}/s"),
+    }
 }
 
 /// The replies sent to `phone`: its messages other than templates. A booking for tomorrow

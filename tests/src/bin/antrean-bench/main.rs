@@ -73,6 +73,9 @@ pub struct Args {
     /// Messages per run of `whatsapp-intake`.
     #[arg(long, default_value_t = 10_000)]
     intake: usize,
+    /// Webhooks per second offered by `whatsapp-intake-paced` (an open loop, once per run).
+    #[arg(long, default_value_t = 2_000.0)]
+    intake_rate: f64,
     /// Offices the bookings and conversations are spread over.
     #[arg(long, default_value_t = 30)]
     offices: usize,
@@ -82,7 +85,7 @@ pub struct Args {
     /// Comma-separated scenarios to run (default: all).
     #[arg(
         long,
-        default_value = "grpc-hold,grpc-floor,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake"
+        default_value = "grpc-hold,grpc-floor,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced"
     )]
     scenarios: String,
     /// Longest time one run may take, seconds.
@@ -309,7 +312,8 @@ async fn main() -> anyhow::Result<()> {
             done.push((webhook, Vec::new()));
         }
         if on("whatsapp-intake") {
-            let ([accept, replies], p) = flows::whatsapp_intake(&bench, c, intake_base).await;
+            let ([accept, replies], p) =
+                flows::whatsapp_intake(&bench, drive::Load::Workers(c), intake_base).await;
             intake_base += bench.args.intake;
             done.push((accept, p));
             done.push((replies, Vec::new()));
@@ -318,6 +322,12 @@ async fn main() -> anyhow::Result<()> {
             runs.push(r);
             problems.extend(p);
         }
+    }
+    if on("whatsapp-intake-paced") {
+        let rate = drive::Load::Rate(bench.args.intake_rate);
+        let ([accept, replies], p) = flows::whatsapp_intake(&bench, rate, intake_base).await;
+        runs.extend([accept, replies]);
+        problems.extend(p);
     }
     let (capacity_problems, confirmed_after) = bench.check_capacity().await;
     problems.extend(capacity_problems);
