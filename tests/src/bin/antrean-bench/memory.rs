@@ -1,6 +1,9 @@
 //! Memory of the running services, read from `/proc`: resident set size now (`VmRSS`), the
 //! peak since the last reset (`VmHWM`, reset by writing 5 to `clear_refs`), and the peak of
-//! all services together, sampled every 10 ms while a scenario runs.
+//! all services together, sampled every 10 ms while a scenario runs. And the CPU time each
+//! process took during a run (`utime + stime` of `/proc/<pid>/stat`): each service, the
+//! generator itself, Redis and PostgreSQL (every `postgres` process, plus what the
+//! postmaster counts for backends that ended during the run).
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,12 +14,78 @@ pub struct Services(Vec<(String, u32)>);
 
 pub const NAMES: [&str; 5] = ["identity", "quota", "booking", "notification", "gateway"];
 
-/// Peak resident memory during one run, MB.
+/// Peak resident memory during one run, MB, and the CPU time taken during it.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryPeak {
     pub per_service: Vec<(String, f64)>,
     /// The highest sum of all services' resident sets seen at one moment.
     pub together: f64,
+    /// CPU seconds during the run, by process: [`CPU_NAMES`] in order.
+    pub cpu_seconds: Vec<f64>,
+}
+
+/// The processes whose CPU time a run reports: the services, then the rest.
+pub const CPU_NAMES: [&str; 8] = [
+    "identity",
+    "quota",
+    "booking",
+    "notification",
+    "gateway",
+    "generator",
+    "redis",
+    "postgres",
+];
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+/// `/proc/<pid>/stat` fields from the 14th on (after the parenthesised command name):
+/// utime, stime, cutime, cstime, in ticks.
+fn stat_ticks(pid: &str) -> Option<[f64; 4]> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at the 3rd field (state): utime is the 14th.
+    let n = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+    Some([n(14)?, n(15)?, n(16)?, n(17)?])
+}
+
+/// CPU seconds so far of every process named `comm`; for the one whose parent is not also
+/// `comm` (PostgreSQL's postmaster), with what its ended children took.
+fn cpu_of_comm(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut ticks = 0.0;
+    for e in dir.flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        if name.trim_end() != comm {
+            continue;
+        }
+        if let Some([u, s, cu, cs]) = stat_ticks(&pid) {
+            ticks += u + s;
+            let parent_is_same = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|st| {
+                    let ppid = st[st.rfind(')')? + 2..]
+                        .split_whitespace()
+                        .nth(1)?
+                        .to_owned();
+                    std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()
+                })
+                .is_some_and(|p| p.trim_end() == comm);
+            if !parent_is_same {
+                ticks += cu + cs;
+            }
+        }
+    }
+    ticks / TICKS
 }
 
 fn status_kb(pid: u32, field: &str) -> Option<f64> {
@@ -54,6 +123,19 @@ impl Services {
             .collect()
     }
 
+    /// CPU seconds so far of each of [`CPU_NAMES`].
+    fn cpu(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .0
+            .iter()
+            .map(|(_, pid)| stat_ticks(&pid.to_string()).map_or(0.0, |[u, s, ..]| (u + s) / TICKS))
+            .collect();
+        v.push(stat_ticks("self").map_or(0.0, |[u, s, ..]| (u + s) / TICKS));
+        v.push(cpu_of_comm("redis-server"));
+        v.push(cpu_of_comm("postgres"));
+        v
+    }
+
     /// Resets every peak and samples the sum until [`Watch::finish`].
     pub fn watch(&self) -> Watch {
         for (_, pid) in &self.0 {
@@ -74,6 +156,7 @@ impl Services {
             peak
         });
         Watch {
+            cpu_before: self.cpu(),
             services: self.clone(),
             stop,
             sampler,
@@ -83,6 +166,7 @@ impl Services {
 
 pub struct Watch {
     services: Services,
+    cpu_before: Vec<f64>,
     stop: Arc<AtomicBool>,
     sampler: tokio::task::JoinHandle<f64>,
 }
@@ -91,6 +175,13 @@ impl Watch {
     pub async fn finish(self) -> MemoryPeak {
         self.stop.store(true, Ordering::Relaxed);
         let together = self.sampler.await.unwrap_or(0.0);
+        let cpu_seconds = self
+            .services
+            .cpu()
+            .iter()
+            .zip(&self.cpu_before)
+            .map(|(after, before)| (after - before).max(0.0))
+            .collect();
         let per_service: Vec<(String, f64)> = self
             .services
             .0
@@ -100,6 +191,7 @@ impl Watch {
         MemoryPeak {
             together: together.max(per_service.iter().map(|(_, mb)| *mb).fold(0.0, f64::max)),
             per_service,
+            cpu_seconds,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `docs/performance-results.md` (tables, ratios, targets, memory, invariants) and the two
 //! plots against concurrency, `docs/performance-throughput.svg` and `docs/performance-p99.svg`.
 use crate::drive::Run;
-use crate::memory::NAMES;
+use crate::memory::{CPU_NAMES, NAMES};
 use std::fmt::Write;
 
 fn rate(runs: &[Run], scenario: &str, c: usize) -> Option<f64> {
@@ -219,6 +219,32 @@ pub fn write(
     }
     if let Some(after) = after {
         row(&mut md, "resident after the runs", "", after, None);
+    }
+
+    let _ = writeln!(
+        md,
+        "\nCPU time per attempt (µs) of each process during each run (every process shares the same two cores, so the throughput of a saturated run is about 2,000,000 / total):\n\n| scenario | load | {} | total |\n| --- | --- |{} --- |",
+        CPU_NAMES.join(" | "),
+        " --- |".repeat(CPU_NAMES.len())
+    );
+    for r in runs.iter().filter(|r| r.done > 0) {
+        let Some(m) = r.memory.as_ref().filter(|m| !m.cpu_seconds.is_empty()) else {
+            continue;
+        };
+        let per = |secs: f64| secs * 1e6 / r.done as f64;
+        let cells: Vec<String> = m
+            .cpu_seconds
+            .iter()
+            .map(|s| format!("{:.1}", per(*s)))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} |",
+            r.scenario,
+            r.load(),
+            cells.join(" | "),
+            per(m.cpu_seconds.iter().sum())
+        );
     }
 
     let _ = writeln!(md, "\n| target | measured | met |\n| --- | --- | --- |");
