@@ -17,7 +17,7 @@ async fn a_booking_is_one_trace_across_services() {
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        .with(antrean_platform::telemetry::otel_layer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let s = start().await;
     let booking_url = {
@@ -92,7 +92,7 @@ async fn a_whatsapp_booking_is_one_span_tree_from_webhook_to_delivery() {
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        .with(antrean_platform::telemetry::otel_layer(provider.tracer("test")));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let w = start_with_whatsapp().await;
     let reply = w

@@ -94,12 +94,13 @@ pub fn init_for_tests() {
     });
 }
 
-/// The OpenTelemetry layer of every service: spans carry their name and fields, not the
-/// per-span extras the layer adds by default (source location, thread, busy and idle time),
-/// and entering a span does not attach its context as OpenTelemetry's current one, since
-/// every propagation here reads the current `tracing` span's context instead
-/// ([`crate::grpc`]). Each extra cost an allocation or a clock read on every RPC.
-fn otel_layer<S>(
+/// The OpenTelemetry layer of every service, and of the tests that check the trace tree.
+/// Spans carry their name and fields, not the per-span extras the layer adds by default
+/// (source location, thread, busy and idle time), and entering a span does not attach its
+/// context as OpenTelemetry's current one, since every propagation here reads the current
+/// `tracing` span's context instead ([`crate::grpc`]). Each extra cost an allocation or a
+/// clock read on every RPC.
+pub fn otel_layer<S>(
     tracer: opentelemetry_sdk::trace::SdkTracer,
 ) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
 where
