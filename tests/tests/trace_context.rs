@@ -16,8 +16,9 @@ async fn a_booking_is_one_trace_across_services() {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(antrean_platform::telemetry::otel_layer(provider.tracer("test")));
+    let subscriber = tracing_subscriber::registry().with(antrean_platform::telemetry::otel_layer(
+        provider.tracer("test"),
+    ));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let s = start().await;
     let booking_url = {
@@ -91,8 +92,9 @@ async fn a_whatsapp_booking_is_one_span_tree_from_webhook_to_delivery() {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(antrean_platform::telemetry::otel_layer(provider.tracer("test")));
+    let subscriber = tracing_subscriber::registry().with(antrean_platform::telemetry::otel_layer(
+        provider.tracer("test"),
+    ));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let w = start_with_whatsapp().await;
     let reply = w

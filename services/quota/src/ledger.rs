@@ -280,6 +280,84 @@ pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Re
     Ok(InsertHold::Inserted)
 }
 
+/// Records several admitted holds in one transaction, each exactly as [`insert_hold`] would
+/// alone: a hold whose day's epoch moved on gets `EpochMismatch`, a hold id already in the
+/// ledger gets `Conflict` with that row, the rest are inserted. One epoch read per day and
+/// one `INSERT ... SELECT FROM UNNEST` for all, so a crowd's admissions share a commit.
+pub async fn insert_holds(
+    pool: &PgPool,
+    holds: &[(NewHold<'_>, i64)],
+) -> sqlx::Result<Vec<InsertHold>> {
+    let mut tx = pool.begin().await?;
+    let mut days: Vec<(&str, NaiveDate)> =
+        holds.iter().map(|(h, _)| (h.office_code, h.date)).collect();
+    days.sort_unstable();
+    days.dedup();
+    let mut epochs = std::collections::HashMap::new();
+    for (office, date) in days {
+        let current: i64 = sqlx::query_scalar(
+            "SELECT epoch FROM quota_days WHERE office_code = $1 AND date = $2 FOR SHARE",
+        )
+        .bind(office)
+        .bind(date)
+        .fetch_one(&mut *tx)
+        .await?;
+        epochs.insert((office, date), current);
+    }
+    let current = |h: &NewHold<'_>| epochs[&(h.office_code, h.date)];
+    let fresh: Vec<&NewHold<'_>> = holds
+        .iter()
+        .filter(|(h, epoch)| current(h) == *epoch)
+        .map(|(h, _)| h)
+        .collect();
+    let inserted: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
+                            remaining_after, admitted_capacity, state)
+         SELECT h, o, d, s, n, e, r, c, 'HELD'
+           FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],
+                       $6::timestamptz[], $7::int[], $8::int[]) AS t(h, o, d, s, n, e, r, c)
+         ON CONFLICT (hold_id) DO NOTHING
+         RETURNING hold_id",
+    )
+    .bind(fresh.iter().map(|h| h.hold_id).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.office_code).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.date).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.session.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.seats as i32).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.expires_at).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|h| h.remaining_after as i32)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        fresh
+            .iter()
+            .map(|h| h.admitted_capacity as i32)
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    let mut outcomes = Vec::with_capacity(holds.len());
+    for (h, epoch) in holds {
+        let ledger_epoch = current(h);
+        outcomes.push(if ledger_epoch != *epoch {
+            InsertHold::EpochMismatch { ledger_epoch }
+        } else if inserted.remove(h.hold_id) {
+            InsertHold::Inserted
+        } else {
+            let existing = get_hold(&mut tx, h.hold_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            InsertHold::Conflict(existing)
+        });
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
 pub async fn get_hold(conn: &mut PgConnection, hold_id: &str) -> sqlx::Result<Option<HoldRow>> {
     sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1")
         .bind(hold_id)

@@ -6,11 +6,14 @@
 //! - [`counters`]: the Redis side. Hold, Commit, Release, Read and Init are Lua scripts
 //!   (`src/lua/`) over keys that share one hash tag per office+date.
 //! - [`ledger`]: the PostgreSQL side, the authority: capacity, confirmed seats, every hold.
+//! - [`admissions`]: admitted holds recorded in the ledger, those arriving together in one
+//!   transaction.
 //! - [`quota`]: the domain service tying both together, including the rebuild of missing
 //!   counters from the ledger (see `docs/quota.md` for why it never oversells).
 //! - [`grpc`]: `antrean.v1.QuotaService` over [`quota::Quota`].
 //! - [`config`]: settings from the environment.
 
+pub mod admissions;
 pub mod calendar;
 pub mod config;
 pub mod counters;

@@ -3,13 +3,14 @@
 //!
 //! Counters missing in Redis (restart, flush, failover, or invalidated by a calendar change)
 //! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
+use crate::admissions::{Admission, Recorder};
 use crate::calendar::{ClosedReason, DayRule, horizon};
 use crate::config::Rules;
 use crate::counters::{
     CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome, idx,
 };
 use crate::error::{QuotaError, Result};
-use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
+use crate::ledger::{self, CommitHold, HoldRow, InsertHold};
 use crate::office::{Office, Offices};
 use antrean_platform::actor::Actor;
 use antrean_platform::clock::SharedClock;
@@ -28,6 +29,13 @@ pub const DEFAULT_TTL_SECONDS: u32 = 900;
 pub const MAX_TTL_SECONDS: u32 = 86_400;
 /// How long sold-out answers reuse the same list of next free dates.
 const NEXT_DATES_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Transactions recording admissions at once (of the pool's `QUOTA_DB_MAX_CONNECTIONS`).
+const ADMISSION_WRITERS: usize = 4;
+
+/// A session counts as selling out once an admission leaves at most 1/SELLING_OUT of its
+/// capacity: the next free dates are then looked up ahead ([`Quota::warm_next_dates`]).
+const SELLING_OUT: u32 = 10;
 /// Attempts of one Hold against counters that are being rebuilt or were just lost.
 const HOLD_ATTEMPTS: usize = 6;
 
@@ -126,6 +134,8 @@ pub struct Quota {
     offices: Offices,
     clock: SharedClock,
     rules: Rules,
+    /// Admitted holds on their way into the ledger, those arriving together in one commit.
+    admissions: Recorder,
     /// One build per day at a time in this process (other replicas wait on the row lock).
     build_locks: KeyedLocks<DayKey>,
     next_dates: Mutex<NextDatesCache>,
@@ -142,6 +152,7 @@ impl Quota {
     ) -> anyhow::Result<Self> {
         let offices = Offices::new(ledger::load_offices(&pool).await?);
         Ok(Self {
+            admissions: Recorder::new(pool.clone(), ADMISSION_WRITERS),
             pool,
             counters,
             offices,
@@ -174,7 +185,7 @@ impl Quota {
 
     // ---- Hold / Commit / Release -------------------------------------------------------
 
-    pub async fn hold(&self, cmd: HoldCommand) -> Result<HoldAnswer> {
+    pub async fn hold(self: &Arc<Self>, cmd: HoldCommand) -> Result<HoldAnswer> {
         let (office, date, session) = self.validate_hold(&cmd)?;
         let ttl = if cmd.ttl_seconds == 0 {
             DEFAULT_TTL_SECONDS
@@ -238,19 +249,25 @@ impl Quota {
                     epoch,
                     capacity,
                 } => {
-                    let new = NewHold {
-                        hold_id: &cmd.hold_id,
-                        office_code: &office.code,
-                        date,
-                        session,
-                        seats: cmd.seats,
-                        expires_at,
-                        remaining_after: remaining,
-                        admitted_capacity: capacity,
-                    };
-                    let recorded = ledger::insert_hold(&self.pool, &new, epoch).await;
+                    let recorded = self
+                        .admissions
+                        .record(Admission {
+                            hold_id: cmd.hold_id.clone(),
+                            office_code: office.code.clone(),
+                            date,
+                            session,
+                            seats: cmd.seats,
+                            expires_at,
+                            remaining_after: remaining,
+                            admitted_capacity: capacity,
+                            epoch,
+                        })
+                        .await;
                     match recorded {
                         Ok(InsertHold::Inserted) => {
+                            if remaining * SELLING_OUT <= capacity {
+                                self.warm_next_dates(&office, cmd.seats, session, date);
+                            }
                             return Ok(HoldAnswer {
                                 hold_id: cmd.hold_id,
                                 remaining,
@@ -652,6 +669,37 @@ impl Quota {
     /// others take the dates it is replacing (at most a second older), so an expiry never
     /// sends the whole crowd to Redis at once; only when there are none yet do they wait for
     /// it. Lookups for other offices go on meanwhile.
+    /// Looks up the next free dates a sold-out answer will list, in the background, unless
+    /// they are fresh already: a session about to sell out then refuses its crowd with a
+    /// list at hand instead of every first refusal waiting for the one lookup.
+    fn warm_next_dates(
+        self: &Arc<Self>,
+        office: &Arc<Office>,
+        seats: u32,
+        session: SessionOfDay,
+        date: NaiveDate,
+    ) {
+        let key = (office.code.clone(), seats, Some(session));
+        let fresh = self
+            .next_dates
+            .lock()
+            .expect("poisoned")
+            .get(&key)
+            .is_some_and(|(at, _)| at.elapsed() < NEXT_DATES_CACHE);
+        if fresh || self.next_dates_lookups.get(&key).try_lock().is_err() {
+            return;
+        }
+        let (quota, office) = (self.clone(), office.clone());
+        tokio::spawn(async move {
+            if let Err(e) = quota
+                .next_dates_cached(&office, seats, Some(session), date)
+                .await
+            {
+                tracing::debug!(error = %e, "next free dates not looked up ahead");
+            }
+        });
+    }
+
     async fn next_dates_cached(
         &self,
         office: &Office,
@@ -691,6 +739,7 @@ impl Quota {
         if let Some(dates) = cached(true) {
             return Ok(dates);
         }
+        metrics::counter!("quota_next_dates_lookups_total").increment(1);
         let dates: Vec<NaiveDate> = self
             .next_available(office, seats, 6, session, None)
             .await?

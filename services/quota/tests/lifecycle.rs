@@ -78,6 +78,57 @@ async fn commit_is_idempotent_and_release_returns_committed_seats() {
     assert_eq!(status::reason(&e).as_deref(), Some("HOLD_RELEASED"));
 }
 
+/// The value of a counter without labels in the Prometheus text, 0 before its first count.
+fn counted(name: &str) -> u64 {
+    antrean_platform::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_session_selling_out_looks_up_the_next_dates_before_its_first_refusal() {
+    antrean_platform::metrics::install();
+    let q = start().await;
+    let mut c = q.client.clone();
+    q.set_capacity("BOGOR", DATE, pb::Session::Pagi, 10).await;
+    let lookups = "quota_next_dates_lookups_total";
+    let before = counted(lookups);
+    // Eight seats leave a fifth of the capacity: nothing is looked up yet.
+    for i in 0..8 {
+        c.hold(hold(&format!("a{i}"), "BOGOR", DATE, pb::Session::Pagi, 1))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(counted(lookups), before);
+    // The ninth leaves a tenth: the next free dates for one seat are looked up in the
+    // background, once, however many admissions follow.
+    for i in 8..10 {
+        c.hold(hold(&format!("a{i}"), "BOGOR", DATE, pb::Session::Pagi, 1))
+            .await
+            .unwrap();
+    }
+    let waited = std::time::Instant::now();
+    while counted(lookups) == before && waited.elapsed().as_secs() < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(counted(lookups), before + 1);
+    // The refusals answer from that lookup.
+    for i in 0..3 {
+        let e = c
+            .hold(hold(&format!("b{i}"), "BOGOR", DATE, pb::Session::Pagi, 1))
+            .await
+            .unwrap_err();
+        assert_eq!(status::reason(&e).as_deref(), Some("SOLD_OUT"));
+        assert_eq!(
+            status::metadata(&e)["next_dates"],
+            "2026-12-02,2026-12-03,2026-12-04,2026-12-07,2026-12-08"
+        );
+    }
+    assert_eq!(counted(lookups), before + 1);
+}
+
 #[tokio::test]
 async fn sold_out_answers_remaining_and_next_dates() {
     let q = start().await;

@@ -1,0 +1,143 @@
+//! Admissions recorded together: one transaction answers each hold as if recorded alone.
+use antrean_platform::domain::SessionOfDay;
+use antrean_platform::testing;
+use antrean_quota::admissions::{Admission, Recorder};
+use antrean_quota::ledger::{self, InsertHold, NewHold};
+use chrono::{NaiveDate, Utc};
+use sqlx::PgPool;
+
+async fn ledger_pool() -> PgPool {
+    antrean_platform::db::connect_and_migrate(
+        &testing::fresh_database_url(),
+        "quota",
+        4,
+        &antrean_quota::MIGRATOR,
+    )
+    .await
+    .unwrap()
+}
+
+/// BOGOR's day `date` at `epoch`.
+async fn day_at(pool: &PgPool, date: NaiveDate, epoch: i64) {
+    sqlx::query("INSERT INTO quota_days (office_code, date, epoch) VALUES ('BOGOR', $1, $2)")
+        .bind(date)
+        .bind(epoch)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+fn new_hold(id: &str, date: NaiveDate) -> NewHold<'_> {
+    NewHold {
+        hold_id: id,
+        office_code: "BOGOR",
+        date,
+        session: SessionOfDay::Pagi,
+        seats: 1,
+        expires_at: Utc::now() + chrono::Duration::minutes(10),
+        remaining_after: 3,
+        admitted_capacity: 10,
+    }
+}
+
+#[tokio::test]
+async fn one_transaction_answers_each_admission_as_if_alone() {
+    let pool = ledger_pool().await;
+    let (tuesday, wednesday): (NaiveDate, NaiveDate) =
+        ("2026-12-01".parse().unwrap(), "2026-12-02".parse().unwrap());
+    day_at(&pool, tuesday, 2).await;
+    day_at(&pool, wednesday, 5).await;
+    // Already in the ledger before the batch.
+    assert!(matches!(
+        ledger::insert_hold(&pool, &new_hold("old", tuesday), 2)
+            .await
+            .unwrap(),
+        InsertHold::Inserted
+    ));
+    let batch = [
+        (new_hold("a", tuesday), 2),
+        (new_hold("stale", tuesday), 1),
+        (new_hold("old", tuesday), 2),
+        (new_hold("b", wednesday), 5),
+        (new_hold("a", tuesday), 2),
+    ];
+    let outcomes = ledger::insert_holds(&pool, &batch).await.unwrap();
+    assert_eq!(outcomes.len(), 5);
+    assert!(matches!(outcomes[0], InsertHold::Inserted), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], InsertHold::EpochMismatch { ledger_epoch: 2 }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[2], InsertHold::Conflict(row) if row.hold_id == "old"),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[3], InsertHold::Inserted), "{outcomes:?}");
+    // The same id twice: the second finds the first's row.
+    assert!(
+        matches!(&outcomes[4], InsertHold::Conflict(row) if row.hold_id == "a"),
+        "{outcomes:?}"
+    );
+    let ids: Vec<String> = sqlx::query_scalar("SELECT hold_id FROM holds ORDER BY hold_id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["a", "b", "old"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admissions_arriving_together_share_transactions_and_each_gets_its_answer() {
+    antrean_platform::metrics::install();
+    let pool = ledger_pool().await;
+    let tuesday: NaiveDate = "2026-12-01".parse().unwrap();
+    day_at(&pool, tuesday, 3).await;
+    let recorder = std::sync::Arc::new(Recorder::new(pool.clone(), 2));
+    let answers = futures::future::join_all((0..200).map(|i| {
+        let recorder = recorder.clone();
+        async move {
+            recorder
+                .record(Admission {
+                    hold_id: format!("h{i}"),
+                    office_code: "BOGOR".into(),
+                    date: tuesday,
+                    session: SessionOfDay::Siang,
+                    seats: 2,
+                    expires_at: Utc::now() + chrono::Duration::minutes(10),
+                    remaining_after: 0,
+                    admitted_capacity: 400,
+                    // Every tenth was admitted by counters the ledger no longer knows.
+                    epoch: if i % 10 == 0 { 2 } else { 3 },
+                })
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let inserted = answers
+        .iter()
+        .filter(|a| matches!(a, InsertHold::Inserted))
+        .count();
+    let stale = answers
+        .iter()
+        .filter(|a| matches!(a, InsertHold::EpochMismatch { ledger_epoch: 3 }))
+        .count();
+    assert_eq!((inserted, stale), (180, 20));
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM holds WHERE session = 'SIANG'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 180);
+    // Fewer transactions than admissions: the batch sizes' histogram counted some batches.
+    let text = antrean_platform::metrics::render();
+    let batches: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("quota_admissions_batch_holds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let batched: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("quota_admissions_batch_holds_sum "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(batches >= 1.0 && batched > batches, "{text}");
+}
