@@ -112,6 +112,8 @@ pub struct Bench {
     pub services: Option<Services>,
     pub cloud: antrean_gateway::sandbox::Sandbox,
     http: reqwest::Client,
+    /// PostgreSQL, to wait for its background work before a run (see [`Bench::settle`]).
+    pg: sqlx::PgPool,
     /// Numbers the webhooks' message ids across runs (the gateway drops repeated ids).
     webhook_seq: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -134,8 +136,27 @@ impl Bench {
         }
     }
 
-    /// Runs `f` while watching the services' memory.
+    /// Waits (at most 20 s) until no autovacuum worker runs: the vacuum and analyze that
+    /// follow one scenario's writes would otherwise take a core from the next one.
+    async fn settle(&self) {
+        let quiet_by = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < quiet_by {
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+            )
+            .fetch_one(&self.pg)
+            .await
+            .unwrap_or(0);
+            if busy == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs `f` once PostgreSQL is quiet, while watching the services' memory and CPU.
     pub async fn measured(&self, f: impl std::future::Future<Output = Run>) -> Run {
+        self.settle().await;
         let watch = self.services.as_ref().map(Services::watch);
         let mut run = f.await;
         if let Some(w) = watch {
@@ -250,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(1024)
         .timeout(Duration::from_secs(10))
         .build()?;
+    let database = args.database.clone();
     let mut bench = Bench {
         args,
         quota,
@@ -260,6 +282,9 @@ async fn main() -> anyhow::Result<()> {
         cloud,
         http,
         webhook_seq: Default::default(),
+        pg: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy(&database)?,
     };
     let n = bench.args.offices.min(bench.offices.len());
     for o in bench.offices[..n].iter().cloned() {

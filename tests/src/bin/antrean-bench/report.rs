@@ -21,8 +21,8 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-/// One target: what it asks, what the run measured, and whether it holds at every
-/// concurrency measured.
+/// One target: what it asks, what the run measured, and whether it holds: at every
+/// concurrency measured, or for a rate to sustain, at the best one.
 struct Target {
     what: &'static str,
     measured: String,
@@ -39,6 +39,16 @@ fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Ta
             .join(", ");
         let met = (!vals.is_empty()).then(|| vals.iter().all(|(_, v)| ok(*v)));
         (measured, met)
+    };
+    // A rate the system has to sustain is its capacity: the best of the loads measured (a
+    // closed loop of few workers measures their round trips, not what the service takes).
+    let peak = |f: &dyn Fn(usize) -> Option<f64>, ok: &dyn Fn(f64) -> bool| {
+        let (measured, _) = per_c(f, &|_| true, 0);
+        let best = cs
+            .iter()
+            .filter_map(|&c| f(c))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        (measured, best.map(ok))
     };
     let mut out = Vec::new();
     let mut add = |what, (measured, met): (String, Option<bool>)| {
@@ -78,8 +88,8 @@ fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Ta
         ),
     );
     add(
-        "whatsapp-intake at least 2,000 accepted/s",
-        per_c(&|c| rate(runs, "whatsapp-intake", c), &|v| v >= 2000.0, 0),
+        "whatsapp-intake at least 2,000 accepted/s (peak)",
+        peak(&|c| rate(runs, "whatsapp-intake", c), &|v| v >= 2000.0),
     );
     let paced = runs.iter().find(|r| r.scenario == "whatsapp-intake-paced");
     add(
@@ -101,12 +111,8 @@ fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Ta
         ),
     );
     add(
-        "http-availability at least 30,000/s",
-        per_c(
-            &|c| rate(runs, "http-availability", c),
-            &|v| v >= 30_000.0,
-            0,
-        ),
+        "http-availability at least 30,000/s (peak)",
+        peak(&|c| rate(runs, "http-availability", c), &|v| v >= 30_000.0),
     );
     if let Some(idle) = idle {
         let worst = idle.iter().map(|(_, mb)| *mb).fold(0.0, f64::max);
