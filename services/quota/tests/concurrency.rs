@@ -126,6 +126,52 @@ async fn one_script_call_decides_a_batch_in_order_each_as_if_alone() {
     );
 }
 
+#[tokio::test]
+async fn seats_of_expired_holds_are_free_for_the_same_call() {
+    let counters = Counters::connect(&testing::redis_url(), &testing::redis_prefix())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let bogor = day("BOGOR");
+    assert!(counters.init(&bogor, &day_build([3, 10])).await.unwrap());
+    let soon = |id: &str, session, seats| HoldArgs {
+        expires_ms: now + 1_000,
+        ..args(id, session, seats)
+    };
+    let first = [
+        soon("a", SessionOfDay::Pagi, 2),
+        soon("b", SessionOfDay::Siang, 4),
+    ];
+    let taken = counters.hold_all(&bogor, &first, now).await.unwrap();
+    assert!(
+        matches!(taken[0], HoldOutcome::Admitted { remaining: 1, .. }),
+        "{taken:?}"
+    );
+    assert!(
+        matches!(taken[1], HoldOutcome::Admitted { remaining: 6, .. }),
+        "{taken:?}"
+    );
+    // Past their expiry, the call that reclaims them admits into the seats they held.
+    let later = [
+        args("c", SessionOfDay::Pagi, 3),
+        args("d", SessionOfDay::Siang, 10),
+    ];
+    let again = counters
+        .hold_all(&bogor, &later, now + 2_000)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again[0], HoldOutcome::Admitted { remaining: 0, .. }),
+        "{again:?}"
+    );
+    assert!(
+        matches!(again[1], HoldOutcome::Admitted { remaining: 0, .. }),
+        "{again:?}"
+    );
+    let seen = counters.read(&bogor, now + 2_000).await.unwrap().unwrap();
+    assert_eq!(seen.used, [3, 10]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn holds_asked_at_once_share_script_calls_and_each_gets_its_own_answer() {
     // A Redis of its own, so its command statistics count this test's calls only.

@@ -5,16 +5,22 @@
 -- Returns {'MISSING'} (counters must be rebuilt from the ledger first), or one answer per
 -- request: {'CLOSED'}, {'EXISTS', record, epoch} (a retry: the caller answers from the
 -- record), {'FULL', remaining}, or {'OK', remaining, epoch, capacity}.
-if redis.call('EXISTS', day) == 0 then return {'MISSING'} end
-local now = ARGV[1]
-reclaim(now)
-local epoch = redis.call('HGET', day, 'epoch')
-local open = redis.call('HGET', day, 'open') == '1'
+-- The whole day in one read: a day without an epoch is missing.
+local d = redis.call('HMGET', day, 'epoch', 'open', 'cap:PAGI', 'used:PAGI', 'cap:SIANG',
+  'used:SIANG')
+if not d[1] then return {'MISSING'} end
+local epoch, open = d[1], d[2] == '1'
+-- Each session's capacity and seats in use, kept current here as the batch takes seats
+-- (this script is the only writer while it runs), after the reclaim gave back the seats of
+-- expired holds.
+local freed = reclaim(ARGV[1])
+local caps = { PAGI = tonumber(d[3]), SIANG = tonumber(d[5]) }
+local useds = {
+  PAGI = tonumber(d[4]) - (freed.PAGI or 0),
+  SIANG = tonumber(d[6]) - (freed.SIANG or 0),
+}
 local answers = {}
 local wrote = false
--- Each session's capacity and seats in use, read once per call and kept current here as
--- the batch takes seats (this script is the only writer while it runs).
-local caps, useds = {}, {}
 -- Every request's existing record in one read; a hold this call writes is answered from
 -- `taken` when its id comes again in the same batch.
 local ids = {}
@@ -29,10 +35,6 @@ for i = 2, #ARGV, 4 do
   elseif not open then
     answers[#answers + 1] = {'CLOSED'}
   else
-    if not caps[s] then
-      caps[s] = tonumber(redis.call('HGET', day, 'cap:' .. s))
-      useds[s] = tonumber(redis.call('HGET', day, 'used:' .. s))
-    end
     local cap, used = caps[s], useds[s]
     if used + seats > cap then
       local left = cap - used

@@ -22,7 +22,9 @@ end
 -- Gives back the seats of every hold whose expiry has passed. Every script runs this first,
 -- so expired seats return without keyspace events or a background job, atomically with the
 -- decision that follows.
+-- Returns the seats given back per session.
 local function reclaim(now)
+  local freed = {}
   local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', now)
   for _, id in ipairs(due) do
     local rec = redis.call('HGET', holds, id)
@@ -31,10 +33,12 @@ local function reclaim(now)
       if st == 'H' then
         redis.call('HINCRBY', day, 'used:' .. s, -seats)
         redis.call('HSET', holds, id, record(s, seats, exp, rem, 'X'))
+        freed[s] = (freed[s] or 0) + seats
       end
     end
     redis.call('ZREM', expiry, id)
   end
+  return freed
 end
 
 -- Keys created after the day was built expire with it.
