@@ -233,7 +233,11 @@ pub fn write(
         CPU_NAMES.join(" | "),
         " --- |".repeat(CPU_NAMES.len())
     );
-    for r in runs.iter().filter(|r| r.done > 0) {
+    // The webhooks of `whatsapp` are the same run as its conversations.
+    for r in runs
+        .iter()
+        .filter(|r| r.done > 0 && r.scenario != "whatsapp-webhook")
+    {
         let Some(m) = r.memory.as_ref().filter(|m| !m.cpu_seconds.is_empty()) else {
             continue;
         };
