@@ -94,11 +94,13 @@ impl Outbox {
         };
         let now = self.now();
         let params = serde_json::to_value(&m.params).expect("strings");
-        sqlx::query(
+        // A new message comes back from the insert itself; a repeated key reads the first.
+        let inserted: Option<MessageRow> = sqlx::query_as(
             "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
                 template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', $10, $10, $10, $11)
-             ON CONFLICT (idempotency_key) DO NOTHING",
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING *",
         )
         .bind(Uuid::now_v7())
         .bind(&m.idempotency_key)
@@ -111,13 +113,16 @@ impl Outbox {
         .bind(payload)
         .bind(now)
         .bind(antrean_platform::grpc::current_traceparent())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
         self.wake.notify_waiters();
-        Ok(self
-            .by_key(&m.idempotency_key)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?)
+        match inserted {
+            Some(row) => Ok(row),
+            None => Ok(self
+                .by_key(&m.idempotency_key)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?),
+        }
     }
 
     pub async fn by_key(&self, key: &str) -> sqlx::Result<Option<MessageRow>> {
@@ -188,32 +193,24 @@ impl Outbox {
         error: &str,
         next: Option<DateTime<Utc>>,
     ) -> sqlx::Result<()> {
-        let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        // One statement, so one round trip and one commit: the state and its event.
         sqlx::query(
-            "UPDATE outbox SET state = $2, provider_message_id = COALESCE($3, provider_message_id),
-                last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at),
-                lease_until = NULL, updated_at = $6
-             WHERE id = $1 AND state = 'QUEUED'",
+            "WITH moved AS (
+                UPDATE outbox SET state = $2, provider_message_id = COALESCE($3, provider_message_id),
+                    last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at),
+                    lease_until = NULL, updated_at = $6
+                WHERE id = $1 AND state = 'QUEUED')
+             INSERT INTO delivery_events (message_id, state, detail, at) VALUES ($1, $2, $4, $6)",
         )
         .bind(id)
         .bind(state)
         .bind(provider_id)
         .bind(error)
         .bind(next)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(self.now())
+        .execute(&self.pool)
         .await?;
-        sqlx::query(
-            "INSERT INTO delivery_events (message_id, state, detail, at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(state)
-        .bind(error)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
+        Ok(())
     }
 
     /// A status webhook: moves the message forward only (statuses arrive out of order).

@@ -115,6 +115,15 @@ async fn a_message_is_sent_once_with_the_token_and_becomes_sent() {
             .unwrap()
             .starts_with("Halo")
     );
+    // The move to SENT is in the message's delivery history.
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT state FROM delivery_events WHERE message_id = $1::uuid ORDER BY at, state",
+    )
+    .bind(&a.message_id)
+    .fetch_all(t.n.outbox.pool())
+    .await
+    .unwrap();
+    assert_eq!(events, ["SENT"]);
 }
 
 #[tokio::test]
