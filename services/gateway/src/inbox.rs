@@ -109,7 +109,7 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     .fetch_all(&app.pool)
     .await?;
     let n = claimed.len();
-    futures::future::join_all(claimed.into_iter().map(|c| {
+    let outcomes = futures::future::join_all(claimed.into_iter().map(|c| {
         // Processing continues the trace of the webhook that brought the message.
         let span = tracing::info_span!(
             "message",
@@ -120,25 +120,80 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
         process(app, c).instrument(span)
     }))
     .await;
+    // The next claim waits for the whole round anyway, so the round's messages are marked
+    // in one statement.
+    finish_all(&app.pool, &outcomes).await;
     Ok(n + statuses)
 }
 
-async fn process(app: &App, c: Claimed) {
+/// What became of one claimed message: its new state, the error, and for a retry when.
+struct Outcome {
+    wamid: String,
+    state: &'static str,
+    error: String,
+    next: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn process(app: &App, c: Claimed) -> Outcome {
+    let outcome = |state, error: &str, next| Outcome {
+        wamid: c.wamid.clone(),
+        state,
+        error: error.to_owned(),
+        next,
+    };
     let incoming = match decode(app, &c) {
         Ok(i) => i,
-        Err(e) => return finish(app, &c.wamid, "FAILED", &e.to_string(), None).await,
+        Err(e) => return outcome("FAILED", &e.to_string(), None),
     };
     match bot::handle(app, &incoming).await {
-        Ok(()) => finish(app, &c.wamid, "DONE", "", None).await,
+        Ok(()) => outcome("DONE", "", None),
         Err(status) if c.attempts < MAX_ATTEMPTS => {
             let delay = Duration::seconds((1i64 << c.attempts.clamp(1, 8)).min(120));
             tracing::warn!(wamid = %c.wamid, error = %status.message(), "message will be retried");
-            let at = app.clock.now() + delay;
-            finish(app, &c.wamid, "PENDING", status.message(), Some(at)).await
+            outcome("PENDING", status.message(), Some(app.clock.now() + delay))
         }
         Err(status) => {
             tracing::error!(wamid = %c.wamid, error = %status.message(), "message failed");
-            finish(app, &c.wamid, "FAILED", status.message(), None).await
+            outcome("FAILED", status.message(), None)
+        }
+    }
+}
+
+/// Records the outcomes of a round in one statement; if that fails, each alone.
+async fn finish_all(pool: &sqlx::PgPool, outcomes: &[Outcome]) {
+    match outcomes {
+        [] => return,
+        [o] => return finish(pool, &o.wamid, o.state, &o.error, o.next).await,
+        _ => {}
+    }
+    let r = sqlx::query(
+        "UPDATE inbound_messages AS m SET state = o.state, last_error = o.error,
+            lease_until = NULL, next_attempt_at = COALESCE(o.next, m.next_attempt_at)
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+              AS o(wamid, state, error, next)
+         WHERE m.wamid = o.wamid",
+    )
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.wamid.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(outcomes.iter().map(|o| o.state).collect::<Vec<_>>())
+    .bind(
+        outcomes
+            .iter()
+            .map(|o| o.error.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(outcomes.iter().map(|o| o.next).collect::<Vec<_>>())
+    .execute(pool)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, messages = outcomes.len(),
+            "a round's message states not recorded together; recording each alone");
+        for o in outcomes {
+            finish(pool, &o.wamid, o.state, &o.error, o.next).await;
         }
     }
 }
@@ -158,7 +213,7 @@ fn decode(app: &App, c: &Claimed) -> anyhow::Result<Incoming> {
 }
 
 async fn finish(
-    app: &App,
+    pool: &sqlx::PgPool,
     wamid: &str,
     state: &str,
     error: &str,
@@ -173,7 +228,7 @@ async fn finish(
     .bind(state)
     .bind(error)
     .bind(next)
-    .execute(&app.pool)
+    .execute(pool)
     .await;
     if let Err(e) = r {
         // The lease runs out and the message is processed again (idempotently).
@@ -234,4 +289,81 @@ async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
         .await?;
     tx.commit().await?;
     Ok(done.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_rounds_outcomes_are_recorded_together_each_its_own() {
+        let pool = antrean_platform::db::connect_and_migrate(
+            &antrean_platform::testing::fresh_database_url(),
+            "gateway",
+            2,
+            &crate::MIGRATOR,
+        )
+        .await
+        .unwrap();
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-30T03:00:00Z".parse().unwrap();
+        for w in ["done", "retry", "failed", "untouched"] {
+            sqlx::query(
+                "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
+                    content_enc, sent_at, received_at, state, attempts, next_attempt_at,
+                    lease_until)
+                 VALUES ($1, '111', $1, '', '', $2, $2, 'PENDING', 1, $2, $3)",
+            )
+            .bind(w)
+            .bind(now)
+            .bind(now + Duration::seconds(LEASE_SECONDS))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let retry_at = now + Duration::seconds(2);
+        let outcome = |wamid: &str, state, error: &str, next| Outcome {
+            wamid: wamid.into(),
+            state,
+            error: error.into(),
+            next,
+        };
+        finish_all(
+            &pool,
+            &[
+                outcome("done", "DONE", "", None),
+                outcome("retry", "PENDING", "booking tidak tersedia", Some(retry_at)),
+                outcome("failed", "FAILED", "pesan rusak", None),
+            ],
+        )
+        .await;
+        let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, bool)> =
+            sqlx::query_as(
+                "SELECT wamid, state, last_error, next_attempt_at, lease_until IS NULL
+                 FROM inbound_messages ORDER BY wamid",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("done".into(), "DONE".into(), "".into(), now, true),
+                (
+                    "failed".into(),
+                    "FAILED".into(),
+                    "pesan rusak".into(),
+                    now,
+                    true
+                ),
+                (
+                    "retry".into(),
+                    "PENDING".into(),
+                    "booking tidak tersedia".into(),
+                    retry_at,
+                    true
+                ),
+                ("untouched".into(), "PENDING".into(), "".into(), now, false),
+            ]
+        );
+    }
 }
