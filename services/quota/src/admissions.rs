@@ -7,42 +7,11 @@
 //! transaction fails each admission of it is recorded again alone, so one cannot fail the
 //! others.
 use crate::ledger::{self, InsertHold, NewHold};
-use antrean_platform::domain::SessionOfDay;
-use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// An admitted hold, owned, with the epoch of the counters that admitted it.
-#[derive(Debug, Clone)]
-pub struct Admission {
-    pub hold_id: String,
-    pub office_code: String,
-    pub date: NaiveDate,
-    pub session: SessionOfDay,
-    pub seats: u32,
-    pub expires_at: DateTime<Utc>,
-    pub remaining_after: u32,
-    pub admitted_capacity: u32,
-    pub epoch: i64,
-}
-
-impl Admission {
-    fn row(&self) -> NewHold<'_> {
-        NewHold {
-            hold_id: &self.hold_id,
-            office_code: &self.office_code,
-            date: self.date,
-            session: self.session,
-            seats: self.seats,
-            expires_at: self.expires_at,
-            remaining_after: self.remaining_after,
-            admitted_capacity: self.admitted_capacity,
-        }
-    }
-}
-
-type Job = (Admission, oneshot::Sender<sqlx::Result<InsertHold>>);
+type Job = (NewHold, oneshot::Sender<sqlx::Result<InsertHold>>);
 
 /// Records admissions, those waiting together in one transaction.
 #[derive(Debug)]
@@ -66,10 +35,10 @@ impl Recorder {
     }
 
     /// Records one admission; answers as [`ledger::insert_hold`] would.
-    pub async fn record(&self, admission: Admission) -> sqlx::Result<InsertHold> {
+    pub async fn record(&self, hold: NewHold) -> sqlx::Result<InsertHold> {
         let (done, recorded) = oneshot::channel();
         self.jobs
-            .send((admission, done))
+            .send((hold, done))
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         recorded.await.unwrap_or(Err(sqlx::Error::PoolClosed))
@@ -85,28 +54,26 @@ async fn record_loop(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<
                 return;
             }
         }
-        if let [(a, _)] = jobs.as_slice() {
-            let recorded = ledger::insert_hold(&pool, &a.row(), a.epoch).await;
+        if let [(hold, _)] = jobs.as_slice() {
+            let recorded = ledger::insert_hold(&pool, hold).await;
             if let Some((_, done)) = jobs.pop() {
                 let _ = done.send(recorded);
             }
             continue;
         }
-        let rows: Vec<(NewHold<'_>, i64)> = jobs.iter().map(|(a, _)| (a.row(), a.epoch)).collect();
-        let shared = ledger::insert_holds(&pool, &rows).await;
-        drop(rows);
-        metrics::histogram!("quota_admissions_batch_holds").record(jobs.len() as f64);
-        match shared {
+        let (holds, dones): (Vec<NewHold>, Vec<_>) = jobs.drain(..).unzip();
+        metrics::histogram!("quota_admissions_batch_holds").record(holds.len() as f64);
+        match ledger::insert_holds(&pool, &holds).await {
             Ok(outcomes) => {
-                for ((_, done), o) in jobs.drain(..).zip(outcomes) {
+                for (done, o) in dones.into_iter().zip(outcomes) {
                     let _ = done.send(Ok(o));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, holds = jobs.len(),
+                tracing::warn!(error = %e, holds = holds.len(),
                     "a shared admissions transaction failed; recording each hold alone");
-                for (a, done) in jobs.drain(..) {
-                    let _ = done.send(ledger::insert_hold(&pool, &a.row(), a.epoch).await);
+                for (hold, done) in holds.iter().zip(dones) {
+                    let _ = done.send(ledger::insert_hold(&pool, hold).await);
                 }
             }
         }

@@ -33,17 +33,19 @@ impl HoldRow {
     }
 }
 
-/// A hold Redis admitted, on its way into the ledger.
+/// A hold Redis admitted, on its way into the ledger, with the epoch of the counters that
+/// admitted it.
 #[derive(Debug, Clone)]
-pub struct NewHold<'a> {
-    pub hold_id: &'a str,
-    pub office_code: &'a str,
+pub struct NewHold {
+    pub hold_id: String,
+    pub office_code: String,
     pub date: NaiveDate,
     pub session: SessionOfDay,
     pub seats: u32,
     pub expires_at: DateTime<Utc>,
     pub remaining_after: u32,
     pub admitted_capacity: u32,
+    pub epoch: i64,
 }
 
 #[derive(Debug)]
@@ -238,17 +240,17 @@ pub async fn set_epoch(
 }
 
 /// Records a hold Redis admitted, if the counters that admitted it are still current.
-pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Result<InsertHold> {
+pub async fn insert_hold(pool: &PgPool, h: &NewHold) -> sqlx::Result<InsertHold> {
     let mut tx = pool.begin().await?;
     // FOR SHARE: admissions record concurrently, but never while a rebuild holds the day.
     let current: i64 = sqlx::query_scalar(
         "SELECT epoch FROM quota_days WHERE office_code = $1 AND date = $2 FOR SHARE",
     )
-    .bind(h.office_code)
+    .bind(&h.office_code)
     .bind(h.date)
     .fetch_one(&mut *tx)
     .await?;
-    if current != epoch {
+    if current != h.epoch {
         return Ok(InsertHold::EpochMismatch {
             ledger_epoch: current,
         });
@@ -259,8 +261,8 @@ pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Re
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'HELD')
          ON CONFLICT (hold_id) DO NOTHING",
     )
-    .bind(h.hold_id)
-    .bind(h.office_code)
+    .bind(&h.hold_id)
+    .bind(&h.office_code)
     .bind(h.date)
     .bind(h.session.as_str())
     .bind(h.seats as i32)
@@ -271,7 +273,7 @@ pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Re
     .await?
     .rows_affected();
     if inserted == 0 {
-        let existing = get_hold(&mut tx, h.hold_id)
+        let existing = get_hold(&mut tx, &h.hold_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         return Ok(InsertHold::Conflict(existing));
@@ -284,13 +286,12 @@ pub async fn insert_hold(pool: &PgPool, h: &NewHold<'_>, epoch: i64) -> sqlx::Re
 /// alone: a hold whose day's epoch moved on gets `EpochMismatch`, a hold id already in the
 /// ledger gets `Conflict` with that row, the rest are inserted. One epoch read per day and
 /// one `INSERT ... SELECT FROM UNNEST` for all, so a crowd's admissions share a commit.
-pub async fn insert_holds(
-    pool: &PgPool,
-    holds: &[(NewHold<'_>, i64)],
-) -> sqlx::Result<Vec<InsertHold>> {
+pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<InsertHold>> {
     let mut tx = pool.begin().await?;
-    let mut days: Vec<(&str, NaiveDate)> =
-        holds.iter().map(|(h, _)| (h.office_code, h.date)).collect();
+    let mut days: Vec<(&str, NaiveDate)> = holds
+        .iter()
+        .map(|h| (h.office_code.as_str(), h.date))
+        .collect();
     days.sort_unstable();
     days.dedup();
     let mut epochs = std::collections::HashMap::new();
@@ -304,12 +305,8 @@ pub async fn insert_holds(
         .await?;
         epochs.insert((office, date), current);
     }
-    let current = |h: &NewHold<'_>| epochs[&(h.office_code, h.date)];
-    let fresh: Vec<&NewHold<'_>> = holds
-        .iter()
-        .filter(|(h, epoch)| current(h) == *epoch)
-        .map(|(h, _)| h)
-        .collect();
+    let current = |h: &NewHold| epochs[&(h.office_code.as_str(), h.date)];
+    let fresh: Vec<&NewHold> = holds.iter().filter(|h| current(h) == h.epoch).collect();
     let inserted: Vec<String> = sqlx::query_scalar(
         "INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
                             remaining_after, admitted_capacity, state)
@@ -319,8 +316,13 @@ pub async fn insert_holds(
          ON CONFLICT (hold_id) DO NOTHING
          RETURNING hold_id",
     )
-    .bind(fresh.iter().map(|h| h.hold_id).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|h| h.office_code).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|h| h.hold_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        fresh
+            .iter()
+            .map(|h| h.office_code.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(fresh.iter().map(|h| h.date).collect::<Vec<_>>())
     .bind(fresh.iter().map(|h| h.session.as_str()).collect::<Vec<_>>())
     .bind(fresh.iter().map(|h| h.seats as i32).collect::<Vec<_>>())
@@ -341,14 +343,14 @@ pub async fn insert_holds(
     .await?;
     let mut inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
     let mut outcomes = Vec::with_capacity(holds.len());
-    for (h, epoch) in holds {
+    for h in holds {
         let ledger_epoch = current(h);
-        outcomes.push(if ledger_epoch != *epoch {
+        outcomes.push(if ledger_epoch != h.epoch {
             InsertHold::EpochMismatch { ledger_epoch }
-        } else if inserted.remove(h.hold_id) {
+        } else if inserted.remove(&h.hold_id) {
             InsertHold::Inserted
         } else {
-            let existing = get_hold(&mut tx, h.hold_id)
+            let existing = get_hold(&mut tx, &h.hold_id)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
             InsertHold::Conflict(existing)

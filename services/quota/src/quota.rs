@@ -3,14 +3,14 @@
 //!
 //! Counters missing in Redis (restart, flush, failover, or invalidated by a calendar change)
 //! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
-use crate::admissions::{Admission, Recorder};
+use crate::admissions::Recorder;
 use crate::calendar::{ClosedReason, DayRule, horizon};
 use crate::config::Rules;
 use crate::counters::{
     CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome, idx,
 };
 use crate::error::{QuotaError, Result};
-use crate::ledger::{self, CommitHold, HoldRow, InsertHold};
+use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
 use crate::office::{Office, Offices};
 use antrean_platform::actor::Actor;
 use antrean_platform::clock::SharedClock;
@@ -251,7 +251,7 @@ impl Quota {
                 } => {
                     let recorded = self
                         .admissions
-                        .record(Admission {
+                        .record(NewHold {
                             hold_id: cmd.hold_id.clone(),
                             office_code: office.code.clone(),
                             date,

@@ -1,7 +1,7 @@
 //! Admissions recorded together: one transaction answers each hold as if recorded alone.
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
-use antrean_quota::admissions::{Admission, Recorder};
+use antrean_quota::admissions::Recorder;
 use antrean_quota::ledger::{self, InsertHold, NewHold};
 use chrono::{NaiveDate, Utc};
 use sqlx::PgPool;
@@ -27,16 +27,18 @@ async fn day_at(pool: &PgPool, date: NaiveDate, epoch: i64) {
         .unwrap();
 }
 
-fn new_hold(id: &str, date: NaiveDate) -> NewHold<'_> {
+/// One seat of BOGOR's `date`, admitted by counters of `epoch`.
+fn new_hold(id: &str, date: NaiveDate, epoch: i64) -> NewHold {
     NewHold {
-        hold_id: id,
-        office_code: "BOGOR",
+        hold_id: id.into(),
+        office_code: "BOGOR".into(),
         date,
         session: SessionOfDay::Pagi,
         seats: 1,
         expires_at: Utc::now() + chrono::Duration::minutes(10),
         remaining_after: 3,
         admitted_capacity: 10,
+        epoch,
     }
 }
 
@@ -49,17 +51,17 @@ async fn one_transaction_answers_each_admission_as_if_alone() {
     day_at(&pool, wednesday, 5).await;
     // Already in the ledger before the batch.
     assert!(matches!(
-        ledger::insert_hold(&pool, &new_hold("old", tuesday), 2)
+        ledger::insert_hold(&pool, &new_hold("old", tuesday, 2))
             .await
             .unwrap(),
         InsertHold::Inserted
     ));
     let batch = [
-        (new_hold("a", tuesday), 2),
-        (new_hold("stale", tuesday), 1),
-        (new_hold("old", tuesday), 2),
-        (new_hold("b", wednesday), 5),
-        (new_hold("a", tuesday), 2),
+        new_hold("a", tuesday, 2),
+        new_hold("stale", tuesday, 1),
+        new_hold("old", tuesday, 2),
+        new_hold("b", wednesday, 5),
+        new_hold("a", tuesday, 2),
     ];
     let outcomes = ledger::insert_holds(&pool, &batch).await.unwrap();
     assert_eq!(outcomes.len(), 5);
@@ -96,17 +98,14 @@ async fn admissions_arriving_together_share_transactions_and_each_gets_its_answe
         let recorder = recorder.clone();
         async move {
             recorder
-                .record(Admission {
+                .record(NewHold {
                     hold_id: format!("h{i}"),
-                    office_code: "BOGOR".into(),
-                    date: tuesday,
                     session: SessionOfDay::Siang,
                     seats: 2,
-                    expires_at: Utc::now() + chrono::Duration::minutes(10),
                     remaining_after: 0,
                     admitted_capacity: 400,
                     // Every tenth was admitted by counters the ledger no longer knows.
-                    epoch: if i % 10 == 0 { 2 } else { 3 },
+                    ..new_hold("", tuesday, if i % 10 == 0 { 2 } else { 3 })
                 })
                 .await
                 .unwrap()
