@@ -61,6 +61,15 @@ impl Run {
             .join(", ")
     }
 
+    /// Counts one attempt's outcome.
+    fn count(&mut self, o: Outcome) {
+        match o {
+            Outcome::Admitted => self.admitted += 1,
+            Outcome::Refused => self.refused += 1,
+            Outcome::Error(kind) => *self.errors.entry(kind).or_default() += 1,
+        }
+    }
+
     /// Fills the latency columns from milliseconds (in any order).
     pub fn set_latencies(&mut self, mut ms: Vec<f64>) {
         ms.sort_by(f64::total_cmp);
@@ -173,11 +182,7 @@ where
         let (latencies, outcomes) = w.await.expect("worker");
         all.extend(latencies);
         for o in outcomes {
-            match o {
-                Outcome::Admitted => run.admitted += 1,
-                Outcome::Refused => run.refused += 1,
-                Outcome::Error(kind) => *run.errors.entry(kind).or_default() += 1,
-            }
+            run.count(o);
         }
     }
     run.seconds = start.elapsed().as_secs_f64();
@@ -186,7 +191,7 @@ where
 }
 
 /// Starts attempt `i` at `i / rate` seconds, each in a task of its own, for at most `max`;
-/// at most `in_flight` are outstanding (an attempt due while that many wait starts late, and
+/// at most 4,096 are outstanding (an attempt due while that many wait starts late, and
 /// its lateness counts in its latency). A latency runs from when the attempt was due, so a
 /// slow answer cannot hide the attempts it held up.
 pub async fn drive_paced<F, Fut>(
@@ -227,11 +232,7 @@ where
     while let Some(done) = tasks.join_next().await {
         let (ms, outcome) = done.expect("attempt");
         all.push(ms);
-        match outcome {
-            Outcome::Admitted => run.admitted += 1,
-            Outcome::Refused => run.refused += 1,
-            Outcome::Error(kind) => *run.errors.entry(kind).or_default() += 1,
-        }
+        run.count(outcome);
     }
     run.seconds = start.elapsed().as_secs_f64();
     run.set_latencies(all);
