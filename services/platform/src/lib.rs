@@ -18,6 +18,7 @@ pub mod clock;
 pub mod db;
 pub mod domain;
 pub mod grpc;
+pub mod group_commit;
 pub mod metrics;
 pub mod phone;
 pub mod pii;

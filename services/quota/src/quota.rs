@@ -3,7 +3,7 @@
 //!
 //! Counters missing in Redis (restart, flush, failover, or invalidated by a calendar change)
 //! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
-use crate::admissions::Recorder;
+use crate::admissions::{self, Recorder};
 use crate::calendar::{ClosedReason, DayRule, horizon};
 use crate::config::Rules;
 use crate::counters::{
@@ -152,7 +152,7 @@ impl Quota {
     ) -> anyhow::Result<Self> {
         let offices = Offices::new(ledger::load_offices(&pool).await?);
         Ok(Self {
-            admissions: Recorder::new(pool.clone(), ADMISSION_WRITERS),
+            admissions: admissions::recorder(pool.clone(), ADMISSION_WRITERS),
             pool,
             counters,
             offices,
@@ -251,7 +251,7 @@ impl Quota {
                 } => {
                     let recorded = self
                         .admissions
-                        .record(NewHold {
+                        .submit(NewHold {
                             hold_id: cmd.hold_id.clone(),
                             office_code: office.code.clone(),
                             date,

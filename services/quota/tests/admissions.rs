@@ -1,7 +1,7 @@
 //! Admissions recorded together: one transaction answers each hold as if recorded alone.
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
-use antrean_quota::admissions::Recorder;
+use antrean_quota::admissions;
 use antrean_quota::ledger::{self, InsertHold, NewHold};
 use chrono::{NaiveDate, Utc};
 use sqlx::PgPool;
@@ -93,12 +93,12 @@ async fn admissions_arriving_together_share_transactions_and_each_gets_its_answe
     let pool = ledger_pool().await;
     let tuesday: NaiveDate = "2026-12-01".parse().unwrap();
     day_at(&pool, tuesday, 3).await;
-    let recorder = std::sync::Arc::new(Recorder::new(pool.clone(), 2));
+    let recorder = std::sync::Arc::new(admissions::recorder(pool.clone(), 2));
     let answers = futures::future::join_all((0..200).map(|i| {
         let recorder = recorder.clone();
         async move {
             recorder
-                .record(NewHold {
+                .submit(NewHold {
                     hold_id: format!("h{i}"),
                     session: SessionOfDay::Siang,
                     seats: 2,
