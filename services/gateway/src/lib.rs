@@ -171,7 +171,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
         config.availability_max_age_ms,
     ));
-    let intake = webhook::Intake::new(pool.clone(), INTAKE_WRITERS);
+    let intake = webhook::intake(pool.clone(), INTAKE_WRITERS);
     Ok(Arc::new(App {
         identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),

@@ -9,6 +9,7 @@
 //! is 503 and the Cloud API delivers it again later: an answered 200 is never lost.
 use crate::App;
 use crate::signature;
+use antrean_platform::group_commit::{GroupCommit, Write};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,7 +22,6 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -227,7 +227,7 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    app.intake.store(rows).await
+    app.intake.submit(rows).await
 }
 
 /// The rows of one or more webhooks, column by column (as `UNNEST` takes them).
@@ -312,86 +312,49 @@ impl Rows {
     }
 }
 
-type Job = (Rows, oneshot::Sender<sqlx::Result<()>>);
-
 /// The webhook intake's group commit. Each webhook's rows wait here until they are durable;
-/// the writers take every webhook waiting (up to [`Intake::MAX_ROWS`] rows) and store them
-/// in one statement, so a crowd of webhooks shares one commit and its WAL flush instead of
-/// each paying its own. While one writer's statement is out, the next webhooks gather for
-/// the next writer. If a shared statement fails, each webhook of it is stored again alone,
+/// the writers take every webhook waiting (up to [`MAX_ROWS`] rows) and store them in one
+/// statement, so a crowd of webhooks shares one commit and its WAL flush instead of each
+/// paying its own. If a shared statement fails, each webhook of it is stored again alone,
 /// so one bad webhook cannot fail the others; a webhook whose own statement fails is
 /// answered 503 (the Cloud API delivers it again).
-#[derive(Debug)]
-pub struct Intake {
-    jobs: mpsc::Sender<Job>,
+pub type Intake = GroupCommit<IntakeWrites>;
+
+/// Rows stored by one statement at most.
+pub const MAX_ROWS: usize = 512;
+
+/// An intake with `writers` statements at once on `pool` (needs a Tokio runtime).
+pub fn intake(pool: PgPool, writers: usize) -> Intake {
+    GroupCommit::new(
+        IntakeWrites(pool),
+        writers,
+        MAX_ROWS,
+        "whatsapp_intake_batch_webhooks",
+    )
 }
 
-impl Intake {
-    /// Rows stored by one statement at most.
-    pub const MAX_ROWS: usize = 512;
+/// How webhooks' rows are stored.
+pub struct IntakeWrites(PgPool);
 
-    /// Starts `writers` writer tasks on `pool` (needs a Tokio runtime); they stop once the
-    /// intake is dropped and every webhook in it is answered.
-    pub fn new(pool: PgPool, writers: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>(4 * Self::MAX_ROWS);
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_loop(pool.clone(), queue.clone()));
-        }
-        Self { jobs }
+impl Write for IntakeWrites {
+    type Item = Rows;
+    type Output = ();
+
+    fn size(rows: &Rows) -> usize {
+        rows.len()
     }
 
-    /// Stores `rows` (one webhook's, all or nothing) and answers once they are durable.
-    pub async fn store(&self, rows: Rows) -> sqlx::Result<()> {
-        let (done, stored) = oneshot::channel();
-        self.jobs
-            .send((rows, done))
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        stored.await.unwrap_or(Err(sqlx::Error::PoolClosed))
+    async fn alone(&self, rows: &Rows) -> sqlx::Result<()> {
+        rows.insert(&self.0).await
     }
-}
 
-async fn write_loop(pool: PgPool, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
-    let mut jobs: Vec<Job> = Vec::new();
-    loop {
-        {
-            let mut queue = queue.lock().await;
-            if queue.recv_many(&mut jobs, 1).await == 0 {
-                return;
-            }
-            let mut rows = jobs[0].0.len();
-            while rows < Intake::MAX_ROWS
-                && let Ok(job) = queue.try_recv()
-            {
-                rows += job.0.len();
-                jobs.push(job);
-            }
-        }
-        if let [(rows, _)] = jobs.as_slice() {
-            let stored = rows.insert(&pool).await;
-            if let Some((_, done)) = jobs.pop() {
-                let _ = done.send(stored);
-            }
-            continue;
-        }
+    async fn together(&self, webhooks: &[Rows]) -> sqlx::Result<Vec<()>> {
         let mut all = Rows::default();
-        for (rows, _) in &jobs {
+        for rows in webhooks {
             all.append(rows);
         }
-        let shared = all.insert(&pool).await;
-        metrics::histogram!("whatsapp_intake_batch_webhooks").record(jobs.len() as f64);
-        if let Err(e) = &shared {
-            tracing::warn!(error = %e, webhooks = jobs.len(),
-                "a shared intake statement failed; storing each webhook alone");
-        }
-        for (rows, done) in jobs.drain(..) {
-            let stored = match shared {
-                Ok(()) => Ok(()),
-                Err(_) => rows.insert(&pool).await,
-            };
-            let _ = done.send(stored);
-        }
+        all.insert(&self.0).await?;
+        Ok(vec![(); webhooks.len()])
     }
 }
 
