@@ -108,14 +108,18 @@ async fn write_loop<W: Write>(
         let (items, dones): (Vec<W::Item>, Vec<_>) = jobs.drain(..).unzip();
         metrics::histogram!(batch_metric).record(items.len() as f64);
         match write.together(&items).await {
-            Ok(outputs) if outputs.len() == items.len() => {
-                for (done, o) in dones.into_iter().zip(outputs) {
-                    let _ = done.send(Ok(o));
+            Ok(outputs) => {
+                // One answer per item is the contract; an item left without one hears so
+                // rather than being written a second time.
+                let mut outputs = outputs.into_iter();
+                for done in dones {
+                    let _ = done.send(outputs.next().ok_or_else(|| {
+                        sqlx::Error::Protocol(format!("{batch_metric}: no answer for an item"))
+                    }));
                 }
             }
-            shared => {
-                let error = shared.err().map(|e| e.to_string()).unwrap_or_default();
-                tracing::warn!(%error, items = items.len(), batch = batch_metric,
+            Err(e) => {
+                tracing::warn!(error = %e, items = items.len(), batch = batch_metric,
                     "a shared write failed; writing each item alone");
                 for (item, done) in items.iter().zip(dones) {
                     let _ = done.send(write.alone(item).await);

@@ -669,9 +669,10 @@ impl Quota {
     /// others take the dates it is replacing (at most a second older), so an expiry never
     /// sends the whole crowd to Redis at once; only when there are none yet do they wait for
     /// it. Lookups for other offices go on meanwhile.
-    /// Looks up the next free dates a sold-out answer will list, in the background, unless
-    /// they are fresh already: a session about to sell out then refuses its crowd with a
-    /// list at hand instead of every first refusal waiting for the one lookup.
+    /// Looks up the next free dates a sold-out answer will list, in the background (a no-op
+    /// when they are fresh or being looked up already): a session about to sell out then
+    /// refuses its crowd with a list at hand instead of every first refusal waiting for the
+    /// one lookup.
     fn warm_next_dates(
         self: &Arc<Self>,
         office: &Arc<Office>,
@@ -679,16 +680,6 @@ impl Quota {
         session: SessionOfDay,
         date: NaiveDate,
     ) {
-        let key = (office.code.clone(), seats, Some(session));
-        let fresh = self
-            .next_dates
-            .lock()
-            .expect("poisoned")
-            .get(&key)
-            .is_some_and(|(at, _)| at.elapsed() < NEXT_DATES_CACHE);
-        if fresh || self.next_dates_lookups.get(&key).try_lock().is_err() {
-            return;
-        }
         let (quota, office) = (self.clone(), office.clone());
         tokio::spawn(async move {
             if let Err(e) = quota

@@ -39,15 +39,19 @@ pub const CPU_NAMES: [&str; 8] = [
 /// Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
 const TICKS: f64 = 100.0;
 
-/// `/proc/<pid>/stat` fields from the 14th on (after the parenthesised command name):
-/// utime, stime, cutime, cstime, in ticks.
-fn stat_ticks(pid: &str) -> Option<[f64; 4]> {
+/// From `/proc/<pid>/stat`: utime, stime, cutime, cstime in ticks, and the parent's pid.
+fn stat(pid: &str) -> Option<([f64; 4], String)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at the 3rd field (state): utime is the 14th.
+    // After the parenthesised command name the fields run from the 3rd (state) on.
+    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
     let n = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());
-    Some([n(14)?, n(15)?, n(16)?, n(17)?])
+    Some(([n(14)?, n(15)?, n(16)?, n(17)?], f.get(1)?.to_string()))
+}
+
+fn comm_of(pid: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_owned())
 }
 
 /// CPU seconds so far of every process named `comm`; for the one whose parent is not also
@@ -59,28 +63,12 @@ fn cpu_of_comm(comm: &str) -> f64 {
     let mut ticks = 0.0;
     for e in dir.flatten() {
         let pid = e.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || comm_of(&pid).as_deref() != Some(comm) {
             continue;
         }
-        let Ok(name) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
-            continue;
-        };
-        if name.trim_end() != comm {
-            continue;
-        }
-        if let Some([u, s, cu, cs]) = stat_ticks(&pid) {
+        if let Some(([u, s, cu, cs], ppid)) = stat(&pid) {
             ticks += u + s;
-            let parent_is_same = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|st| {
-                    let ppid = st[st.rfind(')')? + 2..]
-                        .split_whitespace()
-                        .nth(1)?
-                        .to_owned();
-                    std::fs::read_to_string(format!("/proc/{ppid}/comm")).ok()
-                })
-                .is_some_and(|p| p.trim_end() == comm);
-            if !parent_is_same {
+            if comm_of(&ppid).as_deref() != Some(comm) {
                 ticks += cu + cs;
             }
         }
@@ -128,9 +116,9 @@ impl Services {
         let mut v: Vec<f64> = self
             .0
             .iter()
-            .map(|(_, pid)| stat_ticks(&pid.to_string()).map_or(0.0, |[u, s, ..]| (u + s) / TICKS))
+            .map(|(_, pid)| stat(&pid.to_string()).map_or(0.0, |([u, s, ..], _)| (u + s) / TICKS))
             .collect();
-        v.push(stat_ticks("self").map_or(0.0, |[u, s, ..]| (u + s) / TICKS));
+        v.push(stat("self").map_or(0.0, |([u, s, ..], _)| (u + s) / TICKS));
         v.push(cpu_of_comm("redis-server"));
         v.push(cpu_of_comm("postgres"));
         v
