@@ -4,7 +4,9 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 
-#[tokio::main]
+// One thread: a replica is one core, and more load is more replicas (docs/architecture.md,
+// "Runtime").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     if let Some(done) =
         antrean_platform::db::migrate_command("gateway", &antrean_gateway::MIGRATOR).await

@@ -6,7 +6,9 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 
-#[tokio::main]
+// One thread: a replica is one core, and more load is more replicas (docs/architecture.md,
+// "Runtime").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("create-admin") {

@@ -7,7 +7,9 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 
-#[tokio::main]
+// One thread: a replica is one core, and more load is more replicas (docs/architecture.md,
+// "Runtime").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     if let Some(done) =
         antrean_platform::db::migrate_command("quota", &antrean_quota::MIGRATOR).await
