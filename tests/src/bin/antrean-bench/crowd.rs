@@ -3,6 +3,7 @@
 //! script straight against Redis (`redis-script`) and the usual PostgreSQL design that locks
 //! one counter row (`postgres-row-lock`); and the floor of any RPC (`grpc-floor`).
 use crate::Bench;
+use crate::conn::{H2, Http1};
 use crate::drive::{Outcome, Run, code_name, drive};
 use antrean_platform::domain::SessionOfDay;
 use antrean_proto::v1 as pb;
@@ -30,11 +31,9 @@ pub async fn grpc_hold(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) 
     // A few HTTP/2 connections, as a gateway replica set would have.
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(
-            QuotaServiceClient::connect(b.args.quota.clone())
-                .await
-                .expect("quota"),
-        );
+        clients.push(QuotaServiceClient::new(
+            H2::connect(&b.args.quota).await.expect("quota"),
+        ));
     }
     let clients = Arc::new(clients);
     let tag = format!("bench-{round}-{}", std::process::id());
@@ -89,11 +88,7 @@ pub async fn grpc_floor(b: &Bench, c: usize) -> (Run, Vec<String>) {
     let mut clients = Vec::new();
     for _ in 0..4 {
         clients.push(HealthClient::new(
-            tonic::transport::Endpoint::from_shared(b.args.quota.clone())
-                .expect("quota address")
-                .connect()
-                .await
-                .expect("quota"),
+            H2::connect(&b.args.quota).await.expect("quota"),
         ));
     }
     let clients = Arc::new(clients);
@@ -270,15 +265,10 @@ async fn row_lock_hold(pool: &sqlx::PgPool, id: &str, i: usize) -> sqlx::Result<
 
 /// Availability reads of the whole horizon through `/api/v1`.
 pub async fn http_availability(b: &Bench, c: usize) -> (Run, Vec<String>) {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(c)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let url = format!("{}/api/v1/offices/BOGOR/availability", b.args.gateway);
-    // One connection per concurrent reader, opened before the clock starts (as grpc-hold's
-    // channels are): otherwise a short run at 256 measures mostly TCP handshakes.
-    futures::future::join_all((0..c).map(|_| http.get(&url).send())).await;
+    // One keep-alive connection per concurrent reader, opened before the clock starts (as
+    // grpc-hold's are): otherwise a short run at 256 measures mostly TCP handshakes.
+    let http = Http1::connect(&b.args.gateway, c).await.expect("gateway");
+    let uri: http::Uri = "/api/v1/offices/BOGOR/availability".parse().expect("path");
     let run = b
         .measured(drive(
             "http-availability",
@@ -286,17 +276,19 @@ pub async fn http_availability(b: &Bench, c: usize) -> (Run, Vec<String>) {
             c,
             b.max(),
             move |_| {
-                let (http, url) = (http.clone(), url.clone());
+                let (http, uri) = (http.clone(), uri.clone());
                 async move {
-                    match http.get(&url).send().await {
-                        Ok(r) if r.status().is_success() => match r.bytes().await {
-                            Ok(body) if body.starts_with(b"{\"") => Outcome::Admitted,
-                            Ok(_) => Outcome::Error("not JSON".into()),
-                            Err(_) => Outcome::Error("body cut".into()),
-                        },
-                        Ok(r) => Outcome::Error(format!("HTTP {}", r.status().as_u16())),
-                        Err(e) if e.is_timeout() => Outcome::Error("timeout".into()),
-                        Err(_) => Outcome::Error("connection".into()),
+                    match tokio::time::timeout(Duration::from_secs(10), http.get(&uri)).await {
+                        Ok(Ok((status, body))) if status.is_success() => {
+                            if body.starts_with(b"{\"") {
+                                Outcome::Admitted
+                            } else {
+                                Outcome::Error("not JSON".into())
+                            }
+                        }
+                        Ok(Ok((status, _))) => Outcome::Error(format!("HTTP {}", status.as_u16())),
+                        Ok(Err(_)) => Outcome::Error("connection".into()),
+                        Err(_) => Outcome::Error("timeout".into()),
                     }
                 }
             },

@@ -11,10 +11,12 @@
 //!   classic-format webhooks, each conversation through to its confirmation reply at a Cloud
 //!   API stand-in served by this process).
 //!
-//! [`drive`] runs the closed loop, [`memory`] reads the services' memory from `/proc`,
+//! [`conn`] holds the generator's own HTTP/1.1 and HTTP/2 connections, [`drive`] runs the
+//! closed loop, [`memory`] reads the services' memory from `/proc`,
 //! [`report`] writes `docs/performance-results.md` and the plots. Broken invariants
 //! (oversold seats, lost bookings, missing or double replies) fail the run; missed speed
 //! targets are reported, not failed.
+mod conn;
 mod crowd;
 mod drive;
 mod flows;
@@ -239,7 +241,7 @@ impl Bench {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cs: Vec<usize> = args
