@@ -1,7 +1,6 @@
 //! The generator's own connections, one per concurrent worker where a worker talks HTTP/1.1,
 //! and plain HTTP/2 connections under the generated tonic clients: nothing between a request
-//! and its connection (no pool to check out of, no buffer task to hop through, no timer per
-//! request). The generator shares the two cores with the system it measures, so what it
+//! and its connection (no pool to check out of, no buffer task to hop through). The generator shares the two cores with the system it measures, so what it
 //! spends on its own side is taken from the services.
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -19,15 +18,15 @@ pub struct H2 {
 }
 
 impl H2 {
-    /// Connects to `url` (`http://host:port`), with TCP_NODELAY as the services set it.
+    /// Connects to `url` (`http://host:port`).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let stream = tokio::net::TcpStream::connect(authority(url)?).await?;
-        stream.set_nodelay(true)?;
-        let (send, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+        let addr = authority(url)?;
+        let (send, conn) =
+            http2::handshake(TokioExecutor::new(), TokioIo::new(tcp(&addr).await?)).await?;
         tokio::spawn(conn);
         Ok(Self {
             send,
-            authority: authority(url)?.parse()?,
+            authority: addr.parse()?,
         })
     }
 }
@@ -66,9 +65,7 @@ impl Http1 {
         let addr = authority(url)?;
         let mut idle = Vec::with_capacity(n);
         for _ in 0..n {
-            let stream = tokio::net::TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let (send, conn) = http1::handshake(TokioIo::new(stream)).await?;
+            let (send, conn) = http1::handshake(TokioIo::new(tcp(&addr).await?)).await?;
             tokio::spawn(conn);
             idle.push(send);
         }
@@ -97,6 +94,13 @@ impl Http1 {
         self.idle.lock().expect("poisoned").push(send);
         Ok((status, body))
     }
+}
+
+/// A TCP connection to `addr`, with TCP_NODELAY as the services set it.
+async fn tcp(addr: &str) -> anyhow::Result<tokio::net::TcpStream> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// `host:port` of `http://host:port[/]`.
