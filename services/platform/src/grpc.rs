@@ -170,13 +170,10 @@ where
             otel.name = %path.trim_start_matches('/'),
             otel.kind = "server",
             rpc.system = "grpc",
-            trace_id = tracing::field::Empty,
         );
         // Fails only for a span no subscriber records; there is nothing to continue then.
+        // Log lines inside the RPC carry its trace id (`telemetry::WithTraceId`).
         let _ = span.set_parent(parent);
-        // Every log line inside the RPC carries the trace id (JSON logs list span fields).
-        let trace_id = span.context().span().span_context().trace_id();
-        span.record("trace_id", tracing::field::display(trace_id));
         let mut method = path.trim_start_matches('/').to_owned();
         let started = std::time::Instant::now();
         let call = self.inner.call(req).instrument(span);
@@ -363,7 +360,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_spans_record_the_trace_id_for_logs() {
+    fn server_spans_continue_the_callers_trace() {
         crate::telemetry::init_for_tests();
         let mut headers = http::HeaderMap::new();
         headers.insert(

@@ -54,22 +54,18 @@ pub fn init(service: &'static str) -> TelemetryGuard {
     let otel = otel_layer(provider.tracer(service));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "text");
+    let dispatch = DispatchSlot::default();
     let fmt = if text {
         tracing_subscriber::fmt::layer().boxed()
     } else {
-        // The current span's fields (trace_id, the RPC name) go with every line.
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .fmt_fields(SpanJson)
-            .boxed()
+        json_logs(&dispatch, std::io::stdout).boxed()
     };
     // `RUST_LOG` filters logs only; the tracer takes every span at INFO and above (ours),
     // not the DEBUG/TRACE spans of hyper, h2 and tower.
     let _ = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(otel.with_filter(LevelFilter::INFO))
+        .with(dispatch)
         .try_init();
     TelemetryGuard { provider }
 }
@@ -112,6 +108,85 @@ where
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
+}
+
+/// The JSON log lines of every service: the current span's fields (the RPC's name) and,
+/// inside a trace, its `trace_id`. `dispatch` must be a layer of the same subscriber.
+pub fn json_logs<S, W>(
+    dispatch: &DispatchSlot,
+    writer: W,
+) -> tracing_subscriber::fmt::Layer<S, SpanJson, WithTraceId, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(SpanJson)
+        .event_format(WithTraceId {
+            json: tracing_subscriber::fmt::format()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false),
+            dispatch: dispatch.clone(),
+        })
+        .with_writer(writer)
+}
+
+/// The subscriber a [`WithTraceId`] formatter runs in, kept when the subscriber is built
+/// (this layer does nothing else).
+#[derive(Clone, Default)]
+pub struct DispatchSlot(std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DispatchSlot {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
+    }
+}
+
+/// The JSON event format plus a top-level `"trace_id"` when the event is inside a trace.
+/// The id is looked up when a line is written, not recorded on every RPC span: most RPCs
+/// log nothing, and recording a field costs both layers a visit on every call.
+pub struct WithTraceId {
+    json: tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>,
+    dispatch: DispatchSlot,
+}
+
+impl WithTraceId {
+    fn trace_id(&self, span: &tracing::span::Id) -> Option<opentelemetry::trace::TraceId> {
+        use opentelemetry::trace::TraceContextExt as _;
+        let dispatch = self.dispatch.0.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(span, &dispatch)?;
+        let id = cx.span().span_context().trace_id();
+        (id != opentelemetry::trace::TraceId::INVALID).then_some(id)
+    }
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = ctx.lookup_current().and_then(|s| self.trace_id(&s.id())) else {
+            return self.json.format_event(ctx, writer, event);
+        };
+        let mut line = String::with_capacity(256);
+        self.json.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        // One JSON object and a newline: reopen the object for the id.
+        match line.trim_end().strip_suffix('}') {
+            Some(object) => writeln!(writer, "{object},\"trace_id\":\"{trace_id}\"}}"),
+            None => writer.write_str(&line),
+        }
+    }
 }
 
 /// Span fields for the JSON log lines, as one JSON object written straight out.
@@ -204,6 +279,11 @@ impl tracing::field::Visit for JsonObject<'_> {
 fn json_string(out: &mut String, value: &str) {
     use std::fmt::Write as _;
     out.push('"');
+    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -243,14 +323,10 @@ mod tests {
     fn log_lines_carry_the_span_fields_recorded_at_creation_and_later() {
         let lines = Lines::default();
         let out = lines.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .fmt_fields(SpanJson)
-                .with_writer(move || out.clone()),
-        );
+        let dispatch = DispatchSlot::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(json_logs(&dispatch, move || out.clone()))
+            .with(dispatch);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "rpc",
@@ -283,5 +359,53 @@ mod tests {
         let second = logged.next().unwrap();
         assert_eq!(second["span"]["name"], "empty");
         assert_eq!(second["span"]["trace_id"], "abc");
+    }
+
+    #[test]
+    fn log_lines_inside_a_trace_carry_its_trace_id() {
+        use opentelemetry::trace::TracerProvider as _;
+        let lines = Lines::default();
+        let out = lines.clone();
+        let dispatch = DispatchSlot::default();
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(json_logs(&dispatch, move || out.clone()))
+            .with(otel_layer(provider.tracer("test")))
+            .with(dispatch);
+        let propagator = TraceContextPropagator::new();
+        let carrier = std::collections::HashMap::from([(
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        )]);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("di luar");
+            let caller =
+                opentelemetry::propagation::TextMapPropagator::extract(&propagator, &carrier);
+            let rpc = tracing::info_span!("rpc", otel.name = %"antrean.v1.QuotaService/Hold");
+            let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&rpc, caller);
+            let _in = rpc.enter();
+            let inner = tracing::info_span!("langkah");
+            let _in = inner.enter();
+            tracing::warn!(kode = "BGR-1", "di dalam");
+            drop(_in);
+            let root = tracing::info_span!(parent: None, "akar");
+            let _in = root.enter();
+            tracing::info!("akar baru");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let logged: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(logged.len(), 3, "{text}");
+        assert!(logged[0].get("trace_id").is_none(), "{text}");
+        assert_eq!(logged[1]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(logged[1]["fields"]["kode"], "BGR-1");
+        assert_eq!(logged[1]["span"]["name"], "langkah");
+        let fresh = logged[2]["trace_id"]
+            .as_str()
+            .expect("a root span has a trace");
+        assert_eq!(fresh.len(), 32);
+        assert_ne!(fresh, "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 }
