@@ -172,7 +172,7 @@ where
             rpc.system = "grpc",
         );
         // Fails only for a span no subscriber records; there is nothing to continue then.
-        // Log lines inside the RPC carry its trace id (`telemetry::WithTraceId`).
+        // Log lines inside the RPC carry its trace id (`telemetry::logs`).
         let _ = span.set_parent(parent);
         let mut method = path.trim_start_matches('/').to_owned();
         let started = std::time::Instant::now();

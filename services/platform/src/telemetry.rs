@@ -54,18 +54,11 @@ pub fn init(service: &'static str) -> TelemetryGuard {
     let otel = otel_layer(provider.tracer(service));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "text");
-    let dispatch = DispatchSlot::default();
-    let fmt = if text {
-        tracing_subscriber::fmt::layer().boxed()
-    } else {
-        json_logs(&dispatch, std::io::stdout).boxed()
-    };
     // `RUST_LOG` filters logs only; the tracer takes every span at INFO and above (ours),
     // not the DEBUG/TRACE spans of hyper, h2 and tower.
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
+        .with(logs(text, std::io::stdout).with_filter(filter))
         .with(otel.with_filter(LevelFilter::INFO))
-        .with(dispatch)
         .try_init();
     TelemetryGuard { provider }
 }
@@ -110,32 +103,41 @@ where
         .with_context_activation(false)
 }
 
-/// The JSON log lines of every service: the current span's fields (the RPC's name) and,
-/// inside a trace, its `trace_id`. `dispatch` must be a layer of the same subscriber.
-pub fn json_logs<S, W>(
-    dispatch: &DispatchSlot,
-    writer: W,
-) -> tracing_subscriber::fmt::Layer<S, SpanJson, WithTraceId, W>
+/// The log lines of every service, JSON (plain text with `text`): the current span's
+/// fields (the RPC's name) and, inside a trace, its `trace_id`.
+pub fn logs<S, W>(text: bool, writer: W) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt::layer()
-        .fmt_fields(SpanJson)
-        .event_format(WithTraceId {
-            json: tracing_subscriber::fmt::format()
+    let dispatch = DispatchSlot::default();
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
+    if text {
+        let format = WithTraceId {
+            inner: tracing_subscriber::fmt::format(),
+            dispatch: dispatch.clone(),
+        };
+        layer.event_format(format).and_then(dispatch).boxed()
+    } else {
+        let format = WithTraceId {
+            inner: tracing_subscriber::fmt::format()
                 .json()
                 .with_current_span(true)
                 .with_span_list(false),
             dispatch: dispatch.clone(),
-        })
-        .with_writer(writer)
+        };
+        layer
+            .fmt_fields(SpanJson)
+            .event_format(format)
+            .and_then(dispatch)
+            .boxed()
+    }
 }
 
 /// The subscriber a [`WithTraceId`] formatter runs in, kept when the subscriber is built
 /// (this layer does nothing else).
 #[derive(Clone, Default)]
-pub struct DispatchSlot(std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>);
+struct DispatchSlot(std::sync::Arc<std::sync::OnceLock<tracing::dispatcher::WeakDispatch>>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DispatchSlot {
     fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
@@ -143,15 +145,15 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DispatchSlot {
     }
 }
 
-/// The JSON event format plus a top-level `"trace_id"` when the event is inside a trace.
-/// The id is looked up when a line is written, not recorded on every RPC span: most RPCs
-/// log nothing, and recording a field costs both layers a visit on every call.
-pub struct WithTraceId {
-    json: tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>,
+/// An event format plus the `trace_id` of the trace the event is in, looked up when a line
+/// is written rather than recorded on every RPC span: most RPCs log nothing, and recording
+/// a field costs both layers a visit on every call.
+struct WithTraceId<F> {
+    inner: F,
     dispatch: DispatchSlot,
 }
 
-impl WithTraceId {
+impl<F> WithTraceId<F> {
     fn trace_id(&self, span: &tracing::span::Id) -> Option<opentelemetry::trace::TraceId> {
         use opentelemetry::trace::TraceContextExt as _;
         let dispatch = self.dispatch.0.get()?.upgrade()?;
@@ -161,22 +163,38 @@ impl WithTraceId {
     }
 }
 
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
-{
-    fn format_event(
+/// Where a format puts the trace id.
+trait TraceIdPlace {
+    fn write_with<S, N>(
         &self,
+        trace_id: opentelemetry::trace::TraceId,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static;
+}
+
+/// JSON: a top-level `"trace_id"` field, added to the object the JSON format wrote.
+impl TraceIdPlace
+    for tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>
+{
+    fn write_with<S, N>(
+        &self,
+        trace_id: opentelemetry::trace::TraceId,
         ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
         mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        let Some(trace_id) = ctx.lookup_current().and_then(|s| self.trace_id(&s.id())) else {
-            return self.json.format_event(ctx, writer, event);
-        };
+    ) -> std::fmt::Result
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+    {
+        use tracing_subscriber::fmt::FormatEvent as _;
         let mut line = String::with_capacity(256);
-        self.json.format_event(
+        self.format_event(
             ctx,
             tracing_subscriber::fmt::format::Writer::new(&mut line),
             event,
@@ -189,10 +207,48 @@ where
     }
 }
 
+/// Plain text: `trace_id=...` ahead of the line.
+impl TraceIdPlace for tracing_subscriber::fmt::format::Format {
+    fn write_with<S, N>(
+        &self,
+        trace_id: opentelemetry::trace::TraceId,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+    {
+        use tracing_subscriber::fmt::FormatEvent as _;
+        write!(writer, "trace_id={trace_id} ")?;
+        self.format_event(ctx, writer, event)
+    }
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N> + TraceIdPlace,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        match ctx.lookup_current().and_then(|s| self.trace_id(&s.id())) {
+            Some(trace_id) => self.inner.write_with(trace_id, ctx, writer, event),
+            None => self.inner.format_event(ctx, writer, event),
+        }
+    }
+}
+
 /// Span fields for the JSON log lines, as one JSON object written straight out.
 /// tracing-subscriber's `JsonFields` builds a map for every span and, when a field is
-/// recorded later (the RPC span's `trace_id`), parses the object back and writes it again:
-/// a tenth of an RPC's CPU in the quota under load. Here a later field is appended to the
+/// recorded later, parses the object back and writes it again (a tenth of an RPC's CPU in
+/// the quota under load when the RPC span recorded its trace id that way). Here a later field is appended to the
 /// object; the JSON event formatter reads the object as it reads `JsonFields`' (a field
 /// recorded twice keeps its last value).
 pub struct SpanJson;
@@ -323,10 +379,7 @@ mod tests {
     fn log_lines_carry_the_span_fields_recorded_at_creation_and_later() {
         let lines = Lines::default();
         let out = lines.clone();
-        let dispatch = DispatchSlot::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(json_logs(&dispatch, move || out.clone()))
-            .with(dispatch);
+        let subscriber = tracing_subscriber::registry().with(logs(false, move || out.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "rpc",
@@ -361,17 +414,16 @@ mod tests {
         assert_eq!(second["span"]["trace_id"], "abc");
     }
 
-    #[test]
-    fn log_lines_inside_a_trace_carry_its_trace_id() {
+    /// Logs `di luar` outside any span, `di dalam` in a child of an RPC span that continues
+    /// a caller's trace, `akar baru` in a new root span; answers what was written.
+    fn log_in_and_out_of_traces(text: bool) -> String {
         use opentelemetry::trace::TracerProvider as _;
         let lines = Lines::default();
         let out = lines.clone();
-        let dispatch = DispatchSlot::default();
         let provider = SdkTracerProvider::builder().build();
         let subscriber = tracing_subscriber::registry()
-            .with(json_logs(&dispatch, move || out.clone()))
-            .with(otel_layer(provider.tracer("test")))
-            .with(dispatch);
+            .with(logs(text, move || out.clone()))
+            .with(otel_layer(provider.tracer("test")));
         let propagator = TraceContextPropagator::new();
         let carrier = std::collections::HashMap::from([(
             "traceparent".to_owned(),
@@ -392,7 +444,12 @@ mod tests {
             let _in = root.enter();
             tracing::info!("akar baru");
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn log_lines_inside_a_trace_carry_its_trace_id() {
+        let text = log_in_and_out_of_traces(false);
         let logged: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -407,5 +464,22 @@ mod tests {
             .expect("a root span has a trace");
         assert_eq!(fresh.len(), 32);
         assert_ne!(fresh, "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn text_log_lines_inside_a_trace_carry_its_trace_id() {
+        let text = log_in_and_out_of_traces(true);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(!lines[0].contains("trace_id="), "{text}");
+        assert!(
+            lines[1].starts_with("trace_id=4bf92f3577b34da6a3ce929d0e0e4736 ")
+                && lines[1].contains("di dalam"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("trace_id=") && !lines[2].contains("4bf92f35"),
+            "{text}"
+        );
     }
 }
