@@ -115,6 +115,7 @@ where
     if text {
         let format = WithTraceId {
             inner: tracing_subscriber::fmt::format(),
+            place: Place::TextPrefix,
             dispatch: dispatch.clone(),
         };
         layer.event_format(format).and_then(dispatch).boxed()
@@ -124,6 +125,7 @@ where
                 .json()
                 .with_current_span(true)
                 .with_span_list(false),
+            place: Place::JsonField,
             dispatch: dispatch.clone(),
         };
         layer
@@ -150,6 +152,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for DispatchSlot {
 /// a field costs both layers a visit on every call.
 struct WithTraceId<F> {
     inner: F,
+    place: Place,
     dispatch: DispatchSlot,
 }
 
@@ -163,84 +166,48 @@ impl<F> WithTraceId<F> {
     }
 }
 
-/// Where a format puts the trace id.
-trait TraceIdPlace {
-    fn write_with<S, N>(
-        &self,
-        trace_id: opentelemetry::trace::TraceId,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result
-    where
-        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static;
-}
-
-/// JSON: a top-level `"trace_id"` field, added to the object the JSON format wrote.
-impl TraceIdPlace
-    for tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>
-{
-    fn write_with<S, N>(
-        &self,
-        trace_id: opentelemetry::trace::TraceId,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result
-    where
-        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
-    {
-        use tracing_subscriber::fmt::FormatEvent as _;
-        let mut line = String::with_capacity(256);
-        self.format_event(
-            ctx,
-            tracing_subscriber::fmt::format::Writer::new(&mut line),
-            event,
-        )?;
-        // One JSON object and a newline: reopen the object for the id.
-        match line.trim_end().strip_suffix('}') {
-            Some(object) => writeln!(writer, "{object},\"trace_id\":\"{trace_id}\"}}"),
-            None => writer.write_str(&line),
-        }
-    }
-}
-
-/// Plain text: `trace_id=...` ahead of the line.
-impl TraceIdPlace for tracing_subscriber::fmt::format::Format {
-    fn write_with<S, N>(
-        &self,
-        trace_id: opentelemetry::trace::TraceId,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result
-    where
-        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-        N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
-    {
-        use tracing_subscriber::fmt::FormatEvent as _;
-        write!(writer, "trace_id={trace_id} ")?;
-        self.format_event(ctx, writer, event)
-    }
+/// Where a line carries the trace id.
+#[derive(Clone, Copy)]
+enum Place {
+    /// A top-level `"trace_id"` field, added to the object the JSON format wrote.
+    JsonField,
+    /// `trace_id=...` ahead of the line.
+    TextPrefix,
 }
 
 impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceId<F>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static,
-    F: tracing_subscriber::fmt::FormatEvent<S, N> + TraceIdPlace,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
 {
     fn format_event(
         &self,
         ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        writer: tracing_subscriber::fmt::format::Writer<'_>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        match ctx.lookup_current().and_then(|s| self.trace_id(&s.id())) {
-            Some(trace_id) => self.inner.write_with(trace_id, ctx, writer, event),
-            None => self.inner.format_event(ctx, writer, event),
+        let Some(trace_id) = ctx.lookup_current().and_then(|s| self.trace_id(&s.id())) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        match self.place {
+            Place::TextPrefix => {
+                write!(writer, "trace_id={trace_id} ")?;
+                self.inner.format_event(ctx, writer, event)
+            }
+            Place::JsonField => {
+                let mut line = String::with_capacity(256);
+                self.inner.format_event(
+                    ctx,
+                    tracing_subscriber::fmt::format::Writer::new(&mut line),
+                    event,
+                )?;
+                // One JSON object and a newline: reopen the object for the id.
+                match line.trim_end().strip_suffix('}') {
+                    Some(object) => writeln!(writer, "{object},\"trace_id\":\"{trace_id}\"}}"),
+                    None => writer.write_str(&line),
+                }
+            }
         }
     }
 }
