@@ -1,5 +1,6 @@
 //! The Redis side of the quota: per office+date counters and holds, changed only by the Lua
 //! scripts in `src/lua/` so every decision is atomic.
+use crate::gates::{GATE_MAX_IDS, Gate, Gates};
 use antrean_platform::domain::SessionOfDay;
 use chrono::NaiveDate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -219,8 +220,10 @@ impl Views {
 pub struct Counters {
     conn: Conn,
     views: std::sync::Arc<Views>,
+    gates: std::sync::Arc<Gates>,
     prefix: String,
     hold: Script,
+    gate: Script,
     commit: Script,
     release: Script,
     read: Script,
@@ -257,8 +260,10 @@ impl Counters {
         let mut counters = Self {
             conn,
             views: std::sync::Arc::default(),
+            gates: std::sync::Arc::default(),
             prefix: prefix.to_owned(),
             hold: script(include_str!("lua/hold.lua")),
+            gate: script(include_str!("lua/gate.lua")),
             commit: script(include_str!("lua/commit.lua")),
             release: script(include_str!("lua/release.lua")),
             read: script(include_str!("lua/read.lua")),
@@ -292,7 +297,56 @@ impl Counters {
         if !std::ptr::eq(script, &self.read) {
             self.views.wrote(day);
         }
+        if ![&self.hold, &self.read, &self.gate]
+            .into_iter()
+            .any(|s| std::ptr::eq(script, s))
+        {
+            self.gates.changed(day);
+        }
         result
+    }
+
+    /// True when this process knows, without a call, that the hold script would refuse
+    /// `hold_id` for `session` of `day` now because the session has no seat left (see
+    /// [`crate::gates`]).
+    pub fn refuses(&self, day: &DayKey, session: SessionOfDay, hold_id: &str, now_ms: i64) -> bool {
+        self.gates.refuses(day, session, hold_id, now_ms)
+    }
+
+    /// Reads the sold-out gate of `day` unless one stands or is being read.
+    async fn read_gate(&self, day: &DayKey, now_ms: i64) {
+        let Some(changes) = self.gates.begin_read(day, now_ms) else {
+            return;
+        };
+        let args = [now_ms.to_string(), GATE_MAX_IDS.to_string()];
+        let gate = match self.run(&self.gate, day, &args).await {
+            Ok(v) => {
+                let answer: Vec<String> = (0..v.len()).map(|i| text(&v, i)).collect();
+                Gate::from_answer(&answer, now_ms)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "sold-out gate not read");
+                None
+            }
+        };
+        self.gates.read(day, changes, gate);
+    }
+
+    /// What a batch of this process's holds of `day` tells the gates: its admissions join a
+    /// standing gate, and a refusal for want of any seat reads one.
+    fn learn(&self, day: &DayKey, holds: &[HoldArgs], outcomes: &[HoldOutcome], now_ms: i64) {
+        let mut sold_out = false;
+        for (h, o) in holds.iter().zip(outcomes) {
+            match o {
+                HoldOutcome::Admitted { .. } => self.gates.admitted(day, &h.hold_id),
+                HoldOutcome::Full { remaining: 0 } => sold_out = true,
+                _ => {}
+            }
+        }
+        if sold_out && self.gates.wanted(day, now_ms) {
+            let (counters, day) = (self.clone(), day.clone());
+            tokio::spawn(async move { counters.read_gate(&day, now_ms).await });
+        }
     }
 
     /// Decides holds of one day in one script call, in the order given, each as if alone.
@@ -346,6 +400,9 @@ impl Counters {
         hold: HoldArgs,
         now_ms: i64,
     ) -> redis::RedisResult<HoldOutcome> {
+        if self.refuses(day, hold.session, &hold.hold_id, now_ms) {
+            return Ok(HoldOutcome::Full { remaining: 0 });
+        }
         let Some(queue) = &self.holds else {
             return self.hold_alone(day, hold, now_ms).await;
         };
@@ -480,8 +537,10 @@ impl Counters {
         for a in &args {
             inv.arg(a);
         }
-        let built: i64 = retrying(|| self.conn.invoke(&inv)).await?;
-        Ok(built == 1)
+        let built: redis::RedisResult<i64> = retrying(|| self.conn.invoke(&inv)).await;
+        self.views.wrote(day);
+        self.gates.changed(day);
+        Ok(built? == 1)
     }
 
     /// Drops the day's counters; the next request rebuilds them from the ledger.
@@ -489,6 +548,7 @@ impl Counters {
         let keys = self.keys(day);
         let result = self.conn.query(redis::cmd("DEL").arg(&keys[..])).await;
         self.views.wrote(day);
+        self.gates.changed(day);
         result
     }
 }
@@ -551,6 +611,7 @@ async fn decide_holds(
                         group.into_iter().map(|p| (p.hold, p.reply)).unzip();
                     match counters.hold_all(&day, &args, now_ms).await {
                         Ok(outcomes) => {
+                            counters.learn(&day, &args, &outcomes, now_ms);
                             for (reply, o) in replies.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(o));
                             }

@@ -45,6 +45,8 @@ pub enum QuotaError {
     Redis(#[from] redis::RedisError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, QuotaError>;
@@ -167,6 +169,7 @@ impl From<QuotaError> for Status {
                 antrean_platform::metrics::dependency_error("redis");
                 status::unavailable("redis", e)
             }
+            QuotaError::Internal(e) => status::internal("quota", e),
             QuotaError::Db(e) => match &e {
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                     antrean_platform::metrics::dependency_error("postgres");

@@ -285,23 +285,17 @@ impl QuotaService for QuotaGrpc {
         req: Request<pb::HoldRequest>,
     ) -> Result<Response<pb::HoldResponse>, Status> {
         let r = req.into_inner();
-        let quota = self.quota.clone();
-        // Its own task: a caller that gives up mid-way leaves no seat taken in Redis without
-        // its ledger row.
-        let answer = tokio::spawn(async move {
-            quota
-                .hold(HoldCommand {
-                    hold_id: r.hold_id,
-                    office_code: r.office_code,
-                    date: r.date,
-                    session: r.session,
-                    seats: r.seats,
-                    ttl_seconds: r.ttl_seconds,
-                })
-                .await
-        })
-        .await
-        .map_err(|e| Status::internal(format!("hold gagal: {e}")))?;
+        let answer = self
+            .quota
+            .hold(HoldCommand {
+                hold_id: r.hold_id,
+                office_code: r.office_code,
+                date: r.date,
+                session: r.session,
+                seats: r.seats,
+                ttl_seconds: r.ttl_seconds,
+            })
+            .await;
         let outcome = match &answer {
             Ok(_) => "admitted",
             Err(QuotaError::SoldOut { .. }) => "sold_out",

@@ -3,8 +3,9 @@
 //!
 //! - [`office`]: the offices (seeded in `migrations/`), cached in memory.
 //! - [`calendar`]: which dates are open (weekends, holidays, overrides) and the horizon.
-//! - [`counters`]: the Redis side. Hold, Commit, Release, Read and Init are Lua scripts
-//!   (`src/lua/`) over keys that share one hash tag per office+date.
+//! - [`counters`]: the Redis side. Hold, Commit, Release, Read, Init and Gate are Lua
+//!   scripts (`src/lua/`) over keys that share one hash tag per office+date.
+//! - [`gates`]: sold-out gates, so a crowd's refusals need no Redis call each.
 //! - [`ledger`]: the PostgreSQL side, the authority: capacity, confirmed seats, every hold.
 //! - [`admissions`]: admitted holds recorded in the ledger, those arriving together in one
 //!   transaction.
@@ -18,6 +19,7 @@ pub mod calendar;
 pub mod config;
 pub mod counters;
 pub mod error;
+pub mod gates;
 pub mod grpc;
 pub mod ledger;
 pub mod office;

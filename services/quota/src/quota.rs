@@ -164,6 +164,11 @@ impl Quota {
         })
     }
 
+    /// The Redis side.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     pub fn offices(&self) -> &Offices {
         &self.offices
     }
@@ -187,14 +192,39 @@ impl Quota {
 
     pub async fn hold(self: &Arc<Self>, cmd: HoldCommand) -> Result<HoldAnswer> {
         let (office, date, session) = self.validate_hold(&cmd)?;
+        let day = DayKey {
+            office: office.code.clone(),
+            date,
+        };
+        let now = self.now();
+        self.check_horizon(&office, date, now)?;
+        if self
+            .counters
+            .refuses(&day, session, &cmd.hold_id, now.timestamp_millis())
+        {
+            return Err(self.sold_out(&office, cmd.seats, session, date, 0).await?);
+        }
+        // Its own task: a caller that gives up mid-way leaves no seat taken in Redis without
+        // its ledger row.
+        let quota = self.clone();
+        tokio::spawn(async move { quota.hold_counted(office, day, session, cmd).await })
+            .await
+            .unwrap_or_else(|e| Err(QuotaError::Internal(e.to_string())))
+    }
+
+    /// A hold the counters decide, then the ledger records.
+    async fn hold_counted(
+        self: Arc<Self>,
+        office: Arc<Office>,
+        day: DayKey,
+        session: SessionOfDay,
+        cmd: HoldCommand,
+    ) -> Result<HoldAnswer> {
+        let date = day.date;
         let ttl = if cmd.ttl_seconds == 0 {
             DEFAULT_TTL_SECONDS
         } else {
             cmd.ttl_seconds
-        };
-        let day = DayKey {
-            office: office.code.clone(),
-            date,
         };
         for attempt in 0..HOLD_ATTEMPTS {
             let now = self.now();
@@ -217,15 +247,9 @@ impl Quota {
                 HoldOutcome::Missing => self.build(&office, date).await?,
                 HoldOutcome::Closed => return Err(self.closed_error(&day).await?),
                 HoldOutcome::Full { remaining } => {
-                    let next_dates = self
-                        .next_dates_cached(&office, cmd.seats, Some(session), date)
-                        .await?;
-                    return Err(QuotaError::SoldOut {
-                        date,
-                        session,
-                        remaining,
-                        next_dates,
-                    });
+                    return Err(self
+                        .sold_out(&office, cmd.seats, session, date, remaining)
+                        .await?);
                 }
                 HoldOutcome::Exists { record, .. } => {
                     if record.session != session || record.seats != cmd.seats {
@@ -305,6 +329,26 @@ impl Quota {
             redis::ErrorKind::TryAgain,
             "quota counters kept changing; try again",
         ))))
+    }
+
+    /// The refusal of a Hold for want of seats, with the next dates that have them.
+    async fn sold_out(
+        &self,
+        office: &Office,
+        seats: u32,
+        session: SessionOfDay,
+        date: NaiveDate,
+        remaining: u32,
+    ) -> Result<QuotaError> {
+        let next_dates = self
+            .next_dates_cached(office, seats, Some(session), date)
+            .await?;
+        Ok(QuotaError::SoldOut {
+            date,
+            session,
+            remaining,
+            next_dates,
+        })
     }
 
     async fn undo_admission(&self, day: &DayKey, hold_id: &str) {
@@ -664,11 +708,6 @@ impl Quota {
             .collect())
     }
 
-    /// Next free dates for sold-out answers; a flash crowd shares one lookup per second.
-    /// One request at a time per office, seats and session looks them up: while it does, the
-    /// others take the dates it is replacing (at most a second older), so an expiry never
-    /// sends the whole crowd to Redis at once; only when there are none yet do they wait for
-    /// it. Lookups for other offices go on meanwhile.
     /// Looks up the next free dates a sold-out answer will list, in the background (a no-op
     /// when they are fresh or being looked up already): a session about to sell out then
     /// refuses its crowd with a list at hand instead of every first refusal waiting for the
@@ -691,6 +730,11 @@ impl Quota {
         });
     }
 
+    /// Next free dates for sold-out answers; a flash crowd shares one lookup per second.
+    /// One request at a time per office, seats and session looks them up: while it does, the
+    /// others take the dates it is replacing (at most a second older), so an expiry never
+    /// sends the whole crowd to Redis at once; only when there are none yet do they wait for
+    /// it. Lookups for other offices go on meanwhile.
     async fn next_dates_cached(
         &self,
         office: &Office,

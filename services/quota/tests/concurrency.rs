@@ -221,30 +221,7 @@ async fn holds_asked_at_once_share_script_calls_and_each_gets_its_own_answer() {
         let seen = counters.read(&day(o), now).await.unwrap().unwrap();
         assert_eq!(seen.used[0], 50, "{o}");
     }
-    let mut conn = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let calls: usize = ["evalsha", "eval"]
-        .iter()
-        .filter_map(|c| {
-            let line = stats
-                .lines()
-                .find(|l| l.starts_with(&format!("cmdstat_{c}:")))?;
-            line.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .sum();
+    let calls = script_calls(&redis.url()).await;
     // Three inits, three reads, and far fewer hold calls than holds.
     assert!(calls < 300, "{calls} script calls for 600 holds");
 }

@@ -35,7 +35,11 @@ pub async fn start_with_redis(redis_url: String) -> TestQuota {
         redis_url,
         testing::redis_prefix(),
     );
-    let clock = ManualClock::new(monday_morning());
+    serve_quota(config, ManualClock::new(monday_morning())).await
+}
+
+/// A quota service on `config` and `clock`: another replica when both are an existing one's.
+pub async fn serve_quota(config: QuotaConfig, clock: Arc<ManualClock>) -> TestQuota {
     let quota = Arc::new(antrean_quota::build(&config, clock.clone()).await.unwrap());
     let (listener, addr) = testing::listener().await;
     let svc = QuotaGrpc::new(quota.clone(), antrean_platform::actor::Tokens::dev()).into_server();
@@ -74,6 +78,11 @@ pub fn hold(
 }
 
 impl TestQuota {
+    /// A second replica: the same database, Redis keys and clock.
+    pub async fn replica(&self) -> TestQuota {
+        serve_quota(self.config.clone(), self.clock.clone()).await
+    }
+
     pub async fn remaining(&self, office: &str, date: &str, session: pb::Session) -> u32 {
         let days = self
             .client
@@ -200,4 +209,32 @@ pub async fn check_exactly_capacity(q: &TestQuota, admitted: u32, refused: &[u32
     assert!(refused.iter().all(|&s| s > remaining));
     assert!(refused.contains(&1));
     assert_eq!(admitted, 150);
+}
+
+/// How many scripts a Redis has run (`EVALSHA` and `EVAL`) since it started.
+pub async fn script_calls(redis_url: &str) -> usize {
+    let mut conn = redis::Client::open(redis_url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    ["evalsha", "eval"]
+        .iter()
+        .filter_map(|c| {
+            let line = stats
+                .lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{c}:")))?;
+            line.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum()
 }
