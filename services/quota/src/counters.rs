@@ -315,9 +315,9 @@ impl Counters {
 
     /// Reads the sold-out gate of `day` unless one stands or is being read.
     async fn read_gate(&self, day: &DayKey, now_ms: i64) {
-        let Some(changes) = self.gates.begin_read(day, now_ms) else {
+        if !self.gates.begin_read(day, now_ms) {
             return;
-        };
+        }
         let args = [now_ms.to_string(), GATE_MAX_IDS.to_string()];
         let gate = match self.run(&self.gate, day, &args).await {
             Ok(v) => {
@@ -329,7 +329,7 @@ impl Counters {
                 None
             }
         };
-        self.gates.read(day, changes, gate);
+        self.gates.read(day, now_ms, gate);
     }
 
     /// What a batch of this process's holds of `day` tells the gates: its admissions join a

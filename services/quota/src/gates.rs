@@ -18,7 +18,6 @@ use crate::counters::{DayKey, idx};
 use antrean_platform::domain::SessionOfDay;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Longest life of a gate, in the clock's milliseconds.
 pub const GATE_TTL_MS: i64 = 100;
@@ -56,15 +55,28 @@ impl Gate {
 
 #[derive(Default)]
 pub(crate) struct Gates {
-    map: Mutex<HashMap<DayKey, Gate>>,
-    /// Days whose gate is being read.
-    reading: Mutex<HashSet<DayKey>>,
-    /// Bumped whenever a gate must fall: a gate read that overlapped such a change is not
-    /// kept.
-    changes: AtomicU64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    gates: HashMap<DayKey, Gate>,
+    /// Days whose gate is being read, each with whether the day changed meanwhile (a read
+    /// that overlapped a change is not kept).
+    reading: HashMap<DayKey, bool>,
+}
+
+impl State {
+    fn standing(&self, day: &DayKey, now_ms: i64) -> bool {
+        self.gates.get(day).is_some_and(|g| now_ms < g.until_ms)
+    }
 }
 
 impl Gates {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("poisoned")
+    }
+
     /// True when a Hold of `hold_id` for `session` of `day` is refused without a call.
     pub(crate) fn refuses(
         &self,
@@ -73,12 +85,12 @@ impl Gates {
         hold_id: &str,
         now_ms: i64,
     ) -> bool {
-        let mut map = self.map.lock().expect("poisoned");
-        let Some(gate) = map.get(day) else {
+        let mut state = self.state();
+        let Some(gate) = state.gates.get(day) else {
             return false;
         };
         if now_ms >= gate.until_ms {
-            map.remove(day);
+            state.gates.remove(day);
             return false;
         }
         gate.sold[idx(session)] && !gate.ids.contains(hold_id)
@@ -86,51 +98,51 @@ impl Gates {
 
     /// A hold of `day` was admitted through this process.
     pub(crate) fn admitted(&self, day: &DayKey, hold_id: &str) {
-        if let Some(gate) = self.map.lock().expect("poisoned").get_mut(day) {
+        if let Some(gate) = self.state().gates.get_mut(day) {
             gate.ids.insert(hold_id.to_owned());
         }
     }
 
     /// True when `day` has no standing gate and none is being read.
     pub(crate) fn wanted(&self, day: &DayKey, now_ms: i64) -> bool {
-        !self.standing(day, now_ms) && !self.reading.lock().expect("poisoned").contains(day)
+        let state = self.state();
+        !state.standing(day, now_ms) && !state.reading.contains_key(day)
     }
 
-    fn standing(&self, day: &DayKey, now_ms: i64) -> bool {
-        let map = self.map.lock().expect("poisoned");
-        map.get(day).is_some_and(|g| now_ms < g.until_ms)
-    }
-
-    /// Starts reading the gate of `day` unless one stands or is being read: the change count
-    /// to hand back to [`Gates::read`], or `None`.
-    pub(crate) fn begin_read(&self, day: &DayKey, now_ms: i64) -> Option<u64> {
-        if self.standing(day, now_ms) || !self.reading.lock().expect("poisoned").insert(day.clone())
-        {
-            return None;
+    /// Starts reading the gate of `day`; false when one stands or is being read.
+    pub(crate) fn begin_read(&self, day: &DayKey, now_ms: i64) -> bool {
+        let mut state = self.state();
+        if state.standing(day, now_ms) || state.reading.contains_key(day) {
+            return false;
         }
-        Some(self.changes.load(Ordering::SeqCst))
+        state.reading.insert(day.clone(), false);
+        true
     }
 
-    /// Ends the read begun at change count `changes`, keeping `gate` if nothing changed.
-    pub(crate) fn read(&self, day: &DayKey, changes: u64, gate: Option<Gate>) {
-        let mut map = self.map.lock().expect("poisoned");
+    /// Ends the read of `day` begun by [`Gates::begin_read`], at `now_ms`, keeping `gate`
+    /// unless the day changed meanwhile.
+    pub(crate) fn read(&self, day: &DayKey, now_ms: i64, gate: Option<Gate>) {
+        let mut state = self.state();
+        let changed = state.reading.remove(day).unwrap_or(true);
         if let Some(gate) = gate
-            && self.changes.load(Ordering::SeqCst) == changes
+            && !changed
         {
-            if map.len() > 10_000 {
-                // Days long past: start afresh rather than grow without end.
-                map.clear();
+            if state.gates.len() >= 64 {
+                // Gates live for moments: drop those that fell, so memory stays bounded by
+                // the days sold out right now.
+                state.gates.retain(|_, g| now_ms < g.until_ms);
             }
-            map.insert(day.clone(), gate);
+            state.gates.insert(day.clone(), gate);
         }
-        drop(map);
-        self.reading.lock().expect("poisoned").remove(day);
     }
 
     /// Something may have freed seats of `day`, or recorded a hold id there.
     pub(crate) fn changed(&self, day: &DayKey) {
-        self.changes.fetch_add(1, Ordering::SeqCst);
-        self.map.lock().expect("poisoned").remove(day);
+        let mut state = self.state();
+        state.gates.remove(day);
+        if let Some(changed) = state.reading.get_mut(day) {
+            *changed = true;
+        }
     }
 }
 
@@ -152,9 +164,9 @@ mod tests {
     #[test]
     fn a_gate_refuses_unknown_ids_of_sold_out_sessions_until_it_falls() {
         let gates = Gates::default();
-        let changes = gates.begin_read(&day(), 1_000).unwrap();
+        assert!(gates.begin_read(&day(), 1_000));
         let gate = Gate::from_answer(&answer(&["GATE", "1", "0", "1050", "kept"]), 1_000);
-        gates.read(&day(), changes, gate);
+        gates.read(&day(), 1_000, gate);
         assert!(gates.refuses(&day(), SessionOfDay::Pagi, "new", 1_000));
         assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "kept", 1_000));
         assert!(!gates.refuses(&day(), SessionOfDay::Siang, "new", 1_000));
@@ -169,22 +181,22 @@ mod tests {
     fn a_gate_lives_at_most_its_ttl_and_falls_on_a_change() {
         let gates = Gates::default();
         assert!(gates.wanted(&day(), 0));
-        let changes = gates.begin_read(&day(), 0).unwrap();
+        assert!(gates.begin_read(&day(), 0));
         assert!(!gates.wanted(&day(), 0));
-        assert_eq!(gates.begin_read(&day(), 0), None, "one read at a time");
+        assert!(!gates.begin_read(&day(), 0), "one read at a time");
         gates.read(
             &day(),
-            changes,
+            0,
             Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
         );
-        assert_eq!(gates.begin_read(&day(), 1), None, "a gate stands");
+        assert!(!gates.begin_read(&day(), 1), "a gate stands");
         assert!(gates.refuses(&day(), SessionOfDay::Siang, "x", GATE_TTL_MS - 1));
         assert!(!gates.refuses(&day(), SessionOfDay::Siang, "x", GATE_TTL_MS));
 
-        let changes = gates.begin_read(&day(), 0).unwrap();
+        assert!(gates.begin_read(&day(), 0));
         gates.read(
             &day(),
-            changes,
+            0,
             Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
         );
         gates.changed(&day());
@@ -194,15 +206,42 @@ mod tests {
     #[test]
     fn a_read_that_overlapped_a_change_is_not_kept() {
         let gates = Gates::default();
-        let changes = gates.begin_read(&day(), 0).unwrap();
+        assert!(gates.begin_read(&day(), 0));
         gates.changed(&day());
         gates.read(
             &day(),
-            changes,
+            0,
             Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
         );
         assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "x", 1));
-        assert!(gates.begin_read(&day(), 1).is_some(), "the read ended");
+        assert!(gates.begin_read(&day(), 1), "the read ended");
+        // A change to another day leaves this read alone.
+        gates.changed(&DayKey {
+            office: "DEPOK".into(),
+            date: day().date,
+        });
+        gates.read(
+            &day(),
+            1,
+            Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 1),
+        );
+        assert!(gates.refuses(&day(), SessionOfDay::Pagi, "x", 2));
         assert!(Gate::from_answer(&answer(&["NONE"]), 0).is_none());
+    }
+
+    #[test]
+    fn gates_that_fell_are_dropped_as_others_are_read() {
+        let gates = Gates::default();
+        for i in 0..100 {
+            let day = DayKey {
+                office: format!("O{i}"),
+                date: "2026-12-01".parse().unwrap(),
+            };
+            let at = i * GATE_TTL_MS;
+            assert!(gates.begin_read(&day, at));
+            let gate = Gate::from_answer(&answer(&["GATE", "1", "1", ""]), at);
+            gates.read(&day, at, gate);
+        }
+        assert!(gates.state().gates.len() <= 64);
     }
 }
