@@ -322,7 +322,11 @@ impl Counters {
         let gate = match self.run(&self.gate, day, &args).await {
             Ok(v) => {
                 let answer: Vec<String> = (0..v.len()).map(|i| text(&v, i)).collect();
-                Gate::from_answer(&answer, now_ms)
+                let gate = Gate::from_answer(&answer, now_ms);
+                if gate.is_some() {
+                    metrics::counter!("quota_sold_out_gates_total").increment(1);
+                }
+                gate
             }
             Err(e) => {
                 tracing::debug!(error = %e, "sold-out gate not read");

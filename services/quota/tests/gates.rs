@@ -60,9 +60,11 @@ async fn assert_refused(q: &TestQuota, id: &str) {
 
 #[tokio::test]
 async fn a_sold_out_session_refuses_without_redis_yet_answers_retries_and_other_sessions() {
+    antrean_platform::metrics::install();
     let redis = RedisServer::start().await;
     let q = start_with_redis(redis.url()).await;
     sold_out(&q).await;
+    assert_eq!(counted("quota_sold_out_gates_total"), 1);
     let before = script_calls(&redis.url()).await;
     for i in 0..50 {
         assert_refused(&q, &format!("crowd-{i}")).await;

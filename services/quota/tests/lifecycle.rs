@@ -78,14 +78,6 @@ async fn commit_is_idempotent_and_release_returns_committed_seats() {
     assert_eq!(status::reason(&e).as_deref(), Some("HOLD_RELEASED"));
 }
 
-/// The value of a counter without labels in the Prometheus text, 0 before its first count.
-fn counted(name: &str) -> u64 {
-    antrean_platform::metrics::render()
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn a_session_selling_out_looks_up_the_next_dates_before_its_first_refusal() {
     antrean_platform::metrics::install();

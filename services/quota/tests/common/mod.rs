@@ -238,3 +238,11 @@ pub async fn script_calls(redis_url: &str) -> usize {
         })
         .sum()
 }
+
+/// The value of a counter without labels in the Prometheus text, 0 before its first count.
+pub fn counted(name: &str) -> u64 {
+    antrean_platform::metrics::render()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
