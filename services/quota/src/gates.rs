@@ -9,7 +9,9 @@
 //! - at the earliest expiry of a live hold (the script would reclaim those seats then);
 //! - when this process releases, commits, rebuilds or drops counters of the day;
 //! - [`GATE_TTL_MS`] after it was read, which bounds how long a seat freed by another
-//!   replica, or a capacity change made there, waits to be offered here.
+//!   replica, or a capacity or calendar change made there, waits to be seen here (until
+//!   then a Hold there refused as sold out would be refused here the same way, or as
+//!   sold out rather than closed).
 //!
 //! An id unknown to the gate cannot belong to a hold admitted into a sold-out session since
 //! the gate was read, unless seats came free meanwhile, which ends the gate in one of the ways
