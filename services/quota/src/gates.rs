@@ -10,8 +10,8 @@
 //! - when this process releases, commits, rebuilds or drops counters of the day;
 //! - [`GATE_TTL_MS`] after it was read, which bounds how long a seat freed by another
 //!   replica, or a capacity or calendar change made there, waits to be seen here (until
-//!   then a Hold there refused as sold out would be refused here the same way, or as
-//!   sold out rather than closed).
+//!   then this process answers as before that change: a freed seat is not offered yet, a
+//!   date closed there is refused as sold out).
 //!
 //! An id unknown to the gate cannot belong to a hold admitted into a sold-out session since
 //! the gate was read, unless seats came free meanwhile, which ends the gate in one of the ways
