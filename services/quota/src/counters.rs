@@ -404,9 +404,6 @@ impl Counters {
         hold: HoldArgs,
         now_ms: i64,
     ) -> redis::RedisResult<HoldOutcome> {
-        if self.refuses(day, hold.session, &hold.hold_id, now_ms) {
-            return Ok(HoldOutcome::Full { remaining: 0 });
-        }
         let Some(queue) = &self.holds else {
             return self.hold_alone(day, hold, now_ms).await;
         };
