@@ -36,8 +36,25 @@ pub struct Run {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+    /// p50 / p99 / max of the admitted attempts, and of the refused ones.
+    pub by_answer: [Quantiles; 2],
     /// Peak memory of each service (and of all of them at once) during the run.
     pub memory: Option<MemoryPeak>,
+}
+
+/// p50, p99 and max latency of some attempts, in milliseconds (zero when there were none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// The value at quantile `p` of sorted `ms`.
+fn quantile(ms: &[f64], p: f64) -> f64 {
+    ms.get(((ms.len() as f64 * p) as usize).min(ms.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
 }
 
 impl Run {
@@ -61,24 +78,39 @@ impl Run {
             .join(", ")
     }
 
-    /// Counts one attempt's outcome.
-    fn count(&mut self, o: Outcome) {
-        match o {
-            Outcome::Admitted => self.admitted += 1,
-            Outcome::Refused => self.refused += 1,
-            Outcome::Error(kind) => *self.errors.entry(kind).or_default() += 1,
+    /// Fills the counts and the latency columns from each attempt's latency in
+    /// milliseconds and outcome (in any order).
+    pub fn set_attempts(&mut self, attempts: Vec<(f64, Outcome)>) {
+        let mut ms = Vec::with_capacity(attempts.len());
+        let mut answers: [Vec<f64>; 2] = Default::default();
+        for (t, o) in attempts {
+            ms.push(t);
+            match o {
+                Outcome::Admitted => {
+                    self.admitted += 1;
+                    answers[0].push(t);
+                }
+                Outcome::Refused => {
+                    self.refused += 1;
+                    answers[1].push(t);
+                }
+                Outcome::Error(kind) => *self.errors.entry(kind).or_default() += 1,
+            }
         }
-    }
-
-    /// Fills the latency columns from milliseconds (in any order).
-    pub fn set_latencies(&mut self, mut ms: Vec<f64>) {
+        for (q, mut some) in self.by_answer.iter_mut().zip(answers) {
+            some.sort_by(f64::total_cmp);
+            *q = Quantiles {
+                p50: quantile(&some, 0.50),
+                p99: quantile(&some, 0.99),
+                max: some.last().copied().unwrap_or(0.0),
+            };
+        }
         ms.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            ms.get(((ms.len() as f64 * p) as usize).min(ms.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(0.0)
-        };
-        (self.p50, self.p95, self.p99) = (q(0.50), q(0.95), q(0.99));
+        (self.p50, self.p95, self.p99) = (
+            quantile(&ms, 0.50),
+            quantile(&ms, 0.95),
+            quantile(&ms, 0.99),
+        );
         self.max = ms.last().copied().unwrap_or(0.0);
         self.done = ms.len();
     }
@@ -158,18 +190,17 @@ where
     for _ in 0..c {
         let (attempt, next) = (attempt.clone(), next.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut outcomes = Vec::new();
+            let mut attempts = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n || Instant::now() > deadline {
                     break;
                 }
                 let t = Instant::now();
-                outcomes.push(attempt(i).await);
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                let outcome = attempt(i).await;
+                attempts.push((t.elapsed().as_secs_f64() * 1000.0, outcome));
             }
-            (latencies, outcomes)
+            attempts
         }));
     }
     let mut run = Run {
@@ -179,14 +210,10 @@ where
     };
     let mut all = Vec::with_capacity(n);
     for w in workers {
-        let (latencies, outcomes) = w.await.expect("worker");
-        all.extend(latencies);
-        for o in outcomes {
-            run.count(o);
-        }
+        all.extend(w.await.expect("worker"));
     }
     run.seconds = start.elapsed().as_secs_f64();
-    run.set_latencies(all);
+    run.set_attempts(all);
     run
 }
 
@@ -230,12 +257,10 @@ where
     };
     let mut all = Vec::with_capacity(n);
     while let Some(done) = tasks.join_next().await {
-        let (ms, outcome) = done.expect("attempt");
-        all.push(ms);
-        run.count(outcome);
+        all.push(done.expect("attempt"));
     }
     run.seconds = start.elapsed().as_secs_f64();
-    run.set_latencies(all);
+    run.set_attempts(all);
     run
 }
 

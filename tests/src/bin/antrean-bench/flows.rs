@@ -203,8 +203,12 @@ pub async fn whatsapp(b: &Bench, c: usize, base: usize) -> ([Run; 2], Vec<String
         ..Run::default()
     };
     let latencies = std::mem::take(&mut *answers.lock().expect("poisoned"));
-    webhook.admitted = latencies.len();
-    webhook.set_latencies(latencies);
+    webhook.set_attempts(
+        latencies
+            .into_iter()
+            .map(|ms| (ms, Outcome::Admitted))
+            .collect(),
+    );
     webhook.memory = run.memory.clone();
 
     // Late duplicates would show up after the conversation ended: give them a moment.
@@ -388,16 +392,16 @@ pub async fn whatsapp_intake(b: &Bench, load: Load, base: usize) -> ([Run; 2], V
         seconds: started.elapsed().as_secs_f64(),
         ..Run::default()
     };
-    let mut latencies = Vec::new();
+    // A reply that never came has no latency: the wait for it ran out.
+    let mut answered = Vec::new();
     for (got, ms) in &replies {
         if *got >= 1 {
-            reply_run.admitted += 1;
-            latencies.push(*ms);
+            answered.push((*ms, Outcome::Admitted));
         } else {
             *reply_run.errors.entry("no reply".into()).or_default() += 1;
         }
     }
-    reply_run.set_latencies(latencies);
+    reply_run.set_attempts(answered);
     reply_run.done = replies.len();
     reply_run.print();
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -174,6 +174,20 @@ pub fn write(
     }
     let _ = writeln!(
         md,
+        "\nThe flash crowd's latency (ms) by answer: the admitted applicants wait for the ledger, the refused ones do not:\n\n| concurrency | admitted p50 | admitted p99 | admitted max | refused p50 | refused p99 | refused max |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for &c in cs {
+        if let Some(r) = find(runs, "grpc-hold", c) {
+            let [a, x] = r.by_answer;
+            let _ = writeln!(
+                md,
+                "| {c} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                a.p50, a.p99, a.max, x.p50, x.p99, x.max
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
         "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock | grpc-hold / grpc-floor |\n| --- | --- | --- | --- |"
     );
     for &c in cs {
