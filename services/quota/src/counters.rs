@@ -322,7 +322,7 @@ impl Counters {
         let gate = match self.run(&self.gate, day, &args).await {
             Ok(v) => {
                 let answer: Vec<String> = (0..v.len()).map(|i| text(&v, i)).collect();
-                let gate = Gate::from_answer(&answer, now_ms);
+                let gate = Gate::from_answer(answer, now_ms);
                 if gate.is_some() {
                     metrics::counter!("quota_sold_out_gates_total").increment(1);
                 }

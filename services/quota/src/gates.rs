@@ -36,8 +36,11 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// The gate script's answer read at `now_ms`; `None` when it set no gate.
-    pub(crate) fn from_answer(answer: &[String], now_ms: i64) -> Option<Self> {
-        let [tag, pagi, siang, expiry, ids @ ..] = answer else {
+    pub(crate) fn from_answer(answer: Vec<String>, now_ms: i64) -> Option<Self> {
+        let mut answer = answer.into_iter();
+        let (Some(tag), Some(pagi), Some(siang), Some(expiry)) =
+            (answer.next(), answer.next(), answer.next(), answer.next())
+        else {
             return None;
         };
         if tag != "GATE" {
@@ -50,7 +53,7 @@ impl Gate {
         Some(Self {
             sold: [pagi == "1", siang == "1"],
             until_ms,
-            ids: ids.iter().cloned().collect(),
+            ids: answer.collect(),
         })
     }
 }
@@ -69,8 +72,10 @@ struct State {
 }
 
 impl State {
-    fn standing(&self, day: &DayKey, now_ms: i64) -> bool {
-        self.gates.get(day).is_some_and(|g| now_ms < g.until_ms)
+    /// True when `day` has no standing gate and none is being read.
+    fn readable(&self, day: &DayKey, now_ms: i64) -> bool {
+        let standing = self.gates.get(day).is_some_and(|g| now_ms < g.until_ms);
+        !standing && !self.reading.contains_key(day)
     }
 }
 
@@ -107,14 +112,13 @@ impl Gates {
 
     /// True when `day` has no standing gate and none is being read.
     pub(crate) fn wanted(&self, day: &DayKey, now_ms: i64) -> bool {
-        let state = self.state();
-        !state.standing(day, now_ms) && !state.reading.contains_key(day)
+        self.state().readable(day, now_ms)
     }
 
     /// Starts reading the gate of `day`; false when one stands or is being read.
     pub(crate) fn begin_read(&self, day: &DayKey, now_ms: i64) -> bool {
         let mut state = self.state();
-        if state.standing(day, now_ms) || state.reading.contains_key(day) {
+        if !state.readable(day, now_ms) {
             return false;
         }
         state.reading.insert(day.clone(), false);
@@ -167,7 +171,7 @@ mod tests {
     fn a_gate_refuses_unknown_ids_of_sold_out_sessions_until_it_falls() {
         let gates = Gates::default();
         assert!(gates.begin_read(&day(), 1_000));
-        let gate = Gate::from_answer(&answer(&["GATE", "1", "0", "1050", "kept"]), 1_000);
+        let gate = Gate::from_answer(answer(&["GATE", "1", "0", "1050", "kept"]), 1_000);
         gates.read(&day(), 1_000, gate);
         assert!(gates.refuses(&day(), SessionOfDay::Pagi, "new", 1_000));
         assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "kept", 1_000));
@@ -189,7 +193,7 @@ mod tests {
         gates.read(
             &day(),
             0,
-            Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
+            Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
         assert!(!gates.begin_read(&day(), 1), "a gate stands");
         assert!(gates.refuses(&day(), SessionOfDay::Siang, "x", GATE_TTL_MS - 1));
@@ -199,7 +203,7 @@ mod tests {
         gates.read(
             &day(),
             0,
-            Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
+            Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
         gates.changed(&day());
         assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "x", 1));
@@ -213,7 +217,7 @@ mod tests {
         gates.read(
             &day(),
             0,
-            Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 0),
+            Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
         assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "x", 1));
         assert!(gates.begin_read(&day(), 1), "the read ended");
@@ -225,10 +229,10 @@ mod tests {
         gates.read(
             &day(),
             1,
-            Gate::from_answer(&answer(&["GATE", "1", "1", ""]), 1),
+            Gate::from_answer(answer(&["GATE", "1", "1", ""]), 1),
         );
         assert!(gates.refuses(&day(), SessionOfDay::Pagi, "x", 2));
-        assert!(Gate::from_answer(&answer(&["NONE"]), 0).is_none());
+        assert!(Gate::from_answer(answer(&["NONE"]), 0).is_none());
     }
 
     #[test]
@@ -241,7 +245,7 @@ mod tests {
             };
             let at = i * GATE_TTL_MS;
             assert!(gates.begin_read(&day, at));
-            let gate = Gate::from_answer(&answer(&["GATE", "1", "1", ""]), at);
+            let gate = Gate::from_answer(answer(&["GATE", "1", "1", ""]), at);
             gates.read(&day, at, gate);
         }
         assert!(gates.state().gates.len() <= 64);
