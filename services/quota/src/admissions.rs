@@ -2,22 +2,22 @@
 //! that admits many holds at once would otherwise be followed by one transaction per hold
 //! (an epoch read, the insert and a commit each): on two cores shared with the crowd, the
 //! first 150 applicants of a flash crowd waited 100-160 ms for their rows. Admissions that
-//! arrive together now share one transaction ([`ledger::insert_holds`], through the
-//! platform's [`GroupCommit`]); a lone admission goes straight on. A hold is answered only
-//! once its row is committed, and if a shared transaction fails each admission of it is
-//! recorded again alone, so one cannot fail the others.
+//! arrive together now share one statement ([`ledger::insert_holds`]: one round trip and one
+//! commit, through the platform's [`GroupCommit`]); a lone admission goes straight on. A hold
+//! is answered only once its row is committed, and if a shared statement fails each
+//! admission of it is recorded again alone, so one cannot fail the others.
 use crate::ledger::{self, InsertHold, NewHold};
 use antrean_platform::group_commit::{GroupCommit, Write};
 use sqlx::PgPool;
 
-/// Admissions recorded by one transaction at most.
+/// Admissions recorded by one statement at most.
 pub const MAX_BATCH: usize = 128;
 
-/// Records admissions, those waiting together in one transaction; each answers as
+/// Records admissions, those waiting together in one statement; each answers as
 /// [`ledger::insert_hold`] would.
 pub type Recorder = GroupCommit<AdmissionWrites>;
 
-/// A recorder with `writers` transactions at once on `pool` (needs a Tokio runtime).
+/// A recorder with `writers` statements at once on `pool` (needs a Tokio runtime).
 pub fn recorder(pool: PgPool, writers: usize) -> Recorder {
     GroupCommit::new(
         AdmissionWrites(pool),

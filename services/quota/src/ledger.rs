@@ -241,122 +241,75 @@ pub async fn set_epoch(
 
 /// Records a hold Redis admitted, if the counters that admitted it are still current.
 pub async fn insert_hold(pool: &PgPool, h: &NewHold) -> sqlx::Result<InsertHold> {
-    let mut tx = pool.begin().await?;
-    // FOR SHARE: admissions record concurrently, but never while a rebuild holds the day.
-    let current: i64 = sqlx::query_scalar(
-        "SELECT epoch FROM quota_days WHERE office_code = $1 AND date = $2 FOR SHARE",
-    )
-    .bind(&h.office_code)
-    .bind(h.date)
-    .fetch_one(&mut *tx)
-    .await?;
-    if current != h.epoch {
-        return Ok(InsertHold::EpochMismatch {
-            ledger_epoch: current,
-        });
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
-                            remaining_after, admitted_capacity, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'HELD')
-         ON CONFLICT (hold_id) DO NOTHING",
-    )
-    .bind(&h.hold_id)
-    .bind(&h.office_code)
-    .bind(h.date)
-    .bind(h.session.as_str())
-    .bind(h.seats as i32)
-    .bind(h.expires_at)
-    .bind(h.remaining_after as i32)
-    .bind(h.admitted_capacity as i32)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let existing = get_hold(&mut tx, &h.hold_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        return Ok(InsertHold::Conflict(existing));
-    }
-    tx.commit().await?;
-    Ok(InsertHold::Inserted)
+    let mut outcomes = insert_holds(pool, std::slice::from_ref(h)).await?;
+    outcomes.pop().ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Records several admitted holds in one transaction, each exactly as [`insert_hold`] would
-/// alone: a hold whose day's epoch moved on gets `EpochMismatch`, a hold id already in the
-/// ledger gets `Conflict` with that row, the rest are inserted. One epoch read per day and
-/// one `INSERT ... SELECT FROM UNNEST` for all, so a crowd's admissions share a commit.
+/// Records admitted holds, each exactly as it would be alone: a hold whose day's epoch moved
+/// on gets `EpochMismatch`, a hold id already in the ledger gets `Conflict` with that row, the
+/// rest are inserted. One statement, so one round trip and one commit however many holds:
+/// it locks each day's row `FOR SHARE` (admissions record concurrently, but never while a
+/// rebuild holds the day, and a rebuild that went first shows its new epoch), inserts the
+/// holds whose epoch is current and answers every hold's day epoch and whether it went in.
 pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<InsertHold>> {
-    let mut tx = pool.begin().await?;
-    let mut days: Vec<(&str, NaiveDate)> = holds
-        .iter()
-        .map(|h| (h.office_code.as_str(), h.date))
-        .collect();
-    days.sort_unstable();
-    days.dedup();
-    let mut epochs = std::collections::HashMap::new();
-    for (office, date) in days {
-        let current: i64 = sqlx::query_scalar(
-            "SELECT epoch FROM quota_days WHERE office_code = $1 AND date = $2 FOR SHARE",
-        )
-        .bind(office)
-        .bind(date)
-        .fetch_one(&mut *tx)
-        .await?;
-        epochs.insert((office, date), current);
-    }
-    let current = |h: &NewHold| epochs[&(h.office_code.as_str(), h.date)];
-    let fresh: Vec<&NewHold> = holds.iter().filter(|h| current(h) == h.epoch).collect();
-    let inserted: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
-                            remaining_after, admitted_capacity, state)
-         SELECT h, o, d, s, n, e, r, c, 'HELD'
-           FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],
-                       $6::timestamptz[], $7::int[], $8::int[]) AS t(h, o, d, s, n, e, r, c)
-         ON CONFLICT (hold_id) DO NOTHING
-         RETURNING hold_id",
+    let column = |f: fn(&NewHold) -> i32| holds.iter().map(f).collect::<Vec<_>>();
+    let answered: Vec<(String, i64, bool)> = sqlx::query_as(
+        "WITH t AS (
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],
+                                  $6::timestamptz[], $7::int[], $8::int[], $9::bigint[])
+                      WITH ORDINALITY AS t(h, o, d, s, n, e, r, c, ep, i)
+         ), day AS (
+             SELECT office_code, date, epoch FROM quota_days
+              WHERE (office_code, date) IN (SELECT o, d FROM t)
+                FOR SHARE
+         ), ins AS (
+             INSERT INTO holds (hold_id, office_code, date, session, seats, expires_at,
+                                remaining_after, admitted_capacity, state)
+             SELECT t.h, t.o, t.d, t.s, t.n, t.e, t.r, t.c, 'HELD'
+               FROM t JOIN day ON day.office_code = t.o AND day.date = t.d AND day.epoch = t.ep
+             ON CONFLICT (hold_id) DO NOTHING
+             RETURNING hold_id
+         )
+         SELECT t.h, day.epoch, EXISTS (SELECT 1 FROM ins WHERE ins.hold_id = t.h)
+           FROM t JOIN day ON day.office_code = t.o AND day.date = t.d
+          ORDER BY t.i",
     )
-    .bind(fresh.iter().map(|h| h.hold_id.as_str()).collect::<Vec<_>>())
+    .bind(holds.iter().map(|h| h.hold_id.as_str()).collect::<Vec<_>>())
     .bind(
-        fresh
+        holds
             .iter()
             .map(|h| h.office_code.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(fresh.iter().map(|h| h.date).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|h| h.session.as_str()).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|h| h.seats as i32).collect::<Vec<_>>())
-    .bind(fresh.iter().map(|h| h.expires_at).collect::<Vec<_>>())
-    .bind(
-        fresh
-            .iter()
-            .map(|h| h.remaining_after as i32)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        fresh
-            .iter()
-            .map(|h| h.admitted_capacity as i32)
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut *tx)
+    .bind(holds.iter().map(|h| h.date).collect::<Vec<_>>())
+    .bind(holds.iter().map(|h| h.session.as_str()).collect::<Vec<_>>())
+    .bind(column(|h| h.seats as i32))
+    .bind(holds.iter().map(|h| h.expires_at).collect::<Vec<_>>())
+    .bind(column(|h| h.remaining_after as i32))
+    .bind(column(|h| h.admitted_capacity as i32))
+    .bind(holds.iter().map(|h| h.epoch).collect::<Vec<_>>())
+    .fetch_all(pool)
     .await?;
-    let mut inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+    // Every hold's day has a row (the counters that admitted it were built from it).
+    if answered.len() != holds.len() {
+        return Err(sqlx::Error::RowNotFound);
+    }
     let mut outcomes = Vec::with_capacity(holds.len());
-    for h in holds {
-        let ledger_epoch = current(h);
+    for (i, (h, (id, ledger_epoch, inserted))) in holds.iter().zip(answered).enumerate() {
+        debug_assert_eq!(h.hold_id, id);
+        // A hold id twice in one call went in once: the first of them.
+        let first = !holds[..i].iter().any(|e| e.hold_id == h.hold_id);
         outcomes.push(if ledger_epoch != h.epoch {
             InsertHold::EpochMismatch { ledger_epoch }
-        } else if inserted.remove(&h.hold_id) {
+        } else if inserted && first {
             InsertHold::Inserted
         } else {
-            let existing = get_hold(&mut tx, &h.hold_id)
+            let existing = get_hold(&mut *pool.acquire().await?, &h.hold_id)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
             InsertHold::Conflict(existing)
         });
     }
-    tx.commit().await?;
     Ok(outcomes)
 }
 

@@ -1,4 +1,4 @@
-//! Admissions recorded together: one transaction answers each hold as if recorded alone.
+//! Admissions recorded together: one statement answers each hold as if recorded alone.
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
 use antrean_quota::admissions;
@@ -43,7 +43,7 @@ fn new_hold(id: &str, date: NaiveDate, epoch: i64) -> NewHold {
 }
 
 #[tokio::test]
-async fn one_transaction_answers_each_admission_as_if_alone() {
+async fn one_statement_answers_each_admission_as_if_alone() {
     let pool = ledger_pool().await;
     let (tuesday, wednesday): (NaiveDate, NaiveDate) =
         ("2026-12-01".parse().unwrap(), "2026-12-02".parse().unwrap());
@@ -85,6 +85,50 @@ async fn one_transaction_answers_each_admission_as_if_alone() {
         .await
         .unwrap();
     assert_eq!(ids, ["a", "b", "old"]);
+}
+
+/// A rebuild that holds the day row commits a new epoch while admissions wait for the row:
+/// they see the new epoch and stay out of the ledger (the rebuilt counters never saw them).
+#[tokio::test]
+async fn admissions_waiting_on_a_rebuild_see_its_new_epoch() {
+    let pool = ledger_pool().await;
+    let tuesday: NaiveDate = "2026-12-01".parse().unwrap();
+    day_at(&pool, tuesday, 2).await;
+    let mut rebuild = pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT epoch FROM quota_days WHERE office_code = 'BOGOR' AND date = $1 FOR UPDATE",
+    )
+    .bind(tuesday)
+    .execute(&mut *rebuild)
+    .await
+    .unwrap();
+    let p = pool.clone();
+    let waiting = tokio::spawn(async move {
+        ledger::insert_holds(&p, &[new_hold("a", tuesday, 2), new_hold("b", tuesday, 2)]).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the admissions waited for the day row"
+    );
+    sqlx::query("UPDATE quota_days SET epoch = 3 WHERE office_code = 'BOGOR' AND date = $1")
+        .bind(tuesday)
+        .execute(&mut *rebuild)
+        .await
+        .unwrap();
+    rebuild.commit().await.unwrap();
+    let outcomes = waiting.await.unwrap().unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, InsertHold::EpochMismatch { ledger_epoch: 3 })),
+        "{outcomes:?}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM holds")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
