@@ -122,6 +122,22 @@ impl From<Problem> for Status {
     }
 }
 
+/// The same status with its details already encoded as the `grpc-status-details-bin`
+/// header they travel in. tonic base64-encodes a status's details each time it answers with
+/// it, so a status kept to answer many requests (a flash crowd's refusal) carries them
+/// encoded once; callers decode the same header into the same details.
+pub fn details_encoded(status: Status) -> Status {
+    if status.details().is_empty() {
+        return status;
+    }
+    let mut metadata = status.metadata().clone();
+    metadata.insert_bin(
+        "grpc-status-details-bin",
+        tonic::metadata::MetadataValue::from_bytes(status.details()),
+    );
+    Status::with_metadata(status.code(), status.message(), metadata)
+}
+
 /// An internal failure: logged in full here, answered without details.
 pub fn internal(context: &str, err: impl std::fmt::Display) -> Status {
     tracing::error!(error = %err, "{context}");
@@ -241,5 +257,35 @@ mod tests {
         .into_status();
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(violations(&s)[0].field, "applicants[0].nik");
+    }
+
+    #[test]
+    fn details_encoded_once_reach_the_caller_unchanged() {
+        let plain = Problem::new(
+            Code::ResourceExhausted,
+            "SOLD_OUT",
+            "Kuota Senin, 7 Desember 2026 sesi PAGI tidak cukup (sisa 0).",
+            "Not enough seats.",
+        )
+        .with("next_dates", "2026-12-08,2026-12-09")
+        .into_status();
+        let ready = details_encoded(plain.clone());
+        // What a caller decodes from each answer's headers.
+        let heard = |s: Status| {
+            let response = s.into_http::<()>();
+            Status::from_header_map(response.headers()).expect("a status")
+        };
+        for s in [ready.clone(), ready] {
+            let (got, want) = (heard(s), heard(plain.clone()));
+            assert_eq!(got.code(), want.code());
+            assert_eq!(got.message(), want.message());
+            assert_eq!(got.details(), plain.details());
+            assert_eq!(reason(&got).as_deref(), Some("SOLD_OUT"));
+            assert_eq!(metadata(&got)["next_dates"], "2026-12-08,2026-12-09");
+            assert_eq!(english(&got).as_deref(), Some("Not enough seats."));
+        }
+        // A status without details is left as it is.
+        let bare = details_encoded(Status::not_found("x"));
+        assert!(bare.metadata().is_empty() && bare.details().is_empty());
     }
 }

@@ -28,7 +28,7 @@ type SoldOutKey = (NaiveDate, SessionOfDay, u32, Vec<NaiveDate>);
 /// The refusals a flash crowd gets, built once: a sold-out status is a function of its date,
 /// session, seats left and next free dates, and while those stay the same every refused
 /// applicant gets a clone instead of a new Bahasa message, five formatted dates and encoded
-/// details.
+/// details (kept encoded as their header, [`antrean_platform::status::details_encoded`]).
 #[derive(Default)]
 struct SoldOutStatuses(std::sync::Mutex<std::collections::HashMap<SoldOutKey, Status>>);
 
@@ -50,13 +50,15 @@ impl SoldOutStatuses {
         if let Some(s) = self.0.lock().expect("poisoned").get(&key) {
             return s.clone();
         }
-        let status: Status = QuotaError::SoldOut {
-            date,
-            session,
-            remaining,
-            next_dates: key.3.clone(),
-        }
-        .into();
+        let status = antrean_platform::status::details_encoded(
+            QuotaError::SoldOut {
+                date,
+                session,
+                remaining,
+                next_dates: key.3.clone(),
+            }
+            .into(),
+        );
         let mut cache = self.0.lock().expect("poisoned");
         if cache.len() >= Self::MAX {
             cache.clear();
