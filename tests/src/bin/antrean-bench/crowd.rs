@@ -1,7 +1,8 @@
 //! The flash crowd: every attempt holds one seat on the same office/date/session of capacity
 //! 150, through the service (`grpc-hold`) and through its two baselines: the quota's own Lua
 //! script straight against Redis (`redis-script`) and the usual PostgreSQL design that locks
-//! one counter row (`postgres-row-lock`); and the floor of any RPC (`grpc-floor`).
+//! one counter row (`postgres-row-lock`); and the floor of any RPC (`grpc-floor`, through the
+//! quota's server stack, and `tonic-bare`, through tonic alone).
 use crate::Bench;
 use crate::conn::{H2, Http1};
 use crate::drive::{Outcome, Run, code_name, drive};
@@ -111,6 +112,63 @@ pub async fn grpc_floor(b: &Bench, c: usize) -> (Run, Vec<String>) {
             }
         }))
         .await;
+    (run, Vec::new())
+}
+
+/// The cost of one tonic RPC on this host, both ends: the health check of a tonic server with
+/// no layers at all, on a thread of the generator's own, over 4 connections as `grpc-floor`.
+/// Its CPU is the generator's row: client and server together.
+pub async fn tonic_bare(b: &Bench, c: usize) -> (Run, Vec<String>) {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let (_reporter, health) = tonic_health::server::health_reporter();
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async {
+                        stopped.await.ok();
+                    },
+                )
+                .await
+                .expect("bare server");
+        })
+    });
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(HealthClient::new(
+            H2::connect(&format!("http://{addr}")).await.expect("bare"),
+        ));
+    }
+    let clients = Arc::new(clients);
+    let run = b
+        .measured(drive("tonic-bare", b.args.requests, c, b.max(), move |i| {
+            let mut client = clients[i % clients.len()].clone();
+            async move {
+                match client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                {
+                    Ok(_) => Outcome::Admitted,
+                    Err(s) => Outcome::Error(code_name(&s)),
+                }
+            }
+        }))
+        .await;
+    stop.send(()).ok();
+    server.join().expect("bare server thread");
     (run, Vec::new())
 }
 

@@ -6,7 +6,9 @@
 //!   of capacity 150 through `QuotaService/Hold`; its baselines `redis-script` (the quota's
 //!   own Lua hold script straight against Redis) and `postgres-row-lock` (the usual design:
 //!   `SELECT ... FOR UPDATE`, update, insert); `grpc-floor`, the health check through the
-//!   same server stack (the cost of any RPC); `http-availability`, reads through `/api/v1`;
+//!   same server stack (the cost of any RPC); `tonic-bare`, the same check of a tonic server
+//!   with no layers on a thread of the generator (the cost of one tonic RPC, both ends);
+//!   `http-availability`, reads through `/api/v1`;
 //! - [`flows`]: `grpc-booking` (create + confirm across 30 offices) and `whatsapp` (signed
 //!   classic-format webhooks, each conversation through to its confirmation reply at a Cloud
 //!   API stand-in served by this process).
@@ -87,7 +89,7 @@ pub struct Args {
     /// Comma-separated scenarios to run (default: all).
     #[arg(
         long,
-        default_value = "grpc-hold,grpc-floor,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced"
+        default_value = "grpc-hold,grpc-floor,tonic-bare,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced"
     )]
     scenarios: String,
     /// Longest time one run may take, seconds.
@@ -138,8 +140,11 @@ impl Bench {
         }
     }
 
-    /// Waits (at most 20 s) until no autovacuum worker runs: the vacuum and analyze that
-    /// follow one scenario's writes would otherwise take a core from the next one.
+    /// Waits (at most 20 s) until no autovacuum worker runs and the system is idle: the
+    /// vacuum and analyze that follow one scenario's writes, and the replies and deliveries
+    /// the services still work off after it, would otherwise take a core from the next one.
+    /// Idle is the services, Redis and PostgreSQL together taking at most 4% of one core
+    /// over half a second (their background loops poll).
     async fn settle(&self) {
         let quiet_by = std::time::Instant::now() + Duration::from_secs(20);
         while std::time::Instant::now() < quiet_by {
@@ -150,9 +155,19 @@ impl Bench {
             .await
             .unwrap_or(0);
             if busy == 0 {
-                return;
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let Some(services) = &self.services else {
+            return;
+        };
+        while std::time::Instant::now() < quiet_by {
+            let before = services.system_cpu();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if services.system_cpu() - before <= 0.02 {
+                return;
+            }
         }
     }
 
@@ -315,6 +330,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if on("grpc-floor") {
             done.push(crowd::grpc_floor(&bench, c).await);
+        }
+        if on("tonic-bare") {
+            done.push(crowd::tonic_bare(&bench, c).await);
         }
         if on("redis-script") {
             done.push(crowd::redis_script(&bench, c, round).await);

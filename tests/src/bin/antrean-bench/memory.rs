@@ -124,6 +124,17 @@ impl Services {
         v
     }
 
+    /// CPU seconds so far of everything measured but the generator: the services, Redis and
+    /// PostgreSQL.
+    pub fn system_cpu(&self) -> f64 {
+        self.cpu()
+            .iter()
+            .zip(CPU_NAMES)
+            .filter(|(_, name)| *name != "generator")
+            .map(|(s, _)| s)
+            .sum()
+    }
+
     /// Resets every peak and samples the sum until [`Watch::finish`].
     pub fn watch(&self) -> Watch {
         for (_, pid) in &self.0 {

@@ -188,12 +188,12 @@ pub fn write(
     }
     let _ = writeln!(
         md,
-        "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock | grpc-hold / grpc-floor |\n| --- | --- | --- | --- |"
+        "\n| concurrency | grpc-hold / redis-script | grpc-hold / postgres-row-lock | grpc-hold / grpc-floor | grpc-hold / tonic-bare |\n| --- | --- | --- | --- | --- |"
     );
     for &c in cs {
         let _ = writeln!(
             md,
-            "| {c} | {} | {} | {} |",
+            "| {c} | {} | {} | {} | {} |",
             fmt(
                 ratio(rate(runs, "grpc-hold", c), rate(runs, "redis-script", c)),
                 2
@@ -207,6 +207,10 @@ pub fn write(
             ),
             fmt(
                 ratio(rate(runs, "grpc-hold", c), rate(runs, "grpc-floor", c)),
+                2
+            ),
+            fmt(
+                ratio(rate(runs, "grpc-hold", c), rate(runs, "tonic-bare", c)),
                 2
             )
         );
