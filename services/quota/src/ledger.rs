@@ -295,10 +295,11 @@ pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<
         return Err(sqlx::Error::RowNotFound);
     }
     let mut outcomes = Vec::with_capacity(holds.len());
-    for (i, (h, (id, ledger_epoch, inserted))) in holds.iter().zip(answered).enumerate() {
+    let mut seen = std::collections::HashSet::with_capacity(holds.len());
+    for (h, (id, ledger_epoch, inserted)) in holds.iter().zip(answered) {
         debug_assert_eq!(h.hold_id, id);
         // A hold id twice in one call went in once: the first of them.
-        let first = !holds[..i].iter().any(|e| e.hold_id == h.hold_id);
+        let first = seen.insert(h.hold_id.as_str());
         outcomes.push(if ledger_epoch != h.epoch {
             InsertHold::EpochMismatch { ledger_epoch }
         } else if inserted && first {

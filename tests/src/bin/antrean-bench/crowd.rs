@@ -84,42 +84,16 @@ pub async fn grpc_hold(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) 
 /// quota server, through the same server stack (trace context, timeout, load shedding) and
 /// the same four connections as `grpc-hold`, doing no work of its own.
 pub async fn grpc_floor(b: &Bench, c: usize) -> (Run, Vec<String>) {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        clients.push(HealthClient::new(
-            H2::connect(&b.args.quota).await.expect("quota"),
-        ));
-    }
-    let clients = Arc::new(clients);
-    let run = b
-        .measured(drive("grpc-floor", b.args.requests, c, b.max(), move |i| {
-            let mut client = clients[i % clients.len()].clone();
-            async move {
-                let r = client
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await;
-                match r {
-                    Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => {
-                        Outcome::Admitted
-                    }
-                    Ok(_) => Outcome::Error("not serving".into()),
-                    Err(s) => Outcome::Error(code_name(&s)),
-                }
-            }
-        }))
-        .await;
-    (run, Vec::new())
+    (
+        health_checks(b, "grpc-floor", &b.args.quota, c).await,
+        Vec::new(),
+    )
 }
 
 /// The cost of one tonic RPC on this host, both ends: the health check of a tonic server with
 /// no layers at all, on a thread of the generator's own, over 4 connections as `grpc-floor`.
 /// Its CPU is the generator's row: client and server together.
 pub async fn tonic_bare(b: &Bench, c: usize) -> (Run, Vec<String>) {
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -144,32 +118,38 @@ pub async fn tonic_bare(b: &Bench, c: usize) -> (Run, Vec<String>) {
                 .expect("bare server");
         })
     });
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        clients.push(HealthClient::new(
-            H2::connect(&format!("http://{addr}")).await.expect("bare"),
-        ));
-    }
-    let clients = Arc::new(clients);
-    let run = b
-        .measured(drive("tonic-bare", b.args.requests, c, b.max(), move |i| {
-            let mut client = clients[i % clients.len()].clone();
-            async move {
-                match client
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                {
-                    Ok(_) => Outcome::Admitted,
-                    Err(s) => Outcome::Error(code_name(&s)),
-                }
-            }
-        }))
-        .await;
+    let run = health_checks(b, "tonic-bare", &format!("http://{addr}"), c).await;
     stop.send(()).ok();
     server.join().expect("bare server thread");
     (run, Vec::new())
+}
+
+/// `scenario`: health checks of the server at `url` over four HTTP/2 connections, each
+/// admitted when the server answers SERVING.
+async fn health_checks(b: &Bench, scenario: &'static str, url: &str, c: usize) -> Run {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(HealthClient::new(H2::connect(url).await.expect(scenario)));
+    }
+    let clients = Arc::new(clients);
+    b.measured(drive(scenario, b.args.requests, c, b.max(), move |i| {
+        let mut client = clients[i % clients.len()].clone();
+        async move {
+            let r = client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await;
+            match r {
+                Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => Outcome::Admitted,
+                Ok(_) => Outcome::Error("not serving".into()),
+                Err(s) => Outcome::Error(code_name(&s)),
+            }
+        }
+    }))
+    .await
 }
 
 pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) {
