@@ -95,13 +95,17 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     // The lease: a head another worker or replica leased meanwhile fails the re-checked
     // condition (PostgreSQL evaluates it again on the row's latest version) and is skipped.
     // Locking the heads with FOR UPDATE SKIP LOCKED inside the walk's statement instead took
-    // seconds per claim under a crowd of webhooks.
+    // seconds per claim under a crowd of webhooks. The heads are joined by primary key: with
+    // `wamid = ANY(..) AND state = 'PENDING'` PostgreSQL also scanned the whole partial index
+    // of pending messages (dead entries included) to AND it with the key lookups, 2.5-7 ms
+    // per claim under a crowd instead of 0.2.
     let claimed: Vec<Claimed> = sqlx::query_as(
-        "UPDATE inbound_messages SET lease_until = $2, attempts = attempts + 1
-         WHERE wamid = ANY($3) AND state = 'PENDING'
-           AND (lease_until IS NULL OR lease_until <= $1)
-         RETURNING wamid, phone_number_id, sender_key, sender_enc, content_enc, attempts,
-                   traceparent",
+        "UPDATE inbound_messages AS m SET lease_until = $2, attempts = m.attempts + 1
+         FROM UNNEST($3::text[]) AS h(wamid)
+         WHERE m.wamid = h.wamid AND m.state = 'PENDING'
+           AND (m.lease_until IS NULL OR m.lease_until <= $1)
+         RETURNING m.wamid, m.phone_number_id, m.sender_key, m.sender_enc, m.content_enc,
+                   m.attempts, m.traceparent",
     )
     .bind(now)
     .bind(now + Duration::seconds(LEASE_SECONDS))

@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = antrean_platform::telemetry::init("notification");
     let n = antrean_notification::build(&config, antrean_platform::clock::system()).await?;
     tracing::info!(api = %config.api_base(), "WhatsApp Cloud API");
-    let workers = n.worker.clone().spawn();
+    let worker = n.worker.clone();
+    let workers = worker.clone().spawn();
     let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
     tokio::spawn(antrean_platform::metrics::serve(
         metrics,
@@ -38,6 +39,15 @@ async fn main() -> anyhow::Result<()> {
         antrean_platform::shutdown_signal(),
     )
     .await?;
-    workers.abort();
+    // What the round under way sent is recorded before the process ends.
+    worker.stop();
+    if tokio::time::timeout(Duration::from_secs(15), workers)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "a delivery round did not finish in 15 s; its messages go out again once their lease ends"
+        );
+    }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! delivery, and recording what happened to them. States only ever move forward.
 use crate::templates::{self, TemplateError};
 use antrean_platform::clock::SharedClock;
+use antrean_platform::group_commit::{GroupCommit, Write};
 use antrean_platform::pii::Pii;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -57,12 +58,66 @@ pub struct Outbox {
     pool: PgPool,
     pii: Pii,
     clock: SharedClock,
+    /// Messages accepted together share one insert and its commit.
+    accepts: GroupCommit<Accepts>,
     pub wake: tokio::sync::Notify,
 }
 
+/// What happened to one delivery attempt, to be recorded with its event.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    pub id: Uuid,
+    /// SENT, QUEUED (a retry at `next`) or FAILED.
+    pub state: &'static str,
+    pub provider_id: Option<String>,
+    pub error: String,
+    pub next: Option<DateTime<Utc>>,
+}
+
+impl Mark {
+    /// The provider accepted the message.
+    pub fn sent(id: Uuid, provider_id: &str) -> Self {
+        Self {
+            id,
+            state: "SENT",
+            provider_id: Some(provider_id.to_owned()),
+            error: String::new(),
+            next: None,
+        }
+    }
+
+    /// Try again at `at`.
+    pub fn retry_at(id: Uuid, at: DateTime<Utc>, error: &str) -> Self {
+        Self {
+            id,
+            state: "QUEUED",
+            provider_id: None,
+            error: error.to_owned(),
+            next: Some(at),
+        }
+    }
+
+    pub fn failed(id: Uuid, error: &str) -> Self {
+        Self {
+            id,
+            state: "FAILED",
+            provider_id: None,
+            error: error.to_owned(),
+            next: None,
+        }
+    }
+}
+
 impl Outbox {
+    /// Needs a Tokio runtime: the writers of accepted messages start here.
     pub fn new(pool: PgPool, pii: Pii, clock: SharedClock) -> Self {
         Self {
+            accepts: GroupCommit::new(
+                Accepts(pool.clone()),
+                2,
+                128,
+                "notification_accept_batch_messages",
+            ),
             pool,
             pii,
             clock,
@@ -92,36 +147,23 @@ impl Outbox {
         } else {
             rendered.body
         };
-        let now = self.now();
-        let params = serde_json::to_value(&m.params).expect("strings");
+        let row = NewRow {
+            id: Uuid::now_v7(),
+            recipient_enc: self.pii.encrypt(&m.recipient),
+            recipient_key: hex::encode(self.pii.blind("recipient", &m.recipient)),
+            params: serde_json::to_value(&m.params).expect("strings"),
+            payload,
+            at: self.now(),
+            traceparent: antrean_platform::grpc::current_traceparent(),
+            message: m,
+        };
+        let key = row.message.idempotency_key.clone();
         // A new message comes back from the insert itself; a repeated key reads the first.
-        let inserted: Option<MessageRow> = sqlx::query_as(
-            "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
-                template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', $10, $10, $10, $11)
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING *",
-        )
-        .bind(Uuid::now_v7())
-        .bind(&m.idempotency_key)
-        .bind(&m.channel)
-        .bind(self.pii.encrypt(&m.recipient))
-        .bind(hex::encode(self.pii.blind("recipient", &m.recipient)))
-        .bind(&m.sender)
-        .bind(&m.template)
-        .bind(params)
-        .bind(payload)
-        .bind(now)
-        .bind(antrean_platform::grpc::current_traceparent())
-        .fetch_optional(&self.pool)
-        .await?;
+        let inserted = self.accepts.submit(row).await?;
         self.wake.notify_waiters();
         match inserted {
             Some(row) => Ok(row),
-            None => Ok(self
-                .by_key(&m.idempotency_key)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?),
+            None => Ok(self.by_key(&key).await?.ok_or(sqlx::Error::RowNotFound)?),
         }
     }
 
@@ -171,42 +213,36 @@ impl Outbox {
         .await
     }
 
-    /// The provider accepted the message.
-    pub async fn mark_sent(&self, id: Uuid, provider_id: &str) -> sqlx::Result<()> {
-        self.set(id, "SENT", Some(provider_id), "", None).await
-    }
-
-    /// Try again at `at`.
-    pub async fn retry_at(&self, id: Uuid, at: DateTime<Utc>, error: &str) -> sqlx::Result<()> {
-        self.set(id, "QUEUED", None, error, Some(at)).await
-    }
-
-    pub async fn mark_failed(&self, id: Uuid, error: &str) -> sqlx::Result<()> {
-        self.set(id, "FAILED", None, error, None).await
-    }
-
-    async fn set(
-        &self,
-        id: Uuid,
-        state: &str,
-        provider_id: Option<&str>,
-        error: &str,
-        next: Option<DateTime<Utc>>,
-    ) -> sqlx::Result<()> {
-        // One statement, so one round trip and one commit: the state and its event.
+    /// Records what became of delivery attempts, each with its event, in one statement (one
+    /// round trip and one commit). A message that is no longer QUEUED keeps its state; the
+    /// event is recorded all the same.
+    pub async fn record(&self, marks: &[Mark]) -> sqlx::Result<()> {
+        if marks.is_empty() {
+            return Ok(());
+        }
         sqlx::query(
-            "WITH moved AS (
-                UPDATE outbox SET state = $2, provider_message_id = COALESCE($3, provider_message_id),
-                    last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at),
+            "WITH o AS (
+                SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[],
+                    $5::timestamptz[]) AS o(id, state, provider_id, error, next)),
+             moved AS (
+                UPDATE outbox AS m SET state = o.state,
+                    provider_message_id = COALESCE(o.provider_id, m.provider_message_id),
+                    last_error = o.error, next_attempt_at = COALESCE(o.next, m.next_attempt_at),
                     lease_until = NULL, updated_at = $6
-                WHERE id = $1 AND state = 'QUEUED')
-             INSERT INTO delivery_events (message_id, state, detail, at) VALUES ($1, $2, $4, $6)",
+                FROM o WHERE m.id = o.id AND m.state = 'QUEUED')
+             INSERT INTO delivery_events (message_id, state, detail, at)
+             SELECT id, state, error, $6 FROM o",
         )
-        .bind(id)
-        .bind(state)
-        .bind(provider_id)
-        .bind(error)
-        .bind(next)
+        .bind(marks.iter().map(|m| m.id).collect::<Vec<_>>())
+        .bind(marks.iter().map(|m| m.state).collect::<Vec<_>>())
+        .bind(
+            marks
+                .iter()
+                .map(|m| m.provider_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(marks.iter().map(|m| m.error.as_str()).collect::<Vec<_>>())
+        .bind(marks.iter().map(|m| m.next).collect::<Vec<_>>())
         .bind(self.now())
         .execute(&self.pool)
         .await?;
@@ -253,6 +289,96 @@ impl Outbox {
                 .await?;
         }
         self.by_id(row.id).await
+    }
+}
+
+/// A rendered message with what its row needs.
+#[derive(Debug, Clone)]
+struct NewRow {
+    message: NewMessage,
+    id: Uuid,
+    recipient_enc: Vec<u8>,
+    recipient_key: String,
+    params: Value,
+    payload: Value,
+    at: DateTime<Utc>,
+    /// The trace of the request that sent it.
+    traceparent: String,
+}
+
+/// Inserts accepted messages; each answers its new row, or `None` when its idempotency key
+/// was taken (by an earlier message, or earlier in the same batch).
+struct Accepts(PgPool);
+
+impl Write for Accepts {
+    type Item = NewRow;
+    type Output = Option<MessageRow>;
+
+    async fn alone(&self, row: &NewRow) -> sqlx::Result<Option<MessageRow>> {
+        Ok(self
+            .together(std::slice::from_ref(row))
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    async fn together(&self, rows: &[NewRow]) -> sqlx::Result<Vec<Option<MessageRow>>> {
+        let inserted: Vec<MessageRow> = sqlx::query_as(
+            "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
+                template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
+             SELECT id, key, channel, recipient_enc, recipient_key, sender, template, params,
+                payload, 'QUEUED', at, at, at, traceparent
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
+                $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[])
+                AS r(id, key, channel, recipient_enc, recipient_key, sender, template, params,
+                     payload, at, traceparent)
+             ON CONFLICT (idempotency_key) DO NOTHING
+             RETURNING *",
+        )
+        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.message.idempotency_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.message.channel.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.recipient_enc.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.recipient_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.message.sender.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.message.template.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| &r.params).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| &r.payload).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.traceparent.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&self.0)
+        .await?;
+        let mut by_id: HashMap<Uuid, MessageRow> =
+            inserted.into_iter().map(|m| (m.id, m)).collect();
+        Ok(rows.iter().map(|r| by_id.remove(&r.id)).collect())
     }
 }
 

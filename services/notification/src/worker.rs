@@ -7,14 +7,17 @@
 //! the last attempt.
 //!
 //! What is guaranteed: a message accepted by `Send` is delivered at least once or ends
-//! FAILED. The Cloud API does not deduplicate, so a crash after the provider accepted a
-//! message and before SENT was recorded sends it again when the lease runs out.
+//! FAILED. The outcomes of a round are recorded together once its deliveries are done (one
+//! statement per round, not per message), and a stopping service lets its round finish
+//! first. The Cloud API does not deduplicate, so a crash after the provider accepted a
+//! message and before its round was recorded sends it again when the lease runs out.
 use crate::NotificationConfig;
 use crate::email::Mailer;
-use crate::outbox::{MessageRow, Outbox};
+use crate::outbox::{Mark, MessageRow, Outbox};
 use crate::whatsapp::{CloudApi, Outcome};
 use chrono::Duration;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -27,6 +30,7 @@ pub struct Worker {
     retry_base_ms: u64,
     spacing: std::time::Duration,
     next_slot: Mutex<HashMap<String, Instant>>,
+    stopping: AtomicBool,
 }
 
 impl Worker {
@@ -39,13 +43,15 @@ impl Worker {
             retry_base_ms: c.retry_base_ms,
             spacing: std::time::Duration::from_secs(1) / c.whatsapp_max_mps.max(1),
             next_slot: Mutex::default(),
+            stopping: AtomicBool::new(false),
         }
     }
 
-    /// Runs delivery rounds until the task is aborted.
+    /// Runs delivery rounds until [`Worker::stop`] (which lets the round under way finish, so
+    /// what it sent is recorded) or until the task is aborted.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
+            while !self.stopping.load(Ordering::SeqCst) {
                 match self.round().await {
                     Ok(0) => {
                         let wake = self.outbox.wake.notified();
@@ -55,18 +61,27 @@ impl Worker {
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "delivery round failed");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        let wake = self.outbox.wake.notified();
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wake).await;
                     }
                 }
             }
         })
     }
 
-    /// One round; answers how many messages it handled.
+    /// Asks the running rounds to stop once the one under way is recorded.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.outbox.wake.notify_waiters();
+    }
+
+    /// One round; answers how many messages it handled. The next claim waits for the whole
+    /// round anyway, so its outcomes are recorded together, in one statement (each alone if
+    /// that fails).
     pub async fn round(&self) -> anyhow::Result<usize> {
         let claimed = self.outbox.claim(64).await?;
         let n = claimed.len();
-        futures::future::join_all(claimed.into_iter().map(|m| {
+        let marks = futures::future::join_all(claimed.into_iter().map(|m| {
             // The delivery belongs to the trace of the request that sent the message.
             let span = tracing::info_span!(
                 "deliver",
@@ -79,6 +94,16 @@ impl Worker {
             self.deliver(m).instrument(span)
         }))
         .await;
+        if let Err(e) = self.outbox.record(&marks).await {
+            tracing::warn!(error = %e, messages = marks.len(),
+                "a round's delivery outcomes not recorded together; recording each alone");
+            for mark in &marks {
+                if let Err(e) = self.outbox.record(std::slice::from_ref(mark)).await {
+                    // The lease runs out and the message is tried again.
+                    tracing::warn!(message_id = %mark.id, error = %e, "delivery outcome not recorded");
+                }
+            }
+        }
         Ok(n)
     }
 
@@ -93,13 +118,11 @@ impl Worker {
         tokio::time::sleep_until(wait).await;
     }
 
-    async fn deliver(&self, m: MessageRow) {
+    /// Sends one message; what became of it.
+    async fn deliver(&self, m: MessageRow) -> Mark {
         let recipient = match self.outbox.recipient(&m) {
             Ok(r) => r,
-            Err(e) => {
-                let _ = self.outbox.mark_failed(m.id, &e.to_string()).await;
-                return;
-            }
+            Err(e) => return Mark::failed(m.id, &e.to_string()),
         };
         let outcome = if m.channel == "EMAIL" {
             let subject = m.payload["subject"].as_str().unwrap_or("Antrean paspor");
@@ -116,23 +139,19 @@ impl Worker {
         };
         metrics::counter!("notification_deliveries_total", "channel" => m.channel.clone(), "outcome" => label)
             .increment(1);
-        let recorded = match outcome {
-            Outcome::Accepted(wamid) => self.outbox.mark_sent(m.id, &wamid).await,
+        match outcome {
+            Outcome::Accepted(wamid) => Mark::sent(m.id, &wamid),
             Outcome::Retry(e) if (m.attempts as u32) < self.max_attempts => {
                 let ms = (self.retry_base_ms << (m.attempts.clamp(1, 20) - 1)).min(300_000);
                 let jitter = rand::random_range(0..=ms / 4);
                 let at = self.outbox.now() + Duration::milliseconds((ms + jitter) as i64);
                 tracing::info!(message_id = %m.id, attempts = m.attempts, error = %e, "delivery will be retried");
-                self.outbox.retry_at(m.id, at, &e).await
+                Mark::retry_at(m.id, at, &e)
             }
             Outcome::Retry(e) | Outcome::Permanent(e) => {
                 tracing::warn!(message_id = %m.id, error = %e, "delivery failed");
-                self.outbox.mark_failed(m.id, &e).await
+                Mark::failed(m.id, &e)
             }
-        };
-        if let Err(e) = recorded {
-            // The lease runs out and the message is tried again.
-            tracing::warn!(message_id = %m.id, error = %e, "delivery outcome not recorded");
         }
     }
 }

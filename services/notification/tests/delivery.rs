@@ -291,6 +291,129 @@ async fn a_worker_that_dies_mid_delivery_loses_nothing() {
 }
 
 #[tokio::test]
+async fn messages_sent_together_are_each_stored_once_and_their_round_recorded_together() {
+    let t = start_with(antrean_platform::clock::system(), false).await;
+    // 24 messages, each sent twice at once (a retried RPC racing the first): the sends share
+    // inserts, and each key keeps the first message.
+    let sends = (0..48).map(|i| {
+        let mut c = t.client.clone();
+        let n = i % 24;
+        async move {
+            let phone = format!("+62812000000{n:02}");
+            let m = c
+                .send(send(&format!("batch-{n}"), &phone, &format!("pesan {n}")))
+                .await
+                .unwrap()
+                .into_inner();
+            (n, m)
+        }
+    });
+    let answered = futures::future::join_all(sends).await;
+    let mut ids = std::collections::HashMap::new();
+    for (n, m) in &answered {
+        assert_eq!(m.state, pb::DeliveryState::Queued as i32);
+        let first = ids.entry(*n).or_insert_with(|| m.message_id.clone());
+        assert_eq!(
+            *first, m.message_id,
+            "both sends of key {n} answer one message"
+        );
+    }
+    let pool = t.n.outbox.pool();
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT idempotency_key, payload->'text'->>'body' FROM outbox ORDER BY idempotency_key",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 24);
+    for (key, body) in &stored {
+        let n = key.strip_prefix("batch-").unwrap();
+        assert!(body.starts_with(&format!("pesan {n}\n")), "{key}: {body}");
+    }
+    // One round delivers all 24; one of them is refused for good.
+    t.api.fail_next(Failure {
+        status: 400,
+        count: 1,
+        code: Some(131_026),
+        delay_ms: 0,
+    });
+    assert_eq!(t.n.worker.round().await.unwrap(), 24);
+    let states: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT o.state, count(DISTINCT o.id), count(e.id) FROM outbox o
+         JOIN delivery_events e ON e.message_id = o.id AND e.state = o.state
+         GROUP BY o.state ORDER BY o.state",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        states,
+        [("FAILED".to_owned(), 1, 1), ("SENT".to_owned(), 23, 23)]
+    );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 24, "one event per delivery attempt");
+    assert_eq!(t.api.messages().len(), 23);
+    // Every message sent has its provider id recorded.
+    let unmarked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE state = 'SENT' AND provider_message_id IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(unmarked, 0);
+}
+
+#[tokio::test]
+async fn a_stopping_worker_records_the_round_under_way_first() {
+    let t = start_with(antrean_platform::clock::system(), false).await;
+    let a = t
+        .client
+        .clone()
+        .send(send("k6", "+6281234567890", "S"))
+        .await
+        .unwrap()
+        .into_inner();
+    // The Cloud API takes its time to accept; the service is told to stop meanwhile.
+    t.api.fail_next(Failure {
+        status: 200,
+        count: 1,
+        code: None,
+        delay_ms: 400,
+    });
+    let running = t.n.worker.clone().spawn();
+    for _ in 0..200 {
+        if t.api.calls() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(t.api.calls(), 1, "the delivery is under way");
+    t.n.worker.stop();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the worker stops after its round")
+        .unwrap();
+    let m = t
+        .client
+        .clone()
+        .get_message(pb::GetMessageRequest {
+            message_id: a.message_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        m.state,
+        pb::DeliveryState::Sent as i32,
+        "recorded before it stopped"
+    );
+    assert_eq!(t.api.messages().len(), 1);
+}
+
+#[tokio::test]
 async fn bad_requests_name_their_fields() {
     let t = start().await;
     let mut bad = send("", "0812", "x");
