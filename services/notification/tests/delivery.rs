@@ -367,6 +367,46 @@ async fn messages_sent_together_are_each_stored_once_and_their_round_recorded_to
 }
 
 #[tokio::test]
+async fn concurrent_claims_share_out_each_recipients_oldest_message_once() {
+    let t = start_with(antrean_platform::clock::system(), false).await;
+    let mut first = std::collections::HashMap::new();
+    for round in 0..3 {
+        for r in 0..10 {
+            let m = t
+                .client
+                .clone()
+                .send(send(
+                    &format!("c{round}-{r}"),
+                    &format!("+62813000000{r:02}"),
+                    "antre",
+                ))
+                .await
+                .unwrap()
+                .into_inner();
+            first.entry(r).or_insert(m.message_id);
+        }
+    }
+    let (a, b) = tokio::join!(t.n.outbox.claim(64), t.n.outbox.claim(64));
+    let mut claimed: Vec<String> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|m| m.id.to_string())
+        .collect();
+    claimed.sort();
+    let mut heads: Vec<String> = first.into_values().collect();
+    heads.sort();
+    assert_eq!(
+        claimed, heads,
+        "each recipient's oldest, once between the two"
+    );
+    assert!(
+        t.n.outbox.claim(64).await.unwrap().is_empty(),
+        "the heads are leased and hold their recipients back"
+    );
+}
+
+#[tokio::test]
 async fn a_stopping_worker_records_the_round_under_way_first() {
     let t = start_with(antrean_platform::clock::system(), false).await;
     let a = t
