@@ -61,8 +61,8 @@ impl Worker {
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(error = %e, "delivery round failed");
-                        let wake = self.outbox.wake.notified();
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wake).await;
+                        // Not woken by new messages: a failing database is not hammered.
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                 }
             }
