@@ -256,14 +256,30 @@ impl Bench {
     }
 }
 
+/// The loads of `--concurrency`, each once: the report keys its tables by load, so a load
+/// listed twice would show its first run's figures twice.
+fn concurrencies(list: &str) -> anyhow::Result<Vec<usize>> {
+    let mut cs = Vec::new();
+    for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let n: usize = c
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| anyhow::anyhow!("--concurrency: {c:?} is not a positive number"))?;
+        anyhow::ensure!(
+            !cs.contains(&n),
+            "--concurrency lists {n} twice; run the bench again to repeat a load"
+        );
+        cs.push(n);
+    }
+    anyhow::ensure!(!cs.is_empty(), "--concurrency names no load");
+    Ok(cs)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cs: Vec<usize> = args
-        .concurrency
-        .split(',')
-        .filter_map(|c| c.trim().parse().ok())
-        .collect();
+    let cs = concurrencies(&args.concurrency)?;
     let wanted: Vec<String> = args.scenarios.split(',').map(|s| s.trim().into()).collect();
     let on = |s: &str| wanted.iter().any(|w| w == s);
 
@@ -400,4 +416,19 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concurrencies;
+
+    #[test]
+    fn each_load_is_listed_once_as_a_positive_number() {
+        assert_eq!(concurrencies("16, 64,256").unwrap(), [16, 64, 256]);
+        for bad in ["256,256", "16,x", "0", "", " , "] {
+            assert!(concurrencies(bad).is_err(), "{bad:?} accepted");
+        }
+        let twice = concurrencies("16,64,16").unwrap_err().to_string();
+        assert!(twice.contains("16 twice"), "{twice}");
+    }
 }
