@@ -1,6 +1,6 @@
 //! The Redis side of the quota: per office+date counters and holds, changed only by the Lua
 //! scripts in `src/lua/` so every decision is atomic.
-use crate::gates::{GATE_MAX_IDS, Gate, Gates};
+use crate::gates::{GATE_MAX_IDS, Gate, Gates, Verdict};
 use antrean_platform::domain::SessionOfDay;
 use chrono::NaiveDate;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -310,14 +310,26 @@ impl Counters {
     /// `hold_id` for `session` of `day` now because the session has no seat left (see
     /// [`crate::gates`]).
     pub fn refuses(&self, day: &DayKey, session: SessionOfDay, hold_id: &str, now_ms: i64) -> bool {
-        self.gates.refuses(day, session, hold_id, now_ms)
+        match self.gates.refuses(day, session, hold_id, now_ms) {
+            Verdict::Script => false,
+            Verdict::Refuse => true,
+            Verdict::RefuseAndRead => {
+                let (counters, day) = (self.clone(), day.clone());
+                tokio::spawn(async move { counters.fetch_gate(&day, now_ms).await });
+                true
+            }
+        }
     }
 
     /// Reads the sold-out gate of `day` unless one stands or is being read.
     async fn read_gate(&self, day: &DayKey, now_ms: i64) {
-        if !self.gates.begin_read(day, now_ms) {
-            return;
+        if self.gates.begin_read(day, now_ms) {
+            self.fetch_gate(day, now_ms).await;
         }
+    }
+
+    /// The gate read itself, once [`Gates`] began it.
+    async fn fetch_gate(&self, day: &DayKey, now_ms: i64) {
         let args = [now_ms.to_string(), GATE_MAX_IDS.to_string()];
         let gate = match self.run(&self.gate, day, &args).await {
             Ok(v) => {

@@ -13,6 +13,12 @@
 //!   then this process answers as before that change: a freed seat is not offered yet, a
 //!   date closed there is refused as sold out).
 //!
+//! A gate that still refuses a crowd in the last [`GATE_REFRESH_MS`] of its life is read
+//! again in the background while it stands; the new read replaces it (or, finding seats
+//! free, removes it), so a crowd that outlasts the TTL is not sent to the script in a wave
+//! each time a gate falls. The bound above is unchanged: a gate never outlives its read by
+//! more than the TTL.
+//!
 //! An id unknown to the gate cannot belong to a hold admitted into a sold-out session since
 //! the gate was read, unless seats came free meanwhile, which ends the gate in one of the ways
 //! above. Holds this process admits while a gate stands are added to it.
@@ -24,8 +30,23 @@ use std::sync::Mutex;
 /// Longest life of a gate, in the clock's milliseconds.
 pub const GATE_TTL_MS: i64 = 100;
 
+/// How long before a gate falls by its TTL a refusal from it reads it again.
+pub const GATE_REFRESH_MS: i64 = 25;
+
 /// Most hold ids a gate carries; a day with more recorded holds gets none.
 pub const GATE_MAX_IDS: usize = 4096;
+
+/// What a gate says of one Hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No gate refuses it: the hold script decides.
+    Script,
+    /// Refused: the session has no seat left.
+    Refuse,
+    /// Refused, and the gate is near its end: the caller reads it again, as after
+    /// [`Gates::begin_read`] (this call began the read).
+    RefuseAndRead,
+}
 
 pub(crate) struct Gate {
     /// Indexed by session: [PAGI, SIANG].
@@ -84,23 +105,31 @@ impl Gates {
         self.state.lock().expect("poisoned")
     }
 
-    /// True when a Hold of `hold_id` for `session` of `day` is refused without a call.
+    /// Whether a Hold of `hold_id` for `session` of `day` is refused without a call, and
+    /// whether the caller is to read the gate again (see [`Verdict::RefuseAndRead`]).
     pub(crate) fn refuses(
         &self,
         day: &DayKey,
         session: SessionOfDay,
         hold_id: &str,
         now_ms: i64,
-    ) -> bool {
+    ) -> Verdict {
         let mut state = self.state();
         let Some(gate) = state.gates.get(day) else {
-            return false;
+            return Verdict::Script;
         };
         if now_ms >= gate.until_ms {
             state.gates.remove(day);
-            return false;
+            return Verdict::Script;
         }
-        gate.sold[idx(session)] && !gate.ids.contains(hold_id)
+        if !gate.sold[idx(session)] || gate.ids.contains(hold_id) {
+            return Verdict::Script;
+        }
+        if now_ms + GATE_REFRESH_MS >= gate.until_ms && !state.reading.contains_key(day) {
+            state.reading.insert(day.clone(), false);
+            return Verdict::RefuseAndRead;
+        }
+        Verdict::Refuse
     }
 
     /// A hold of `day` was admitted through this process.
@@ -125,14 +154,22 @@ impl Gates {
         true
     }
 
-    /// Ends the read of `day` begun by [`Gates::begin_read`], at `now_ms`, keeping `gate`
-    /// unless the day changed meanwhile.
+    /// Ends the read of `day` begun by [`Gates::begin_read`] or by a
+    /// [`Verdict::RefuseAndRead`], started at `now_ms`: `gate` replaces any standing gate
+    /// (`None` removes it) unless the day changed meanwhile.
     pub(crate) fn read(&self, day: &DayKey, now_ms: i64, gate: Option<Gate>) {
         let mut state = self.state();
         let changed = state.reading.remove(day).unwrap_or(true);
-        if let Some(gate) = gate
-            && !changed
-        {
+        if changed {
+            return;
+        }
+        // A read while a gate stands replaces it. Ids the standing gate learnt meanwhile are
+        // kept: an id in a gate only sends its Hold to the script.
+        let standing = state.gates.remove(day);
+        if let Some(mut gate) = gate {
+            if let Some(old) = standing {
+                gate.ids.extend(old.ids);
+            }
             if state.gates.len() >= 64 {
                 // Gates live for moments: drop those that fell, so memory stays bounded by
                 // the days sold out right now.
@@ -163,6 +200,11 @@ mod tests {
         }
     }
 
+    /// Refused without a call (whether or not the gate is to be read again).
+    fn refused(gates: &Gates, session: SessionOfDay, id: &str, now_ms: i64) -> bool {
+        gates.refuses(&day(), session, id, now_ms) != Verdict::Script
+    }
+
     fn answer(parts: &[&str]) -> Vec<String> {
         parts.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -173,14 +215,14 @@ mod tests {
         assert!(gates.begin_read(&day(), 1_000));
         let gate = Gate::from_answer(answer(&["GATE", "1", "0", "1050", "kept"]), 1_000);
         gates.read(&day(), 1_000, gate);
-        assert!(gates.refuses(&day(), SessionOfDay::Pagi, "new", 1_000));
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "kept", 1_000));
-        assert!(!gates.refuses(&day(), SessionOfDay::Siang, "new", 1_000));
+        assert!(refused(&gates, SessionOfDay::Pagi, "new", 1_000));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "kept", 1_000));
+        assert!(!refused(&gates, SessionOfDay::Siang, "new", 1_000));
         gates.admitted(&day(), "mine");
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "mine", 1_010));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "mine", 1_010));
         // The earliest live hold expires at 1050: its seats may be free then.
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "new", 1_050));
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "new", 1_000));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "new", 1_050));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "new", 1_000));
     }
 
     #[test]
@@ -196,8 +238,10 @@ mod tests {
             Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
         assert!(!gates.begin_read(&day(), 1), "a gate stands");
-        assert!(gates.refuses(&day(), SessionOfDay::Siang, "x", GATE_TTL_MS - 1));
-        assert!(!gates.refuses(&day(), SessionOfDay::Siang, "x", GATE_TTL_MS));
+        assert!(refused(&gates, SessionOfDay::Siang, "x", GATE_TTL_MS - 1));
+        assert!(!refused(&gates, SessionOfDay::Siang, "x", GATE_TTL_MS));
+        // The refusal near the end began a read again; it finds no gate.
+        gates.read(&day(), GATE_TTL_MS - 1, None);
 
         assert!(gates.begin_read(&day(), 0));
         gates.read(
@@ -206,7 +250,7 @@ mod tests {
             Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
         gates.changed(&day());
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "x", 1));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "x", 1));
     }
 
     #[test]
@@ -219,7 +263,7 @@ mod tests {
             0,
             Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
         );
-        assert!(!gates.refuses(&day(), SessionOfDay::Pagi, "x", 1));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "x", 1));
         assert!(gates.begin_read(&day(), 1), "the read ended");
         // A change to another day leaves this read alone.
         gates.changed(&DayKey {
@@ -231,7 +275,7 @@ mod tests {
             1,
             Gate::from_answer(answer(&["GATE", "1", "1", ""]), 1),
         );
-        assert!(gates.refuses(&day(), SessionOfDay::Pagi, "x", 2));
+        assert!(refused(&gates, SessionOfDay::Pagi, "x", 2));
         assert!(Gate::from_answer(answer(&["NONE"]), 0).is_none());
     }
 
@@ -249,5 +293,79 @@ mod tests {
             gates.read(&day, at, gate);
         }
         assert!(gates.state().gates.len() <= 64);
+    }
+
+    #[test]
+    fn a_gate_near_its_end_is_read_again_once_and_replaced_keeping_what_it_learnt() {
+        let gates = Gates::default();
+        assert!(gates.begin_read(&day(), 0));
+        gates.read(
+            &day(),
+            0,
+            Gate::from_answer(answer(&["GATE", "1", "0", ""]), 0),
+        );
+        let due = GATE_TTL_MS - GATE_REFRESH_MS;
+        assert_eq!(
+            gates.refuses(&day(), SessionOfDay::Pagi, "x", due - 1),
+            Verdict::Refuse
+        );
+        assert_eq!(
+            gates.refuses(&day(), SessionOfDay::Siang, "x", due),
+            Verdict::Script
+        );
+        assert_eq!(
+            gates.refuses(&day(), SessionOfDay::Pagi, "x", due),
+            Verdict::RefuseAndRead
+        );
+        assert_eq!(
+            gates.refuses(&day(), SessionOfDay::Pagi, "y", due + 1),
+            Verdict::Refuse,
+            "one read at a time"
+        );
+        assert!(!gates.begin_read(&day(), due + 1));
+        gates.admitted(&day(), "mine");
+        gates.read(
+            &day(),
+            due,
+            Gate::from_answer(answer(&["GATE", "1", "0", ""]), due),
+        );
+        // The new read stands its own TTL, and still knows the hold admitted meanwhile.
+        assert!(refused(&gates, SessionOfDay::Pagi, "x", GATE_TTL_MS + 1));
+        assert!(!refused(
+            &gates,
+            SessionOfDay::Pagi,
+            "mine",
+            GATE_TTL_MS + 1
+        ));
+        assert!(!refused(&gates, SessionOfDay::Pagi, "x", due + GATE_TTL_MS));
+    }
+
+    #[test]
+    fn a_read_again_that_finds_seats_or_overlapped_a_change_ends_the_gate() {
+        let gates = Gates::default();
+        let due = GATE_TTL_MS - GATE_REFRESH_MS;
+        for ending in ["seats free", "changed"] {
+            assert!(gates.begin_read(&day(), 0));
+            gates.read(
+                &day(),
+                0,
+                Gate::from_answer(answer(&["GATE", "1", "1", ""]), 0),
+            );
+            assert_eq!(
+                gates.refuses(&day(), SessionOfDay::Pagi, "x", due),
+                Verdict::RefuseAndRead
+            );
+            let read = if ending == "changed" {
+                gates.changed(&day());
+                Gate::from_answer(answer(&["GATE", "1", "1", ""]), due)
+            } else {
+                Gate::from_answer(answer(&["NONE"]), due)
+            };
+            gates.read(&day(), due, read);
+            assert!(
+                !refused(&gates, SessionOfDay::Pagi, "x", due + 1),
+                "{ending}"
+            );
+        }
     }
 }

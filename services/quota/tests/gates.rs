@@ -7,7 +7,7 @@ use antrean_platform::status;
 use antrean_platform::testing::RedisServer;
 use antrean_proto::v1 as pb;
 use antrean_quota::counters::DayKey;
-use antrean_quota::gates::GATE_TTL_MS;
+use antrean_quota::gates::{GATE_REFRESH_MS, GATE_TTL_MS};
 use chrono::Duration;
 use common::*;
 use tonic::Code;
@@ -26,23 +26,32 @@ async fn sold_out(q: &TestQuota) {
     gate_stands(q).await;
 }
 
-/// Waits until the gate, read in the background after a refusal, stands for PAGI.
-async fn gate_stands(q: &TestQuota) {
+/// Whether a gate refuses PAGI of BOGOR on [`DATE`] now.
+fn gated(q: &TestQuota) -> bool {
     let day = DayKey {
         office: "BOGOR".into(),
         date: DATE.parse().unwrap(),
     };
+    let now = q.quota.now().timestamp_millis();
+    q.quota
+        .counters()
+        .refuses(&day, SessionOfDay::Pagi, "probe", now)
+}
+
+/// Waits (up to five seconds) until `ready`, which a task in the background brings about.
+async fn eventually(what: &str, ready: impl Fn() -> bool) {
     for _ in 0..500 {
-        let now = q.quota.now().timestamp_millis();
-        if q.quota
-            .counters()
-            .refuses(&day, SessionOfDay::Pagi, "probe", now)
-        {
+        if ready() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("no gate after a refusal");
+    panic!("never: {what}");
+}
+
+/// Waits until the gate, read in the background after a refusal, stands for PAGI.
+async fn gate_stands(q: &TestQuota) {
+    eventually("a gate after a refusal", || gated(q)).await;
 }
 
 async fn assert_refused(q: &TestQuota, id: &str) {
@@ -167,4 +176,59 @@ async fn a_seat_whose_hold_expired_is_offered() {
     c.hold(hold("into-expired", "BOGOR", DATE, pb::Session::Pagi, 1))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_crowd_that_outlasts_the_gate_is_refused_from_memory_throughout() {
+    antrean_platform::metrics::install();
+    let redis = RedisServer::start().await;
+    let q = start_with_redis(redis.url()).await;
+    sold_out(&q).await;
+    // Near the gate's end a refusal reads it again, in the background, while it stands.
+    q.clock
+        .advance(Duration::milliseconds(GATE_TTL_MS - GATE_REFRESH_MS));
+    assert_refused(&q, "near-the-end").await;
+    eventually("the gate read again", || {
+        counted("quota_sold_out_gates_total") == 2
+    })
+    .await;
+    // Past the first read's TTL the crowd is still refused without a script call.
+    let before = script_calls(&redis.url()).await;
+    q.clock.advance(Duration::milliseconds(GATE_REFRESH_MS));
+    for i in 0..20 {
+        assert_refused(&q, &format!("later-{i}")).await;
+    }
+    assert_eq!(script_calls(&redis.url()).await, before);
+    // And the new read lives no longer than its own TTL.
+    q.clock.advance(Duration::milliseconds(GATE_TTL_MS));
+    assert!(!gated(&q));
+}
+
+#[tokio::test]
+async fn a_seat_released_by_another_replica_is_offered_once_the_gate_is_read_again() {
+    let q = start().await;
+    let other = q.replica().await;
+    sold_out(&q).await;
+    other
+        .client
+        .clone()
+        .release(pb::ReleaseRequest {
+            hold_id: "a0".into(),
+        })
+        .await
+        .unwrap();
+    q.clock
+        .advance(Duration::milliseconds(GATE_TTL_MS - GATE_REFRESH_MS));
+    // Refused from the gate read before the release, which the gate's new read finds.
+    assert_refused(&q, "stale").await;
+    eventually("the gate gone", || !gated(&q)).await;
+    let a = q
+        .client
+        .clone()
+        .hold(hold("fresh", "BOGOR", DATE, pb::Session::Pagi, 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.remaining, 0);
+    assert_eq!(q.ledger_seats("BOGOR", DATE, "PAGI").await, 3);
 }
