@@ -42,6 +42,25 @@ pub struct Run {
     pub memory: Option<MemoryPeak>,
 }
 
+/// Of runs of one scenario at one load, the one of median throughput, with the highest
+/// memory any of them saw (a memory target holds for every run, not the middle one). Its CPU
+/// time stays its own, so the CPU per attempt is that of the run reported.
+pub fn median_run(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    let peaks: Vec<MemoryPeak> = runs.iter().filter_map(|r| r.memory.clone()).collect();
+    let mut kept = runs.swap_remove(runs.len() / 2);
+    if let Some(m) = &mut kept.memory {
+        for p in &peaks {
+            m.together = m.together.max(p.together);
+            for ((name, mb), (other, seen)) in m.per_service.iter_mut().zip(&p.per_service) {
+                debug_assert_eq!(name, other);
+                *mb = mb.max(*seen);
+            }
+        }
+    }
+    kept
+}
+
 /// p50, p99 and max latency of some attempts, in milliseconds (zero when there were none).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Quantiles {
@@ -267,4 +286,40 @@ where
 /// The canonical name of a gRPC status code (error kinds in the tables).
 pub fn code_name(s: &tonic::Status) -> String {
     format!("{:?}", s.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(done: usize, p99: f64, together: f64) -> Run {
+        Run {
+            scenario: "grpc-hold",
+            concurrency: 16,
+            done,
+            seconds: 1.0,
+            p99,
+            memory: Some(MemoryPeak {
+                per_service: vec![("quota".into(), together / 2.0)],
+                together,
+                cpu_seconds: vec![done as f64 / 1e6],
+            }),
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn the_median_run_is_kept_with_the_highest_memory_of_all() {
+        let kept = median_run(vec![
+            run(300, 3.0, 60.0),
+            run(100, 9.0, 80.0),
+            run(200, 5.0, 70.0),
+        ]);
+        assert_eq!((kept.done, kept.p99), (200, 5.0));
+        let memory = kept.memory.unwrap();
+        assert_eq!(memory.together, 80.0);
+        assert_eq!(memory.per_service, vec![("quota".to_owned(), 40.0)]);
+        assert_eq!(memory.cpu_seconds, vec![200.0 / 1e6], "its own CPU time");
+        assert_eq!(median_run(vec![run(7, 1.0, 1.0)]).done, 7);
+    }
 }

@@ -144,6 +144,7 @@ fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Ta
 
 pub fn write(
     out: &str,
+    repeat: usize,
     runs: &[Run],
     cs: &[usize],
     idle: Option<&[(String, f64)]>,
@@ -151,6 +152,12 @@ pub fn write(
     problems: &[String],
 ) -> anyhow::Result<String> {
     let mut md = String::new();
+    if repeat > 1 {
+        let _ = writeln!(
+            md,
+            "The flash crowd, its baselines and the reads ran {repeat} times per load, interleaved; each of their rows is the run of median throughput (its latencies and CPU time), with the highest memory of the {repeat}.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "| scenario | load | requests | throughput (/s) | p50 ms | p95 ms | p99 ms | max ms | admitted | refused | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
