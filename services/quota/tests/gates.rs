@@ -131,11 +131,11 @@ async fn a_capacity_change_here_opens_the_session_at_once() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_seat_released_by_another_replica_is_offered_within_the_gate_ttl() {
-    let q = start().await;
+/// Sells PAGI out (see [`sold_out`]), then releases `a2` through another replica, which
+/// this one's gate does not hear of.
+async fn sold_out_then_released_elsewhere(q: &TestQuota) {
     let other = q.replica().await;
-    sold_out(&q).await;
+    sold_out(q).await;
     other
         .client
         .clone()
@@ -144,9 +144,10 @@ async fn a_seat_released_by_another_replica_is_offered_within_the_gate_ttl() {
         })
         .await
         .unwrap();
-    // This replica's gate was read before that release and stands until its TTL.
-    assert_refused(&q, "stale").await;
-    q.clock.advance(Duration::milliseconds(GATE_TTL_MS));
+}
+
+/// A new Hold takes the seat released elsewhere, the last one.
+async fn assert_freed_seat_taken(q: &TestQuota) {
     let a = q
         .client
         .clone()
@@ -156,6 +157,16 @@ async fn a_seat_released_by_another_replica_is_offered_within_the_gate_ttl() {
         .into_inner();
     assert_eq!(a.remaining, 0);
     assert_eq!(q.ledger_seats("BOGOR", DATE, "PAGI").await, 3);
+}
+
+#[tokio::test]
+async fn a_seat_released_by_another_replica_is_offered_within_the_gate_ttl() {
+    let q = start().await;
+    sold_out_then_released_elsewhere(&q).await;
+    // This replica's gate was read before that release and stands until its TTL.
+    assert_refused(&q, "stale").await;
+    q.clock.advance(Duration::milliseconds(GATE_TTL_MS));
+    assert_freed_seat_taken(&q).await;
 }
 
 #[tokio::test]
@@ -207,28 +218,11 @@ async fn a_crowd_that_outlasts_the_gate_is_refused_from_memory_throughout() {
 #[tokio::test]
 async fn a_seat_released_by_another_replica_is_offered_once_the_gate_is_read_again() {
     let q = start().await;
-    let other = q.replica().await;
-    sold_out(&q).await;
-    other
-        .client
-        .clone()
-        .release(pb::ReleaseRequest {
-            hold_id: "a0".into(),
-        })
-        .await
-        .unwrap();
+    sold_out_then_released_elsewhere(&q).await;
     q.clock
         .advance(Duration::milliseconds(GATE_TTL_MS - GATE_REFRESH_MS));
     // Refused from the gate read before the release, which the gate's new read finds.
     assert_refused(&q, "stale").await;
     eventually("the gate gone", || !gated(&q)).await;
-    let a = q
-        .client
-        .clone()
-        .hold(hold("fresh", "BOGOR", DATE, pb::Session::Pagi, 1))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(a.remaining, 0);
-    assert_eq!(q.ledger_seats("BOGOR", DATE, "PAGI").await, 3);
+    assert_freed_seat_taken(&q).await;
 }
