@@ -285,6 +285,7 @@ fn concurrencies(list: &str) -> anyhow::Result<Vec<usize>> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cs = concurrencies(&args.concurrency)?;
+    anyhow::ensure!(args.repeat >= 1, "--repeat: at least one run per load");
     let wanted: Vec<String> = args.scenarios.split(',').map(|s| s.trim().into()).collect();
     let on = |s: &str| wanted.iter().any(|w| w == s);
 
@@ -347,9 +348,9 @@ async fn main() -> anyhow::Result<()> {
     for (round, &c) in cs.iter().enumerate() {
         let mut done: Vec<(Run, Vec<String>)> = Vec::new();
         let mut short: Vec<Vec<Run>> = Vec::new();
-        for rep in 0..bench.args.repeat.max(1) {
+        for rep in 0..bench.args.repeat {
             // Each repetition its own untouched day, Redis key and counter row.
-            let day = round * bench.args.repeat.max(1) + rep;
+            let day = round * bench.args.repeat + rep;
             let mut reps: Vec<(Run, Vec<String>)> = Vec::new();
             if on("grpc-hold") {
                 reps.push(crowd::grpc_hold(&bench, c, day).await);
@@ -420,7 +421,7 @@ async fn main() -> anyhow::Result<()> {
     let after = bench.services.as_ref().map(Services::resident);
     let md = report::write(
         &bench.args.out,
-        bench.args.repeat.max(1),
+        bench.args.repeat,
         &runs,
         &cs,
         idle.as_deref(),
