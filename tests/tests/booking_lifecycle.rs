@@ -7,6 +7,20 @@ use tonic::Code;
 
 const DATE: &str = "2026-12-01";
 
+/// Booking `id` as `GetBooking` reads it back.
+async fn by_id(
+    c: &mut pb::booking_service_client::BookingServiceClient<tonic::transport::Channel>,
+    id: &str,
+) -> pb::Booking {
+    c.get_booking(pb::GetBookingRequest {
+        key: Some(pb::get_booking_request::Key::BookingId(id.to_owned())),
+        contact_phone: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
 #[tokio::test]
 async fn hold_confirm_and_check_in_on_time() {
     let s = start().await;
@@ -36,6 +50,8 @@ async fn hold_confirm_and_check_in_on_time() {
     );
     // The same seats are gone from availability at once, for every channel.
     assert_eq!(s.remaining("BOGOR", DATE, pb::Session::Pagi).await, 73);
+    // The answer is the booking as stored.
+    assert_eq!(by_id(&mut c, &b.booking_id).await, b);
 
     let confirmed = c
         .confirm_booking(pb::ConfirmBookingRequest {
@@ -54,6 +70,7 @@ async fn hold_confirm_and_check_in_on_time() {
         .map(|a| a.queue_number.as_str())
         .collect();
     assert_eq!(numbers, ["A-001", "A-002"]);
+    assert_eq!(by_id(&mut c, &b.booking_id).await, confirmed);
     assert_eq!(confirmed.applicants[0].scheduled_local, "08:00");
     assert_eq!(confirmed.applicants[0].arrive_by_local, "07:30");
     assert_eq!(s.remaining("BOGOR", DATE, pb::Session::Pagi).await, 73);

@@ -387,29 +387,43 @@ impl Bookings {
                 max,
             });
         }
+        // The applicants as the answer shows them, in the request's order.
+        let applicants = resolved
+            .applicants
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(ApplicantRow {
+                    position: i as i32,
+                    applicant_id: Uuid::parse_str(&a.applicant_id).map_err(|e| {
+                        BookingError::Upstream(Box::new(status::internal("applicant id", e)))
+                    })?,
+                    person_key: a.person_key.clone(),
+                    name: a.name.clone(),
+                    application_type: pb::ApplicationType::try_from(a.application_type)
+                        .unwrap_or(pb::ApplicationType::New)
+                        .as_str_name()
+                        .to_owned(),
+                    queue_number: None,
+                    scheduled_at: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // In person-key order, so two bookings sharing people cannot deadlock on the index.
-        let mut order: Vec<(usize, &pb::ResolvedApplicant)> =
-            resolved.applicants.iter().enumerate().collect();
-        order.sort_by(|a, b| a.1.person_key.cmp(&b.1.person_key));
-        for (i, a) in order {
-            let applicant_id = Uuid::parse_str(&a.applicant_id).map_err(|e| {
-                BookingError::Upstream(Box::new(status::internal("applicant id", e)))
-            })?;
+        let mut order: Vec<&ApplicantRow> = applicants.iter().collect();
+        order.sort_by(|a, b| a.person_key.cmp(&b.person_key));
+        for a in order {
             let r = sqlx::query(
                 "INSERT INTO booking_applicants (booking_id, position, applicant_id, person_key,
                     name, application_type, office_code, date, session, active)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
             )
             .bind(id)
-            .bind(i as i32)
-            .bind(applicant_id)
+            .bind(a.position)
+            .bind(a.applicant_id)
             .bind(&a.person_key)
             .bind(&a.name)
-            .bind(
-                pb::ApplicationType::try_from(a.application_type)
-                    .unwrap_or(pb::ApplicationType::New)
-                    .as_str_name(),
-            )
+            .bind(&a.application_type)
             .bind(&office_code)
             .bind(date)
             .bind(session.as_str())
@@ -444,18 +458,31 @@ impl Bookings {
             .as_ref()
             .and_then(from_timestamp)
             .unwrap_or(now + Duration::seconds(i64::from(ttl)));
-        sqlx::query("UPDATE bookings SET expires_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-        event(&mut tx, id, None, "HELD", "", now).await?;
+        // The hold's own expiry and the HELD event; the row comes back for the answer.
+        let booking: BookingRow = sqlx::query_as(
+            "WITH held AS (
+                INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
+                VALUES ($1, NULL, 'HELD', '', $3))
+             UPDATE bookings SET expires_at = $2 WHERE id = $1 RETURNING *",
+        )
+        .bind(id)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        count_transition("HELD");
         if let Err(e) = tx.commit().await {
             self.release_seats(id).await;
             return Err(e.into());
         }
         tracing::info!(booking_id = %id, office = %office_code, %date, session = %session, seats, "booking held");
-        Ok((self.view(id).await?, code))
+        Ok((
+            BookingView {
+                booking,
+                applicants,
+            },
+            code,
+        ))
     }
 
     async fn replay(&self, key: &str, hash: &str) -> Result<Option<(BookingView, String)>> {
@@ -639,13 +666,7 @@ impl Bookings {
         let office = self.office(&b.office_code).await?;
         let session: SessionOfDay = b.session.parse().expect("schema");
         let (start, end) = office.hours[&session];
-        let applicants: Vec<ApplicantRow> = sqlx::query_as(
-            "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
-             FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut applicants = applicants_of(&mut tx, id).await?;
         let n = applicants.len() as i32;
         // Row lock on the counter: confirms of one session take numbers one after another.
         let last: i32 = sqlx::query_scalar(
@@ -659,9 +680,11 @@ impl Bookings {
         .bind(n)
         .fetch_one(&mut *tx)
         .await?;
-        for a in &applicants {
+        let mut positions = Vec::with_capacity(applicants.len());
+        let mut seqs = Vec::with_capacity(applicants.len());
+        for a in &mut applicants {
             let seq = (last - n + 1 + a.position) as u32;
-            let at = scheduled_at(
+            a.scheduled_at = Some(scheduled_at(
                 office.tz,
                 b.date,
                 start,
@@ -669,38 +692,61 @@ impl Bookings {
                 committed.capacity,
                 self.config.schedule_batch,
                 seq,
-            );
-            sqlx::query(
-                "UPDATE booking_applicants SET queue_seq = $3, queue_number = $4, scheduled_at = $5
-                 WHERE booking_id = $1 AND position = $2",
-            )
-            .bind(id)
-            .bind(a.position)
-            .bind(seq as i32)
-            .bind(format!("{}-{:03}", session.queue_letter(), seq))
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            ));
+            a.queue_number = Some(format!("{}-{:03}", session.queue_letter(), seq));
+            positions.push(a.position);
+            seqs.push(seq as i32);
         }
+        let (numbers, times): (Vec<_>, Vec<_>) = applicants
+            .iter()
+            .map(|a| (a.queue_number.clone(), a.scheduled_at))
+            .unzip();
+        sqlx::query(
+            "UPDATE booking_applicants ba
+             SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
+             FROM UNNEST($2::int[], $3::int[], $4::text[], $5::timestamptz[])
+                  AS u(position, seq, number, at)
+             WHERE ba.booking_id = $1 AND ba.position = u.position",
+        )
+        .bind(id)
+        .bind(&positions)
+        .bind(&seqs)
+        .bind(&numbers)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await?;
         let remind_at = local_instant(
             office.tz,
             b.date.pred_opt().unwrap_or(b.date),
             chrono::NaiveTime::from_hms_opt(self.config.reminder_hour.min(23), 0, 0)
                 .expect("valid hour"),
         );
-        sqlx::query(
-            "UPDATE bookings SET booking_code = $2, confirmed_at = $3, remind_at = $4 WHERE id = $1",
+        // The booking code, the status and its event in one statement; the row comes back
+        // for the answer. The row is locked above, so it is still HELD.
+        let booking: BookingRow = sqlx::query_as(
+            "WITH confirmed AS (
+                UPDATE bookings SET status = 'CONFIRMED', updated_at = $3, booking_code = $2,
+                    confirmed_at = $3, remind_at = $4
+                WHERE id = $1 AND status = 'HELD' RETURNING *),
+             event AS (
+                INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
+                SELECT id, 'HELD', 'CONFIRMED', '', $3 FROM confirmed)
+             SELECT * FROM confirmed",
         )
         .bind(id)
         .bind(BookingCode::generate().as_str())
         .bind(now)
         .bind(remind_at)
-        .execute(&mut *tx)
-        .await?;
-        transition(&mut tx, id, "HELD", "CONFIRMED", "", now).await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| BookingError::WrongStatus("HELD".to_owned()))?;
+        count_transition("CONFIRMED");
         tx.commit().await?;
         tracing::info!(booking_id = %id, "booking confirmed");
-        self.view(id).await
+        Ok(BookingView {
+            booking,
+            applicants,
+        })
     }
 
     // ---- Look up, cancel, check in -----------------------------------------------------
@@ -1107,18 +1153,23 @@ impl Bookings {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(BookingError::NotFound)?;
-        let applicants = sqlx::query_as(
-            "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
-             FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let applicants = applicants_of(&mut *self.pool.acquire().await?, id).await?;
         Ok(BookingView {
             booking,
             applicants,
         })
     }
+}
+
+/// The applicants of booking `id`, in the request's order.
+async fn applicants_of(conn: &mut PgConnection, id: Uuid) -> Result<Vec<ApplicantRow>> {
+    Ok(sqlx::query_as(
+        "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
+         FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// One status change: the row, its event, and (for exits) the people freed for new bookings.
@@ -1160,7 +1211,7 @@ pub(crate) async fn event(
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    metrics::counter!("booking_transitions_total", "to" => to.to_owned()).increment(1);
+    count_transition(to);
     sqlx::query(
         "INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
          VALUES ($1, $2, $3, $4, $5)",
@@ -1173,6 +1224,11 @@ pub(crate) async fn event(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Counts one status change in `booking_transitions_total`.
+fn count_transition(to: &str) {
+    metrics::counter!("booking_transitions_total", "to" => to.to_owned()).increment(1);
 }
 
 /// Runs [`Bookings::sweep`] every `seconds` until aborted.

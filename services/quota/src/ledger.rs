@@ -323,8 +323,9 @@ pub async fn get_hold(conn: &mut PgConnection, hold_id: &str) -> sqlx::Result<Op
 
 #[derive(Debug)]
 pub enum CommitHold {
-    /// Committed now or before; with the session's capacity.
+    /// Committed now or before: the hold as it is now, with the session's capacity.
     Committed {
+        hold: HoldRow,
         capacity: u32,
     },
     /// Confirmed seats would exceed capacity.
@@ -359,6 +360,7 @@ pub async fn commit_hold(
             drop(tx);
             return Ok(CommitHold::Committed {
                 capacity: capacity().await? as u32,
+                hold: h,
             });
         }
         "RELEASED" => return Ok(CommitHold::Released),
@@ -371,30 +373,45 @@ pub async fn commit_hold(
         return Ok(CommitHold::Expired);
     }
     // The final say: confirmed + seats may not exceed capacity. A capacity lowered after the
-    // hold was admitted does not refuse it (lowering only stops new holds).
-    let cap: Option<i32> = sqlx::query_scalar(
-        "UPDATE session_quota SET confirmed = confirmed + $4
-         WHERE office_code = $1 AND date = $2 AND session = $3
-           AND confirmed + $4 <= GREATEST(capacity, $5)
-         RETURNING capacity",
+    // hold was admitted does not refuse it (lowering only stops new holds). The seats and the
+    // hold's new state go in one statement, which answers the hold as it is afterwards.
+    let done: Committing = sqlx::query_as(
+        "WITH seats AS (
+            UPDATE session_quota SET confirmed = confirmed + $4
+            WHERE office_code = $1 AND date = $2 AND session = $3
+              AND confirmed + $4 <= GREATEST(capacity, $5)
+            RETURNING capacity),
+         hold AS (
+            UPDATE holds
+            SET state = CASE WHEN EXISTS (SELECT 1 FROM seats) THEN 'COMMITTED' ELSE 'RELEASED' END,
+                updated_at = now()
+            WHERE hold_id = $6 RETURNING *)
+         SELECT (SELECT capacity FROM seats) AS capacity, hold.* FROM hold",
     )
     .bind(&h.office_code)
     .bind(h.date)
     .bind(&h.session)
     .bind(h.seats)
     .bind(h.admitted_capacity)
-    .fetch_optional(&mut *tx)
+    .bind(hold_id)
+    .fetch_one(&mut *tx)
     .await?;
-    let Some(cap) = cap else {
-        set_state(&mut tx, hold_id, "RELEASED").await?;
-        tx.commit().await?;
-        return Ok(CommitHold::CapacityExceeded);
-    };
-    set_state(&mut tx, hold_id, "COMMITTED").await?;
     tx.commit().await?;
-    Ok(CommitHold::Committed {
-        capacity: cap as u32,
+    Ok(match done.capacity {
+        Some(cap) => CommitHold::Committed {
+            hold: done.hold,
+            capacity: cap as u32,
+        },
+        None => CommitHold::CapacityExceeded,
     })
+}
+
+/// The commit statement's answer: the session's capacity when the seats were confirmed.
+#[derive(FromRow)]
+struct Committing {
+    capacity: Option<i32>,
+    #[sqlx(flatten)]
+    hold: HoldRow,
 }
 
 /// Gives back a held or committed hold in the ledger. Answers the hold as it is afterwards

@@ -481,12 +481,7 @@ impl Quota {
             }
         }
         match ledger::commit_hold(&self.pool, hold_id, now).await? {
-            CommitHold::Committed { capacity } => Ok(CommitAnswer {
-                hold: ledger::get_hold(&mut *self.pool.acquire().await?, hold_id)
-                    .await?
-                    .ok_or(QuotaError::UnknownHold)?,
-                capacity,
-            }),
+            CommitHold::Committed { hold, capacity } => Ok(CommitAnswer { hold, capacity }),
             CommitHold::Expired => {
                 self.undo_admission(&day, hold_id).await;
                 Err(QuotaError::HoldExpired)
