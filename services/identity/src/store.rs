@@ -181,18 +181,15 @@ impl Store {
         rule: PenaltyRule,
     ) -> sqlx::Result<PenaltyState> {
         let since = today - Duration::days(i64::from(rule.window_days));
-        let recent: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM no_shows WHERE person_key = $1 AND date > $2")
-                .bind(person_key)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?;
-        let blocked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT blocked_until FROM blocks WHERE person_key = $1 AND blocked_until > $2",
+        let (recent, blocked_until): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM no_shows WHERE person_key = $1 AND date > $2),
+                    (SELECT max(blocked_until) FROM blocks
+                     WHERE person_key = $1 AND blocked_until > $3)",
         )
         .bind(person_key)
+        .bind(since)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
         Ok(PenaltyState {
             recent_no_shows: recent as u32,
