@@ -38,6 +38,9 @@ use tonic::transport::Channel;
 #[global_allocator]
 static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 
+/// Every scenario; `--scenarios` names some of them.
+const SCENARIOS: &str = "grpc-hold,grpc-floor,tonic-bare,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "antrean-bench",
@@ -87,10 +90,7 @@ pub struct Args {
     #[arg(long, default_value = "16,64,256")]
     concurrency: String,
     /// Comma-separated scenarios to run (default: all).
-    #[arg(
-        long,
-        default_value = "grpc-hold,grpc-floor,tonic-bare,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced"
-    )]
+    #[arg(long, default_value = SCENARIOS)]
     scenarios: String,
     /// Longest time one run may take, seconds.
     #[arg(long, default_value_t = 60)]
@@ -287,6 +287,14 @@ async fn main() -> anyhow::Result<()> {
     let cs = concurrencies(&args.concurrency)?;
     anyhow::ensure!(args.repeat >= 1, "--repeat: at least one run per load");
     let wanted: Vec<String> = args.scenarios.split(',').map(|s| s.trim().into()).collect();
+    if let Some(w) = wanted
+        .iter()
+        .find(|w| !SCENARIOS.split(',').any(|k| k == w.as_str()))
+    {
+        anyhow::bail!("--scenarios: no scenario {w:?}; the scenarios are {SCENARIOS}");
+    }
+    // The report is written at the end: a directory it cannot be written to fails now.
+    std::fs::create_dir_all(&args.out).map_err(|e| anyhow::anyhow!("--out {}: {e}", args.out))?;
     let on = |s: &str| wanted.iter().any(|w| w == s);
 
     let cloud_listener = tokio::net::TcpListener::bind(&args.cloud_api).await?;
