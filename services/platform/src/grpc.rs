@@ -167,7 +167,7 @@ where
         let path = req.uri().path();
         let span = tracing::info_span!(
             "rpc",
-            otel.name = %path.trim_start_matches('/'),
+            otel.name = path.trim_start_matches('/'),
             otel.kind = "server",
             rpc.system = "grpc",
         );

@@ -292,19 +292,38 @@ impl tracing::field::Visit for JsonObject<'_> {
         }
     }
 
+    /// Writes the value straight into the object, escaped on the way, with no string of its own.
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
         self.key(field);
-        json_string(self.0, &format!("{value:?}"));
+        self.0.push('"');
+        let _ = write!(Escaping(self.0), "{value:?}");
+        self.0.push('"');
+    }
+}
+
+/// Escapes what is written into it for the inside of a JSON string literal.
+struct Escaping<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        escape(self.0, s);
+        Ok(())
     }
 }
 
 /// `value` as a JSON string literal.
 fn json_string(out: &mut String, value: &str) {
-    use std::fmt::Write as _;
     out.push('"');
+    escape(out, value);
+    out.push('"');
+}
+
+/// `value` escaped for the inside of a JSON string literal.
+fn escape(out: &mut String, value: &str) {
+    use std::fmt::Write as _;
     if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         out.push_str(value);
-        out.push('"');
         return;
     }
     for c in value.chars() {
@@ -320,7 +339,6 @@ fn json_string(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -352,6 +370,7 @@ mod tests {
                 "rpc",
                 otel.name = %"antrean.v1.QuotaService/Hold",
                 seats = 2u64,
+                shown = %"kutip \" garis \\ baris\nbaru \u{1}",
                 late = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
@@ -375,6 +394,7 @@ mod tests {
         assert_eq!(span["seats"], 2);
         assert_eq!(span["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(span["late"], "kutip \" garis \\ baris\nbaru \u{1}");
+        assert_eq!(span["shown"], span["late"]);
         assert_eq!(first["fields"]["kode"], "BGR-1");
         let second = logged.next().unwrap();
         assert_eq!(second["span"]["name"], "empty");
