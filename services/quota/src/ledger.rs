@@ -334,8 +334,63 @@ pub enum CommitHold {
     Released,
 }
 
-/// Turns a held hold into confirmed seats: one transaction, conditional on capacity.
+/// Turns a held hold into confirmed seats, conditional on capacity. `held` is the hold as
+/// read before (its office, date, session, seats and admitted capacity never change).
+///
+/// A hold still held and live is committed by one statement on its own: it locks the hold
+/// only if it is still HELD and unexpired, confirms the seats if they fit, and marks the
+/// hold COMMITTED, or RELEASED when they do not. Any other hold (committed before, released,
+/// expired, or changed meanwhile) takes the transaction that looks at its state first.
 pub async fn commit_hold(
+    pool: &PgPool,
+    held: &HoldRow,
+    now: DateTime<Utc>,
+) -> sqlx::Result<CommitHold> {
+    let done: Option<Committing> = sqlx::query_as(
+        "WITH h AS (
+            SELECT hold_id FROM holds
+            WHERE hold_id = $6 AND state = 'HELD' AND expires_at > $7 FOR UPDATE),
+         seats AS (
+            UPDATE session_quota SET confirmed = confirmed + $4
+            WHERE office_code = $1 AND date = $2 AND session = $3
+              AND confirmed + $4 <= GREATEST(capacity, $5)
+              AND EXISTS (SELECT 1 FROM h)
+            RETURNING capacity),
+         hold AS (
+            UPDATE holds
+            SET state = CASE WHEN EXISTS (SELECT 1 FROM seats) THEN 'COMMITTED' ELSE 'RELEASED' END,
+                updated_at = now()
+            WHERE hold_id IN (SELECT hold_id FROM h) RETURNING *)
+         SELECT (SELECT capacity FROM seats) AS capacity, hold.* FROM hold",
+    )
+    .bind(&held.office_code)
+    .bind(held.date)
+    .bind(&held.session)
+    .bind(held.seats)
+    .bind(held.admitted_capacity)
+    .bind(&held.hold_id)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    match done {
+        Some(done) => Ok(committed_or_not(done)),
+        None => commit_hold_by_state(pool, &held.hold_id, now).await,
+    }
+}
+
+fn committed_or_not(done: Committing) -> CommitHold {
+    match done.capacity {
+        Some(cap) => CommitHold::Committed {
+            hold: done.hold,
+            capacity: cap as u32,
+        },
+        None => CommitHold::CapacityExceeded,
+    }
+}
+
+/// [`commit_hold`] for a hold that was not held and live when the one statement ran: one
+/// transaction under the hold's row lock, by its state.
+async fn commit_hold_by_state(
     pool: &PgPool,
     hold_id: &str,
     now: DateTime<Utc>,
@@ -397,13 +452,7 @@ pub async fn commit_hold(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(match done.capacity {
-        Some(cap) => CommitHold::Committed {
-            hold: done.hold,
-            capacity: cap as u32,
-        },
-        None => CommitHold::CapacityExceeded,
-    })
+    Ok(committed_or_not(done))
 }
 
 /// The commit statement's answer: the session's capacity when the seats were confirmed.

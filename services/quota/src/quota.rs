@@ -480,7 +480,7 @@ impl Quota {
                 ))));
             }
         }
-        match ledger::commit_hold(&self.pool, hold_id, now).await? {
+        match ledger::commit_hold(&self.pool, &row, now).await? {
             CommitHold::Committed { hold, capacity } => Ok(CommitAnswer { hold, capacity }),
             CommitHold::Expired => {
                 self.undo_admission(&day, hold_id).await;

@@ -1,4 +1,5 @@
-//! Admissions recorded together: one statement answers each hold as if recorded alone.
+//! The ledger: admissions recorded together (one statement answers each hold as if recorded
+//! alone) and the final say of a commit.
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
 use antrean_quota::admissions;
@@ -183,4 +184,93 @@ async fn admissions_arriving_together_share_transactions_and_each_gets_its_answe
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(batches >= 1.0 && batched > batches, "{text}");
+}
+
+/// The state of hold `id` in the ledger.
+async fn state(pool: &PgPool, id: &str) -> String {
+    sqlx::query_scalar("SELECT state FROM holds WHERE hold_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The ledger has the final say on a commit, whatever the counters admitted: a hold is
+/// committed only while it is held and live, and only into seats that are left.
+#[tokio::test]
+async fn the_ledger_commits_a_live_hold_only_into_seats_left() {
+    use ledger::CommitHold;
+    let pool = ledger_pool().await;
+    let tuesday = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    day_at(&pool, tuesday, 2).await;
+    sqlx::query(
+        "INSERT INTO session_quota (office_code, date, session, capacity)
+         VALUES ('BOGOR', $1, 'PAGI', 2)",
+    )
+    .bind(tuesday)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut rows = std::collections::HashMap::new();
+    for id in ["a", "b", "c", "gone", "late"] {
+        // Admitted at this capacity, so no capacity cut lets it through.
+        let admitted = NewHold {
+            admitted_capacity: 2,
+            ..new_hold(id, tuesday, 2)
+        };
+        ledger::insert_hold(&pool, &admitted).await.unwrap();
+        let row = ledger::get_hold(&mut pool.acquire().await.unwrap(), id)
+            .await
+            .unwrap()
+            .unwrap();
+        rows.insert(id, row);
+    }
+    let confirmed = || async {
+        sqlx::query_scalar::<_, i32>("SELECT confirmed FROM session_quota")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let now = Utc::now();
+    for id in ["a", "b"] {
+        match ledger::commit_hold(&pool, &rows[id], now).await.unwrap() {
+            CommitHold::Committed { hold, capacity } => {
+                assert_eq!(
+                    (hold.hold_id.as_str(), hold.state.as_str()),
+                    (id, "COMMITTED")
+                );
+                assert_eq!(capacity, 2);
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    // No seat is left for the third: it is released, and nothing more is confirmed.
+    let third = ledger::commit_hold(&pool, &rows["c"], now).await.unwrap();
+    assert!(matches!(third, CommitHold::CapacityExceeded), "{third:?}");
+    assert_eq!(state(&pool, "c").await, "RELEASED");
+    assert_eq!(confirmed().await, 2);
+    // Committing again, from the row read while it was held, answers the commit.
+    let again = ledger::commit_hold(&pool, &rows["a"], now).await.unwrap();
+    assert!(
+        matches!(&again, CommitHold::Committed { hold, capacity: 2 } if hold.state == "COMMITTED"),
+        "{again:?}"
+    );
+    assert_eq!(confirmed().await, 2);
+    // A hold released after it was read, and one past its expiry, are not committed; the
+    // second is marked expired.
+    sqlx::query("UPDATE holds SET state = 'RELEASED' WHERE hold_id = 'gone'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let gone = ledger::commit_hold(&pool, &rows["gone"], now)
+        .await
+        .unwrap();
+    assert!(matches!(gone, CommitHold::Released), "{gone:?}");
+    let later = rows["late"].expires_at + chrono::Duration::seconds(1);
+    let late = ledger::commit_hold(&pool, &rows["late"], later)
+        .await
+        .unwrap();
+    assert!(matches!(late, CommitHold::Expired), "{late:?}");
+    assert_eq!(state(&pool, "late").await, "EXPIRED");
+    assert_eq!(confirmed().await, 2);
 }
