@@ -346,7 +346,22 @@ pub async fn commit_hold(
     held: &HoldRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<CommitHold> {
-    let done: Option<Committing> = sqlx::query_as(
+    match commit_live(&mut *pool.acquire().await?, held, now).await? {
+        Some(done) => Ok(committed_or_not(done)),
+        None => commit_hold_by_state(pool, &held.hold_id, now).await,
+    }
+}
+
+/// The one statement of a commit: confirms `held`'s seats if they fit and marks it
+/// COMMITTED (RELEASED when they do not), if it is still HELD and live at `now`; it locks the
+/// hold first. Nothing, when the hold is not. A capacity lowered after the hold was admitted
+/// does not refuse it (lowering only stops new holds).
+async fn commit_live(
+    conn: &mut PgConnection,
+    held: &HoldRow,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Committing>> {
+    sqlx::query_as(
         "WITH h AS (
             SELECT hold_id FROM holds
             WHERE hold_id = $6 AND state = 'HELD' AND expires_at > $7 FOR UPDATE),
@@ -370,12 +385,8 @@ pub async fn commit_hold(
     .bind(held.admitted_capacity)
     .bind(&held.hold_id)
     .bind(now)
-    .fetch_optional(pool)
-    .await?;
-    match done {
-        Some(done) => Ok(committed_or_not(done)),
-        None => commit_hold_by_state(pool, &held.hold_id, now).await,
-    }
+    .fetch_optional(conn)
+    .await
 }
 
 fn committed_or_not(done: Committing) -> CommitHold {
@@ -427,30 +438,10 @@ async fn commit_hold_by_state(
         tx.commit().await?;
         return Ok(CommitHold::Expired);
     }
-    // The final say: confirmed + seats may not exceed capacity. A capacity lowered after the
-    // hold was admitted does not refuse it (lowering only stops new holds). The seats and the
-    // hold's new state go in one statement, which answers the hold as it is afterwards.
-    let done: Committing = sqlx::query_as(
-        "WITH seats AS (
-            UPDATE session_quota SET confirmed = confirmed + $4
-            WHERE office_code = $1 AND date = $2 AND session = $3
-              AND confirmed + $4 <= GREATEST(capacity, $5)
-            RETURNING capacity),
-         hold AS (
-            UPDATE holds
-            SET state = CASE WHEN EXISTS (SELECT 1 FROM seats) THEN 'COMMITTED' ELSE 'RELEASED' END,
-                updated_at = now()
-            WHERE hold_id = $6 RETURNING *)
-         SELECT (SELECT capacity FROM seats) AS capacity, hold.* FROM hold",
-    )
-    .bind(&h.office_code)
-    .bind(h.date)
-    .bind(&h.session)
-    .bind(h.seats)
-    .bind(h.admitted_capacity)
-    .bind(hold_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    // Held and live under the lock: the same statement commits it.
+    let done = commit_live(&mut tx, &h, now)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     Ok(committed_or_not(done))
 }
