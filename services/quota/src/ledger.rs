@@ -346,7 +346,9 @@ pub async fn commit_hold(
     held: &HoldRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<CommitHold> {
-    match commit_live(&mut *pool.acquire().await?, held, now).await? {
+    // The connection goes back to the pool before the transaction takes one.
+    let done = commit_live(&mut *pool.acquire().await?, held, now).await?;
+    match done {
         Some(done) => Ok(committed_or_not(done)),
         None => commit_hold_by_state(pool, &held.hold_id, now).await,
     }
