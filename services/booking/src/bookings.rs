@@ -680,8 +680,6 @@ impl Bookings {
         .bind(n)
         .fetch_one(&mut *tx)
         .await?;
-        let mut positions = Vec::with_capacity(applicants.len());
-        let mut seqs = Vec::with_capacity(applicants.len());
         for a in &mut applicants {
             let seq = (last - n + 1 + a.position) as u32;
             a.scheduled_at = Some(scheduled_at(
@@ -694,13 +692,11 @@ impl Bookings {
                 seq,
             ));
             a.queue_number = Some(format!("{}-{:03}", session.queue_letter(), seq));
-            positions.push(a.position);
-            seqs.push(seq as i32);
         }
-        let (numbers, times): (Vec<_>, Vec<_>) = applicants
-            .iter()
-            .map(|a| (a.queue_number.clone(), a.scheduled_at))
-            .unzip();
+        let positions: Vec<i32> = applicants.iter().map(|a| a.position).collect();
+        let seqs: Vec<i32> = positions.iter().map(|p| last - n + 1 + p).collect();
+        let numbers: Vec<_> = applicants.iter().map(|a| a.queue_number.clone()).collect();
+        let times: Vec<_> = applicants.iter().map(|a| a.scheduled_at).collect();
         sqlx::query(
             "UPDATE booking_applicants ba
              SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
