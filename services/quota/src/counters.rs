@@ -148,7 +148,8 @@ pub struct DayBuild {
     pub confirmed: [u32; 2],
     /// Live held and committed holds.
     pub holds: Vec<(String, HoldRecord)>,
-    pub expire_at_ms: i64,
+    /// How long the counters live from now (they are rebuilt from the ledger if needed later).
+    pub lifetime_ms: i64,
 }
 
 /// A day's three keys; `{OFFICE:DATE}` is the hash tag they share.
@@ -536,7 +537,7 @@ impl Counters {
             b.capacity[1].to_string(),
             b.confirmed[0].to_string(),
             b.confirmed[1].to_string(),
-            b.expire_at_ms.to_string(),
+            b.lifetime_ms.to_string(),
         ];
         for (id, rec) in &b.holds {
             args.push(id.clone());

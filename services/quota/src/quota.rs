@@ -38,6 +38,9 @@ const ADMISSION_WRITERS: usize = 4;
 const SELLING_OUT: u32 = 10;
 /// Attempts of one Hold against counters that are being rebuilt or were just lost.
 const HOLD_ATTEMPTS: usize = 6;
+/// The shortest life of a day's counters: those of a day long past, built for a read, are
+/// kept this long rather than dropped as soon as they are written.
+const COUNTERS_MIN_LIFETIME_MS: i64 = 3_600_000;
 
 #[derive(Debug, Clone)]
 pub struct HoldCommand {
@@ -583,7 +586,12 @@ impl Quota {
                 (false, reason.code().to_owned(), note.clone(), false)
             }
         };
+        // Three days after the date, on this service's clock: Redis's own clock is not the
+        // one every replica and test agrees on, so the counters get a lifetime, not an instant.
         let expire_at = local_instant(office.tz, date + Days::new(3), NaiveTime::MIN);
+        let lifetime_ms = (expire_at - now)
+            .num_milliseconds()
+            .max(COUNTERS_MIN_LIFETIME_MS);
         let build = DayBuild {
             epoch,
             open,
@@ -593,7 +601,7 @@ impl Quota {
             capacity: plan.capacity,
             confirmed: plan.confirmed,
             holds,
-            expire_at_ms: expire_at.timestamp_millis(),
+            lifetime_ms,
         };
         if !self.counters.init(&key, &build).await? {
             tx.rollback().await?;

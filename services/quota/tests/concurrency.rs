@@ -65,7 +65,7 @@ fn day_build(capacity: [u32; 2]) -> DayBuild {
         capacity,
         confirmed: [0, 0],
         holds: Vec::new(),
-        expire_at_ms: chrono::Utc::now().timestamp_millis() + 86_400_000,
+        lifetime_ms: 86_400_000,
     }
 }
 

@@ -421,3 +421,36 @@ async fn seed_covers_thirty_offices_in_three_zones() {
         .into_inner();
     assert_eq!(bogor.code, offices[0].code);
 }
+
+#[tokio::test]
+async fn counters_live_by_the_services_clock_not_redis_s() {
+    let q = start().await;
+    // Monday 2 March 2020, 10:00 WIB: years before Redis's own clock. Counters built now
+    // for Tuesday in Makassar (WITA) live until Friday 00:00 WITA on this clock: 85 hours.
+    q.clock.set("2020-03-02T03:00:00Z".parse().unwrap());
+    let mut c = q.client.clone();
+    for id in ["lama-1", "lama-2"] {
+        let a = c
+            .hold(hold(id, "MAKASSAR", "2020-03-03", pb::Session::Pagi, 1))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"))
+            .into_inner();
+        assert_eq!(a.hold_id, id);
+    }
+    let mut redis = redis::Client::open(q.config.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{}q:{{MAKASSAR:2020-03-03}}:day", q.config.redis_key_prefix);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let lifetime = 85 * 3_600_000;
+    assert!(
+        ttl > lifetime - 60_000 && ttl <= lifetime,
+        "{key} lives {ttl} ms"
+    );
+}

@@ -24,7 +24,7 @@ async fn reads_are_reused_briefly_and_dropped_on_writes() {
         capacity: [10, 10],
         confirmed: [0, 0],
         holds: Vec::new(),
-        expire_at_ms: now + 86_400_000,
+        lifetime_ms: 86_400_000,
     };
     assert!(counters.init(&day, &built).await.unwrap());
     assert_eq!(

@@ -162,7 +162,6 @@ pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String
         office: format!("BENCH{round}"),
         date: "2026-12-01".parse().expect("date"),
     };
-    let now = chrono::Utc::now().timestamp_millis();
     counters
         .init(
             &day,
@@ -176,7 +175,7 @@ pub async fn redis_script(b: &Bench, c: usize, round: usize) -> (Run, Vec<String
                 confirmed: [0, 0],
                 holds: Vec::new(),
                 // Gone from Redis an hour after the run.
-                expire_at_ms: now + 3_600_000,
+                lifetime_ms: 3_600_000,
             },
         )
         .await
