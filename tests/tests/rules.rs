@@ -122,6 +122,115 @@ async fn one_phone_books_for_at_most_five_people() {
 }
 
 #[tokio::test]
+async fn bookings_sent_together_from_one_phone_stay_within_five_people() {
+    let s = start().await;
+    // Four bookings of two people each, at once, from one phone: two fit, two do not.
+    let answers = futures::future::join_all((0..4).map(|i| {
+        let mut c = s.booking.clone();
+        let people = ["Ayu", "Bima"]
+            .iter()
+            .map(|p| {
+                applicant(
+                    "",
+                    &format!("{p} {}", ["Kata", "Lestari", "Maju", "Nusa"][i]),
+                    "2000-01-01",
+                )
+            })
+            .collect();
+        async move {
+            c.create_booking(create(
+                &format!("together-{i}"),
+                "BEKASI",
+                "2026-12-01",
+                pb::Session::Pagi,
+                "081234567890",
+                people,
+            ))
+            .await
+        }
+    }))
+    .await;
+    let held = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(held, 2, "{answers:?}");
+    for e in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert_eq!(status::reason(e).as_deref(), Some("LIMIT_REACHED"), "{e:?}");
+    }
+    assert_eq!(
+        s.remaining("BEKASI", "2026-12-01", pb::Session::Pagi).await,
+        71
+    );
+}
+
+#[tokio::test]
+async fn an_unconfirmed_booking_past_its_hold_frees_its_phone_and_people_at_once() {
+    let s = start().await;
+    let people = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| applicant("", n, "2000-01-01"))
+            .collect::<Vec<_>>()
+    };
+    let mut c = s.booking.clone();
+    let first = c
+        .create_booking(create(
+            "s1",
+            "BEKASI",
+            "2026-12-01",
+            pb::Session::Pagi,
+            "081234567890",
+            people(&["Ayu", "Bima", "Citra", "Dewi"]),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Held, not confirmed: four people count against the phone, and Ayu is taken.
+    let e = c
+        .create_booking(create(
+            "s2",
+            "BEKASI",
+            "2026-12-02",
+            pb::Session::Pagi,
+            "081234567890",
+            people(&["Eko", "Fajar"]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status::reason(&e).as_deref(), Some("LIMIT_REACHED"));
+    assert_eq!(status::metadata(&e)["active"], "4");
+    // Past the hold, before any sweep: the phone books for five others, Ayu elsewhere.
+    s.clock.advance(Duration::minutes(16));
+    s.book(create(
+        "s3",
+        "BEKASI",
+        "2026-12-02",
+        pb::Session::Pagi,
+        "081234567890",
+        people(&["Eko", "Fajar", "Gita", "Hadi", "Indah"]),
+    ))
+    .await;
+    s.book(create(
+        "s4",
+        "JAKPUS",
+        "2026-12-02",
+        pb::Session::Siang,
+        "081399998888",
+        people(&["Ayu"]),
+    ))
+    .await;
+    let expired = c
+        .get_booking(pb::GetBookingRequest {
+            key: Some(pb::get_booking_request::Key::BookingId(
+                first.booking.unwrap().booking_id,
+            )),
+            contact_phone: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(expired.status, pb::BookingStatus::Expired as i32);
+}
+
+#[tokio::test]
 async fn two_no_shows_block_new_bookings_and_say_until_when() {
     let s = start().await;
     let budi = || applicant(&nik("1987-01-25", 9), "Budi Santoso", "1987-01-25");

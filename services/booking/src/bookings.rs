@@ -333,16 +333,16 @@ impl Bookings {
             .collect();
 
         let mut tx = self.pool.begin().await?;
-        // One booking at a time per contact phone: the people-per-phone limit holds.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(contact_id.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // One booking at a time per contact phone, so the people-per-phone limit holds: the
+        // row is inserted once the contact's lock is taken, and the count below, a statement
+        // of its own, sees every booking committed before.
         let inserted = sqlx::query(
-            "INSERT INTO bookings (id, idempotency_key, request_hash, channel, office_code, date,
+            "WITH one_at_a_time AS (SELECT pg_advisory_xact_lock(hashtextextended($11::text, 0)))
+             INSERT INTO bookings (id, idempotency_key, request_hash, channel, office_code, date,
                 session, timezone, session_start_at, session_end_at, contact_id,
                 contact_phone_masked, status, confirmation_code, expires_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'HELD', $13, $14, $15, $15)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'HELD', $13, $14, $15, $15
+               FROM one_at_a_time
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(id)
@@ -371,21 +371,12 @@ impl Bookings {
                 .await?
                 .ok_or(BookingError::IdempotencyKeyReused);
         }
-        self.expire_stale(&mut tx, contact_id, &person_keys, now)
+        let active = self
+            .expire_stale(&mut tx, contact_id, &person_keys, now)
             .await?;
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
-             WHERE b.contact_id = $1 AND ba.active",
-        )
-        .bind(contact_id)
-        .fetch_one(&mut *tx)
-        .await?;
         let max = self.config.max_people_per_phone;
-        if active as u32 + seats > max {
-            return Err(BookingError::LimitReached {
-                active: active as u32,
-                max,
-            });
+        if active.saturating_add(seats) > max {
+            return Err(BookingError::LimitReached { active, max });
         }
         // The applicants as the answer shows them, in the request's order.
         let applicants = resolved
@@ -500,26 +491,35 @@ impl Bookings {
     }
 
     /// HELD bookings past their expiry stop blocking their people and phone at once, without
-    /// waiting for the sweeper.
+    /// waiting for the sweeper. Answers the people in the contact's active bookings, those
+    /// just expired not counted: one statement locks the expired ones and counts the rest.
     async fn expire_stale(
         &self,
         conn: &mut PgConnection,
         contact_id: Uuid,
         person_keys: &[String],
         now: DateTime<Utc>,
-    ) -> Result<()> {
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $3
-               AND (contact_id = $1 OR id IN (SELECT booking_id FROM booking_applicants
-                                              WHERE active AND person_key = ANY($2)))
-             FOR UPDATE",
+    ) -> Result<u32> {
+        // An expired booking is left out of the count by what it is, not by whether this
+        // statement locked it: one the sweeper expires meanwhile is left out too.
+        let (stale, active): (Vec<Uuid>, i64) = sqlx::query_as(
+            "WITH stale AS (
+                SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $3
+                  AND (contact_id = $1 OR id IN (SELECT booking_id FROM booking_applicants
+                                                 WHERE active AND person_key = ANY($2)))
+                FOR UPDATE)
+             SELECT ARRAY(SELECT id FROM stale),
+                    (SELECT count(*) FROM booking_applicants ba
+                       JOIN bookings b ON b.id = ba.booking_id
+                      WHERE b.contact_id = $1 AND ba.active
+                        AND NOT (b.status = 'HELD' AND b.expires_at <= $3))",
         )
         .bind(contact_id)
         .bind(person_keys)
         .bind(now)
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-        for id in ids {
+        for id in stale {
             transition(
                 conn,
                 id,
@@ -530,7 +530,7 @@ impl Bookings {
             )
             .await?;
         }
-        Ok(())
+        Ok(u32::try_from(active).unwrap_or(u32::MAX))
     }
 
     async fn already_booked(&self, person_key: &str, name: &str) -> Result<BookingError> {
