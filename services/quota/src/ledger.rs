@@ -33,6 +33,23 @@ impl HoldRow {
     }
 }
 
+impl From<NewHold> for HoldRow {
+    /// The row `hold` became when the ledger took it.
+    fn from(hold: NewHold) -> Self {
+        Self {
+            hold_id: hold.hold_id,
+            office_code: hold.office_code,
+            date: hold.date,
+            session: hold.session.as_str().to_owned(),
+            seats: hold.seats as i32,
+            expires_at: hold.expires_at,
+            remaining_after: hold.remaining_after as i32,
+            admitted_capacity: hold.admitted_capacity as i32,
+            state: "HELD".to_owned(),
+        }
+    }
+}
+
 /// A hold Redis admitted, on its way into the ledger, with the epoch of the counters that
 /// admitted it.
 #[derive(Debug, Clone)]

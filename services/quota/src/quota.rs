@@ -131,6 +131,46 @@ impl<K: Eq + std::hash::Hash + Clone> KeyedLocks<K> {
     }
 }
 
+/// The holds this process admitted into the ledger, by id, until it commits, releases or
+/// sees them expire: a commit takes what it needs of one (office, date, session, seats, the
+/// capacity it was admitted under, its expiry; none of them ever change) from here instead
+/// of reading the ledger. A hold another replica admitted, or one admitted before a restart,
+/// is read from the ledger. The state is not kept: Redis and the ledger's commit decide it.
+#[derive(Default)]
+struct Admitted(Mutex<AdmittedHolds>);
+
+#[derive(Default)]
+struct AdmittedHolds {
+    holds: HashMap<String, HoldRow>,
+    /// The size at which the expired ones are dropped on the next admission.
+    prune_at: usize,
+}
+
+impl Admitted {
+    const MIN_PRUNE_AT: usize = 1024;
+
+    fn insert(&self, row: HoldRow, now: DateTime<Utc>) {
+        let mut a = self.0.lock().expect("poisoned");
+        if a.holds.len() >= a.prune_at {
+            a.holds.retain(|_, h| h.expires_at > now);
+            a.prune_at = (a.holds.len() * 2).max(Self::MIN_PRUNE_AT);
+        }
+        a.holds.insert(row.hold_id.clone(), row);
+    }
+
+    fn take(&self, hold_id: &str) -> Option<HoldRow> {
+        self.0.lock().expect("poisoned").holds.remove(hold_id)
+    }
+
+    fn forget_expired(&self, now: DateTime<Utc>) {
+        self.0
+            .lock()
+            .expect("poisoned")
+            .holds
+            .retain(|_, h| h.expires_at > now);
+    }
+}
+
 pub struct Quota {
     pool: PgPool,
     counters: Counters,
@@ -139,6 +179,7 @@ pub struct Quota {
     rules: Rules,
     /// Admitted holds on their way into the ledger, those arriving together in one commit.
     admissions: Recorder,
+    admitted: Admitted,
     /// One build per day at a time in this process (other replicas wait on the row lock).
     build_locks: KeyedLocks<DayKey>,
     next_dates: Mutex<NextDatesCache>,
@@ -156,6 +197,7 @@ impl Quota {
         let offices = Offices::new(ledger::load_offices(&pool).await?);
         Ok(Self {
             admissions: admissions::recorder(pool.clone(), ADMISSION_WRITERS),
+            admitted: Admitted::default(),
             pool,
             counters,
             offices,
@@ -276,22 +318,21 @@ impl Quota {
                     epoch,
                     capacity,
                 } => {
-                    let recorded = self
-                        .admissions
-                        .submit(NewHold {
-                            hold_id: cmd.hold_id.clone(),
-                            office_code: office.code.clone(),
-                            date,
-                            session,
-                            seats: cmd.seats,
-                            expires_at,
-                            remaining_after: remaining,
-                            admitted_capacity: capacity,
-                            epoch,
-                        })
-                        .await;
+                    let new = NewHold {
+                        hold_id: cmd.hold_id.clone(),
+                        office_code: office.code.clone(),
+                        date,
+                        session,
+                        seats: cmd.seats,
+                        expires_at,
+                        remaining_after: remaining,
+                        admitted_capacity: capacity,
+                        epoch,
+                    };
+                    let recorded = self.admissions.submit(new.clone()).await;
                     match recorded {
                         Ok(InsertHold::Inserted) => {
+                            self.admitted.insert(new.into(), now);
                             if remaining * SELLING_OUT <= capacity {
                                 self.warm_next_dates(&office, cmd.seats, session, date);
                             }
@@ -435,7 +476,10 @@ impl Quota {
 
     /// Turns a live hold into confirmed seats. Idempotent.
     pub async fn commit(&self, hold_id: &str) -> Result<CommitAnswer> {
-        let row = self.hold_row(hold_id).await?;
+        let row = match self.admitted.take(hold_id) {
+            Some(row) => row,
+            None => self.hold_row(hold_id).await?,
+        };
         match row.state.as_str() {
             "RELEASED" => return Err(QuotaError::HoldReleased),
             "EXPIRED" => return Err(QuotaError::HoldExpired),
@@ -518,6 +562,7 @@ impl Quota {
 
     /// Gives back a hold's seats, held or committed. True when this call released them.
     pub async fn release(&self, hold_id: &str) -> Result<bool> {
+        self.admitted.take(hold_id);
         let Some((row, changed)) = ledger::release_hold(&self.pool, hold_id).await? else {
             // Never reached the ledger (the admission was undone): nothing to give back.
             return Ok(false);
@@ -537,6 +582,7 @@ impl Quota {
     /// committed in Redis whose ledger commit never came). Answers how many expired.
     pub async fn sweep(&self) -> Result<usize> {
         let now = self.now();
+        self.admitted.forget_expired(now);
         let expired = ledger::expire_due(&self.pool, now).await?;
         for h in &expired {
             let day = DayKey {

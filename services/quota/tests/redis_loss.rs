@@ -70,3 +70,50 @@ async fn redis_unreachable_answers_unavailable_and_writes_nothing() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_hold_released_through_another_replica_is_not_committed_by_the_one_that_admitted_it() {
+    let mut redis = RedisServer::start().await;
+    let q = start_with_redis(redis.url()).await;
+    let other = q.replica().await;
+    let (mut here, mut there) = (q.client.clone(), other.client.clone());
+    let released = |e: tonic::Status| {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert_eq!(
+            antrean_platform::status::reason(&e).as_deref(),
+            Some("HOLD_RELEASED")
+        );
+    };
+    for (id, lose_redis) in [("gone", false), ("gone-then-lost", true)] {
+        here.hold(hold(id, "SURABAYA", DATE, pb::Session::Pagi, 2))
+            .await
+            .unwrap();
+        there
+            .release(pb::ReleaseRequest { hold_id: id.into() })
+            .await
+            .unwrap();
+        if lose_redis {
+            // Rebuilt from the ledger, the counters no longer know the hold at all.
+            redis.restart().await;
+        }
+        released(
+            here.commit(pb::CommitRequest { hold_id: id.into() })
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(q.remaining("SURABAYA", DATE, pb::Session::Pagi).await, 75);
+        assert_eq!(q.ledger_seats("SURABAYA", DATE, "PAGI").await, 0);
+    }
+    // A hold the other replica admitted commits here from the ledger's row.
+    there
+        .hold(hold("elsewhere", "SURABAYA", DATE, pb::Session::Pagi, 3))
+        .await
+        .unwrap();
+    here.commit(pb::CommitRequest {
+        hold_id: "elsewhere".into(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(q.ledger_seats("SURABAYA", DATE, "PAGI").await, 3);
+    assert_eq!(q.remaining("SURABAYA", DATE, pb::Session::Pagi).await, 72);
+}

@@ -1,6 +1,8 @@
 -- Commit: a live hold's seats become confirmed seats (used is unchanged).
--- ARGV: hold_id, session, seats, now_ms. The caller has checked in the ledger that the hold
--- is live, so a hold these counters do not know is adopted as confirmed rather than lost.
+-- ARGV: hold_id, session, seats, now_ms. The caller knows the hold was admitted and has not
+-- expired (from the ledger, or from its own admission), so a hold these counters do not
+-- know is adopted as confirmed rather than lost; if the ledger then refuses the commit (the
+-- hold was released meanwhile), the caller gives the seats back.
 -- Returns {'MISSING'}, {'OK'}, {'EXPIRED'} or {'RELEASED'}.
 if redis.call('EXISTS', day) == 0 then return {'MISSING'} end
 local id, now = ARGV[1], ARGV[4]
