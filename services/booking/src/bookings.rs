@@ -64,6 +64,15 @@ pub struct ApplicantRow {
     pub scheduled_at: Option<DateTime<Utc>>,
 }
 
+/// A person of a booking being confirmed, with the session's last queue number once the
+/// booking's people have taken theirs.
+#[derive(FromRow)]
+struct Numbered {
+    #[sqlx(flatten)]
+    person: ApplicantRow,
+    last: i32,
+}
+
 /// A booking with its applicants.
 #[derive(Debug, Clone)]
 pub struct BookingView {
@@ -666,20 +675,31 @@ impl Bookings {
         let office = self.office(&b.office_code).await?;
         let session: SessionOfDay = b.session.parse().expect("schema");
         let (start, end) = office.hours[&session];
-        let mut applicants = applicants_of(&mut tx, id).await?;
-        let n = applicants.len() as i32;
-        // Row lock on the counter: confirms of one session take numbers one after another.
-        let last: i32 = sqlx::query_scalar(
-            "INSERT INTO queue_counters (office_code, date, session, last) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (office_code, date, session) DO UPDATE SET last = queue_counters.last + $4
-             RETURNING last",
+        // The people and the session's last queue number once theirs are taken, in one
+        // statement. Row lock on the counter: confirms of one session take numbers one after
+        // another.
+        let numbered: Vec<Numbered> = sqlx::query_as(
+            "WITH people AS (
+                SELECT position, applicant_id, person_key, name, application_type, queue_number,
+                       scheduled_at
+                FROM booking_applicants WHERE booking_id = $1),
+             counter AS (
+                INSERT INTO queue_counters (office_code, date, session, last)
+                SELECT $2, $3, $4, count(*) FROM people
+                ON CONFLICT (office_code, date, session)
+                DO UPDATE SET last = queue_counters.last + EXCLUDED.last
+                RETURNING last)
+             SELECT people.*, counter.last FROM people, counter ORDER BY position",
         )
+        .bind(id)
         .bind(&b.office_code)
         .bind(b.date)
         .bind(&b.session)
-        .bind(n)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        let last = numbered.first().map_or(0, |p| p.last);
+        let mut applicants: Vec<ApplicantRow> = numbered.into_iter().map(|p| p.person).collect();
+        let n = applicants.len() as i32;
         for a in &mut applicants {
             let seq = (last - n + 1 + a.position) as u32;
             a.scheduled_at = Some(scheduled_at(
@@ -697,30 +717,23 @@ impl Bookings {
         let seqs: Vec<i32> = positions.iter().map(|p| last - n + 1 + p).collect();
         let numbers: Vec<_> = applicants.iter().map(|a| a.queue_number.clone()).collect();
         let times: Vec<_> = applicants.iter().map(|a| a.scheduled_at).collect();
-        sqlx::query(
-            "UPDATE booking_applicants ba
-             SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
-             FROM UNNEST($2::int[], $3::int[], $4::text[], $5::timestamptz[])
-                  AS u(position, seq, number, at)
-             WHERE ba.booking_id = $1 AND ba.position = u.position",
-        )
-        .bind(id)
-        .bind(&positions)
-        .bind(&seqs)
-        .bind(&numbers)
-        .bind(&times)
-        .execute(&mut *tx)
-        .await?;
         let remind_at = local_instant(
             office.tz,
             b.date.pred_opt().unwrap_or(b.date),
             chrono::NaiveTime::from_hms_opt(self.config.reminder_hour.min(23), 0, 0)
                 .expect("valid hour"),
         );
-        // The booking code, the status and its event in one statement; the row comes back
-        // for the answer. The row is locked above, so it is still HELD.
+        // The people's queue numbers, the booking code, the status and its event in one
+        // statement; the row comes back for the answer. The row is locked above, so it is
+        // still HELD.
         let booking: BookingRow = sqlx::query_as(
-            "WITH confirmed AS (
+            "WITH numbers AS (
+                UPDATE booking_applicants ba
+                SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
+                FROM UNNEST($5::int[], $6::int[], $7::text[], $8::timestamptz[])
+                     AS u(position, seq, number, at)
+                WHERE ba.booking_id = $1 AND ba.position = u.position),
+             confirmed AS (
                 UPDATE bookings SET status = 'CONFIRMED', updated_at = $3, booking_code = $2,
                     confirmed_at = $3, remind_at = $4
                 WHERE id = $1 AND status = 'HELD' RETURNING *),
@@ -733,6 +746,10 @@ impl Bookings {
         .bind(BookingCode::generate().as_str())
         .bind(now)
         .bind(remind_at)
+        .bind(&positions)
+        .bind(&seqs)
+        .bind(&numbers)
+        .bind(&times)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| BookingError::WrongStatus("HELD".to_owned()))?;
