@@ -252,7 +252,8 @@ async fn restarting_each_service_under_load_loses_and_oversells_nothing() {
     let mut quota = QuotaServiceClient::new(channel(cluster.url("quota")));
     let booking = BookingServiceClient::new(channel(cluster.url("booking")));
 
-    // The first bookable day with a morning session, at a known capacity.
+    // The first bookable day the office is open with a morning session (the services run on
+    // the real clock, so it may be any day of the week), at a known capacity.
     let days = quota
         .get_availability(pb::GetAvailabilityRequest {
             office_code: "BOGOR".into(),
@@ -265,9 +266,10 @@ async fn restarting_each_service_under_load_loses_and_oversells_nothing() {
     let date = days
         .iter()
         .find(|d| {
-            d.sessions
-                .iter()
-                .any(|s| s.session == pb::Session::Pagi as i32)
+            d.open
+                && d.sessions
+                    .iter()
+                    .any(|s| s.session == pb::Session::Pagi as i32)
         })
         .expect("a bookable day")
         .date
