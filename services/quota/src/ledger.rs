@@ -171,89 +171,126 @@ pub async fn lock_day(
     })
 }
 
-/// The day's rule, capacity and confirmed seats (the day row must exist).
-pub async fn day_plan(
+/// What a rebuild of a day's counters reads of the ledger, under the day's row lock and with
+/// the day's epoch already bumped.
+#[derive(Debug, Clone)]
+pub struct DayForBuild {
+    pub plan: DayPlan,
+    /// The epoch the new counters carry.
+    pub epoch: i64,
+    /// Held (not yet expired) and committed holds, as Redis records them.
+    pub holds: Vec<(String, HoldRecord)>,
+}
+
+/// Locks the day's row (creating it and its sessions when missing), bumps its epoch and reads
+/// what its counters are built from, in two statements: the day row with its holiday, then
+/// the sessions' capacity and confirmed seats together with the live holds, from one
+/// snapshot, so a commit between the two cannot count a hold as committed in the holds and
+/// not in the confirmed seats.
+pub async fn day_for_build(
     conn: &mut PgConnection,
-    office_code: &str,
+    office: &Office,
     date: NaiveDate,
-    day: &DayRow,
-) -> sqlx::Result<DayPlan> {
-    let holiday: Option<String> = sqlx::query_scalar("SELECT name FROM holidays WHERE date = $1")
-        .bind(date)
-        .fetch_optional(&mut *conn)
-        .await?;
+    now: DateTime<Utc>,
+) -> sqlx::Result<DayForBuild> {
+    let day = sqlx::query(
+        "INSERT INTO quota_days (office_code, date, epoch) VALUES ($1, $2, 1)
+         ON CONFLICT (office_code, date) DO UPDATE SET epoch = quota_days.epoch + 1
+         RETURNING override, note, epoch, (SELECT name FROM holidays WHERE date = $2) AS holiday",
+    )
+    .bind(&office.code)
+    .bind(date)
+    .fetch_one(&mut *conn)
+    .await?;
+    let override_: Option<String> = day.get("override");
+    let note: String = day.get("note");
+    let holiday: Option<String> = day.get("holiday");
     let rule = day_rule(
         date,
         holiday.as_deref(),
-        day.override_.map(|o| (o, day.note.as_str())),
+        override_.as_deref().map(|o| {
+            let o = if o == "CLOSED" {
+                Override::Closed
+            } else {
+                Override::Special
+            };
+            (o, note.as_str())
+        }),
     );
-    let rows = sqlx::query(
-        "SELECT session, capacity, confirmed FROM session_quota
-         WHERE office_code = $1 AND date = $2",
+    let rows: Vec<BuildRow> = sqlx::query_as(
+        "WITH ins AS (
+            INSERT INTO session_quota (office_code, date, session, capacity)
+            VALUES ($1, $2, 'PAGI', $3), ($1, $2, 'SIANG', $4) ON CONFLICT DO NOTHING
+            RETURNING session, capacity, confirmed)
+         SELECT session, capacity, confirmed, NULL::text AS hold_id, NULL::int AS seats,
+                NULL::timestamptz AS expires_at, NULL::int AS remaining_after,
+                NULL::text AS state
+           FROM ins
+         UNION ALL
+         SELECT session, capacity, confirmed, NULL, NULL, NULL, NULL, NULL FROM session_quota
+          WHERE office_code = $1 AND date = $2 AND session NOT IN (SELECT session FROM ins)
+         UNION ALL
+         SELECT session, NULL, NULL, hold_id, seats, expires_at, remaining_after, state
+           FROM holds
+          WHERE office_code = $1 AND date = $2
+            AND (state = 'COMMITTED' OR (state = 'HELD' AND expires_at > $5))",
     )
-    .bind(office_code)
+    .bind(&office.code)
     .bind(date)
+    .bind(office.pagi.default_capacity as i32)
+    .bind(office.siang.default_capacity as i32)
+    .bind(now)
     .fetch_all(&mut *conn)
     .await?;
     let mut capacity = [0; 2];
     let mut confirmed = [0; 2];
+    let mut holds = Vec::new();
     for r in rows {
-        let s: String = r.get("session");
-        let i = crate::counters::idx(s.parse().expect("schema"));
-        capacity[i] = r.get::<i32, _>("capacity") as u32;
-        confirmed[i] = r.get::<i32, _>("confirmed") as u32;
+        let session: SessionOfDay = r.session.parse().expect("session checked by the schema");
+        match r.hold_id {
+            None => {
+                let i = crate::counters::idx(session);
+                capacity[i] = r.capacity.unwrap_or(0).max(0) as u32;
+                confirmed[i] = r.confirmed.unwrap_or(0).max(0) as u32;
+            }
+            Some(id) => {
+                let rec = HoldRecord {
+                    session,
+                    seats: r.seats.unwrap_or(0).max(0) as u32,
+                    expires_ms: r.expires_at.map_or(0, |t| t.timestamp_millis()),
+                    remaining_after: r.remaining_after.unwrap_or(0).max(0) as u32,
+                    state: if r.state.as_deref() == Some("COMMITTED") {
+                        'C'
+                    } else {
+                        'H'
+                    },
+                };
+                holds.push((id, rec));
+            }
+        }
     }
-    Ok(DayPlan {
-        rule,
-        capacity,
-        confirmed,
+    Ok(DayForBuild {
+        plan: DayPlan {
+            rule,
+            capacity,
+            confirmed,
+        },
+        epoch: day.get("epoch"),
+        holds,
     })
 }
 
-/// Held (not yet expired) and committed holds of a day, as Redis records them.
-pub async fn live_holds(
-    conn: &mut PgConnection,
-    office_code: &str,
-    date: NaiveDate,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Vec<(String, HoldRecord)>> {
-    let rows: Vec<HoldRow> = sqlx::query_as(
-        "SELECT * FROM holds WHERE office_code = $1 AND date = $2
-           AND (state = 'COMMITTED' OR (state = 'HELD' AND expires_at > $3))",
-    )
-    .bind(office_code)
-    .bind(date)
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|h| {
-            let rec = HoldRecord {
-                session: h.session(),
-                seats: h.seats as u32,
-                expires_ms: h.expires_at.timestamp_millis(),
-                remaining_after: h.remaining_after.max(0) as u32,
-                state: if h.state == "COMMITTED" { 'C' } else { 'H' },
-            };
-            (h.hold_id, rec)
-        })
-        .collect())
-}
-
-pub async fn set_epoch(
-    conn: &mut PgConnection,
-    office_code: &str,
-    date: NaiveDate,
-    epoch: i64,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE quota_days SET epoch = $3 WHERE office_code = $1 AND date = $2")
-        .bind(office_code)
-        .bind(date)
-        .bind(epoch)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+/// A row of [`day_for_build`]'s second statement: a session (no hold id) or a live hold.
+#[derive(FromRow)]
+struct BuildRow {
+    session: String,
+    capacity: Option<i32>,
+    confirmed: Option<i32>,
+    hold_id: Option<String>,
+    seats: Option<i32>,
+    expires_at: Option<DateTime<Utc>>,
+    remaining_after: Option<i32>,
+    state: Option<String>,
 }
 
 /// Records a hold Redis admitted, if the counters that admitted it are still current.

@@ -621,11 +621,8 @@ impl Quota {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let row = ledger::lock_day(&mut tx, office, date).await?;
-        let plan = ledger::day_plan(&mut tx, &office.code, date, &row).await?;
-        let holds = ledger::live_holds(&mut tx, &office.code, date, now).await?;
-        let epoch = row.epoch + 1;
-        ledger::set_epoch(&mut tx, &office.code, date, epoch).await?;
+        let ledger::DayForBuild { plan, epoch, holds } =
+            ledger::day_for_build(&mut tx, office, date, now).await?;
         let (open, reason, note, special) = match &plan.rule {
             DayRule::Open { special, note } => (true, String::new(), note.clone(), *special),
             DayRule::Closed { reason, note } => {
