@@ -211,13 +211,12 @@ impl IdentityService for IdentityGrpc {
             .upsert_contact(&phone, email.as_deref(), wa)
             .await
             .map_err(db)?;
-        let (now, today) = self.today();
+        let now = self.clock.now();
         let mut out = Vec::new();
         for (a, input) in applicants.iter().zip(&r.applicants) {
-            let stored = self.store.upsert_applicant(a, &phone).await.map_err(db)?;
-            let penalty = self
+            let (stored, blocked_until) = self
                 .store
-                .penalty(&stored.person_key, now, today, self.rule)
+                .upsert_applicant(a, &phone, now)
                 .await
                 .map_err(db)?;
             out.push(pb::ResolvedApplicant {
@@ -226,7 +225,7 @@ impl IdentityService for IdentityGrpc {
                 name: stored.name,
                 birth_date: format_date(stored.birth_date),
                 application_type: input.application_type,
-                blocked_until: penalty.blocked_until.map(to_timestamp),
+                blocked_until: blocked_until.map(to_timestamp),
             });
         }
         Ok(Response::new(pb::ResolveApplicantsResponse {

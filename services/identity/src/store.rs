@@ -118,12 +118,15 @@ impl Store {
         }))
     }
 
-    /// Stores (or finds) an applicant. Without NIK, the contact phone is part of who they are.
+    /// Stores (or finds and renames) an applicant, and answers it with the end of any block on
+    /// the person at `now`, in one statement. Without NIK, the contact phone is part of who
+    /// they are.
     pub async fn upsert_applicant(
         &self,
         a: &ApplicantData,
         contact_phone: &str,
-    ) -> sqlx::Result<StoredApplicant> {
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<(StoredApplicant, Option<DateTime<Utc>>)> {
         let identity = match &a.nik {
             Some(nik) => self.pii.blind("nik", nik.as_str()),
             None => self.pii.blind(
@@ -132,11 +135,16 @@ impl Store {
             ),
         };
         let person_key = self.person_key(a);
-        let id: Uuid = sqlx::query_scalar(
-            "INSERT INTO applicants (id, identity_hash, person_key, nik_enc, nik_masked, name, birth_date)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (identity_hash) DO UPDATE SET name = EXCLUDED.name
-             RETURNING id",
+        let (id, blocked_until): (Uuid, Option<DateTime<Utc>>) = sqlx::query_as(
+            "WITH stored AS (
+                INSERT INTO applicants (id, identity_hash, person_key, nik_enc, nik_masked, name,
+                                        birth_date)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                ON CONFLICT (identity_hash) DO UPDATE SET name = EXCLUDED.name
+                RETURNING id)
+             SELECT id, (SELECT max(blocked_until) FROM blocks
+                         WHERE person_key = $3 AND blocked_until > $8)
+               FROM stored",
         )
         .bind(Uuid::now_v7())
         .bind(identity)
@@ -145,15 +153,17 @@ impl Store {
         .bind(a.nik.as_ref().map(Nik::masked))
         .bind(&a.name)
         .bind(a.birth_date)
+        .bind(now)
         .fetch_one(&self.pool)
         .await?;
-        Ok(StoredApplicant {
+        let stored = StoredApplicant {
             id,
             person_key,
             name: a.name.clone(),
             birth_date: a.birth_date,
             nik_masked: a.nik.as_ref().map(Nik::masked),
-        })
+        };
+        Ok((stored, blocked_until))
     }
 
     pub async fn get_applicant(&self, id: Uuid) -> sqlx::Result<Option<StoredApplicant>> {
