@@ -101,32 +101,86 @@ where
     Ok(())
 }
 
-/// The canonical name of a gRPC status code, for metric labels.
-fn code_name(code: i32) -> &'static str {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
+/// The `code` label of an RPC the transport failed (no gRPC status at all).
+const TRANSPORT: usize = 17;
+
+/// The canonical names of the gRPC status codes, for metric labels, and [`TRANSPORT`].
+const CODE_NAMES: [&str; 18] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+    "TRANSPORT",
+];
+
+/// The index in [`CODE_NAMES`] of a gRPC status code (UNKNOWN for one out of range).
+fn code_index(code: i32) -> usize {
     usize::try_from(code)
         .ok()
-        .and_then(|i| NAMES.get(i))
-        .copied()
-        .unwrap_or("UNKNOWN")
+        .filter(|&i| i < TRANSPORT)
+        .unwrap_or(2)
+}
+
+/// The two series of one method: registered with the recorder the first time the method is
+/// answered (each code the first time it is answered with it), then recorded through their
+/// handles, so an RPC does not build and look up two labelled series on every call.
+struct MethodMetrics {
+    duration: metrics::Histogram,
+    requests: [std::sync::OnceLock<metrics::Counter>; CODE_NAMES.len()],
+    method: String,
+}
+
+impl MethodMetrics {
+    /// Every method's, by path; unknown paths share one entry (see [`Self::record`]).
+    fn of(method: &str) -> std::sync::Arc<MethodMetrics> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, OnceLock, RwLock};
+        static METHODS: OnceLock<RwLock<HashMap<String, Arc<MethodMetrics>>>> = OnceLock::new();
+        let methods = METHODS.get_or_init(Default::default);
+        if let Some(m) = methods.read().expect("poisoned").get(method) {
+            return m.clone();
+        }
+        // Handles taken before the recorder exists would record nowhere.
+        crate::metrics::install();
+        methods
+            .write()
+            .expect("poisoned")
+            .entry(method.to_owned())
+            .or_insert_with(|| {
+                Arc::new(MethodMetrics {
+                    duration: metrics::histogram!("rpc_server_duration_seconds", "method" => method.to_owned()),
+                    requests: Default::default(),
+                    method: method.to_owned(),
+                })
+            })
+            .clone()
+    }
+
+    /// Counts one answer of `path` with `code` (an index in [`CODE_NAMES`]) that took
+    /// `elapsed`. A path no service answers is one label, whatever callers send: the series
+    /// stay bounded by the methods the services have.
+    fn record(path: &str, code: usize, elapsed: Duration) {
+        let m = Self::of(if code == 12 { "unknown" } else { path });
+        m.requests[code]
+            .get_or_init(|| {
+                metrics::counter!("rpc_server_requests_total", "method" => m.method.clone(), "code" => CODE_NAMES[code])
+            })
+            .increment(1);
+        m.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// Server side of W3C trace context: each RPC runs in a span whose parent is the caller's
@@ -174,30 +228,28 @@ where
         // Fails only for a span no subscriber records; there is nothing to continue then.
         // Log lines inside the RPC carry its trace id (`telemetry::logs`).
         let _ = span.set_parent(parent);
-        let mut method = path.trim_start_matches('/').to_owned();
+        let uri = req.uri().clone();
         let started = std::time::Instant::now();
         let call = self.inner.call(req).instrument(span);
         Box::pin(async move {
-            let answer = call.await;
+            let mut answer = call.await;
             // Unary errors are trailers-only responses: grpc-status is in the headers.
-            let code = match &answer {
-                Ok(r) => r
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<i32>().ok())
-                    .map_or("OK", code_name),
-                Err(_) => "TRANSPORT",
+            let code = match &mut answer {
+                Ok(r) => {
+                    let code = r
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .map_or(0, code_index);
+                    if code != 0 {
+                        crate::status::answer_encoded_message(r.headers_mut());
+                    }
+                    code
+                }
+                Err(_) => TRANSPORT,
             };
-            // A path no service answers is one label, whatever callers send: the series stay
-            // bounded by the methods the services have.
-            if code == "UNIMPLEMENTED" {
-                method = "unknown".to_owned();
-            }
-            metrics::counter!("rpc_server_requests_total", "method" => method.clone(), "code" => code)
-                .increment(1);
-            metrics::histogram!("rpc_server_duration_seconds", "method" => method)
-                .record(started.elapsed().as_secs_f64());
+            MethodMetrics::record(uri.path().trim_start_matches('/'), code, started.elapsed());
             answer
         })
     }
@@ -402,6 +454,31 @@ mod tests {
             metrics.contains("rpc_server_duration_seconds_bucket"),
             "{metrics}"
         );
+
+        // Later answers of a method count in the same series, or in its series for their code.
+        let answering = |code: &'static str| {
+            tower::service_fn(move |_req: http::Request<()>| async move {
+                let mut r = http::Response::new(());
+                if !code.is_empty() {
+                    r.headers_mut().insert("grpc-status", code.parse().unwrap());
+                }
+                Ok::<_, std::convert::Infallible>(r)
+            })
+        };
+        for code in ["", "5", "5"] {
+            let mut req = http::Request::new(());
+            *req.uri_mut() = "/antrean.v1.Test/Call".parse().unwrap();
+            futures::executor::block_on(TraceContextLayer.layer(answering(code)).call(req))
+                .unwrap();
+        }
+        let metrics = crate::metrics::render();
+        for series in [
+            r#"rpc_server_requests_total{method="antrean.v1.Test/Call",code="OK"} 2"#,
+            r#"rpc_server_requests_total{method="antrean.v1.Test/Call",code="NOT_FOUND"} 2"#,
+            r#"rpc_server_duration_seconds_count{method="antrean.v1.Test/Call"} 4"#,
+        ] {
+            assert!(metrics.contains(series), "{series}: {metrics}");
+        }
 
         // Paths no service has are counted under one label.
         let unimplemented = tower::service_fn(|_req: http::Request<()>| async {

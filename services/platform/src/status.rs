@@ -122,20 +122,57 @@ impl From<Problem> for Status {
     }
 }
 
-/// The same status with its details already encoded as the `grpc-status-details-bin`
-/// header they travel in. tonic base64-encodes a status's details each time it answers with
-/// it, so a status kept to answer many requests (a flash crowd's refusal) carries them
-/// encoded once; callers decode the same header into the same details.
-pub fn details_encoded(status: Status) -> Status {
-    if status.details().is_empty() {
-        return status;
-    }
+/// The header a status from [`encoded_once`] carries its message in, percent-encoded as
+/// `grpc-message` is; the standard server ([`crate::grpc::serve`]) answers it as
+/// `grpc-message` ([`answer_encoded_message`]).
+const ENCODED_MESSAGE: &str = "antrean-grpc-message";
+
+/// What `grpc-message` percent-encodes: controls, space, `"#%<>`?{}` (as tonic does).
+const MESSAGE_ENCODING: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}');
+
+/// The same status with its message and details already encoded as the headers they travel
+/// in. tonic percent-encodes a status's message and base64-encodes its details each time it
+/// answers with it (for a flash crowd's refusal, a Bahasa sentence with five dates, about a
+/// tenth of the refusal's cost), so a status kept to answer many requests carries them
+/// encoded once: the details as `grpc-status-details-bin`, the message in a header of ours
+/// that the standard server renames to `grpc-message`. Callers decode the same message and
+/// details. Only for statuses answered through [`crate::grpc::serve`]; in this process the
+/// status's own message is empty.
+pub fn encoded_once(status: Status) -> Status {
     let mut metadata = status.metadata().clone();
-    metadata.insert_bin(
-        "grpc-status-details-bin",
-        tonic::metadata::MetadataValue::from_bytes(status.details()),
-    );
-    Status::with_metadata(status.code(), status.message(), metadata)
+    if !status.details().is_empty() {
+        metadata.insert_bin(
+            "grpc-status-details-bin",
+            tonic::metadata::MetadataValue::from_bytes(status.details()),
+        );
+    }
+    let encoded =
+        percent_encoding::utf8_percent_encode(status.message(), MESSAGE_ENCODING).to_string();
+    match tonic::metadata::MetadataValue::try_from(encoded) {
+        Ok(message) => {
+            metadata.insert(ENCODED_MESSAGE, message);
+            Status::with_metadata(status.code(), "", metadata)
+        }
+        Err(_) => Status::with_metadata(status.code(), status.message(), metadata),
+    }
+}
+
+/// Answers the message of a status from [`encoded_once`] as `grpc-message`; the standard
+/// server runs this on every answer that is not OK.
+pub fn answer_encoded_message(headers: &mut http::HeaderMap) {
+    if let Some(message) = headers.remove(ENCODED_MESSAGE) {
+        headers.insert("grpc-message", message);
+    }
 }
 
 /// An internal failure: logged in full here, answered without details.
@@ -260,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn details_encoded_once_reach_the_caller_unchanged() {
+    fn a_status_encoded_once_reaches_the_caller_unchanged() {
         let plain = Problem::new(
             Code::ResourceExhausted,
             "SOLD_OUT",
@@ -269,10 +306,11 @@ mod tests {
         )
         .with("next_dates", "2026-12-08,2026-12-09")
         .into_status();
-        let ready = details_encoded(plain.clone());
-        // What a caller decodes from each answer's headers.
+        let ready = encoded_once(plain.clone());
+        // What a caller decodes from each answer's headers, as the standard server sends them.
         let heard = |s: Status| {
-            let response = s.into_http::<()>();
+            let mut response = s.into_http::<()>();
+            answer_encoded_message(response.headers_mut());
             Status::from_header_map(response.headers()).expect("a status")
         };
         for s in [ready.clone(), ready] {
@@ -284,8 +322,13 @@ mod tests {
             assert_eq!(metadata(&got)["next_dates"], "2026-12-08,2026-12-09");
             assert_eq!(english(&got).as_deref(), Some("Not enough seats."));
         }
-        // A status without details is left as it is.
-        let bare = details_encoded(Status::not_found("x"));
-        assert!(bare.metadata().is_empty() && bare.details().is_empty());
+        // Without details, and with characters the encoding escapes.
+        let bare = Status::not_found("100% \"penuh\"? {ya} <tidak> #1 `x` é\n");
+        let got = heard(encoded_once(bare.clone()));
+        assert_eq!(
+            (got.code(), got.message(), got.details()),
+            (bare.code(), bare.message(), bare.details())
+        );
+        assert!(got.metadata().get(ENCODED_MESSAGE).is_none());
     }
 }

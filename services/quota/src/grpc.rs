@@ -28,7 +28,7 @@ type SoldOutKey = (NaiveDate, SessionOfDay, u32, Vec<NaiveDate>);
 /// The refusals a flash crowd gets, built once: a sold-out status is a function of its date,
 /// session, seats left and next free dates, and while those stay the same every refused
 /// applicant gets a clone instead of a new Bahasa message, five formatted dates and encoded
-/// details (kept encoded as their header, [`antrean_platform::status::details_encoded`]).
+/// details (kept encoded as their headers, [`antrean_platform::status::encoded_once`]).
 #[derive(Default)]
 struct SoldOutStatuses(std::sync::Mutex<std::collections::HashMap<SoldOutKey, Status>>);
 
@@ -50,7 +50,7 @@ impl SoldOutStatuses {
         if let Some(s) = self.0.lock().expect("poisoned").get(&key) {
             return s.clone();
         }
-        let status = antrean_platform::status::details_encoded(
+        let status = antrean_platform::status::encoded_once(
             QuotaError::SoldOut {
                 date,
                 session,

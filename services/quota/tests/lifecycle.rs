@@ -143,10 +143,14 @@ async fn sold_out_answers_remaining_and_next_dates() {
         "2026-12-02,2026-12-03,2026-12-04,2026-12-07,2026-12-08"
     );
     assert!(
-        e.message().contains("Rabu, 2 Desember 2026"),
+        e.message()
+            .starts_with("Kuota Selasa, 1 Desember 2026 sesi PAGI tidak cukup (sisa 1).")
+            && e.message().contains("Rabu, 2 Desember 2026"),
         "{}",
         e.message()
     );
+    // The message kept encoded reaches the caller as grpc-message, and nothing else does.
+    assert!(e.metadata().get("antrean-grpc-message").is_none());
     // One seat still fits.
     c.hold(hold("c", "BOGOR", DATE, pb::Session::Pagi, 1))
         .await
