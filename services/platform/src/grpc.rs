@@ -1,7 +1,8 @@
 //! The standard gRPC server every antrean service runs, and traced client channels.
 //!
 //! Server stack, outermost first: W3C trace context extraction (one span per RPC, child of
-//! the caller's span), request timeout, load shedding behind a concurrency limit, then
+//! the caller's span; the RPC metrics; a kept status's encoded message answered as
+//! `grpc-message`, see [`crate::status::encoded_once`]), request timeout, load shedding behind a concurrency limit, then
 //! grpc.health.v1, server reflection (v1 and v1alpha) and the service itself.
 //!
 //! Shutdown: when the shutdown future completes, health turns NOT_SERVING, the server waits
