@@ -6,6 +6,14 @@ use antrean_tests::*;
 use chrono::Duration;
 use tonic::Code;
 
+/// People without NIK, born on 1 January 2000.
+fn people(names: &[&str]) -> Vec<pb::ApplicantInput> {
+    names
+        .iter()
+        .map(|n| applicant("", n, "2000-01-01"))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_person_holds_one_active_booking_nationwide() {
     let s = start().await;
@@ -75,12 +83,6 @@ async fn a_person_holds_one_active_booking_nationwide() {
 #[tokio::test]
 async fn one_phone_books_for_at_most_five_people() {
     let s = start().await;
-    let people = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| applicant("", n, "2000-01-01"))
-            .collect::<Vec<_>>()
-    };
     s.book(create(
         "p1",
         "BEKASI",
@@ -164,12 +166,6 @@ async fn bookings_sent_together_from_one_phone_stay_within_five_people() {
 #[tokio::test]
 async fn an_unconfirmed_booking_past_its_hold_frees_its_phone_and_people_at_once() {
     let s = start().await;
-    let people = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| applicant("", n, "2000-01-01"))
-            .collect::<Vec<_>>()
-    };
     let mut c = s.booking.clone();
     let first = c
         .create_booking(create(
