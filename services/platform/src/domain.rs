@@ -69,8 +69,14 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
+/// `YYYY-MM-DD`, written straight from the fields (chrono's `format` interprets its pattern
+/// on every call; availability answers write a few hundred of these).
 pub fn format_date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    if !(0..=9999).contains(&d.year()) {
+        return d.format("%Y-%m-%d").to_string();
+    }
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
 /// Parses `HH:MM`.
@@ -78,8 +84,10 @@ pub fn parse_hhmm(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s.trim(), "%H:%M").ok()
 }
 
+/// `HH:MM`, written straight from the fields (see [`format_date`]).
 pub fn format_hhmm(t: NaiveTime) -> String {
-    t.format("%H:%M").to_string()
+    use chrono::Timelike;
+    format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
 pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -128,7 +136,7 @@ pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> 
 
 /// Office-local `HH:MM` of an instant.
 pub fn local_hhmm(tz: Tz, at: DateTime<Utc>) -> String {
-    at.with_timezone(&tz).format("%H:%M").to_string()
+    format_hhmm(at.with_timezone(&tz).time())
 }
 
 #[cfg(test)]
@@ -151,6 +159,25 @@ mod tests {
         assert_eq!(jayapura.to_rfc3339(), "2026-11-30T23:00:00+00:00");
         assert_eq!(local_date(Tz::Asia__Jayapura, jayapura), d);
         assert_eq!(local_hhmm(Tz::Asia__Makassar, jayapura), "07:00");
+    }
+
+    #[test]
+    fn dates_and_times_are_written_as_chrono_writes_them() {
+        let mut d = NaiveDate::from_ymd_opt(1999, 12, 25).unwrap();
+        for _ in 0..800 {
+            assert_eq!(format_date(d), d.format("%Y-%m-%d").to_string());
+            d = d + chrono::Days::new(13);
+        }
+        for d in [
+            NaiveDate::from_ymd_opt(7, 1, 2).unwrap(),
+            NaiveDate::from_ymd_opt(10_000, 1, 2).unwrap(),
+        ] {
+            assert_eq!(format_date(d), d.format("%Y-%m-%d").to_string());
+        }
+        for minute in (0..24 * 60).step_by(7) {
+            let t = NaiveTime::from_hms_opt(minute / 60, minute % 60, 59).unwrap();
+            assert_eq!(format_hhmm(t), t.format("%H:%M").to_string());
+        }
     }
 
     #[test]
