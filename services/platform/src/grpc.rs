@@ -2,8 +2,9 @@
 //!
 //! Server stack, outermost first: W3C trace context extraction (one span per RPC, child of
 //! the caller's span; the RPC metrics; a kept status's encoded message answered as
-//! `grpc-message`, see [`crate::status::encoded_once`]), request timeout, load shedding behind a concurrency limit, then
-//! grpc.health.v1, server reflection (v1 and v1alpha) and the service itself.
+//! `grpc-message`, see [`crate::status::encoded_once`]), request timeout, load shedding
+//! behind a concurrency limit, then grpc.health.v1, server reflection (v1 and v1alpha) and
+//! the service itself.
 //!
 //! Shutdown: when the shutdown future completes, health turns NOT_SERVING, the server waits
 //! `drain_delay` (so load balancers stop sending), then stops accepting and drains in-flight
@@ -104,6 +105,8 @@ where
 
 /// The `code` label of an RPC the transport failed (no gRPC status at all).
 const TRANSPORT: usize = 17;
+/// The code of a path no service answers.
+const UNIMPLEMENTED: usize = tonic::Code::Unimplemented as usize;
 
 /// The canonical names of the gRPC status codes, for metric labels, and [`TRANSPORT`].
 const CODE_NAMES: [&str; 18] = [
@@ -174,7 +177,11 @@ impl MethodMetrics {
     /// `elapsed`. A path no service answers is one label, whatever callers send: the series
     /// stay bounded by the methods the services have.
     fn record(path: &str, code: usize, elapsed: Duration) {
-        let m = Self::of(if code == 12 { "unknown" } else { path });
+        let m = Self::of(if code == UNIMPLEMENTED {
+            "unknown"
+        } else {
+            path
+        });
         m.requests[code]
             .get_or_init(|| {
                 metrics::counter!("rpc_server_requests_total", "method" => m.method.clone(), "code" => CODE_NAMES[code])

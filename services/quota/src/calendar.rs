@@ -56,6 +56,17 @@ pub enum Override {
     Special,
 }
 
+impl Override {
+    /// From `quota_days.override` (`CLOSED` or `SPECIAL`, as the schema allows).
+    pub fn from_column(value: &str) -> Self {
+        if value == "CLOSED" {
+            Override::Closed
+        } else {
+            Override::Special
+        }
+    }
+}
+
 /// Weekends and national holidays are closed, unless the office opened a special-event day;
 /// an office may also close any date.
 pub fn day_rule(

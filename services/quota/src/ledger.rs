@@ -162,10 +162,7 @@ pub async fn lock_day(
     .await?;
     let override_: Option<String> = r.get("override");
     Ok(DayRow {
-        override_: override_.as_deref().map(|o| match o {
-            "CLOSED" => Override::Closed,
-            _ => Override::Special,
-        }),
+        override_: override_.as_deref().map(Override::from_column),
         note: r.get("note"),
         epoch: r.get("epoch"),
     })
@@ -208,14 +205,9 @@ pub async fn day_for_build(
     let rule = day_rule(
         date,
         holiday.as_deref(),
-        override_.as_deref().map(|o| {
-            let o = if o == "CLOSED" {
-                Override::Closed
-            } else {
-                Override::Special
-            };
-            (o, note.as_str())
-        }),
+        override_
+            .as_deref()
+            .map(|o| (Override::from_column(o), note.as_str())),
     );
     let rows: Vec<BuildRow> = sqlx::query_as(
         "WITH ins AS (
