@@ -7,6 +7,7 @@
 //! - [`db`]: creates the database and the service's own schema, runs its migrations.
 //! - [`phone`]: Indonesian mobile numbers, normalised to E.164.
 //! - [`pii`]: personal data at rest: XChaCha20-Poly1305 and HMAC-SHA256 blind indexes.
+//! - [`redis`]: one Redis or a Redis Cluster behind one handle.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
 //! - [`status`]: building `tonic::Status` with google.rpc error details.
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
@@ -22,6 +23,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod phone;
 pub mod pii;
+pub mod redis;
 pub mod status;
 pub mod telemetry;
 pub mod testing;

@@ -3,7 +3,6 @@
 use crate::gates::{GATE_MAX_IDS, Gate, Gates, Verdict};
 use antrean_platform::domain::SessionOfDay;
 use chrono::NaiveDate;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -162,32 +161,7 @@ pub fn day_keys(prefix: &str, day: &DayKey) -> [String; 3] {
     ]
 }
 
-/// One Redis, or a Redis Cluster. Every script touches one hash tag, so in a cluster it runs
-/// on the node that owns that slot, unchanged.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl Conn {
-    async fn invoke<T: redis::FromRedisValue>(
-        &self,
-        inv: &redis::ScriptInvocation<'_>,
-    ) -> redis::RedisResult<T> {
-        match self.clone() {
-            Conn::Single(mut c) => inv.invoke_async(&mut c).await,
-            Conn::Cluster(mut c) => inv.invoke_async(&mut c).await,
-        }
-    }
-
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-        match self.clone() {
-            Conn::Single(mut c) => cmd.query_async(&mut c).await,
-            Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
-        }
-    }
-}
+use antrean_platform::redis::RedisConn as Conn;
 
 /// How long a day's counters, once read, answer further reads in this process (in the
 /// clock's milliseconds). Writes through this process drop the day at once; another replica's
@@ -237,27 +211,7 @@ impl Counters {
     /// `url` names one Redis, or several cluster nodes separated by commas
     /// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379,redis://10.0.0.3:6379`).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let nodes: Vec<&str> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let conn = if nodes.len() > 1 {
-            let client = redis::cluster::ClusterClient::builder(nodes)
-                .connection_timeout(Duration::from_secs(2))
-                .response_timeout(Duration::from_secs(2))
-                .retries(3)
-                .build()?;
-            Conn::Cluster(client.get_async_connection().await?)
-        } else {
-            let client = redis::Client::open(url)?;
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Duration::from_secs(2))
-                .set_response_timeout(Duration::from_secs(2))
-                .set_number_of_retries(2)
-                .set_max_delay(500);
-            Conn::Single(ConnectionManager::new_with_config(client, config).await?)
-        };
+        let conn = Conn::connect(url).await?;
         let mut counters = Self {
             conn,
             views: std::sync::Arc::default(),
