@@ -1,6 +1,7 @@
-// Books end to end through the portal in real Chromium: office search, calendar, form
-// (with an inline error first), the confirmation code read from the WhatsApp sandbox, the
-// proof with QR and PDF, look-up by keyboard only, and cancelling. Saves a screenshot of each
+// Books end to end through the portal in real Chromium: office search, calendar, the phone
+// verified first (the code read from the authentication template the WhatsApp sandbox
+// received, a wrong code tried before), the form (with an inline error first), the booking
+// confirmed at once: the proof with QR and PDF, look-up by keyboard only, and cancelling. Saves a screenshot of each
 // step in screenshots/ and checks labels, keyboard use and contrast.
 // Usage: node portal.mjs <gateway url> <cloud api url>
 import { chromium } from 'playwright-core';
@@ -61,8 +62,32 @@ try {
   if (!(await page.textContent('table.calendar')).includes('PAGI 75')) fail('calendar shows no seats');
 
   await page.click('a[href="/kantor/BOGOR/pesan?tanggal=2026-12-01&sesi=PAGI"]');
+  // The phone is verified before any form: a code by WhatsApp (authentication template).
+  await page.waitForSelector('#phone');
   await checkLabels(page);
+  await shot(page, 'verify-phone');
+  const before = (await (await fetch(`${cloudApi}/messages?to=6281234567890`)).json()).length;
   await page.fill('#phone', '081234567890');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#code');
+  let code;
+  for (let i = 0; i < 100 && !code; i++) {
+    const msgs = (await (await fetch(`${cloudApi}/messages?to=6281234567890`)).json()).slice(before);
+    const t = msgs.map((x) => x.body?.template).find((t) => t?.name === 'antrean_kode_verifikasi');
+    if (t) code = t.components[0].parameters[0].text; else await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!code) fail('no verification code on WhatsApp');
+  await page.fill('#code', code === '000000' ? '111111' : '000000');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[role=alert]');
+  if (!(await page.textContent('[role=alert]')).includes('Sisa percobaan: 4')) fail('a wrong code is not refused');
+  await shot(page, 'verify-wrong-code');
+  await page.fill('#code', code);
+  await page.click('button[type=submit]');
+
+  await page.waitForSelector('#nik_0');
+  await checkLabels(page);
+  if (!(await page.textContent('#kontak')).includes('+62812')) fail('the form does not name the verified phone');
   await page.fill('#nik_0', '3201012601870001');
   await page.fill('#name_0', 'Budi Santoso');
   await page.fill('#birth_0', '1987-01-25');
@@ -72,20 +97,6 @@ try {
   if (!inline.includes('tidak sesuai')) fail(`no inline NIK error: ${inline}`);
   await shot(page, 'form-error');
   await page.fill('#nik_0', '3201012501870001');
-  await page.click('button[type=submit]');
-  await page.waitForSelector('#code');
-  await shot(page, 'confirmation-code');
-
-  // The code arrives by WhatsApp: read it from the Cloud API stand-in.
-  let code;
-  for (let i = 0; i < 100 && !code; i++) {
-    const msgs = await (await fetch(`${cloudApi}/messages?to=6281234567890`)).json();
-    const m = msgs.map((x) => x.body?.text?.body || '').join('\n').match(/Kode konfirmasi: (\d{6})/);
-    if (m) code = m[1]; else await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!code) fail('no confirmation code on WhatsApp');
-  await page.fill('#code', code);
-  await page.fill('#phone', '081234567890');
   await page.click('button[type=submit]');
   await page.waitForSelector('#kode-booking');
   const bookingCode = (await page.textContent('#kode-booking')).trim();

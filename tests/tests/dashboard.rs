@@ -53,6 +53,10 @@ async fn dashboard_figures_equal_the_ledger() {
                 .collect(),
         );
         req.channel = channel as i32;
+        if channel != pb::Channel::Whatsapp {
+            let phone = format!("08135{:07}", 100 + i);
+            req.contact.as_mut().unwrap().contact_token = s.contact_token(&phone).await;
+        }
         booked.push(s.book(req).await);
     }
     s.booking

@@ -90,7 +90,7 @@ async fn unreconfirmed_bookings_are_released_to_the_waitlist() {
                 ..Default::default()
             }),
             applicants: vec![applicant(&nik(birth, 309), "Pemohon Tunggu", birth)],
-            channel: pb::Channel::Web as i32,
+            channel: pb::Channel::Whatsapp as i32,
         })
         .await
         .unwrap()

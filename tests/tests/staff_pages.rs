@@ -197,7 +197,6 @@ async fn the_portal_offers_the_waitlist_of_a_full_session() {
             ("key", "portal-wait-1".to_owned()),
             ("tanggal", "2026-12-01".to_owned()),
             ("sesi", "PAGI".to_owned()),
-            ("phone", "081388887777".to_owned()),
             ("nik_0", nik("1991-06-15", 42)),
             ("name_0", "Rina Kartika".to_owned()),
             ("birth_0", "1991-06-15".to_owned()),
@@ -210,8 +209,24 @@ async fn the_portal_offers_the_waitlist_of_a_full_session() {
     };
     let http = reqwest::Client::new();
     let url = format!("{}/kantor/BOGOR/pesan", w.gateway);
+    // Without a verified phone the form asks for one first.
+    let unverified = http
+        .post(&url)
+        .form(&form(false))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(unverified.contains("Verifikasi nomor HP"), "{unverified}");
+    let cookie = format!(
+        "antrean_kontak={}; antrean_hp=6281388887777",
+        w.contact_token("081388887777").await
+    );
     let full = http
         .post(&url)
+        .header("cookie", &cookie)
         .form(&form(false))
         .send()
         .await
@@ -222,6 +237,7 @@ async fn the_portal_offers_the_waitlist_of_a_full_session() {
     assert!(full.contains("name=\"tunggu\" value=\"ya\""), "{full}");
     let joined = http
         .post(&url)
+        .header("cookie", &cookie)
         .form(&form(true))
         .send()
         .await

@@ -17,6 +17,7 @@ fn join(phone: &str, people: u32, first: u32) -> pb::JoinWaitlistRequest {
             phone: phone.into(),
             email: String::new(),
             whatsapp_user_id: String::new(),
+            contact_token: String::new(),
         }),
         applicants: (0..people)
             .map(|i| applicant(&nik(birth, first + i), "Pemohon Tunggu", birth))
@@ -330,18 +331,25 @@ async fn joining_by_whatsapp_and_the_api_and_taking_an_offer_by_reply() {
         .await;
     assert!(bad.contains("Contoh:"), "{bad}");
 
-    // The API: second in line; the afternoon has room.
+    // The API, with a verified phone: second in line; the afternoon has room.
+    let token = w.contact_token("081380000012").await;
     let http = reqwest::Client::new();
     let body = |session: &str| {
         serde_json::json!({"office_code": "BOGOR", "date": DAY, "session": session,
-            "contact": {"phone": "081380000012"},
             "applicants": [{"nik": nik("1988-08-08", 7), "name": "Andi Wijaya",
                             "birth_date": "1988-08-08", "application_type": "NEW"}]})
     };
     let post = |b: serde_json::Value| {
         let (http, url) = (http.clone(), format!("{}/api/v1/waitlist", w.gateway));
+        let token = token.clone();
         async move {
-            let r = http.post(url).json(&b).send().await.unwrap();
+            let r = http
+                .post(url)
+                .bearer_auth(&token)
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             (status, r.json::<serde_json::Value>().await.unwrap())
         }

@@ -9,6 +9,14 @@ const PHONE: &str = "081234567890";
 
 struct Api {
     w: WhatsApp,
+    /// `Bearer <contact token>` of PHONE, verified through the API.
+    bearer: String,
+}
+
+async fn api() -> Api {
+    let w = start_with_whatsapp().await;
+    let bearer = format!("Bearer {}", w.contact_token(PHONE).await);
+    Api { w, bearer }
 }
 
 impl Api {
@@ -53,8 +61,7 @@ impl Api {
 }
 
 fn booking(office: &str, date: &str, session: &str, applicants: Value) -> Value {
-    json!({"office_code": office, "date": date, "session": session,
-           "contact": {"phone": PHONE, "email": "budi@contoh.id"}, "applicants": applicants})
+    json!({"office_code": office, "date": date, "session": session, "applicants": applicants})
 }
 
 fn budi() -> Value {
@@ -62,26 +69,15 @@ fn budi() -> Value {
 }
 
 const CREATE: &str = "/api/v1/bookings";
-const CONFIRM: &str = "/api/v1/bookings/{booking_id}/confirm";
+const VERIFY: &str = "/api/v1/verifications";
+const VERIFY_CONFIRM: &str = "/api/v1/verifications/{verification_id}/confirm";
 const GET: &str = "/api/v1/bookings/{booking_code}";
 const CANCEL: &str = "/api/v1/bookings/{booking_code}/cancel";
 const AVAIL: &str = "/api/v1/offices/{code}/availability";
 
-async fn the_code(api: &Api, before: usize) -> String {
-    let reply = api.w.next_reply("6281234567890", before).await;
-    reply
-        .lines()
-        .find_map(|l| l.strip_prefix("Kode konfirmasi: "))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn book_confirm_look_up_and_cancel_on_the_web() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
+    let api = api().await;
     let (s, offices) = api
         .checked("get", "/api/v1/offices", "/api/v1/offices", None, &[])
         .await;
@@ -112,38 +108,73 @@ async fn book_confirm_look_up_and_cancel_on_the_web() {
         json!([budi(),
         {"nik": nik("2015-06-01", 2), "name": "Ani Santoso", "birth_date": "2015-06-01", "application_type": "NEW"}]),
     );
-    let (s, held) = api
+    // Without a contact token nothing is held: 401 CONTACT_NOT_VERIFIED.
+    let (s, e) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(body.clone()),
-            &[("Idempotency-Key", "web-1")],
+            &[("Idempotency-Key", "web-0")],
         )
         .await;
-    assert_eq!(s, 201, "{held}");
-    assert_eq!(held["status"], "HELD");
-    // The code went to the contact phone by WhatsApp, from Bogor's number.
-    let code = the_code(&api, 0).await;
-    assert_eq!(api.w.cloud_api.messages()[0].phone_number_id, BOGOR_NUMBER);
-    // ... and by e-mail (queued for SMTP).
-    let emails: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM notification.outbox WHERE channel = 'EMAIL'")
-            .fetch_one(&api.w.system.pool().await)
-            .await
-            .unwrap();
-    assert_eq!(emails, 1);
-    // A replay answers the same booking and sends nothing again.
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("CONTACT_NOT_VERIFIED"))
+    );
+    let (s, e) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(body.clone()),
+            &[
+                ("Idempotency-Key", "web-0"),
+                ("Authorization", "Bearer 00ff"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("CONTACT_NOT_VERIFIED"))
+    );
+    assert_eq!(
+        api.w
+            .system
+            .remaining("BOGOR", "2026-12-01", pb::Session::Pagi)
+            .await,
+        75
+    );
+    // With the verified phone's token the booking is confirmed in one step.
+    let (s, b) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(body.clone()),
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "web-1"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["status"], "CONFIRMED");
+    assert_eq!(b["contact"]["phone_masked"], "+62812****7890");
+    // A replay answers the same booking.
     let (s, again) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(body.clone()),
-            &[("Idempotency-Key", "web-1")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "web-1"),
+            ],
         )
         .await;
-    assert_eq!((s, &again["booking_id"]), (201, &held["booking_id"]));
+    assert_eq!((s, &again["booking_code"]), (201, &b["booking_code"]));
     let mut other = body.clone();
     other["session"] = json!("SIANG");
     let (s, e) = api
@@ -152,39 +183,16 @@ async fn book_confirm_look_up_and_cancel_on_the_web() {
             CREATE,
             CREATE,
             Some(other),
-            &[("Idempotency-Key", "web-1")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "web-1"),
+            ],
         )
         .await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (409, Some("IDEMPOTENCY_KEY_REUSED"))
     );
-
-    let id = held["booking_id"].as_str().unwrap();
-    let confirm_path = format!("/api/v1/bookings/{id}/confirm");
-    let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (s, e) = api
-        .checked(
-            "post",
-            CONFIRM,
-            &confirm_path,
-            Some(json!({"code": wrong})),
-            &[],
-        )
-        .await;
-    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("WRONG_CODE")));
-    assert_eq!(e["error"]["details"]["attempts_left"], 4);
-    let (s, b) = api
-        .checked(
-            "post",
-            CONFIRM,
-            &confirm_path,
-            Some(json!({"code": code})),
-            &[],
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    assert_eq!(b["status"], "CONFIRMED");
     assert_eq!(b["applicants"][1]["queue_number"], "A-002");
     assert_eq!(
         b["applicants"][0]["scheduled_at"],
@@ -252,16 +260,14 @@ async fn book_confirm_look_up_and_cancel_on_the_web() {
 
 #[tokio::test]
 async fn validation_and_conflicts_answer_with_codes_and_fields() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
+    let api = api().await;
     let (s, e) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(json!({"session": "MALAM", "applicants": [{"nik": "", "application_type": "X"}]})),
-            &[],
+            &[("Authorization", api.bearer.as_str())],
         )
         .await;
     assert_eq!(s, 400);
@@ -271,7 +277,6 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
         "office_code",
         "date",
         "session",
-        "contact.phone",
         "applicants[0].nik",
         "applicants[0].application_type",
     ] {
@@ -286,7 +291,12 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(bad),
-            &[("Idempotency-Key", "v1"), ("Accept-Language", "en")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v1"),
+                ("Accept-Language", "en"),
+            ],
         )
         .await;
     assert_eq!(s, 400);
@@ -301,7 +311,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(json!("not an object")),
-            &[("Idempotency-Key", "v2")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v2"),
+            ],
         )
         .await;
     assert_eq!(
@@ -315,7 +328,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(booking("BOGOR", "2026-12-05", "PAGI", json!([budi()]))),
-            &[("Idempotency-Key", "v3")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v3"),
+            ],
         )
         .await;
     assert_eq!((s, e["error"]["code"].as_str()), (400, Some("DATE_CLOSED")));
@@ -368,6 +384,7 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             Some(booking("BOGOR", "2026-12-02", "PAGI", json!([budi()]))),
             &[
+                ("Authorization", api.bearer.as_str()),
                 ("Idempotency-Key", "v4"),
                 ("Accept-Language", "en-US,en;q=0.9"),
             ],
@@ -390,7 +407,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
-            &[("Idempotency-Key", "v5")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v5"),
+            ],
         )
         .await;
     assert_eq!(s, 201);
@@ -400,7 +420,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(booking("JAKPUS", "2026-12-03", "PAGI", json!([budi()]))),
-            &[("Idempotency-Key", "v6")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v6"),
+            ],
         )
         .await;
     assert_eq!(
@@ -416,7 +439,10 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
             CREATE,
             CREATE,
             Some(booking("JAKPUS", "2026-12-03", "PAGI", json!(family))),
-            &[("Idempotency-Key", "v7")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "v7"),
+            ],
         )
         .await;
     assert_eq!(
@@ -427,37 +453,200 @@ async fn validation_and_conflicts_answer_with_codes_and_fields() {
 }
 
 #[tokio::test]
-async fn an_expired_hold_answers_410() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
-    let (s, held) = api
+async fn a_phone_is_verified_by_a_code_sent_as_an_authentication_template() {
+    let api = api().await;
+    let (s, e) = api
+        .checked("post", VERIFY, VERIFY, Some(json!({"phone": "12"})), &[])
+        .await;
+    assert_eq!((s, e["error"]["fields"]["phone"].is_string()), (400, true));
+    let digits = "6281377776666";
+    let before = api.w.cloud_api.messages_to(digits).len();
+    let (s, v) = api
+        .checked(
+            "post",
+            VERIFY,
+            VERIFY,
+            Some(json!({"phone": "0813-7777-6666", "email": "rina@contoh.id"})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert!(v.get("code").is_none(), "the code never reaches the client");
+    let code = api.w.verification_code(digits, before).await;
+    // From the national number, as the approved authentication template (the sandbox
+    // refuses anything else to a phone that never wrote).
+    let sent = api.w.cloud_api.messages_to(digits);
+    assert_eq!(sent[before].phone_number_id, NATIONAL_NUMBER);
+    // ... and by e-mail.
+    let emails: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notification.outbox WHERE channel = 'EMAIL' AND template = 'verification_code'",
+    )
+    .fetch_one(&api.w.system.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(emails, 1);
+    let path = format!(
+        "/api/v1/verifications/{}/confirm",
+        v["verification_id"].as_str().unwrap()
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (s, e) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            &path,
+            Some(json!({"code": wrong})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("WRONG_CODE")));
+    assert_eq!(e["error"]["details"]["attempts_left"], 4);
+    let (s, proof) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            &path,
+            Some(json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{proof}");
+    let token = proof["contact_token"].as_str().unwrap().to_owned();
+    // The token books for its own phone, whatever the body says.
+    let mut body = booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]));
+    body["contact"] = json!({"phone": PHONE});
+    let (s, b) = api
+        .checked(
+            "post",
+            CREATE,
+            CREATE,
+            Some(body),
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("Idempotency-Key", "rina-1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (s, b["contact"]["phone_masked"].as_str()),
+        (201, Some("+62813****6666"))
+    );
+    let (s, _) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            "/api/v1/verifications/nope/confirm",
+            Some(json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // Five wrong codes end a verification; the right code no longer helps.
+    let before = api.w.cloud_api.messages_to(digits).len();
+    let (_, v) = api
+        .checked("post", VERIFY, VERIFY, Some(json!({"phone": digits})), &[])
+        .await;
+    let code = api.w.verification_code(digits, before).await;
+    let path = format!(
+        "/api/v1/verifications/{}/confirm",
+        v["verification_id"].as_str().unwrap()
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (0..4).rev() {
+        let (s, e) = api
+            .checked(
+                "post",
+                VERIFY_CONFIRM,
+                &path,
+                Some(json!({"code": wrong})),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["details"]["attempts_left"].as_u64()),
+            (400, Some(left + 1))
+        );
+    }
+    let (s, e) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            &path,
+            Some(json!({"code": wrong})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (410, Some("VERIFICATION_ENDED"))
+    );
+    let (s, _) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            &path,
+            Some(json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 410);
+}
+
+#[tokio::test]
+async fn codes_lapse_after_10_minutes_and_tokens_after_30() {
+    let api = api().await;
+    let digits = "6281377776666";
+    // A code lapses after 10 minutes, a token after 30: then nothing is held.
+    let before = api.w.cloud_api.messages_to(digits).len();
+    let (_, v) = api
+        .checked("post", VERIFY, VERIFY, Some(json!({"phone": digits})), &[])
+        .await;
+    let code = api.w.verification_code(digits, before).await;
+    api.w.system.clock.advance(Duration::minutes(11));
+    let path = format!(
+        "/api/v1/verifications/{}/confirm",
+        v["verification_id"].as_str().unwrap()
+    );
+    let (s, e) = api
+        .checked(
+            "post",
+            VERIFY_CONFIRM,
+            &path,
+            Some(json!({"code": code})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (410, Some("EXPIRED")));
+    api.w.system.clock.advance(Duration::minutes(20));
+    let (s, e) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(booking("BOGOR", "2026-12-01", "SIANG", json!([budi()]))),
-            &[("Idempotency-Key", "x1")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "late-1"),
+            ],
         )
         .await;
-    assert_eq!(s, 201);
-    let code = the_code(&api, 0).await;
-    api.w.system.clock.advance(Duration::minutes(16));
-    let path = format!(
-        "/api/v1/bookings/{}/confirm",
-        held["booking_id"].as_str().unwrap()
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("CONTACT_NOT_VERIFIED"))
     );
-    let (s, e) = api
-        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
-        .await;
-    assert_eq!((s, e["error"]["code"].as_str()), (410, Some("EXPIRED")));
+    assert_eq!(
+        api.w
+            .system
+            .remaining("BOGOR", "2026-12-01", pb::Session::Siang)
+            .await,
+        75
+    );
 }
 
 #[tokio::test]
 async fn booking_code_lookups_are_rate_limited() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
+    let api = api().await;
     let mut limited = None;
     for _ in 0..15 {
         let (s, v, h) = api
@@ -481,9 +670,7 @@ async fn booking_code_lookups_are_rate_limited() {
 
 #[tokio::test]
 async fn one_quota_for_whatsapp_and_the_web() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
+    let api = api().await;
     // Booked on WhatsApp ...
     let held = api
         .w
@@ -551,24 +738,17 @@ async fn one_quota_for_whatsapp_and_the_web() {
         .await;
     assert_eq!(avail["days"][0]["sessions"][0]["remaining"], 75);
     // And the other way round: booked on the web, seen on WhatsApp.
-    // Count the replies first: the code may arrive before the 201 does.
-    let before = api.w.replies_to("6281234567890").len();
-    let (_, held) = api
+    let (_, b) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
-            &[("Idempotency-Key", "o1")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "o1"),
+            ],
         )
-        .await;
-    let code = the_code(&api, before).await;
-    let path = format!(
-        "/api/v1/bookings/{}/confirm",
-        held["booking_id"].as_str().unwrap()
-    );
-    let (_, b) = api
-        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
         .await;
     let status = api
         .w
@@ -583,9 +763,7 @@ async fn one_quota_for_whatsapp_and_the_web() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_path() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
+    let api = api().await;
     let (s, doc, _) = api.call("get", "/api/v1/openapi.json", None, &[]).await;
     assert_eq!(s, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -593,7 +771,8 @@ async fn the_openapi_document_describes_every_path() {
         "/api/v1/offices",
         AVAIL,
         CREATE,
-        CONFIRM,
+        VERIFY,
+        VERIFY_CONFIRM,
         GET,
         CANCEL,
         "/api/v1/bookings/{booking_code}/proof.pdf",
@@ -629,25 +808,18 @@ async fn the_openapi_document_describes_every_path() {
 
 #[tokio::test]
 async fn proofs_need_the_right_phone() {
-    let api = Api {
-        w: start_with_whatsapp().await,
-    };
-    let (_, held) = api
+    let api = api().await;
+    let (_, b) = api
         .checked(
             "post",
             CREATE,
             CREATE,
             Some(booking("BOGOR", "2026-12-01", "PAGI", json!([budi()]))),
-            &[("Idempotency-Key", "p1")],
+            &[
+                ("Authorization", api.bearer.as_str()),
+                ("Idempotency-Key", "p1"),
+            ],
         )
-        .await;
-    let code = the_code(&api, 0).await;
-    let path = format!(
-        "/api/v1/bookings/{}/confirm",
-        held["booking_id"].as_str().unwrap()
-    );
-    let (_, b) = api
-        .checked("post", CONFIRM, &path, Some(json!({"code": code})), &[])
         .await;
     let booking_code = b["booking_code"].as_str().unwrap();
     for (file, kind, magic) in [
@@ -707,6 +879,7 @@ async fn a_dependency_that_is_down_answers_503() {
     let r = http
         .post(format!("http://{addr}/api/v1/bookings"))
         .header("Idempotency-Key", "down-1")
+        .bearer_auth("00".repeat(32))
         .header("Accept-Language", "en")
         .json(&booking("BOGOR", "2026-12-01", "PAGI", json!([budi()])))
         .send()

@@ -109,6 +109,21 @@ pub struct Bookings {
     offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
 }
 
+/// Web and app requests reach the quota only with a contact token (WhatsApp senders are
+/// proven by the signed webhook, staff by their actor token); identity checks the token.
+pub(crate) fn require_proof(
+    channel: pb::Channel,
+    contact: Option<&pb::ContactInput>,
+) -> Result<()> {
+    let needs = matches!(channel, pb::Channel::Web | pb::Channel::App);
+    if needs && contact.is_none_or(|c| c.contact_token.trim().is_empty()) {
+        return Err(BookingError::Refused(Box::new(
+            status::contact_not_verified(),
+        )));
+    }
+    Ok(())
+}
+
 fn invalid(field: &str, why: &str) -> BookingError {
     BookingError::Invalid(vec![FieldViolation::new(field, why)])
 }
@@ -262,9 +277,29 @@ impl Bookings {
     // ---- Create ------------------------------------------------------------------------
 
     /// HELD, with seats held in the quota and a confirmation code. All applicants or none.
+    /// A contact proven by a contact token is confirmed at once (and answers no code): the
+    /// code step only exists to prove the phone.
     pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<(BookingView, String)> {
-        self.create_with_ttl(req, self.config.hold_ttl_seconds)
-            .await
+        if let Ok(channel) = pb::Channel::try_from(req.channel) {
+            require_proof(channel, req.contact.as_ref())?;
+        }
+        let proven = req
+            .contact
+            .as_ref()
+            .is_some_and(|c| !c.contact_token.trim().is_empty());
+        let (view, code) = self
+            .create_with_ttl(req, self.config.hold_ttl_seconds)
+            .await?;
+        // A replay finds the booking as the first call left it: HELD if that call stopped
+        // between hold and confirm, so the confirm is finished here.
+        if proven && view.booking.status == "HELD" {
+            let confirmed = self.confirm(&view.booking.id.to_string(), &code).await?;
+            return Ok((confirmed, String::new()));
+        }
+        if proven {
+            return Ok((view, String::new()));
+        }
+        Ok((view, code))
     }
 
     /// [`Bookings::create`] with the hold kept `ttl` seconds (waitlist offers have their own).

@@ -54,18 +54,6 @@ impl Bookings {
             r.applicants.len(),
             &mut v,
         );
-        let phone = match antrean_platform::phone::normalize(
-            &r.contact
-                .as_ref()
-                .map(|c| c.phone.clone())
-                .unwrap_or_default(),
-        ) {
-            Ok(p) => Some(p),
-            Err((id, en)) => {
-                v.push(FieldViolation::bilingual("contact.phone", id, en));
-                None
-            }
-        };
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
@@ -75,7 +63,29 @@ impl Bookings {
             date,
             session,
         } = wanted.expect("checked");
-        let phone = phone.expect("checked");
+        crate::bookings::require_proof(channel, r.contact.as_ref())?;
+        let proven = r
+            .contact
+            .as_ref()
+            .is_some_and(|c| !c.contact_token.trim().is_empty());
+        let mut phone = None;
+        if !proven {
+            match antrean_platform::phone::normalize(
+                &r.contact
+                    .as_ref()
+                    .map(|c| c.phone.clone())
+                    .unwrap_or_default(),
+            ) {
+                Ok(p) => phone = Some(p),
+                Err((id, en)) => {
+                    return Err(BookingError::Invalid(vec![FieldViolation::bilingual(
+                        "contact.phone",
+                        id,
+                        en,
+                    )]));
+                }
+            }
+        }
         // The people must be able to book (valid NIK, names, not blocked).
         let resolved = self
             .identity
@@ -86,6 +96,27 @@ impl Bookings {
             })
             .await?
             .into_inner();
+        // A token lives 30 minutes, an entry until its offer: the entry keeps the proven
+        // phone instead, and its offer is confirmed by the code sent to that phone.
+        let contact = match resolved.contact.as_ref() {
+            Some(c) if proven => pb::ContactInput {
+                phone: c.phone.clone(),
+                email: c.email.clone(),
+                ..Default::default()
+            },
+            _ => r.contact.clone().unwrap_or_default(),
+        };
+        let phone = match phone {
+            Some(p) => p,
+            None => resolved
+                .contact
+                .as_ref()
+                .map(|c| c.phone.clone())
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| {
+                    BookingError::Upstream(Box::new(status::internal("proven contact", "no phone")))
+                })?,
+        };
         let now = self.now();
         for a in &resolved.applicants {
             if let Some(until) = a
@@ -130,7 +161,7 @@ impl Bookings {
             office_code: office.clone(),
             date: format_date(date),
             session: r.session,
-            contact: r.contact.clone(),
+            contact: Some(contact),
             applicants: r.applicants.clone(),
         };
         let sealed = self.pii.encrypt(&hex::encode(request.encode_to_vec()));

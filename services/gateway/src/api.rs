@@ -6,7 +6,7 @@
 //! 429 with `Retry-After`, 503 when a dependency is down. Messages are in Bahasa Indonesia,
 //! in English with `Accept-Language: en`.
 use crate::App;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{Limiter, Refused, SharedLimit};
 use antrean_platform::domain::{from_timestamp, parse_date};
 use antrean_platform::status;
 use antrean_proto::v1 as pb;
@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,9 +31,13 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/v1/offices", get(offices))
         .route("/api/v1/offices/{code}/availability", get(availability))
+        .route("/api/v1/verifications", post(start_verification))
+        .route(
+            "/api/v1/verifications/{id}/confirm",
+            post(confirm_verification),
+        )
         .route("/api/v1/bookings", post(create_booking))
         .route("/api/v1/waitlist", post(join_waitlist))
-        .route("/api/v1/bookings/{id}/confirm", post(confirm_booking))
         .route("/api/v1/bookings/{code}", get(get_booking))
         .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
         .route("/api/v1/bookings/{code}/proof.pdf", get(proof_pdf))
@@ -62,6 +66,29 @@ impl Limits {
             per_client: Limiter::new(per_client, per_client / 5),
             per_phone: Limiter::new(per_phone, per_phone / 2),
             lookups: Limiter::new(lookups, lookups / 2),
+        }
+    }
+}
+
+/// The limits shared by every replica (Redis): what protects seats and messages.
+pub struct FairLimits {
+    pub verifications: crate::verification::VerificationLimits,
+    /// Bookings, waitlist joins and draw entries per client network.
+    pub bookings_per_network: SharedLimit,
+}
+
+impl FairLimits {
+    pub fn new(c: &crate::GatewayConfig) -> Self {
+        Self {
+            verifications: crate::verification::VerificationLimits::new(
+                c.api_rate_codes_per_phone,
+                c.api_rate_verifications,
+            ),
+            bookings_per_network: SharedLimit::new(
+                "bookings:net",
+                c.api_rate_bookings,
+                Duration::from_secs(3600),
+            ),
         }
     }
 }
@@ -96,7 +123,7 @@ impl std::ops::DerefMut for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             body: Box::new(ErrorBody {
@@ -129,7 +156,35 @@ impl ApiError {
         e
     }
 
-    fn too_many(en: bool, wait: std::time::Duration) -> Self {
+    /// 429 for a shared limit, or 503 when Redis, which keeps it, did not answer.
+    pub(crate) fn refused(en: bool, r: Refused) -> Self {
+        match r {
+            Refused::Wait(w) => Self::too_many(en, w),
+            Refused::Unavailable(e) => {
+                tracing::warn!(error = %e, "shared limit unavailable");
+                Self::unavailable(en)
+            }
+        }
+    }
+
+    fn unavailable(en: bool) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            if en {
+                "The service is temporarily unavailable. Please try again shortly."
+            } else {
+                "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi."
+            },
+        )
+    }
+
+    /// 401 CONTACT_NOT_VERIFIED: no contact token came with the request.
+    pub(crate) fn not_verified(en: bool) -> Self {
+        Self::from_status(&status::contact_not_verified(), en)
+    }
+
+    pub(crate) fn too_many(en: bool, wait: std::time::Duration) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
@@ -173,6 +228,7 @@ impl ApiError {
             }
             (Code::NotFound, _) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             (_, "EXPIRED" | "HOLD_EXPIRED" | "TOO_MANY_ATTEMPTS") => (StatusCode::GONE, "EXPIRED"),
+            (_, "VERIFICATION_ENDED") => (StatusCode::GONE, "VERIFICATION_ENDED"),
             (_, "BLOCKED_NO_SHOW") => (StatusCode::FORBIDDEN, "BLOCKED_NO_SHOW"),
             (_, "DATE_CLOSED" | "OUTSIDE_HORIZON") => {
                 let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
@@ -191,15 +247,7 @@ impl ApiError {
                 if matches!(code, Code::Unavailable | Code::DeadlineExceeded)
                     || status::is_transport_failure(s) =>
             {
-                return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    if en {
-                        "The service is temporarily unavailable. Please try again shortly."
-                    } else {
-                        "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi."
-                    },
-                );
+                return Self::unavailable(en);
             }
             (Code::Unauthenticated, r) if !r.is_empty() => (StatusCode::UNAUTHORIZED, r),
             (Code::PermissionDenied, r) if !r.is_empty() => (StatusCode::FORBIDDEN, r),
@@ -283,11 +331,33 @@ fn english(h: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("en"))
 }
 
-fn client(app: &App, peer: SocketAddr, en: bool) -> Result<(), ApiError> {
+/// The client's address: the TCP peer, or `X-Forwarded-For` from a trusted proxy.
+pub(crate) fn client_addr(app: &App, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    crate::client::client_ip(peer, forwarded, &app.trusted)
+}
+
+/// The limit on every request of one client (per replica).
+fn client(app: &App, ip: IpAddr, en: bool) -> Result<(), ApiError> {
     app.limits
         .per_client
-        .check(&peer.ip().to_string())
+        .check(&ip.to_string())
         .map_err(|w| ApiError::too_many(en, w))
+}
+
+/// The contact token of `Authorization: Bearer <token>`, or 401 CONTACT_NOT_VERIFIED.
+fn bearer(headers: &HeaderMap, en: bool) -> Result<String, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or_else(|| ApiError::not_verified(en))
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -313,7 +383,8 @@ async fn offices(
     headers: HeaderMap,
 ) -> ApiResult {
     let en = english(&headers);
-    client(&app, peer, en)?;
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
     let list = app
         .offices
         .all(&app)
@@ -343,7 +414,8 @@ async fn availability(
     Query(range): Query<Range>,
 ) -> ApiResult {
     let en = english(&headers);
-    client(&app, peer, en)?;
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
     let mut bad = Vec::new();
     for (name, v) in [("from", &range.from), ("to", &range.to)] {
         if let Some(v) = v
@@ -569,7 +641,7 @@ fn date_message(en: bool) -> String {
     .to_owned()
 }
 
-fn required(en: bool) -> String {
+pub(crate) fn required(en: bool) -> String {
     if en { "required" } else { "wajib diisi" }.to_owned()
 }
 
@@ -597,13 +669,12 @@ fn text(m: &Map<String, Value>, key: &str) -> String {
         .to_owned()
 }
 
-/// The booking fields of a request body (create and waitlist share them).
+/// The booking fields of a request body (create and waitlist share them). The contact is
+/// the one the bearer's contact token proves.
 struct BookingInput {
     office_code: String,
     date: String,
     session: pb::Session,
-    phone: String,
-    email: String,
     applicants: Vec<pb::ApplicantInput>,
 }
 
@@ -636,16 +707,6 @@ fn booking_input(
             pb::Session::Unspecified
         }
     };
-    let contact = b
-        .get("contact")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let phone = text(&contact, "phone");
-    if phone.is_empty() {
-        bad.push(("contact.phone".into(), required(en)));
-    }
-    let email = text(&contact, "email");
     let list = b
         .get("applicants")
         .and_then(Value::as_array)
@@ -696,12 +757,75 @@ fn booking_input(
         office_code,
         date,
         session,
-        phone,
-        email,
         applicants,
     }
 }
 
+/// `POST /api/v1/verifications`: a code to the phone (and e-mail); 202 with the id.
+async fn start_verification(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
+    let b = body(&bytes, en)?;
+    let phone = text(&b, "phone");
+    if phone.is_empty() {
+        return Err(ApiError::fields(en, vec![("phone".into(), required(en))]));
+    }
+    let v = crate::verification::start(&app, ip, &phone, &text(&b, "email"), en).await?;
+    let expires = v.expires_at.as_ref().and_then(from_timestamp);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "verification_id": v.verification_id,
+            "expires_at": expires.map(|t| t.to_rfc3339()),
+        })),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/verifications/{id}/confirm`: the code for a contact token.
+async fn confirm_verification(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
+    let b = body(&bytes, en)?;
+    let proof = crate::verification::confirm(&app, ip, &id, &text(&b, "code"), en).await?;
+    let expires = proof.expires_at.as_ref().and_then(from_timestamp);
+    Ok(Json(json!({
+        "contact_token": proof.contact_token,
+        "expires_at": expires.map(|t| t.to_rfc3339()),
+        "phone_masked": proof.phone_masked,
+    }))
+    .into_response())
+}
+
+/// Bookings, waitlist joins and draw entries: per client network (shared by every replica)
+/// and per contact token (per replica).
+async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<(), ApiError> {
+    app.shared
+        .check(&app.fair.bookings_per_network, &crate::client::network(ip))
+        .await
+        .map_err(|r| ApiError::refused(en, r))?;
+    let key = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes())[..16]);
+    app.limits
+        .per_phone
+        .check(&key)
+        .map_err(|w| ApiError::too_many(en, w))
+}
+
+/// `POST /api/v1/bookings` with a contact token: confirmed at once (201 with booking code,
+/// queue numbers and schedule).
 async fn create_booking(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -709,7 +833,10 @@ async fn create_booking(
     bytes: Bytes,
 ) -> ApiResult {
     let en = english(&headers);
-    client(&app, peer, en)?;
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
+    // Nothing is read or held for a request without a contact token.
+    let token = bearer(&headers, en)?;
     let b = body(&bytes, en)?;
     let mut bad = Vec::new();
     let key = headers
@@ -725,22 +852,12 @@ async fn create_booking(
         office_code,
         date,
         session,
-        phone,
-        email,
         applicants,
     } = booking_input(&b, en, &mut bad);
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
-    app.limits
-        .per_phone
-        .check(
-            &phone
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>(),
-        )
-        .map_err(|w| ApiError::too_many(en, w))?;
+    booking_limits(&app, ip, &token, en).await?;
     let created = changing(
         &app,
         app.booking
@@ -748,13 +865,12 @@ async fn create_booking(
             .create_booking(pb::CreateBookingRequest {
                 idempotency_key: format!("api:{key}"),
                 channel: pb::Channel::Web as i32,
-                office_code: office_code.clone(),
-                date: date.clone(),
+                office_code,
+                date,
                 session: session as i32,
                 contact: Some(pb::ContactInput {
-                    phone: phone.clone(),
-                    email: email.clone(),
-                    whatsapp_user_id: String::new(),
+                    contact_token: token,
+                    ..Default::default()
                 }),
                 applicants,
             }),
@@ -763,17 +879,9 @@ async fn create_booking(
     .map_err(|s| ApiError::from_status(&s, en))?
     .into_inner();
     let booking = created.booking.unwrap_or_default();
-    send_code(&app, &booking, &created.confirmation_code, &phone, &email)
-        .await
-        .map_err(|s| ApiError::from_status(&s, en))?;
-    let expires = booking.expires_at.as_ref().and_then(from_timestamp);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "booking_id": booking.booking_id,
-            "status": "HELD",
-            "expires_at": expires.map(|t| t.to_rfc3339()),
-        })),
+        Json(booking_json(&app, &booking).await),
     )
         .into_response())
 }
@@ -787,23 +895,16 @@ async fn join_waitlist(
     bytes: Bytes,
 ) -> ApiResult {
     let en = english(&headers);
-    client(&app, peer, en)?;
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
+    let token = bearer(&headers, en)?;
     let b = body(&bytes, en)?;
     let mut bad = Vec::new();
     let input = booking_input(&b, en, &mut bad);
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
-    app.limits
-        .per_phone
-        .check(
-            &input
-                .phone
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>(),
-        )
-        .map_err(|w| ApiError::too_many(en, w))?;
+    booking_limits(&app, ip, &token, en).await?;
     let entry = app
         .booking
         .clone()
@@ -812,9 +913,8 @@ async fn join_waitlist(
             date: input.date,
             session: input.session as i32,
             contact: Some(pb::ContactInput {
-                phone: input.phone,
-                email: input.email,
-                whatsapp_user_id: String::new(),
+                contact_token: token,
+                ..Default::default()
             }),
             applicants: input.applicants,
             channel: pb::Channel::Web as i32,
@@ -831,87 +931,6 @@ async fn join_waitlist(
         })),
     )
         .into_response())
-}
-
-/// The confirmation code goes to the contact phone by WhatsApp (from the office's number),
-/// and by e-mail when one was given. Idempotent per booking, so a replayed request resends
-/// nothing twice.
-pub async fn send_code(
-    app: &App,
-    b: &pb::Booking,
-    code: &str,
-    phone: &str,
-    email: &str,
-) -> Result<(), Status> {
-    let office = app
-        .offices
-        .by_code(app, &b.office_code)
-        .await?
-        .ok_or_else(|| Status::not_found("office"))?;
-    let tz: Tz = office.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
-    let expires = b
-        .expires_at
-        .as_ref()
-        .and_then(from_timestamp)
-        .unwrap_or_else(Utc::now);
-    let params: HashMap<String, String> = [
-        (
-            "name",
-            b.applicants
-                .iter()
-                .map(|a| a.name.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        ("office_name", office.name.clone()),
-        (
-            "date",
-            parse_date(&b.date).map_or(b.date.clone(), antrean_platform::domain::tanggal),
-        ),
-        ("session", session_name(b.session).to_owned()),
-        ("code", code.to_owned()),
-        (
-            "expires_local",
-            format!(
-                "{} {}",
-                antrean_platform::domain::local_hhmm(tz, expires),
-                office.timezone_abbreviation
-            ),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    // Identity already accepted this phone while booking.
-    let e164 = antrean_platform::phone::normalize(phone).unwrap_or_else(|_| phone.to_owned());
-    let mut n = app.notification.clone();
-    n.send(pb::SendRequest {
-        idempotency_key: format!("code:{}:wa", b.booking_id),
-        channel: pb::Channel::Whatsapp as i32,
-        recipient: Some(pb::Recipient {
-            phone: e164,
-            ..Default::default()
-        }),
-        sender_phone_number_id: office.whatsapp.clone().unwrap_or_default().phone_number_id,
-        template: "booking_held".into(),
-        parameters: params.clone(),
-    })
-    .await?;
-    if !email.is_empty() {
-        n.send(pb::SendRequest {
-            idempotency_key: format!("code:{}:email", b.booking_id),
-            channel: pb::Channel::Email as i32,
-            recipient: Some(pb::Recipient {
-                email: email.to_owned(),
-                ..Default::default()
-            }),
-            sender_phone_number_id: String::new(),
-            template: "booking_held".into(),
-            parameters: params,
-        })
-        .await?;
-    }
-    Ok(())
 }
 
 fn local(t: Option<&prost_types::Timestamp>, tz: Tz) -> Value {
@@ -966,42 +985,6 @@ pub async fn booking_json(app: &App, b: &pb::Booking) -> Value {
     })
 }
 
-async fn confirm_booking(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Bytes,
-) -> ApiResult {
-    let en = english(&headers);
-    client(&app, peer, en)?;
-    app.limits
-        .lookups
-        .check(&peer.ip().to_string())
-        .map_err(|w| ApiError::too_many(en, w))?;
-    let b = body(&bytes, en)?;
-    let code = text(&b, "code");
-    if code.is_empty() {
-        return Err(ApiError::fields(en, vec![("code".into(), required(en))]));
-    }
-    if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(ApiError::from_status(&Status::not_found("booking"), en));
-    }
-    let booking = changing(
-        &app,
-        app.booking
-            .clone()
-            .confirm_booking(pb::ConfirmBookingRequest {
-                booking_id: id,
-                confirmation_code: code,
-            }),
-    )
-    .await
-    .map_err(|s| ApiError::from_status(&s, en))?
-    .into_inner();
-    Ok(Json(booking_json(&app, &booking).await).into_response())
-}
-
 #[derive(Debug, Deserialize)]
 struct PhoneQuery {
     phone: Option<String>,
@@ -1010,15 +993,15 @@ struct PhoneQuery {
 /// Look-ups by code need the phone, and are limited per client so codes cannot be guessed.
 async fn lookup(
     app: &App,
-    peer: SocketAddr,
+    ip: IpAddr,
     en: bool,
     code: &str,
     phone: Option<String>,
 ) -> Result<pb::Booking, ApiError> {
-    client(app, peer, en)?;
+    client(app, ip, en)?;
     app.limits
         .lookups
-        .check(&peer.ip().to_string())
+        .check(&ip.to_string())
         .map_err(|w| ApiError::too_many(en, w))?;
     let phone = phone.unwrap_or_default();
     if phone.trim().is_empty() {
@@ -1056,7 +1039,7 @@ async fn get_booking(
     Query(q): Query<PhoneQuery>,
 ) -> ApiResult {
     let en = english(&headers);
-    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    let b = lookup(&app, client_addr(&app, peer, &headers), en, &code, q.phone).await?;
     Ok(Json(booking_json(&app, &b).await).into_response())
 }
 
@@ -1070,7 +1053,14 @@ async fn cancel_booking(
     let en = english(&headers);
     let b = body(&bytes, en)?;
     let phone = text(&b, "phone");
-    lookup(&app, peer, en, &code, Some(phone.clone())).await?;
+    lookup(
+        &app,
+        client_addr(&app, peer, &headers),
+        en,
+        &code,
+        Some(phone.clone()),
+    )
+    .await?;
     let cancelled = changing(
         &app,
         app.booking
@@ -1094,7 +1084,7 @@ async fn proof_pdf(
     Query(q): Query<PhoneQuery>,
 ) -> ApiResult {
     let en = english(&headers);
-    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    let b = lookup(&app, client_addr(&app, peer, &headers), en, &code, q.phone).await?;
     let page = proof_page(&app, &b).await;
     let file = format!("attachment; filename=\"booking-{}.pdf\"", b.booking_code);
     Ok((
@@ -1115,7 +1105,7 @@ async fn qr_svg(
     Query(q): Query<PhoneQuery>,
 ) -> ApiResult {
     let en = english(&headers);
-    let b = lookup(&app, peer, en, &code, q.phone).await?;
+    let b = lookup(&app, client_addr(&app, peer, &headers), en, &code, q.phone).await?;
     Ok((
         [(header::CONTENT_TYPE, "image/svg+xml")],
         crate::proof::qr_svg(&b.booking_code),

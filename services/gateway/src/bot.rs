@@ -369,6 +369,7 @@ async fn book(
                     phone,
                     email: String::new(),
                     whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+                    contact_token: String::new(),
                 }),
                 applicants: vec![pb::ApplicantInput {
                     nik: String::new(),
@@ -508,6 +509,7 @@ async fn wait(
                 phone,
                 email: String::new(),
                 whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+                contact_token: String::new(),
             }),
             applicants: vec![pb::ApplicantInput {
                 nik: String::new(),

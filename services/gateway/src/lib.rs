@@ -6,16 +6,22 @@
 //!   delivery statuses to the notification service.
 //! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
 //! - [`api`]: the JSON API under `/api/v1` ([`openapi`] describes it); [`ratelimit`]:
-//!   per-client and per-phone token buckets.
+//!   token buckets per replica and limits shared through Redis; [`client`]: the client
+//!   address behind trusted proxies, and its network.
+//! - [`verification`]: proof of a web/app contact (a code by WhatsApp and e-mail, then a
+//!   contact token), shared by the API and the portal.
 //! - [`portal`]: the booking portal's pages.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
 //! - [`signature`]: the `X-Hub-Signature-256` check.
 //! - [`GatewayConfig`]: settings from the environment.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod bot;
 pub mod chat;
+pub mod client;
 pub mod console;
 pub mod dashboard;
 pub mod inbox;
@@ -25,6 +31,7 @@ pub mod proof;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;
+pub mod verification;
 pub mod webhook;
 
 use antrean_platform::clock::SharedClock;
@@ -98,6 +105,28 @@ pub struct GatewayConfig {
     /// Look-ups and confirmations by code per minute per client address (bursts of half).
     #[arg(long, env = "API_RATE_LOOKUPS", default_value_t = 20)]
     pub api_rate_lookups: u32,
+    /// Redis for the limits shared by every replica (one URL, or cluster nodes separated by
+    /// commas).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// Prefix of every Redis key.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "antrean:")]
+    pub redis_key_prefix: String,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs separated by commas, e.g. the
+    /// ingress's pod network); empty: the TCP peer is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Contact verifications per client network (IPv4 /24, IPv6 /48) per hour, shared by
+    /// every replica.
+    #[arg(long, env = "API_RATE_VERIFICATIONS", default_value_t = 30)]
+    pub api_rate_verifications: u32,
+    /// Bookings, waitlist joins and draw entries per client network per hour, shared by every
+    /// replica.
+    #[arg(long, env = "API_RATE_BOOKINGS", default_value_t = 60)]
+    pub api_rate_bookings: u32,
+    /// Verification codes per phone per hour, shared by every replica.
+    #[arg(long, env = "API_RATE_CODES_PER_PHONE", default_value_t = 5)]
+    pub api_rate_codes_per_phone: u32,
     /// Longest time an availability answer of the JSON API is reused for reads of the same
     /// office and range (changes made through this gateway show at once; 0 turns reuse off).
     #[arg(long, env = "AVAILABILITY_MAX_AGE_MS", default_value_t = 1000)]
@@ -124,6 +153,8 @@ impl GatewayConfig {
         c.booking_url = booking_url;
         c.notification_url = notification_url;
         c.whatsapp_sandbox = false;
+        c.redis_url = antrean_platform::testing::redis_url();
+        c.redis_key_prefix = antrean_platform::testing::redis_prefix();
         c
     }
 }
@@ -147,6 +178,11 @@ pub struct App {
     /// Availability reads of the JSON API, sharing quota calls.
     pub availability: api::AvailabilityReads,
     pub limits: api::Limits,
+    /// The limits kept in Redis, shared by every replica.
+    pub shared: ratelimit::SharedLimits,
+    pub fair: api::FairLimits,
+    /// `TRUSTED_PROXIES`, parsed.
+    pub trusted: Vec<client::Cidr>,
 }
 
 /// Statements storing webhooks at once (each for every webhook waiting when it starts).
@@ -172,6 +208,11 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         config.availability_max_age_ms,
     ));
     let intake = webhook::intake(pool.clone(), INTAKE_WRITERS);
+    let trusted = client::parse_trusted(&config.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
+    let shared =
+        ratelimit::SharedLimits::connect(&config.redis_url, &config.redis_key_prefix).await?;
+    let fair = api::FairLimits::new(&config);
     Ok(Arc::new(App {
         identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
         quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
@@ -187,6 +228,9 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         offices: api::OfficeCache::default(),
         availability,
         limits,
+        shared,
+        fair,
+        trusted,
     }))
 }
 

@@ -64,9 +64,40 @@ pub fn document() -> Value {
                     ("404", error_response("Unknown office")),
                 ])
             }},
+            "/api/v1/verifications": {"post": {
+                "operationId": "startVerification",
+                "summary": "Prove a phone before booking: a 6-digit code goes to it by WhatsApp (authentication template) and to the e-mail when given",
+                "parameters": [lang],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["phone"],
+                    "properties": {"phone": {"type": "string", "example": "081234567890"},
+                                   "email": {"type": "string", "format": "email"}}}}}},
+                "responses": common(vec![
+                    ("202", ok("Code sent", "VerificationStarted")),
+                    ("400", error_response("Invalid phone or e-mail (see fields)")),
+                ])
+            }},
+            "/api/v1/verifications/{verification_id}/confirm": {"post": {
+                "operationId": "confirmVerification",
+                "summary": "The code for a contact token (30 minutes), sent as `Authorization: Bearer` with bookings and waitlist joins",
+                "parameters": [
+                    {"name": "verification_id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    lang
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["code"],
+                    "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}}}},
+                "responses": common(vec![
+                    ("200", ok("Verified", "ContactProof")),
+                    ("400", error_response("WRONG_CODE (with attempts_left) or invalid fields")),
+                    ("404", error_response("Unknown verification")),
+                    ("410", error_response("EXPIRED, or VERIFICATION_ENDED after five wrong codes")),
+                ])
+            }},
             "/api/v1/bookings": {"post": {
                 "operationId": "createBooking",
-                "summary": "Hold seats for 1-5 applicants; the confirmation code goes to the contact phone by WhatsApp (and e-mail)",
+                "summary": "Book 1-5 applicants for the verified contact: confirmed at once with booking code, queue numbers and schedule",
+                "security": [{"contactToken": []}],
                 "parameters": [
                     {"name": "Idempotency-Key", "in": "header", "required": true,
                      "description": "Unique per booking attempt; a replay answers the first result.",
@@ -75,8 +106,9 @@ pub fn document() -> Value {
                 ],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateBooking"}}}},
                 "responses": common(vec![
-                    ("201", ok("Held", "Held")),
+                    ("201", ok("Confirmed", "Booking")),
                     ("400", error_response("Invalid fields (see fields) or a closed date")),
+                    ("401", error_response("CONTACT_NOT_VERIFIED: no live contact token; nothing is held")),
                     ("403", error_response("BLOCKED_NO_SHOW")),
                     ("404", error_response("Unknown office")),
                     ("409", error_response("SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED")),
@@ -84,33 +116,17 @@ pub fn document() -> Value {
             }},
             "/api/v1/waitlist": {"post": {
                 "operationId": "joinWaitlist",
-                "summary": "Join the waitlist of a full session; freed seats are offered in line order by WhatsApp with a confirmation code (confirm it with confirmBooking or by replying to the message)",
+                "summary": "Join the waitlist of a full session for the verified contact; freed seats are offered in line order by WhatsApp with a confirmation code (confirm it by replying to the message)",
+                "security": [{"contactToken": []}],
                 "parameters": [lang],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateBooking"}}}},
                 "responses": common(vec![
                     ("201", ok("In line (joining again answers the same place)", "WaitlistEntry")),
                     ("400", error_response("Invalid fields")),
+                    ("401", error_response("CONTACT_NOT_VERIFIED")),
                     ("403", error_response("BLOCKED_NO_SHOW")),
                     ("404", error_response("Unknown office")),
                     ("409", error_response("SEATS_AVAILABLE (book directly) or NOT_BOOKABLE")),
-                ])
-            }},
-            "/api/v1/bookings/{booking_id}/confirm": {"post": {
-                "operationId": "confirmBooking",
-                "summary": "Confirm with the 6-digit code",
-                "parameters": [
-                    {"name": "booking_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
-                    lang
-                ],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["code"],
-                    "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}}}},
-                "responses": common(vec![
-                    ("200", ok("Confirmed", "Booking")),
-                    ("400", error_response("WRONG_CODE (with attempts_left) or invalid fields")),
-                    ("404", error_response("Unknown booking")),
-                    ("409", error_response("CANCELLED")),
-                    ("410", error_response("EXPIRED")),
                 ])
             }},
             "/api/v1/bookings/{booking_code}": {"get": {
@@ -156,7 +172,10 @@ pub fn document() -> Value {
                 ])
             }}
         },
-        "components": {"schemas": {
+        "components": {
+          "securitySchemes": {"contactToken": {"type": "http", "scheme": "bearer",
+              "description": "The contact token of confirmVerification."}},
+          "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {
@@ -191,13 +210,12 @@ pub fn document() -> Value {
                             }}}
                     }}}
             }},
-            "CreateBooking": {"type": "object", "required": ["office_code", "date", "session", "contact", "applicants"],
+            "CreateBooking": {"type": "object", "required": ["office_code", "date", "session", "applicants"],
+                "description": "The contact is the one the bearer's contact token proves.",
                 "properties": {
                     "office_code": {"type": "string"},
                     "date": {"type": "string", "format": "date"},
                     "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
-                    "contact": {"type": "object", "required": ["phone"], "properties": {
-                        "phone": {"type": "string"}, "email": {"type": "string", "format": "email"}}},
                     "applicants": {"type": "array", "minItems": 1, "maxItems": 5, "items": {"type": "object",
                         "required": ["nik", "name", "birth_date", "application_type"],
                         "properties": {
@@ -212,10 +230,14 @@ pub fn document() -> Value {
                 "position": {"type": "integer", "minimum": 1},
                 "state": {"type": "string", "enum": ["WAITING", "OFFERED"]}
             }},
-            "Held": {"type": "object", "required": ["booking_id", "status", "expires_at"], "properties": {
-                "booking_id": {"type": "string", "format": "uuid"},
-                "status": {"type": "string", "enum": ["HELD"]},
+            "VerificationStarted": {"type": "object", "required": ["verification_id", "expires_at"], "properties": {
+                "verification_id": {"type": "string", "format": "uuid"},
                 "expires_at": {"type": "string", "format": "date-time"}
+            }},
+            "ContactProof": {"type": "object", "required": ["contact_token", "expires_at"], "properties": {
+                "contact_token": {"type": "string"},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "phone_masked": {"type": "string"}
             }},
             "Booking": {"type": "object",
                 "required": ["booking_id", "booking_code", "status", "office", "date", "session", "applicants"],

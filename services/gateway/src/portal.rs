@@ -3,16 +3,18 @@
 //! here.
 //!
 //! `/` offices (search by city or name) -> `/kantor/{code}` month calendar with the seats
-//! left per session -> `/kantor/{code}/pesan` form for 1-5 applicants -> the confirmation-code
-//! step -> the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a
-//! booking up and cancels it.
+//! left per session -> `/kantor/{code}/pesan`: first the phone is verified (a code by
+//! WhatsApp and e-mail, `/verifikasi`; the contact token then lives 30 minutes in an
+//! HttpOnly cookie), then the form for 1-5 applicants -> the booking is confirmed at once:
+//! the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a booking up
+//! and cancels it.
 use crate::App;
 use crate::api::{self, ApiError, CHECKLIST};
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Datelike, Months, NaiveDate};
@@ -32,7 +34,11 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/kantor/{code}", get(office_page))
         .route("/kantor/{code}/pesan", get(form_page).post(submit_form))
-        .route("/booking/{id}/konfirmasi", axum::routing::post(confirm))
+        .route("/verifikasi", axum::routing::post(verify_start))
+        .route(
+            "/verifikasi/konfirmasi",
+            axum::routing::post(verify_confirm),
+        )
         .route("/cek", get(lookup_page).post(lookup))
         .route("/batal", axum::routing::post(cancel))
 }
@@ -260,15 +266,29 @@ struct FormQuery {
 }
 
 /// The booking form; `values` and `errors` are keyed by field name (`nik_0`, `phone`, ...).
+/// What the booking form is for: the office, date and session, the attempt's idempotency
+/// key, and the verified phone (masked).
+struct FormFor<'a> {
+    office: &'a pb::Office,
+    date: &'a str,
+    session: &'a str,
+    key: &'a str,
+    phone_masked: &'a str,
+}
+
 fn form_html(
-    office: &pb::Office,
-    date: &str,
-    session: &str,
-    key: &str,
+    f: &FormFor<'_>,
     values: &HashMap<String, String>,
     errors: &HashMap<String, String>,
     message: Option<&str>,
 ) -> String {
+    let FormFor {
+        office,
+        date,
+        session,
+        key,
+        phone_masked,
+    } = *f;
     let v = |k: &str| esc(values.get(k).map_or("", String::as_str));
     let field = |id: &str, label: &str, kind: &str, extra: &str| {
         let err = errors
@@ -326,27 +346,15 @@ fn form_html(
         "<h1>Pesan antrean</h1><p>{} &middot; {date_label} &middot; sesi {}</p>{alert}\
 <form method=\"post\" action=\"/kantor/{}/pesan\" novalidate>\
 <input type=\"hidden\" name=\"key\" value=\"{}\"><input type=\"hidden\" name=\"tanggal\" value=\"{}\"><input type=\"hidden\" name=\"sesi\" value=\"{}\">\
-{}{}\
-<p class=\"muted\">Kode konfirmasi dikirim lewat WhatsApp ke nomor HP ini (dan ke e-mail bila diisi).</p>{people}\
-<button type=\"submit\">Pesan dan kirim kode konfirmasi</button></form>",
+<p class=\"muted\" id=\"kontak\">Nomor HP terverifikasi: {}</p>{people}\
+<button type=\"submit\">Pesan antrean</button></form>",
         esc(&office.name),
         esc(session),
         esc(&office.code),
         esc(key),
         esc(date),
         esc(session),
-        field(
-            "phone",
-            "Nomor HP (WhatsApp)",
-            "tel",
-            " autocomplete=\"tel\" required"
-        ),
-        field(
-            "email",
-            "E-mail (opsional)",
-            "email",
-            " autocomplete=\"email\""
-        ),
+        esc(phone_masked),
     )
 }
 
@@ -365,22 +373,194 @@ async fn form_page(
     State(app): State<Arc<App>>,
     Path(code): Path<String>,
     Query(q): Query<FormQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let office = match office_or_error(&app, &code).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let key = uuid::Uuid::new_v4().to_string();
-    let html = form_html(
-        &office,
+    let (date, session) = (
         q.tanggal.as_deref().unwrap_or(""),
         q.sesi.as_deref().unwrap_or("PAGI"),
-        &key,
-        &HashMap::new(),
-        &HashMap::new(),
-        None,
     );
+    let Some(contact) = Contact::from_cookies(&headers) else {
+        return verify_page(&form_url(&office.code, date, session), None, "", "");
+    };
+    let key = uuid::Uuid::new_v4().to_string();
+    let masked = antrean_platform::phone::mask(&contact.phone);
+    let form = FormFor {
+        office: &office,
+        date,
+        session,
+        key: &key,
+        phone_masked: &masked,
+    };
+    let html = form_html(&form, &HashMap::new(), &HashMap::new(), None);
     page("Pesan antrean", &html).into_response()
+}
+
+fn form_url(office: &str, date: &str, session: &str) -> String {
+    format!(
+        "/kantor/{}/pesan?tanggal={}&sesi={}",
+        urlencode(office),
+        urlencode(date),
+        urlencode(session)
+    )
+}
+
+/// The proven contact of this browser: the contact token and the phone it proves, kept in
+/// HttpOnly cookies for the token's 30 minutes.
+struct Contact {
+    token: String,
+    phone: String,
+}
+
+const TOKEN_COOKIE: &str = "antrean_kontak";
+const PHONE_COOKIE: &str = "antrean_hp";
+
+impl Contact {
+    fn from_cookies(headers: &HeaderMap) -> Option<Contact> {
+        let mut token = None;
+        let mut phone = None;
+        for h in headers.get_all(header::COOKIE) {
+            for pair in h.to_str().unwrap_or_default().split(';') {
+                match pair.trim().split_once('=') {
+                    Some((TOKEN_COOKIE, v)) if !v.is_empty() => token = Some(v.to_owned()),
+                    Some((PHONE_COOKIE, v))
+                        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        phone = Some(format!("+{v}"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(Contact {
+            token: token?,
+            phone: phone?,
+        })
+    }
+}
+
+/// Where to go once verified: only this portal's booking form.
+fn safe_next(next: &str) -> String {
+    let ok = next.starts_with("/kantor/")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/?=&-_%.".contains(&b));
+    if ok { next.to_owned() } else { "/".to_owned() }
+}
+
+/// Step 1: the phone (and e-mail) that receives the verification code.
+fn verify_page(next: &str, message: Option<&str>, phone: &str, email: &str) -> Response {
+    let alert = message
+        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    page(
+        "Verifikasi nomor HP",
+        &format!(
+            "<h1>Verifikasi nomor HP</h1><p>Sebelum memesan, buktikan bahwa nomor HP ini milik Anda: kami kirim kode 6 angka lewat WhatsApp (dan ke e-mail bila diisi). Satu nomor HP dapat memesan untuk paling banyak 5 orang.</p>{alert}\
+<form method=\"post\" action=\"/verifikasi\"><input type=\"hidden\" name=\"lanjut\" value=\"{}\">\
+<label for=\"phone\">Nomor HP (WhatsApp)</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" value=\"{}\" required>\
+<label for=\"email\">E-mail (opsional)</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" value=\"{}\">\
+<button type=\"submit\">Kirim kode verifikasi</button></form>",
+            esc(&safe_next(next)),
+            esc(phone),
+            esc(email)
+        ),
+    )
+    .into_response()
+}
+
+/// Step 2: the code.
+fn code_page(next: &str, id: &str, phone: &str, message: Option<&str>) -> Response {
+    let alert = message
+        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    page(
+        "Kode verifikasi",
+        &format!(
+            "<h1>Masukkan kode verifikasi</h1><p class=\"notice\">Kode 6 angka sudah dikirim lewat WhatsApp ke {}. Kode berlaku 10 menit.</p>{alert}\
+<form method=\"post\" action=\"/verifikasi/konfirmasi\"><input type=\"hidden\" name=\"lanjut\" value=\"{}\">\
+<input type=\"hidden\" name=\"id\" value=\"{}\"><input type=\"hidden\" name=\"phone\" value=\"{}\">\
+<label for=\"code\">Kode verifikasi</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
+<button type=\"submit\">Verifikasi</button></form>",
+            esc(&antrean_platform::phone::mask(phone)),
+            esc(&safe_next(next)),
+            esc(id),
+            esc(phone)
+        ),
+    )
+    .into_response()
+}
+
+async fn verify_start(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| f.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let (next, phone, email) = (get("lanjut"), get("phone"), get("email"));
+    if phone.is_empty() {
+        return verify_page(&next, Some("Nomor HP wajib diisi."), &phone, &email);
+    }
+    let ip = api::client_addr(&app, peer, &headers);
+    match crate::verification::start(&app, ip, &phone, &email, false).await {
+        Ok(v) => code_page(&next, &v.verification_id, &v.phone, None),
+        Err(e) => {
+            let text = e
+                .field_errors()
+                .into_iter()
+                .map(|(_, m)| m)
+                .next()
+                .unwrap_or_else(|| e.message_text());
+            verify_page(&next, Some(&text), &phone, &email)
+        }
+    }
+}
+
+async fn verify_confirm(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| f.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let (next, id, phone, code) = (get("lanjut"), get("id"), get("phone"), get("code"));
+    let ip = api::client_addr(&app, peer, &headers);
+    match crate::verification::confirm(&app, ip, &id, &code, false).await {
+        Ok(proof) => {
+            let secure = headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes() == b"https");
+            let attrs = format!(
+                "; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+                crate::verification::TOKEN_SECONDS,
+                if secure { "; Secure" } else { "" }
+            );
+            let phone = antrean_platform::phone::normalize(&phone).unwrap_or_default();
+            let mut r = (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, safe_next(&next))],
+            )
+                .into_response();
+            for cookie in [
+                format!("{TOKEN_COOKIE}={}{attrs}", proof.contact_token),
+                format!("{PHONE_COOKIE}={}{attrs}", phone.trim_start_matches('+')),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&cookie) {
+                    r.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            r
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            code_page(&next, &id, &phone, Some(&e.message_text()))
+        }
+        // Expired, ended or unknown: start again with a new code.
+        Err(e) => verify_page(&next, Some(&e.message_text()), &phone, ""),
+    }
 }
 
 /// Maps an API field path to the form field that shows its error.
@@ -407,6 +587,7 @@ fn form_field(path: &str) -> String {
 async fn submit_form(
     State(app): State<Arc<App>>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
     let office = match office_or_error(&app, &code).await {
@@ -420,6 +601,17 @@ async fn submit_form(
             .unwrap_or_default()
     };
     let (date, session, key) = (get("tanggal"), get("sesi"), get("key"));
+    let Some(contact) = Contact::from_cookies(&headers) else {
+        return verify_page(&form_url(&office.code, &date, &session), None, "", "");
+    };
+    let masked = antrean_platform::phone::mask(&contact.phone);
+    let form = FormFor {
+        office: &office,
+        date: &date,
+        session: &session,
+        key: &key,
+        phone_masked: &masked,
+    };
     let mut applicants = Vec::new();
     let mut errors = HashMap::new();
     let mut index = Vec::new();
@@ -456,15 +648,8 @@ async fn submit_form(
             } as i32,
         });
     }
-    if get("phone").is_empty() {
-        errors.insert("phone".into(), "Nomor HP wajib diisi.".into());
-    }
     let render = |errors: &HashMap<String, String>, message: Option<&str>| {
-        page(
-            "Pesan antrean",
-            &form_html(&office, &date, &session, &key, &values, errors, message),
-        )
-        .into_response()
+        page("Pesan antrean", &form_html(&form, &values, errors, message)).into_response()
     };
     if !errors.is_empty() {
         return render(&errors, Some("Periksa kembali data yang ditandai."));
@@ -484,9 +669,8 @@ async fn submit_form(
                 date: date.clone(),
                 session: session_pb as i32,
                 contact: Some(pb::ContactInput {
-                    phone: get("phone"),
-                    email: get("email"),
-                    whatsapp_user_id: String::new(),
+                    contact_token: contact.token.clone(),
+                    ..Default::default()
                 }),
                 applicants,
                 channel: pb::Channel::Web as i32,
@@ -519,9 +703,8 @@ async fn submit_form(
                 date: date.clone(),
                 session: session_pb as i32,
                 contact: Some(pb::ContactInput {
-                    phone: get("phone"),
-                    email: get("email"),
-                    whatsapp_user_id: String::new(),
+                    contact_token: contact.token.clone(),
+                    ..Default::default()
                 }),
                 applicants,
             }),
@@ -529,6 +712,17 @@ async fn submit_form(
     .await;
     let created = match created {
         Ok(c) => c.into_inner(),
+        Err(s)
+            if antrean_platform::status::reason(&s).as_deref() == Some("CONTACT_NOT_VERIFIED") =>
+        {
+            // The token lapsed while the form was filled in: verify again.
+            return verify_page(
+                &form_url(&office.code, &date, &session),
+                Some(&ApiError::from_status(&s, false).message_text()),
+                "",
+                "",
+            );
+        }
         Err(s) => {
             let e = ApiError::from_status(&s, false);
             let errors: HashMap<String, String> = e
@@ -552,7 +746,7 @@ async fn submit_form(
                 .collect();
             if antrean_platform::status::reason(&s).as_deref() == Some("SOLD_OUT") {
                 // A full session offers its waitlist: the same form, posted again.
-                let html = form_html(&office, &date, &session, &key, &values, &errors, Some(&e.message_text()))
+                let html = form_html(&form, &values, &errors, Some(&e.message_text()))
                     .replacen(
                         "</form>",
                         "<p>Sesi ini penuh. Anda dapat masuk daftar tunggu: bila ada pembatalan, kursi ditawarkan lewat WhatsApp.</p>\
@@ -564,59 +758,9 @@ async fn submit_form(
             return render(&errors, Some(&e.message_text()));
         }
     };
+    // The contact is proven: the booking is confirmed already.
     let booking = created.booking.unwrap_or_default();
-    if let Err(s) = crate::api::send_code(
-        &app,
-        &booking,
-        &created.confirmation_code,
-        &get("phone"),
-        &get("email"),
-    )
-    .await
-    {
-        return error_page(&ApiError::from_status(&s, false));
-    }
-    page("Kode konfirmasi", &code_form(&booking.booking_id, None)).into_response()
-}
-
-fn code_form(booking_id: &str, message: Option<&str>) -> String {
-    let alert = message
-        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    format!(
-        "<h1>Masukkan kode konfirmasi</h1><p class=\"notice\">Kode 6 angka sudah dikirim lewat WhatsApp ke nomor HP Anda. Kursi ditahan 15 menit.</p>{alert}\
-<form method=\"post\" action=\"/booking/{}/konfirmasi\"><label for=\"code\">Kode konfirmasi</label>\
-<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
-<label for=\"phone\">Nomor HP (untuk bukti booking)</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" required>\
-<button type=\"submit\">Konfirmasi</button></form>",
-        esc(booking_id)
-    )
-}
-
-async fn confirm(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    let code = f.get("code").cloned().unwrap_or_default();
-    let phone = f.get("phone").cloned().unwrap_or_default();
-    let r = api::changing(
-        &app,
-        app.booking
-            .clone()
-            .confirm_booking(pb::ConfirmBookingRequest {
-                booking_id: id.clone(),
-                confirmation_code: code,
-            }),
-    )
-    .await;
-    match r {
-        Ok(b) => proof(&app, &b.into_inner(), &phone).await,
-        Err(s) => {
-            let e = ApiError::from_status(&s, false);
-            page("Kode konfirmasi", &code_form(&id, Some(&e.message_text()))).into_response()
-        }
-    }
+    proof(&app, &booking, &contact.phone).await
 }
 
 async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {

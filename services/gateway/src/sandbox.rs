@@ -7,7 +7,22 @@
 //!
 //! - `GET /messages?to=&after=` lists recorded messages (after a sequence number);
 //! - `POST /_control/fail` `{status, count, code?, delay_ms?}` makes the next `count` calls
-//!   answer `status` (or wait `delay_ms` first, to provoke timeouts).
+//!   answer `status` (or wait `delay_ms` first, to provoke timeouts);
+//! - `POST /_control/inbound` `{phone_number_id, from}`: the user wrote to that number;
+//! - `POST /_control/advance` `{seconds}`: the sandbox's clock moves on (windows close).
+//!
+//! It is no more lenient than the real API:
+//! - the 24-hour customer-service window: anything but a template to a user who has not
+//!   written to that business number in the last 24 hours is refused with 131047 (the real
+//!   API accepts the call and reports 131047 in a failed status webhook; either way the
+//!   message is never delivered, and here the sender learns it at once). The sandbox learns
+//!   of inbound messages from the signed webhooks it is shown ([`Sandbox::observe_webhook`]:
+//!   the gateway shows it every webhook when the sandbox runs inside it, and the tests'
+//!   sender does before posting one);
+//! - templates: only the approved ones in [`APPROVED_TEMPLATES`], with their number of body
+//!   parameters (132001 unknown template, 132000 wrong parameter count); an AUTHENTICATION
+//!   template carries exactly the code, at most 15 characters, in its body and again in its
+//!   copy-code URL button.
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// One message the sandbox accepted.
@@ -47,6 +62,85 @@ fn one() -> u32 {
     1
 }
 
+/// The customer-service window: free-form messages only this long after the user wrote.
+pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateCategory {
+    Utility,
+    Authentication,
+}
+
+/// The templates approved on the business account: name, category, body parameters.
+pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
+    ("antrean_pengingat_h1", TemplateCategory::Utility, 5),
+    (
+        "antrean_pengingat_h1_konfirmasi",
+        TemplateCategory::Utility,
+        7,
+    ),
+    (
+        "antrean_tawaran_daftar_tunggu",
+        TemplateCategory::Utility,
+        6,
+    ),
+    (
+        "antrean_kode_verifikasi",
+        TemplateCategory::Authentication,
+        1,
+    ),
+];
+
+/// Why the Cloud API refuses a message: HTTP status, error code, message.
+type ApiRefusal = (StatusCode, u32, &'static str);
+
+/// Checks a template message against [`APPROVED_TEMPLATES`].
+fn check_template(template: &Value) -> Result<(), ApiRefusal> {
+    let name = template["name"].as_str().unwrap_or_default();
+    let Some((_, category, params)) = APPROVED_TEMPLATES.iter().find(|(n, _, _)| *n == name) else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            132_001,
+            "Template name does not exist in the translation",
+        ));
+    };
+    let components = template["components"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of = |kind: &str| {
+        components
+            .iter()
+            .find(|c| c["type"] == kind)
+            .and_then(|c| c["parameters"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let body = of("body");
+    if body.len() != *params {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            132_000,
+            "Number of parameters does not match the expected number of params",
+        ));
+    }
+    if *category == TemplateCategory::Authentication {
+        let code = body[0]["text"].as_str().unwrap_or_default();
+        let button = of("button");
+        let button_code = button
+            .first()
+            .and_then(|p| p["text"].as_str())
+            .unwrap_or_default();
+        if code.is_empty() || code.chars().count() > 15 || button_code != code {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                132_000,
+                "Authentication templates carry the code in the body and the copy-code button",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     messages: Vec<SandboxMessage>,
@@ -56,6 +150,10 @@ struct Inner {
     waiters: HashMap<String, Arc<Notify>>,
     failures: VecDeque<Failure>,
     calls: u64,
+    /// When each user last wrote to each business number: (phone_number_id, user).
+    windows: HashMap<(String, String), Instant>,
+    /// How far the sandbox's clock runs ahead of the real one.
+    advanced: Duration,
 }
 
 /// Shared state of a sandbox.
@@ -70,6 +168,8 @@ impl Sandbox {
             .route("/{version}/{phone_number_id}/messages", post(accept))
             .route("/messages", get(list))
             .route("/_control/fail", post(fail))
+            .route("/_control/inbound", post(inbound))
+            .route("/_control/advance", post(advance))
             .with_state(self.clone())
     }
 
@@ -124,6 +224,48 @@ impl Sandbox {
     /// Every call received, failed ones included.
     pub fn calls(&self) -> u64 {
         self.inner.lock().expect("poisoned").calls
+    }
+
+    /// The user `from` (phone digits or user id) wrote to `phone_number_id` now.
+    pub fn user_wrote(&self, phone_number_id: &str, from: &str) {
+        let mut inner = self.inner.lock().expect("poisoned");
+        let now = Instant::now() + inner.advanced;
+        inner
+            .windows
+            .insert((phone_number_id.to_owned(), from.to_owned()), now);
+    }
+
+    /// Opens the windows of every inbound message of a webhook body (as Meta relays it).
+    pub fn observe_webhook(&self, body: &Value) {
+        for entry in body["entry"].as_array().into_iter().flatten() {
+            for change in entry["changes"].as_array().into_iter().flatten() {
+                let value = &change["value"];
+                let number = value["metadata"]["phone_number_id"]
+                    .as_str()
+                    .unwrap_or_default();
+                for m in value["messages"].as_array().into_iter().flatten() {
+                    for who in [&m["from"], &m["from_user_id"]] {
+                        if let Some(who) = who.as_str() {
+                            self.user_wrote(number, who);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves the sandbox's clock on (windows close after [`SERVICE_WINDOW`]).
+    pub fn advance(&self, by: Duration) {
+        self.inner.lock().expect("poisoned").advanced += by;
+    }
+
+    fn window_open(&self, phone_number_id: &str, to: &str) -> bool {
+        let inner = self.inner.lock().expect("poisoned");
+        let now = Instant::now() + inner.advanced;
+        inner
+            .windows
+            .get(&(phone_number_id.to_owned(), to.to_owned()))
+            .is_some_and(|at| now.duration_since(*at) < SERVICE_WINDOW)
     }
 
     pub fn fail_next(&self, f: Failure) {
@@ -197,6 +339,32 @@ async fn accept(
         .or(body["recipient"].as_str())
         .unwrap_or_default()
         .to_owned();
+    // Read receipts answer a message the user sent; everything else obeys the window and
+    // the approved templates.
+    let refusal = if body.get("status").is_some() {
+        None
+    } else if body["type"] == "template" {
+        check_template(&body["template"]).err()
+    } else if !s.window_open(&phone_number_id, &to) {
+        Some((
+            StatusCode::BAD_REQUEST,
+            131_047,
+            "Re-engagement message: more than 24 hours have passed since the recipient last replied to the sender number",
+        ))
+    } else {
+        None
+    };
+    if let Some((status, code, message)) = refusal {
+        return (
+            status,
+            Json(
+                json!({"error": {"message": message, "type": "OAuthException",
+                "code": code, "error_data": {"messaging_product": "whatsapp", "details": message},
+                "fbtrace_id": "sandbox"}}),
+            ),
+        )
+            .into_response();
+    }
     let mut inner = s.inner.lock().expect("poisoned");
     let seq = inner.messages.len() as u64 + 1;
     let wamid = format!("wamid.SANDBOX{seq:012}");
@@ -245,6 +413,27 @@ async fn list(State(s): State<Sandbox>, Query(q): Query<ListQuery>) -> Json<Vec<
 
 async fn fail(State(s): State<Sandbox>, Json(f): Json<Failure>) -> StatusCode {
     s.fail_next(f);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+struct Inbound {
+    phone_number_id: String,
+    from: String,
+}
+
+async fn inbound(State(s): State<Sandbox>, Json(i): Json<Inbound>) -> StatusCode {
+    s.user_wrote(&i.phone_number_id, &i.from);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+struct Advance {
+    seconds: u64,
+}
+
+async fn advance(State(s): State<Sandbox>, Json(a): Json<Advance>) -> StatusCode {
+    s.advance(Duration::from_secs(a.seconds));
     StatusCode::NO_CONTENT
 }
 

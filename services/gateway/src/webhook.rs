@@ -193,6 +193,11 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
             return Ok(());
         }
     };
+    if app.config.whatsapp_sandbox {
+        // The sandbox inside this gateway stands in for Meta, which sees every message it
+        // relays: the sender's 24-hour window opens.
+        app.sandbox.observe_webhook(&value);
+    }
     let (messages, statuses) = read_batch(&value);
     let traceparent = antrean_platform::grpc::current_traceparent();
     let mut rows = Rows::default();

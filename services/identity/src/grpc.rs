@@ -4,6 +4,7 @@ use crate::nik::Nik;
 use crate::person::{check_birth_date, clean_name};
 use crate::staff;
 use crate::store::{ApplicantData, PenaltyState, Store};
+use crate::verify::{ConfirmError, Verifications};
 use antrean_platform::actor::{Permission, Role, Tokens};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{format_date, local_date, parse_date, to_timestamp};
@@ -22,6 +23,7 @@ pub const MAX_APPLICANTS: usize = 5;
 #[derive(Clone)]
 pub struct IdentityGrpc {
     store: Store,
+    verifications: Verifications,
     staff: staff::StaffStore,
     tokens: Tokens,
     clock: SharedClock,
@@ -89,6 +91,7 @@ pub fn check_contact(
 impl IdentityGrpc {
     pub fn new(
         store: Store,
+        verifications: Verifications,
         staff: staff::StaffStore,
         tokens: Tokens,
         clock: SharedClock,
@@ -96,6 +99,7 @@ impl IdentityGrpc {
     ) -> Self {
         Self {
             store,
+            verifications,
             staff,
             tokens,
             clock,
@@ -199,18 +203,40 @@ impl IdentityService for IdentityGrpc {
         let r = req.into_inner();
         let mut v = Vec::new();
         let contact_in = r.contact.unwrap_or_default();
-        let contact = check_contact(&contact_in, &mut v);
+        let token = contact_in.contact_token.trim();
+        // A contact token stands for the phone it proved; without one, the phone given.
+        let proven = if token.is_empty() {
+            None
+        } else {
+            Some(
+                self.verifications
+                    .contact_of_token(token, self.clock.now())
+                    .await
+                    .map_err(|e| status::internal("contact token", e))?
+                    .ok_or_else(status::contact_not_verified)?,
+            )
+        };
+        let contact = match &proven {
+            Some(_) => None,
+            None => check_contact(&contact_in, &mut v),
+        };
         let applicants = self.check_applicants(&r.applicants, &mut v);
         if !v.is_empty() {
             return Err(Problem::invalid(v).into());
         }
-        let (phone, email) = contact.expect("validated");
         let wa = Some(contact_in.whatsapp_user_id.trim()).filter(|s| !s.is_empty());
-        let contact_id = self
-            .store
-            .upsert_contact(&phone, email.as_deref(), wa)
-            .await
-            .map_err(db)?;
+        let (contact_id, phone) = match proven.as_ref() {
+            Some(p) => (p.contact_id, p.phone.clone()),
+            None => {
+                let (phone, email) = contact.expect("validated");
+                let id = self
+                    .store
+                    .upsert_contact(&phone, email.as_deref(), wa)
+                    .await
+                    .map_err(db)?;
+                (id, phone)
+            }
+        };
         let now = self.clock.now();
         let mut out = Vec::new();
         for (a, input) in applicants.iter().zip(&r.applicants) {
@@ -231,12 +257,18 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::ResolveApplicantsResponse {
             contact: Some(pb::Contact {
                 contact_id: contact_id.to_string(),
-                phone: String::new(),
+                // The booking service keeps a proven phone for later messages (waitlist).
+                phone: if proven.is_some() {
+                    phone.clone()
+                } else {
+                    String::new()
+                },
                 email: String::new(),
                 whatsapp_user_id: wa.unwrap_or_default().to_owned(),
                 phone_masked: antrean_platform::phone::mask(&phone),
             }),
             applicants: out,
+            contact_verified: proven.is_some(),
         }))
     }
 
@@ -360,6 +392,107 @@ impl IdentityService for IdentityGrpc {
             .await
             .map_err(db)?;
         Ok(Response::new(Self::penalty_proto(p)))
+    }
+
+    async fn start_verification(
+        &self,
+        req: Request<pb::StartVerificationRequest>,
+    ) -> Result<Response<pb::Verification>, Status> {
+        let r = req.into_inner();
+        let mut v = Vec::new();
+        let input = pb::ContactInput {
+            phone: r.phone,
+            email: r.email,
+            ..Default::default()
+        };
+        let Some((phone, email)) = check_contact(&input, &mut v).filter(|_| v.is_empty()) else {
+            // The fields are the request's own, not a booking's contact.
+            for f in &mut v {
+                f.field = f.field.trim_start_matches("contact.").to_owned();
+            }
+            return Err(Problem::invalid(v).into());
+        };
+        let contact_id = self
+            .store
+            .upsert_contact(&phone, None, None)
+            .await
+            .map_err(db)?;
+        let started = self
+            .verifications
+            .start(contact_id, email.as_deref(), self.clock.now())
+            .await
+            .map_err(db)?;
+        Ok(Response::new(pb::Verification {
+            verification_id: started.id.to_string(),
+            code: started.code,
+            expires_at: Some(to_timestamp(started.expires_at)),
+            phone,
+            email: email.unwrap_or_default(),
+            code_minutes: crate::verify::CODE_MINUTES as u32,
+        }))
+    }
+
+    async fn confirm_verification(
+        &self,
+        req: Request<pb::ConfirmVerificationRequest>,
+    ) -> Result<Response<pb::ContactProof>, Status> {
+        let r = req.into_inner();
+        let code: String = r.code.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Problem::invalid(vec![FieldViolation::bilingual(
+                "code",
+                "kode verifikasi terdiri dari 6 angka",
+                "the verification code has 6 digits",
+            )])
+            .into());
+        }
+        // An id that is not one is unknown, like an id never issued.
+        let Ok(id) = Uuid::parse_str(r.verification_id.trim()) else {
+            return Err(not_found("Verifikasi"));
+        };
+        let proof = self
+            .verifications
+            .confirm(id, &code, self.clock.now())
+            .await
+            .map_err(|e| status::internal("verification", e))?;
+        match proof {
+            Ok(p) => Ok(Response::new(pb::ContactProof {
+                contact_token: p.token,
+                expires_at: Some(to_timestamp(p.expires_at)),
+                contact_id: p.contact_id.to_string(),
+                phone_masked: p.phone_masked,
+            })),
+            Err(ConfirmError::NotFound) => Err(not_found("Verifikasi")),
+            Err(ConfirmError::Expired) => Err(Problem::new(
+                Code::FailedPrecondition,
+                "EXPIRED",
+                "Kode verifikasi sudah kedaluwarsa. Minta kode baru.",
+                "The verification code expired. Request a new one.",
+            )
+            .into()),
+            Err(ConfirmError::Ended) => Err(Problem::new(
+                Code::FailedPrecondition,
+                "VERIFICATION_ENDED",
+                "Kode salah 5 kali; verifikasi ini dihentikan. Minta kode baru.",
+                "Five wrong codes ended this verification. Request a new code.",
+            )
+            .into()),
+            Err(ConfirmError::WrongCode { attempts_left }) => {
+                let mut p = Problem::new(
+                    Code::InvalidArgument,
+                    "WRONG_CODE",
+                    format!("Kode verifikasi salah. Sisa percobaan: {attempts_left}."),
+                    format!("Wrong verification code. Attempts left: {attempts_left}."),
+                )
+                .with("attempts_left", attempts_left);
+                p.violations = vec![FieldViolation::bilingual(
+                    "code",
+                    "kode verifikasi salah",
+                    "wrong verification code",
+                )];
+                Err(p.into())
+            }
+        }
     }
 
     async fn create_staff(

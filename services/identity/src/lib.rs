@@ -5,6 +5,7 @@
 //! - `antrean_platform::pii`: encryption at rest and keyed-hash lookups for NIK, phone, e-mail.
 //! - [`store`]: the `identity` schema (contacts, applicants, no-shows, blocks).
 //! - [`staff`]: staff accounts (Argon2id), roles, lock-out, actor tokens.
+//! - [`verify`]: proof of a web/app contact (a code, then a contact token).
 //! - [`grpc`]: the gRPC service `antrean.v1.IdentityService`.
 //! - [`config`]: settings from the environment.
 
@@ -14,6 +15,7 @@ pub mod nik;
 pub mod person;
 pub mod staff;
 pub mod store;
+pub mod verify;
 
 pub use config::IdentityConfig;
 
@@ -33,7 +35,8 @@ pub async fn build(
     .await?;
     let pii = config.pii.load()?;
     Ok(grpc::IdentityGrpc::new(
-        store::Store::new(pool.clone(), pii),
+        store::Store::new(pool.clone(), pii.clone()),
+        verify::Verifications::new(pool.clone(), pii),
         staff::StaffStore::new(pool),
         config.actor_key.load()?,
         clock,

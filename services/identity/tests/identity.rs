@@ -55,6 +55,7 @@ fn request(phone: &str, applicants: Vec<pb::ApplicantInput>) -> pb::ResolveAppli
             phone: phone.into(),
             email: "budi@contoh.id".into(),
             whatsapp_user_id: String::new(),
+            contact_token: String::new(),
         }),
         applicants,
     }
@@ -154,6 +155,7 @@ async fn every_bad_field_is_named() {
                 phone: "021-5551234".into(),
                 email: "bukan-email".into(),
                 whatsapp_user_id: String::new(),
+                contact_token: String::new(),
             }),
             applicants: vec![
                 applicant("3201012601870001", "Budi", "1987-01-25"),

@@ -81,9 +81,14 @@ pub fn subject(template: &str) -> &'static str {
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
         "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
         "waitlist_offer" => "Kursi antrean paspor tersedia untuk Anda",
+        "verification_code" => "Kode verifikasi antrean paspor",
         _ => "Informasi antrean paspor",
     }
 }
+
+/// The approved AUTHENTICATION template of verification codes (its code expiry, set when it
+/// is created in WhatsApp Manager, is the codes' 10 minutes).
+pub const AUTHENTICATION_TEMPLATE: &str = "antrean_kode_verifikasi";
 
 /// A rendered message, ready for the Cloud API (without `to`).
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +147,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `booking_reconfirmed` | `booking_code`, `office_name`, `date` |
 /// | `waitlist_joined` | `office_name`, `date`, `session`, `position`, `people` |
 /// | `waitlist_offer` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` (approved UTILITY template) |
+/// | `verification_code` | `code`, `minutes` (approved AUTHENTICATION template with a copy-code button) |
 pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, TemplateError> {
     let get = |k: &str| -> Result<&str, TemplateError> {
         p.get(k)
@@ -312,6 +318,24 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 ),
             )
         }
+        "verification_code" => {
+            let (code, minutes) = (get("code")?, get("minutes")?);
+            // An AUTHENTICATION template: Meta fixes the body ("*{{1}}* adalah kode
+            // verifikasi Anda." with the security recommendation and the expiry footer); the
+            // code is the body's one parameter and again the copy-code button's.
+            Rendered {
+                body: json!({"type": "template", "template": {
+                    "name": AUTHENTICATION_TEMPLATE,
+                    "language": {"code": "id"},
+                    "components": [
+                        {"type": "body", "parameters": [{"type": "text", "text": code}]},
+                        {"type": "button", "sub_type": "url", "index": "0",
+                         "parameters": [{"type": "text", "text": code}]}]}}),
+                text: format!(
+                    "*{code}* adalah kode verifikasi Anda. Demi keamanan, jangan bagikan kode ini.\nKode ini kedaluwarsa dalam {minutes} menit."
+                ),
+            }
+        }
         other => return Err(TemplateError::Unknown(other.to_owned())),
     })
 }
@@ -370,6 +394,23 @@ mod tests {
         assert!(r.text.contains("Nomor antrean: A-012\n"));
         assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
         assert!(r.text.contains("dokumen asli"));
+    }
+
+    #[test]
+    fn verification_codes_go_as_an_authentication_template_with_the_code_twice() {
+        let r = render(
+            "verification_code",
+            &params(&[("code", "482913"), ("minutes", "10")]),
+        )
+        .unwrap();
+        let t = &r.body["template"];
+        assert_eq!(r.body["type"], "template");
+        assert_eq!(t["name"], AUTHENTICATION_TEMPLATE);
+        assert_eq!(t["components"][0]["parameters"][0]["text"], "482913");
+        assert_eq!(t["components"][1]["sub_type"], "url");
+        assert_eq!(t["components"][1]["parameters"][0]["text"], "482913");
+        assert!(r.text.starts_with("*482913* adalah kode verifikasi Anda."));
+        assert!(r.text.contains("10 menit"));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use antrean_proto::v1::notification_service_client::NotificationServiceClient;
 use std::time::Duration;
 use tonic::transport::Channel;
 
+const OFFICE_NUMBER: &str = "100004200000000";
+
 struct T {
     client: NotificationServiceClient<Channel>,
     api: Sandbox,
@@ -19,6 +21,13 @@ async fn start_with(clock: SharedClock, workers: bool) -> T {
     antrean_platform::telemetry::init_for_tests();
     let (l, addr) = testing::listener().await;
     let api = sandbox::spawn(l);
+    // The messages of these tests are replies: their users wrote to the office first.
+    for user in std::iter::once("6281234567890".to_owned())
+        .chain((0..100).map(|n| format!("62812000000{n:02}")))
+        .chain((0..100).map(|n| format!("62813000000{n:02}")))
+    {
+        api.user_wrote(OFFICE_NUMBER, &user);
+    }
     let config =
         NotificationConfig::for_tests(testing::fresh_database_url(), format!("http://{addr}"));
     let n = antrean_notification::build(&config, clock).await.unwrap();
@@ -53,7 +62,7 @@ fn send(key: &str, phone: &str, text: &str) -> pb::SendRequest {
             phone: phone.into(),
             ..Default::default()
         }),
-        sender_phone_number_id: "100004200000000".into(),
+        sender_phone_number_id: OFFICE_NUMBER.into(),
         template: "error".into(),
         parameters: [
             ("message", text),
@@ -471,4 +480,58 @@ async fn bad_requests_name_their_fields() {
         antrean_platform::status::violations(&e)[0].field,
         "template"
     );
+}
+
+#[tokio::test]
+async fn free_form_text_outside_the_24_hour_window_fails_and_a_template_goes() {
+    let t = start().await;
+    let mut c = t.client.clone();
+    // Never wrote: free-form text is refused by the Cloud API (131047), never retried.
+    let id = c
+        .send(send("w1", "+6281299990001", "Halo"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message_id;
+    let m = state_of(&t, &id, pb::DeliveryState::Failed).await;
+    assert!(m.last_error.contains("131047"), "{}", m.last_error);
+    // An approved template reaches the same user.
+    let code = c
+        .send(pb::SendRequest {
+            idempotency_key: "w2".into(),
+            channel: pb::Channel::Whatsapp as i32,
+            recipient: Some(pb::Recipient {
+                phone: "+6281299990001".into(),
+                ..Default::default()
+            }),
+            sender_phone_number_id: OFFICE_NUMBER.into(),
+            template: "verification_code".into(),
+            parameters: [("code", "123456"), ("minutes", "10")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message_id;
+    state_of(&t, &code, pb::DeliveryState::Sent).await;
+    // Once the user writes, text goes; 24 hours later it is refused again.
+    t.api.user_wrote(OFFICE_NUMBER, "6281299990001");
+    let id = c
+        .send(send("w3", "+6281299990001", "Halo lagi"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message_id;
+    state_of(&t, &id, pb::DeliveryState::Sent).await;
+    t.api.advance(sandbox::SERVICE_WINDOW);
+    let id = c
+        .send(send("w4", "+6281299990001", "Sehari kemudian"))
+        .await
+        .unwrap()
+        .into_inner()
+        .message_id;
+    let m = state_of(&t, &id, pb::DeliveryState::Failed).await;
+    assert!(m.last_error.contains("131047"), "{}", m.last_error);
 }

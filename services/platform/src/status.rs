@@ -122,6 +122,18 @@ impl From<Problem> for Status {
     }
 }
 
+/// UNAUTHENTICATED / CONTACT_NOT_VERIFIED: a web or app request without a live contact token
+/// (see `IdentityService/ConfirmVerification`). Nothing is held for it.
+pub fn contact_not_verified() -> Status {
+    Problem::new(
+        Code::Unauthenticated,
+        "CONTACT_NOT_VERIFIED",
+        "Nomor HP belum diverifikasi atau verifikasinya sudah kedaluwarsa. Minta kode verifikasi, lalu masukkan kodenya.",
+        "The phone number is not verified, or its verification expired. Request a verification code, then enter it.",
+    )
+    .into()
+}
+
 /// The header a status from [`encoded_once`] carries its message in, percent-encoded as
 /// `grpc-message` is; the standard server ([`crate::grpc::serve`]) answers it as
 /// `grpc-message` ([`answer_encoded_message`]).

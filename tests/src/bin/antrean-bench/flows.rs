@@ -253,6 +253,8 @@ pub struct Webhooks {
     pub http: reqwest::Client,
     pub url: String,
     pub seq: Arc<std::sync::atomic::AtomicUsize>,
+    /// The Cloud API stand-in, which opens the sender's 24-hour window as Meta would.
+    pub cloud: antrean_gateway::sandbox::Sandbox,
 }
 
 impl Webhooks {
@@ -267,6 +269,7 @@ impl Webhooks {
             text,
             chrono::Utc::now().timestamp(),
         );
+        self.cloud.observe_webhook(&body);
         let raw = serde_json::to_vec(&body).expect("json");
         let sig =
             antrean_gateway::signature::sign(antrean_gateway::DEV_APP_SECRET.as_bytes(), &raw);

@@ -142,6 +142,7 @@ impl Bench {
             http: self.http.clone(),
             url: format!("{}/webhooks/whatsapp", self.args.gateway),
             seq: self.webhook_seq.clone(),
+            cloud: self.cloud.clone(),
         }
     }
 
