@@ -82,6 +82,15 @@ impl Verifications {
         email: Option<&str>,
         now: DateTime<Utc>,
     ) -> sqlx::Result<Started> {
+        // Verifications older than a day serve nothing (their codes and tokens lapsed): each
+        // new one erases a few, with any e-mail they kept, so the table stays small.
+        sqlx::query(
+            "DELETE FROM verifications WHERE id IN (
+                SELECT id FROM verifications WHERE created_at < $1 LIMIT 100)",
+        )
+        .bind(now - Duration::days(1))
+        .execute(&self.pool)
+        .await?;
         let id = Uuid::now_v7();
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let expires_at = now + Duration::minutes(CODE_MINUTES);

@@ -312,3 +312,99 @@ async fn no_shows_older_than_the_window_do_not_count() {
         .into_inner();
     assert_eq!((p.recent_no_shows, p.blocked_until), (1, None));
 }
+
+#[tokio::test]
+async fn a_contact_token_proves_its_phone_and_nothing_else() {
+    let mut t = start().await;
+    let v = t
+        .client
+        .start_verification(pb::StartVerificationRequest {
+            phone: "0812-3456-7890".into(),
+            email: "budi@contoh.id".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((v.phone.as_str(), v.code.len()), ("+6281234567890", 6));
+    // The code is stored only as a keyed hash.
+    let pool = sqlx::PgPool::connect(&t.db).await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT code_hash FROM identity.verifications")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains(&v.code));
+    let proof = t
+        .client
+        .confirm_verification(pb::ConfirmVerificationRequest {
+            verification_id: v.verification_id.clone(),
+            code: v.code.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proof.contact_token.len(), 64);
+    // The token stands for the phone it proved, whatever phone the request names.
+    let resolve = |token: String| pb::ResolveApplicantsRequest {
+        contact: Some(pb::ContactInput {
+            phone: "081299990000".into(),
+            contact_token: token,
+            ..Default::default()
+        }),
+        applicants: vec![applicant("3201012501870001", "Budi Santoso", "1987-01-25")],
+    };
+    let r = t
+        .client
+        .resolve_applicants(resolve(proof.contact_token.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.contact_verified);
+    let c = r.contact.unwrap();
+    assert_eq!(
+        (c.contact_id, c.phone.as_str()),
+        (proof.contact_id.clone(), "+6281234567890")
+    );
+    let got = t
+        .client
+        .get_contact(pb::GetContactRequest {
+            contact_id: proof.contact_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        got.email, "budi@contoh.id",
+        "the proven e-mail joins the contact"
+    );
+    // A made-up or lapsed token proves nothing.
+    for token in ["ab".repeat(32), "x".into()] {
+        let e = t
+            .client
+            .resolve_applicants(resolve(token))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        assert_eq!(status::reason(&e).as_deref(), Some("CONTACT_NOT_VERIFIED"));
+    }
+    t.clock.advance(Duration::minutes(31));
+    let e = t
+        .client
+        .resolve_applicants(resolve(proof.contact_token))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // A day later the next verification erases the old one.
+    t.clock.advance(Duration::days(1));
+    t.client
+        .start_verification(pb::StartVerificationRequest {
+            phone: "081234567890".into(),
+            email: String::new(),
+        })
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.verifications")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+}
