@@ -894,3 +894,30 @@ async fn a_dependency_that_is_down_answers_503() {
             .contains("temporarily unavailable")
     );
 }
+
+#[tokio::test]
+async fn inputs_that_panicked_a_task_are_answered() {
+    let api = api().await;
+    // A code ending in a letter of two bytes: the booking service cut it mid-letter.
+    let (s, e, _) = api
+        .call(
+            "get",
+            "/api/v1/bookings/AAAAAAAAAAA%C3%A9?phone=081234567890",
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    // Months at the ends of chrono's range: the portal dropped the connection.
+    for month in ["-262143-01", "%2B262142-12"] {
+        let r = api
+            .w
+            .http
+            .get(format!("{}/kantor/BOGOR?bulan={month}", api.w.gateway))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{month}");
+        assert!(r.text().await.unwrap().contains("table class=\"calendar\""));
+    }
+}

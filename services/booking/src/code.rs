@@ -41,16 +41,19 @@ impl BookingCode {
                 c => c,
             })
             .collect();
-        if norm.len() != BODY + 1 {
+        // Bytes, not string slices: a multi-byte letter typed in a code is simply not a
+        // symbol, never a cut through a character.
+        let bytes = norm.as_bytes();
+        if bytes.len() != BODY + 1 {
             return None;
         }
+        let (body, check) = bytes.split_at(BODY);
         let mut value: u64 = 0;
-        for b in norm[..BODY].bytes() {
+        for &b in body {
             let d = SYMBOLS.iter().position(|&s| s == b)? as u64;
             value = (value << 5) | d;
         }
-        let check = norm.as_bytes()[BODY];
-        if CHECK_SYMBOLS[(value % 37) as usize] != check {
+        if CHECK_SYMBOLS.get((value % 37) as usize) != check.first() {
             return None;
         }
         Some(Self(norm))
@@ -121,6 +124,22 @@ mod tests {
     #[test]
     fn the_example_shown_to_applicants_is_a_valid_code() {
         assert!(BookingCode::parse("7K3M-9QX2-HT4R-D").is_some());
+    }
+
+    #[test]
+    fn letters_of_several_bytes_are_not_codes() {
+        assert_eq!(BookingCode::parse("AAAAAAAAAAA\u{e9}"), None);
+        assert_eq!(BookingCode::parse("\u{e9}AAAAAAAAAAA"), None);
+        assert_eq!(BookingCode::parse("7K3M-9QX2-HT4\u{1F600}"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_parses_or_not_without_panic(input in "\\PC{0,40}") {
+            if let Some(c) = BookingCode::parse(&input) {
+                proptest::prop_assert_eq!(BookingCode::parse(&c.display()), Some(c));
+            }
+        }
     }
 
     #[test]

@@ -161,7 +161,7 @@ async fn office_page(
     let month_start = m
         .bulan
         .as_deref()
-        .and_then(|b| NaiveDate::parse_from_str(&format!("{b}-01"), "%Y-%m-%d").ok())
+        .and_then(parse_month)
         .unwrap_or_else(|| (today + chrono::Days::new(1)).with_day(1).unwrap_or(today));
     let month_end = month_start + Months::new(1) - chrono::Days::new(1);
     let days = app
@@ -397,6 +397,17 @@ async fn form_page(
     };
     let html = form_html(&form, &HashMap::new(), &HashMap::new(), None);
     page("Pesan antrean", &html).into_response()
+}
+
+/// `YYYY-MM` of the calendar, years 2000-2100 only (chrono's month arithmetic panics near
+/// the ends of its range, and no office books there): the first of that month.
+fn parse_month(s: &str) -> Option<NaiveDate> {
+    let (y, m) = s.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = y.parse().ok().filter(|y| (2000..=2100).contains(y))?;
+    NaiveDate::from_ymd_opt(year, m.parse().ok()?, 1)
 }
 
 fn form_url(office: &str, date: &str, session: &str) -> String {
@@ -877,5 +888,44 @@ async fn cancel(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, Strin
             )).into_response()
         }
         Err(s) => error_page(&ApiError::from_status(&s, false)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn months_far_out_of_range_are_not_months() {
+        assert_eq!(parse_month("2026-12"), NaiveDate::from_ymd_opt(2026, 12, 1));
+        for bad in [
+            "-262143-01",
+            "+262142-12",
+            "262142-12",
+            "2026-13",
+            "2026-1",
+            "2026-00",
+            "20x6-01",
+        ] {
+            assert_eq!(parse_month(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_month_text_parses_or_not_and_its_calendar_computes(s in "\\PC{0,20}") {
+            if let Some(m) = parse_month(&s) {
+                // What the calendar computes from it must not overflow.
+                let _ = m + Months::new(1) - chrono::Days::new(1);
+                let _ = m - Months::new(1);
+            }
+        }
+
+        #[test]
+        fn any_next_page_is_this_portal_s_form_or_home(s in "\\PC{0,80}") {
+            let next = safe_next(&s);
+            prop_assert!(next == "/" || next.starts_with("/kantor/"));
+        }
     }
 }
