@@ -88,6 +88,8 @@ pub async fn start() -> System {
 
     let mut bc = BookingConfig::for_tests(db.clone(), identity_url.clone(), quota_url.clone());
     bc.notification_url = notification_url.clone();
+    // The randomness beacon of release draws: the stand-in beside the Cloud API's.
+    bc.draw_beacon_url = format!("http://{api_addr}/beacon");
     let bookings = Arc::new(antrean_booking::build(&bc, clock.clone()).await.unwrap());
     let booking_url = spawn(BookingGrpc::new(bookings.clone()).into_server()).await;
 

@@ -73,6 +73,14 @@ struct Numbered {
     last: i32,
 }
 
+/// What CreateBooking made: a booking (with its confirmation code while HELD), or an entry
+/// of the date's release draw.
+#[derive(Debug)]
+pub enum Created {
+    Booking(BookingView, String),
+    Entry(crate::draws::EntryView),
+}
+
 /// A booking with its applicants.
 #[derive(Debug, Clone)]
 pub struct BookingView {
@@ -278,8 +286,9 @@ impl Bookings {
 
     /// HELD, with seats held in the quota and a confirmation code. All applicants or none.
     /// A contact proven by a contact token is confirmed at once (and answers no code): the
-    /// code step only exists to prove the phone.
-    pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<(BookingView, String)> {
+    /// code step only exists to prove the phone. Inside a date's draw window the request
+    /// becomes an entry of the release draw instead ([`crate::draws`]).
+    pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<Created> {
         if let Ok(channel) = pb::Channel::try_from(req.channel) {
             require_proof(channel, req.contact.as_ref())?;
         }
@@ -287,19 +296,28 @@ impl Bookings {
             .contact
             .as_ref()
             .is_some_and(|c| !c.contact_token.trim().is_empty());
-        let (view, code) = self
-            .create_with_ttl(req, self.config.hold_ttl_seconds)
-            .await?;
+        let (view, code) = match self
+            .create_with_ttl(req.clone(), self.config.hold_ttl_seconds)
+            .await
+        {
+            Ok(created) => created,
+            Err(BookingError::Upstream(s))
+                if status::reason(&s).as_deref() == Some("DRAW_OPEN") =>
+            {
+                return Ok(Created::Entry(self.enter_draw(req).await?));
+            }
+            Err(e) => return Err(e),
+        };
         // A replay finds the booking as the first call left it: HELD if that call stopped
         // between hold and confirm, so the confirm is finished here.
         if proven && view.booking.status == "HELD" {
             let confirmed = self.confirm(&view.booking.id.to_string(), &code).await?;
-            return Ok((confirmed, String::new()));
+            return Ok(Created::Booking(confirmed, String::new()));
         }
         if proven {
-            return Ok((view, String::new()));
+            return Ok(Created::Booking(view, String::new()));
         }
-        Ok((view, code))
+        Ok(Created::Booking(view, code))
     }
 
     /// [`Bookings::create`] with the hold kept `ttl` seconds (waitlist offers have their own).
@@ -307,6 +325,17 @@ impl Bookings {
         &self,
         req: pb::CreateBookingRequest,
         ttl: u32,
+    ) -> Result<(BookingView, String)> {
+        self.create_admission(req, ttl, false).await
+    }
+
+    /// The hold and the HELD booking; `draw_admission` holds a date inside its draw window
+    /// (the release draw admitting its entries).
+    pub(crate) async fn create_admission(
+        &self,
+        req: pb::CreateBookingRequest,
+        ttl: u32,
+        draw_admission: bool,
     ) -> Result<(BookingView, String)> {
         let mut v = Vec::new();
         let key = req.idempotency_key.trim().to_owned();
@@ -485,6 +514,7 @@ impl Bookings {
                 session: session.to_proto() as i32,
                 seats,
                 ttl_seconds: ttl,
+                draw_admission,
             })
             .await?
             .into_inner();
@@ -577,7 +607,11 @@ impl Bookings {
         Ok(u32::try_from(active).unwrap_or(u32::MAX))
     }
 
-    async fn already_booked(&self, person_key: &str, name: &str) -> Result<BookingError> {
+    pub(crate) async fn already_booked(
+        &self,
+        person_key: &str,
+        name: &str,
+    ) -> Result<BookingError> {
         let row: Option<BookingRow> = sqlx::query_as(
             "SELECT b.* FROM bookings b JOIN booking_applicants ba ON ba.booking_id = b.id
              WHERE ba.person_key = $1 AND ba.active LIMIT 1",

@@ -59,6 +59,22 @@ pub struct BookingConfig {
     /// Encrypts the requests kept on waitlists.
     #[command(flatten)]
     pub pii: antrean_platform::pii::PiiKeys,
+    /// The public randomness beacon of release draws (drand's HTTP API:
+    /// `GET {url}/public/{round}` answers `{"round", "randomness"}`). The default is the
+    /// local stand-in the gateway serves; production names a real beacon, e.g. drand's
+    /// quicknet (`https://api.drand.sh/52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971`).
+    #[arg(
+        long,
+        env = "DRAW_BEACON_URL",
+        default_value = "http://127.0.0.1:8080/sandbox/beacon"
+    )]
+    pub draw_beacon_url: String,
+    /// The beacon's first round's time (Unix seconds; quicknet's by default).
+    #[arg(long, env = "DRAW_BEACON_GENESIS", default_value_t = 1_692_803_367)]
+    pub draw_beacon_genesis: i64,
+    /// Seconds between beacon rounds.
+    #[arg(long, env = "DRAW_BEACON_PERIOD_SECONDS", default_value_t = 3)]
+    pub draw_beacon_period_seconds: i64,
     /// How long a waitlist offer (a held booking) waits for its confirmation code.
     #[arg(long, env = "BOOKING_WAITLIST_OFFER_MINUTES", default_value_t = 30)]
     pub waitlist_offer_minutes: u32,

@@ -130,11 +130,44 @@ impl BookingService for BookingGrpc {
         &self,
         req: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
-        let (view, code) = self.bookings.create(req.into_inner()).await?;
-        Ok(Response::new(pb::CreateBookingResponse {
-            booking: Some(self.to_proto(&view)),
-            confirmation_code: code,
-        }))
+        Ok(Response::new(
+            match self.bookings.create(req.into_inner()).await? {
+                crate::bookings::Created::Booking(view, code) => pb::CreateBookingResponse {
+                    booking: Some(self.to_proto(&view)),
+                    confirmation_code: code,
+                    entry: None,
+                },
+                crate::bookings::Created::Entry(e) => pb::CreateBookingResponse {
+                    booking: None,
+                    confirmation_code: String::new(),
+                    entry: Some(pb::DrawEntry {
+                        entry_id: e.entry.id.to_string(),
+                        office_code: e.entry.office_code.clone(),
+                        date: antrean_platform::domain::format_date(e.entry.date),
+                        session: e
+                            .entry
+                            .session
+                            .parse::<antrean_platform::domain::SessionOfDay>()
+                            .map_or(0, |s| s.to_proto() as i32),
+                        seats: e.entry.seats as u32,
+                        draw_at: Some(antrean_platform::domain::to_timestamp(e.draw_at)),
+                        draw_at_local: e.draw_at_local,
+                    }),
+                },
+            },
+        ))
+    }
+
+    async fn get_draw(
+        &self,
+        req: Request<pb::GetDrawRequest>,
+    ) -> Result<Response<pb::Draw>, Status> {
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.bookings
+                .published_draw(&r.office_code, &r.date)
+                .await?,
+        ))
     }
 
     async fn confirm_booking(

@@ -2,6 +2,7 @@
 //!
 //! - [`bookings`]: the state machine (create, confirm, cancel, check in, sweep), on the
 //!   `booking` schema, calling identity and quota.
+//! - [`draws`]: the release draw: entries in a date's first minutes, a verifiable order.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`schedule`]: scheduled times spread evenly over a session.
 //! - [`error`]: the one mapping of booking errors to gRPC statuses.
@@ -11,6 +12,7 @@
 pub mod bookings;
 pub mod code;
 pub mod config;
+pub mod draws;
 pub mod error;
 pub mod grpc;
 pub mod queue;

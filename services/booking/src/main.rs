@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let bookings =
         Arc::new(antrean_booking::build(&config, antrean_platform::clock::system()).await?);
     let sweeper = spawn_sweeper(bookings.clone(), config.sweep_seconds);
+    let draws = antrean_booking::draws::spawn_draw_runner(bookings.clone(), config.sweep_seconds);
     let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;
     tokio::spawn(antrean_platform::metrics::serve(
         metrics,
@@ -40,5 +41,6 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     sweeper.abort();
+    draws.abort();
     Ok(())
 }

@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/api/v1/bookings", post(create_booking))
         .route("/api/v1/waitlist", post(join_waitlist))
+        .route("/api/v1/draws/{office_code}/{date}", get(get_draw))
         .route("/api/v1/bookings/{code}", get(get_booking))
         .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
         .route("/api/v1/bookings/{code}/proof.pdf", get(proof_pdf))
@@ -229,6 +230,7 @@ impl ApiError {
             (Code::NotFound, _) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             (_, "EXPIRED" | "HOLD_EXPIRED" | "TOO_MANY_ATTEMPTS") => (StatusCode::GONE, "EXPIRED"),
             (_, "VERIFICATION_ENDED") => (StatusCode::GONE, "VERIFICATION_ENDED"),
+            (_, "NO_DRAW") => (StatusCode::NOT_FOUND, "NO_DRAW"),
             (_, "BLOCKED_NO_SHOW") => (StatusCode::FORBIDDEN, "BLOCKED_NO_SHOW"),
             (_, "DATE_CLOSED" | "OUTSIDE_HORIZON") => {
                 let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
@@ -878,12 +880,86 @@ async fn create_booking(
     .await
     .map_err(|s| ApiError::from_status(&s, en))?
     .into_inner();
+    if let Some(e) = created.entry {
+        // The date has just opened: an entry of its release draw, decided at `draw_at`.
+        return Ok((StatusCode::ACCEPTED, Json(entry_json(&e))).into_response());
+    }
     let booking = created.booking.unwrap_or_default();
     Ok((
         StatusCode::CREATED,
         Json(booking_json(&app, &booking).await),
     )
         .into_response())
+}
+
+/// An entry of a release draw as the API shows it.
+fn entry_json(e: &pb::DrawEntry) -> Value {
+    json!({
+        "entry_id": e.entry_id,
+        "draw_at": e.draw_at.as_ref().and_then(from_timestamp).map(|t| t.to_rfc3339()),
+        "draw_at_local": e.draw_at_local,
+        "office_code": e.office_code,
+        "date": e.date,
+        "session": session_name(e.session),
+        "seats": e.seats,
+    })
+}
+
+/// `GET /api/v1/draws/{office_code}/{date}`: the draw as published, for anyone to verify.
+async fn get_draw(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((office, date)): Path<(String, String)>,
+) -> ApiResult {
+    let en = english(&headers);
+    let ip = client_addr(&app, peer, &headers);
+    client(&app, ip, en)?;
+    if parse_date(&date).is_none() {
+        return Err(ApiError::fields(
+            en,
+            vec![("date".into(), date_message(en))],
+        ));
+    }
+    let d = app
+        .booking
+        .clone()
+        .get_draw(pb::GetDrawRequest {
+            office_code: office,
+            date,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    Ok(Json(draw_json(&d)).into_response())
+}
+
+/// The publication's JSON: what `antrean-draw verify` reads.
+pub fn draw_json(d: &pb::Draw) -> Value {
+    let t = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref().and_then(from_timestamp).map(|t| t.to_rfc3339())
+    };
+    let opt = |s: &str| if s.is_empty() { Value::Null } else { json!(s) };
+    json!({
+        "office_code": d.office_code,
+        "date": d.date,
+        "state": d.state,
+        "opens_at": t(&d.opens_at),
+        "closes_at": t(&d.closes_at),
+        "seed_sha256": d.seed_sha256,
+        "beacon": {"url": d.beacon_url, "round": d.beacon_round,
+                   "randomness": opt(&d.beacon_randomness)},
+        "entries_sha256": opt(&d.entries_sha256),
+        "entry_count": d.entry_count,
+        "seed": opt(&d.seed),
+        "entries": d.entries.iter().map(|e| json!({
+            "entry_id": e.entry_id,
+            "session": session_name(e.session),
+            "seats": e.seats,
+            "position": e.position,
+            "outcome": e.outcome,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// Joins the waitlist of a full session (the same body as a booking, no Idempotency-Key:

@@ -395,6 +395,20 @@ async fn book(
             return Ok(reply);
         }
     };
+    if let Some(e) = created.entry {
+        // The date has just opened: the request is an entry of its draw.
+        return Ok(Reply::new(
+            "draw_entered",
+            &[
+                ("office_name", o.name.clone()),
+                ("date", tanggal(arrival)),
+                ("session", session_word(e.session)),
+                ("people", e.seats.to_string()),
+                ("draw_at_local", e.draw_at_local),
+                ("entry_id", e.entry_id),
+            ],
+        ));
+    }
     let b = created.booking.unwrap_or_default();
     let expires = b
         .expires_at

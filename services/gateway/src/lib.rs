@@ -245,7 +245,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(dashboard::routes())
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
-        r = r.nest("/sandbox/whatsapp", app.sandbox.router());
+        r = r
+            .nest("/sandbox/whatsapp", app.sandbox.router())
+            .nest("/sandbox/beacon", sandbox::beacon_router());
     }
     r
 }

@@ -769,6 +769,21 @@ async fn submit_form(
             return render(&errors, Some(&e.message_text()));
         }
     };
+    if let Some(e) = created.entry {
+        return page(
+            "Undian",
+            &format!(
+                "<h1>Anda terdaftar dalam undian</h1><p class=\"notice\" role=\"status\" id=\"undian\">Tanggal {} baru dibuka: kursi dibagikan dengan undian, bukan siapa cepat. Hasilnya dikirim lewat WhatsApp sekitar pukul {}.</p>\
+<p>Nomor undian Anda: <strong>{}</strong>. Urutan undian dapat diperiksa di <a href=\"/api/v1/draws/{}/{}\">halaman undian</a> setelah diundi.</p>",
+                esc(&date),
+                esc(&e.draw_at_local),
+                esc(&e.entry_id),
+                esc(&office.code),
+                esc(&date)
+            ),
+        )
+        .into_response();
+    }
     // The contact is proven: the booking is confirmed already.
     let booking = created.booking.unwrap_or_default();
     proof(&app, &booking, &contact.phone).await

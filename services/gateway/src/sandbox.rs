@@ -89,6 +89,9 @@ pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
         TemplateCategory::Authentication,
         1,
     ),
+    ("antrean_undian_menang", TemplateCategory::Utility, 8),
+    ("antrean_undian_daftar_tunggu", TemplateCategory::Utility, 5),
+    ("antrean_undian_tidak_lolos", TemplateCategory::Utility, 5),
 ];
 
 /// Why the Cloud API refuses a message: HTTP status, error code, message.
@@ -171,6 +174,7 @@ impl Sandbox {
             .route("/_control/inbound", post(inbound))
             .route("/_control/advance", post(advance))
             .with_state(self.clone())
+            .nest("/beacon", beacon_router())
     }
 
     pub fn messages(&self) -> Vec<SandboxMessage> {
@@ -436,6 +440,36 @@ async fn advance(State(s): State<Sandbox>, Json(a): Json<Advance>) -> StatusCode
     s.advance(Duration::from_secs(a.seconds));
     StatusCode::NO_CONTENT
 }
+
+/// A stand-in for a public randomness beacon (drand's `GET /public/{round}`), since these
+/// machines reach none: round `r` is due at `BEACON_GENESIS + (r - 1) * BEACON_PERIOD`
+/// (quicknet's timing) and is answered only from then on, its randomness the SHA-256 of a
+/// fixed label and the round. Like a real beacon's, a round's value is unknown before it is
+/// due to everyone but the beacon's operator (here, anyone who reads this code: fine for
+/// development and tests, never for production).
+async fn beacon(Path(round): Path<String>) -> Response {
+    use sha2::Digest;
+    let Ok(round) = round.parse::<u64>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let due = BEACON_GENESIS + (round.saturating_sub(1) as i64) * BEACON_PERIOD;
+    if round == 0 || chrono::Utc::now().timestamp() < due {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let randomness = hex::encode(sha2::Sha256::digest(format!(
+        "antrean beacon stand-in {round}"
+    )));
+    Json(json!({"round": round, "randomness": randomness})).into_response()
+}
+
+/// The beacon stand-in's routes (`/public/{round}`).
+pub fn beacon_router() -> Router {
+    Router::new().route("/public/{round}", get(beacon))
+}
+
+/// The stand-in beacon's first round (Unix seconds) and period, as drand quicknet's.
+pub const BEACON_GENESIS: i64 = 1_692_803_367;
+pub const BEACON_PERIOD: i64 = 3;
 
 /// Starts a sandbox on an already-bound listener (tests bind port 0).
 pub fn spawn(listener: tokio::net::TcpListener) -> Sandbox {

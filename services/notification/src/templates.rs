@@ -82,6 +82,9 @@ pub fn subject(template: &str) -> &'static str {
         "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
         "waitlist_offer" => "Kursi antrean paspor tersedia untuk Anda",
         "verification_code" => "Kode verifikasi antrean paspor",
+        "draw_won" => "Hasil undian antrean paspor: Anda mendapat kursi",
+        "draw_waitlisted" => "Hasil undian antrean paspor: daftar tunggu",
+        "draw_refused" => "Hasil undian antrean paspor",
         _ => "Informasi antrean paspor",
     }
 }
@@ -148,6 +151,10 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `waitlist_joined` | `office_name`, `date`, `session`, `position`, `people` |
 /// | `waitlist_offer` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` (approved UTILITY template) |
 /// | `verification_code` | `code`, `minutes` (approved AUTHENTICATION template with a copy-code button) |
+/// | `draw_entered` | `office_name`, `date`, `session`, `people`, `draw_at_local`, `entry_id` |
+/// | `draw_won` | `name`, `office_name`, `date`, `session`, `booking_code`, `queue_number`, `schedule_local`, `arrive_by_local` (approved UTILITY template) |
+/// | `draw_waitlisted` | `name`, `office_name`, `date`, `session`, `position` (approved UTILITY template) |
+/// | `draw_refused` | `name`, `office_name`, `date`, `session`, `reason` (approved UTILITY template) |
 pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, TemplateError> {
     let get = |k: &str| -> Result<&str, TemplateError> {
         p.get(k)
@@ -315,6 +322,57 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 format!(
                     "Kursi tersedia dari daftar tunggu: {} di {} pada {} sesi {}.\nKode konfirmasi: {}\nBalas dengan kode ini sebelum {}; bila tidak, kursi diberikan kepada pemohon berikutnya.",
                     v[0], v[1], v[2], v[3], v[4], v[5]
+                ),
+            )
+        }
+        "draw_entered" => text(format!(
+            "Permintaan Anda masuk *undian* antrean {} untuk {} sesi {} ({} orang).\n\nTanggal ini baru dibuka: kursi dibagikan dengan undian, bukan siapa cepat. Hasilnya kami kirim sekitar pukul {}. Nomor undian Anda: {}\n\nUrutan undian dapat diperiksa siapa saja setelah diundi.",
+            get("office_name")?,
+            get("date")?,
+            get("session")?,
+            get("people")?,
+            get("draw_at_local")?,
+            get("entry_id")?
+        )),
+        "draw_won" => {
+            let v = values(&[
+                "name",
+                "office_name",
+                "date",
+                "session",
+                "booking_code",
+                "queue_number",
+                "schedule_local",
+                "arrive_by_local",
+            ])?;
+            approved(
+                "antrean_undian_menang",
+                &v,
+                format!(
+                    "Selamat, {} mendapat kursi dari undian {} pada {} sesi {}.\nKode booking: {}\nNomor antrean: {}\nJadwal: {}\nDatang paling lambat {} dengan membawa dokumen asli.",
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+                ),
+            )
+        }
+        "draw_waitlisted" => {
+            let v = values(&["name", "office_name", "date", "session", "position"])?;
+            approved(
+                "antrean_undian_daftar_tunggu",
+                &v,
+                format!(
+                    "Undian {} pada {} sesi {}: {} belum mendapat kursi dan masuk daftar tunggu, urutan ke-{}. Bila ada kursi kosong, kami kirim kode konfirmasi lewat WhatsApp.",
+                    v[1], v[2], v[3], v[0], v[4]
+                ),
+            )
+        }
+        "draw_refused" => {
+            let v = values(&["name", "office_name", "date", "session", "reason"])?;
+            approved(
+                "antrean_undian_tidak_lolos",
+                &v,
+                format!(
+                    "Undian {} pada {} sesi {}: permintaan untuk {} tidak dapat diproses ({}).",
+                    v[1], v[2], v[3], v[0], v[4]
                 ),
             )
         }

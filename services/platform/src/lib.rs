@@ -10,6 +10,7 @@
 //! - [`redis`]: one Redis or a Redis Cluster behind one handle.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
 //! - [`status`]: building `tonic::Status` with google.rpc error details.
+//! - [`draw`]: the release draw's verifiable order.
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
 //! - [`testing`]: fresh databases and Redis key prefixes for integration tests.
 
@@ -18,6 +19,7 @@ pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod domain;
+pub mod draw;
 pub mod group_commit;
 pub mod grpc;
 pub mod metrics;

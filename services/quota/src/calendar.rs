@@ -9,6 +9,8 @@ pub enum ClosedReason {
     Holiday,
     ClosedByOffice,
     OutsideHorizon,
+    /// Inside the horizon, but its release time has not come yet.
+    NotReleased,
 }
 
 impl ClosedReason {
@@ -18,6 +20,7 @@ impl ClosedReason {
             ClosedReason::Holiday => "HOLIDAY",
             ClosedReason::ClosedByOffice => "CLOSED_BY_OFFICE",
             ClosedReason::OutsideHorizon => "OUTSIDE_HORIZON",
+            ClosedReason::NotReleased => "NOT_RELEASED",
         }
     }
 
@@ -27,6 +30,7 @@ impl ClosedReason {
             "HOLIDAY" => ClosedReason::Holiday,
             "CLOSED_BY_OFFICE" => ClosedReason::ClosedByOffice,
             "OUTSIDE_HORIZON" => ClosedReason::OutsideHorizon,
+            "NOT_RELEASED" => ClosedReason::NotReleased,
             _ => return None,
         })
     }
@@ -38,6 +42,7 @@ impl ClosedReason {
             ClosedReason::Holiday => "hari libur nasional",
             ClosedReason::ClosedByOffice => "kantor tidak melayani pada tanggal ini",
             ClosedReason::OutsideHorizon => "di luar rentang tanggal yang bisa dipesan",
+            ClosedReason::NotReleased => "belum dibuka untuk pemesanan",
         }
     }
 }

@@ -31,6 +31,10 @@ pub struct QuotaConfig {
     /// Last bookable date, in days after the office's local today.
     #[arg(long, env = "BOOKING_HORIZON_DAYS", default_value_t = 30)]
     pub horizon_days: u32,
+    /// After a release draw's window closes, how long the date still takes only the draw's
+    /// admissions (the draw runs then; first come first served starts after it).
+    #[arg(long, env = "DRAW_SETTLE_SECONDS", default_value_t = 60)]
+    pub draw_settle_seconds: u32,
     /// How often expired holds are marked in the ledger, in seconds.
     #[arg(long, env = "QUOTA_SWEEP_SECONDS", default_value_t = 30)]
     pub sweep_seconds: u64,
@@ -46,6 +50,8 @@ pub struct QuotaConfig {
 pub struct Rules {
     pub min_lead_days: u32,
     pub horizon_days: u32,
+    /// After a draw window: only draw admissions for this long.
+    pub draw_settle_seconds: u32,
 }
 
 impl Default for Rules {
@@ -53,6 +59,7 @@ impl Default for Rules {
         Self {
             min_lead_days: 1,
             horizon_days: 30,
+            draw_settle_seconds: 60,
         }
     }
 }
@@ -62,6 +69,7 @@ impl QuotaConfig {
         Rules {
             min_lead_days: self.min_lead_days,
             horizon_days: self.horizon_days,
+            draw_settle_seconds: self.draw_settle_seconds,
         }
     }
 

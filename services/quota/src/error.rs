@@ -1,7 +1,8 @@
 //! The quota service's errors and their one mapping to gRPC statuses.
 use antrean_platform::domain::{SessionOfDay, format_date, tanggal};
 use antrean_platform::status::{self, FieldViolation, Problem};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use tonic::{Code, Status};
 
 use crate::calendar::ClosedReason;
@@ -31,6 +32,24 @@ pub enum QuotaError {
         remaining: u32,
         next_dates: Vec<NaiveDate>,
     },
+    #[error("{date} not released before {opens_at}")]
+    NotReleased {
+        date: NaiveDate,
+        opens_at: DateTime<Utc>,
+        tz: Tz,
+    },
+    #[error("{date} in its release draw until {closes_at}")]
+    DrawOpen {
+        date: NaiveDate,
+        closes_at: DateTime<Utc>,
+        tz: Tz,
+    },
+    #[error("{date}'s draw is admitting its winners until {until}")]
+    DrawRunning {
+        date: NaiveDate,
+        until: DateTime<Utc>,
+        tz: Tz,
+    },
     #[error("hold id reused with different content")]
     HoldIdReused,
     #[error("unknown hold")]
@@ -50,6 +69,17 @@ pub enum QuotaError {
 }
 
 pub type Result<T> = std::result::Result<T, QuotaError>;
+
+/// `08:00 WIB, Selasa, 1 Desember 2026`.
+fn local_moment(tz: Tz, at: DateTime<Utc>) -> String {
+    let local = at.with_timezone(&tz);
+    format!(
+        "{} {}, {}",
+        antrean_platform::domain::local_hhmm(tz, at),
+        antrean_platform::domain::indonesian_zone_abbreviation(tz),
+        tanggal(local.date_naive())
+    )
+}
 
 impl From<QuotaError> for Status {
     fn from(e: QuotaError) -> Status {
@@ -130,6 +160,46 @@ impl From<QuotaError> for Status {
                 )
                 .into()
             }
+            QuotaError::NotReleased { date, opens_at, tz } => Problem::new(
+                Code::FailedPrecondition,
+                "NOT_RELEASED",
+                format!(
+                    "Tanggal {} belum dibuka untuk pemesanan. Dibuka pada {}.",
+                    tanggal(date),
+                    local_moment(tz, opens_at)
+                ),
+                format!("{date} is not open for booking yet. It opens at {}.", opens_at.to_rfc3339()),
+            )
+            .with("opens_at", opens_at.with_timezone(&tz).to_rfc3339())
+            .into(),
+            QuotaError::DrawOpen {
+                date,
+                closes_at,
+                tz,
+            } => Problem::new(
+                Code::FailedPrecondition,
+                "DRAW_OPEN",
+                format!(
+                    "Tanggal {} baru dibuka dan diundi: permintaan menjadi peserta undian sampai {}.",
+                    tanggal(date),
+                    local_moment(tz, closes_at)
+                ),
+                format!("{date} has just opened and is drawn: requests enter the draw until {}.", closes_at.to_rfc3339()),
+            )
+            .with("closes_at", closes_at.with_timezone(&tz).to_rfc3339())
+            .into(),
+            QuotaError::DrawRunning { date, until, tz } => Problem::new(
+                Code::FailedPrecondition,
+                "DRAW_RUNNING",
+                format!(
+                    "Undian tanggal {} sedang menetapkan pemenangnya. Sisa kuota dapat dipesan mulai {}.",
+                    tanggal(date),
+                    local_moment(tz, until)
+                ),
+                format!("The draw of {date} is admitting its winners. Seats left can be booked from {}.", until.to_rfc3339()),
+            )
+            .with("retry_at", until.with_timezone(&tz).to_rfc3339())
+            .into(),
             QuotaError::HoldIdReused => Problem::new(
                 Code::AlreadyExists,
                 "HOLD_ID_REUSED",

@@ -296,6 +296,7 @@ impl QuotaService for QuotaGrpc {
                 session: r.session,
                 seats: r.seats,
                 ttl_seconds: r.ttl_seconds,
+                draw_admission: r.draw_admission,
             })
             .await;
         let outcome = match &answer {
@@ -504,5 +505,140 @@ impl QuotaService for QuotaGrpc {
             )
             .await?;
         Ok(Response::new(day_to_proto(&day)))
+    }
+
+    async fn set_release_rule(
+        &self,
+        req: Request<pb::SetReleaseRuleRequest>,
+    ) -> Result<Response<pb::ReleaseRule>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let mut v = Vec::new();
+        let release_local = if r.release_local.trim().is_empty() {
+            Some(chrono::NaiveTime::MIN)
+        } else {
+            antrean_platform::domain::parse_hhmm(&r.release_local)
+        };
+        if release_local.is_none() {
+            v.push(FieldViolation::new("release_local", "jam berformat HH:MM"));
+        }
+        if r.draw_window_seconds > 86_400 {
+            v.push(FieldViolation::new(
+                "draw_window_seconds",
+                "paling lama 86400 detik (24 jam)",
+            ));
+        }
+        let Some(release_local) = release_local.filter(|_| v.is_empty()) else {
+            return Err(QuotaError::Invalid(v).into());
+        };
+        let rule = crate::releases::Rule {
+            release_local,
+            draw_window_seconds: r.draw_window_seconds as i32,
+        };
+        self.quota.set_release_rule(&by, &office, rule).await?;
+        Ok(Response::new(rule_proto(&office, rule)))
+    }
+
+    async fn get_release_rule(
+        &self,
+        req: Request<pb::GetReleaseRuleRequest>,
+    ) -> Result<Response<pb::ReleaseRule>, Status> {
+        let office = self.office(&req.get_ref().office_code)?;
+        Ok(Response::new(rule_proto(
+            &office,
+            self.quota.release_rule(&office),
+        )))
+    }
+
+    async fn schedule_release(
+        &self,
+        req: Request<pb::ScheduleReleaseRequest>,
+    ) -> Result<Response<pb::Release>, Status> {
+        let by = self.manager(&req, &req.get_ref().office_code.trim().to_uppercase())?;
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let mut v = Vec::new();
+        let opens_at = r
+            .opens_at
+            .as_ref()
+            .and_then(antrean_platform::domain::from_timestamp);
+        if opens_at.is_none() {
+            v.push(FieldViolation::new("opens_at", "wajib diisi"));
+        }
+        if r.draw_window_seconds > 86_400 {
+            v.push(FieldViolation::new(
+                "draw_window_seconds",
+                "paling lama 86400 detik (24 jam)",
+            ));
+        }
+        let Some(opens_at) = opens_at.filter(|_| v.is_empty()) else {
+            return Err(QuotaError::Invalid(v).into());
+        };
+        let release = self
+            .quota
+            .schedule_release(&by, &office, date, opens_at, r.draw_window_seconds)
+            .await?;
+        Ok(Response::new(release_proto(&office, date, release)))
+    }
+
+    async fn list_upcoming_releases(
+        &self,
+        req: Request<pb::ListUpcomingReleasesRequest>,
+    ) -> Result<Response<pb::ListUpcomingReleasesResponse>, Status> {
+        let within = chrono::Duration::seconds(i64::from(req.get_ref().within_seconds.min(86_400)));
+        Ok(Response::new(pb::ListUpcomingReleasesResponse {
+            releases: self.upcoming(within),
+        }))
+    }
+
+    async fn get_release(
+        &self,
+        req: Request<pb::GetReleaseRequest>,
+    ) -> Result<Response<pb::Release>, Status> {
+        let r = req.into_inner();
+        let office = self.office(&r.office_code)?;
+        let date = date_field("date", &r.date)?;
+        let release = self.quota.release_of(&office, date);
+        Ok(Response::new(release_proto(&office, date, release)))
+    }
+}
+
+impl QuotaGrpc {
+    /// Releases with a draw window opening within `within` or drawing now, every office.
+    fn upcoming(&self, within: chrono::Duration) -> Vec<pb::Release> {
+        let now = self.quota.now();
+        let mut out = Vec::new();
+        for office in self.quota.offices().all() {
+            for date in self.quota.release_candidates(office) {
+                let r = self.quota.release_of(office, date);
+                if r.draw_closes_at > r.opens_at
+                    && r.draw_closes_at > now
+                    && r.opens_at <= now + within
+                {
+                    out.push(release_proto(office, date, r));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn rule_proto(office: &Office, rule: crate::releases::Rule) -> pb::ReleaseRule {
+    pb::ReleaseRule {
+        office_code: office.code.clone(),
+        release_local: rule.release_local.format("%H:%M").to_string(),
+        draw_window_seconds: rule.draw_window_seconds.max(0) as u32,
+    }
+}
+
+fn release_proto(office: &Office, date: NaiveDate, r: crate::releases::Release) -> pb::Release {
+    pb::Release {
+        office_code: office.code.clone(),
+        date: antrean_platform::domain::format_date(date),
+        opens_at: Some(antrean_platform::domain::to_timestamp(r.opens_at)),
+        draw_closes_at: Some(antrean_platform::domain::to_timestamp(r.draw_closes_at)),
+        scheduled: r.scheduled,
     }
 }

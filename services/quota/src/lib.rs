@@ -11,6 +11,7 @@
 //!   transaction.
 //! - [`quota`]: the domain service tying both together, including the rebuild of missing
 //!   counters from the ledger (see `docs/quota.md` for why it never oversells).
+//! - [`releases`]: when dates open for booking, and their release-draw windows.
 //! - [`grpc`]: `antrean.v1.QuotaService` over [`quota::Quota`].
 //! - [`config`]: settings from the environment.
 
@@ -24,6 +25,7 @@ pub mod grpc;
 pub mod ledger;
 pub mod office;
 pub mod quota;
+pub mod releases;
 
 pub use config::QuotaConfig;
 pub use quota::Quota;

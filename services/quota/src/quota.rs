@@ -12,6 +12,7 @@ use crate::counters::{
 use crate::error::{QuotaError, Result};
 use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
 use crate::office::{Office, Offices};
+use crate::releases::{Release, Releases};
 use antrean_platform::actor::Actor;
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{SessionOfDay, local_date, local_instant};
@@ -50,6 +51,8 @@ pub struct HoldCommand {
     pub session: i32,
     pub seats: u32,
     pub ttl_seconds: u32,
+    /// An admission of the release draw: the only holds a date takes in its draw window.
+    pub draw_admission: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +180,8 @@ pub struct Quota {
     offices: Offices,
     clock: SharedClock,
     rules: Rules,
+    /// When dates open, and their draw windows.
+    releases: Releases,
     /// Admitted holds on their way into the ledger, those arriving together in one commit.
     admissions: Recorder,
     admitted: Admitted,
@@ -195,7 +200,10 @@ impl Quota {
         rules: Rules,
     ) -> anyhow::Result<Self> {
         let offices = Offices::new(ledger::load_offices(&pool).await?);
+        let releases = Releases::default();
+        releases.reload(&pool, clock.now()).await?;
         Ok(Self {
+            releases,
             admissions: admissions::recorder(pool.clone(), ADMISSION_WRITERS),
             admitted: Admitted::default(),
             pool,
@@ -242,7 +250,7 @@ impl Quota {
             date,
         };
         let now = self.now();
-        self.check_horizon(&office, date, now)?;
+        self.check_open(&office, date, now, cmd.draw_admission)?;
         if self
             .counters
             .refuses(&day, session, &cmd.hold_id, now.timestamp_millis())
@@ -273,7 +281,7 @@ impl Quota {
         };
         for attempt in 0..HOLD_ATTEMPTS {
             let now = self.now();
-            self.check_horizon(&office, date, now)?;
+            self.check_open(&office, date, now, cmd.draw_admission)?;
             let expires_at = now + Duration::seconds(i64::from(ttl));
             let outcome = self
                 .counters
@@ -453,12 +461,151 @@ impl Quota {
         Ok((office, date.expect("checked"), session.expect("checked")))
     }
 
-    fn check_horizon(&self, office: &Office, date: NaiveDate, now: DateTime<Utc>) -> Result<()> {
+    /// Whether `date` takes this hold now: inside the horizon (or released by a schedule),
+    /// released, and past its draw window unless the hold is a draw admission.
+    fn check_open(
+        &self,
+        office: &Office,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+        draw_admission: bool,
+    ) -> Result<()> {
         let (first, last) = horizon(local_date(office.tz, now), self.rules);
-        if date < first || date > last {
+        let release = self.release_of(office, date);
+        if date < first || (date > last && !release.scheduled) {
             return Err(QuotaError::OutsideHorizon { date, first, last });
         }
+        if now < release.opens_at {
+            return Err(QuotaError::NotReleased {
+                date,
+                opens_at: release.opens_at,
+                tz: office.tz,
+            });
+        }
+        if release.drawing(now) && !draw_admission {
+            return Err(QuotaError::DrawOpen {
+                date,
+                closes_at: release.draw_closes_at,
+                tz: office.tz,
+            });
+        }
+        let settle = Duration::seconds(i64::from(self.rules.draw_settle_seconds));
+        if release.settling(now, settle) && !draw_admission {
+            return Err(QuotaError::DrawRunning {
+                date,
+                until: release.draw_closes_at + settle,
+                tz: office.tz,
+            });
+        }
         Ok(())
+    }
+
+    /// When `date` opens at `office`, and its draw window.
+    pub fn release_of(&self, office: &Office, date: NaiveDate) -> Release {
+        self.releases
+            .of(&office.code, office.tz, date, self.rules.horizon_days)
+    }
+
+    /// The dates whose release may come soon at `office`: the last date of the horizon and
+    /// the one after it (by the rule), and every scheduled date.
+    pub fn release_candidates(&self, office: &Office) -> Vec<NaiveDate> {
+        let (_, last) = self.bookable_range(office);
+        let mut dates = vec![last];
+        dates.extend(last.succ_opt());
+        dates.extend(self.releases.scheduled_dates(&office.code));
+        dates.sort_unstable();
+        dates.dedup();
+        dates
+    }
+
+    pub fn release_rule(&self, office: &Office) -> crate::releases::Rule {
+        self.releases.rule(&office.code)
+    }
+
+    /// Sets an office's release rule (audited).
+    pub async fn set_release_rule(
+        &self,
+        by: &Actor,
+        office: &Office,
+        rule: crate::releases::Rule,
+    ) -> Result<()> {
+        let before = self.releases.rule(&office.code);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO release_rules (office_code, release_local, draw_window_seconds)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (office_code) DO UPDATE
+             SET release_local = EXCLUDED.release_local,
+                 draw_window_seconds = EXCLUDED.draw_window_seconds",
+        )
+        .bind(&office.code)
+        .bind(rule.release_local)
+        .bind(rule.draw_window_seconds)
+        .execute(&mut *tx)
+        .await?;
+        antrean_platform::audit::record(
+            &mut *tx,
+            antrean_platform::audit::Action {
+                actor: by,
+                action: "SetReleaseRule",
+                office_code: &office.code,
+                target: &office.code,
+                before: Some(
+                    serde_json::json!({"release_local": before.release_local.to_string(),
+                    "draw_window_seconds": before.draw_window_seconds}),
+                ),
+                after: Some(
+                    serde_json::json!({"release_local": rule.release_local.to_string(),
+                    "draw_window_seconds": rule.draw_window_seconds}),
+                ),
+                at: self.now(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.releases.reload(&self.pool, self.now()).await?;
+        Ok(())
+    }
+
+    /// Opens one date at `opens_at` with its own draw window (audited).
+    pub async fn schedule_release(
+        &self,
+        by: &Actor,
+        office: &Office,
+        date: NaiveDate,
+        opens_at: DateTime<Utc>,
+        draw_window_seconds: u32,
+    ) -> Result<Release> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO scheduled_releases (office_code, date, opens_at, draw_window_seconds)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (office_code, date) DO UPDATE
+             SET opens_at = EXCLUDED.opens_at, draw_window_seconds = EXCLUDED.draw_window_seconds",
+        )
+        .bind(&office.code)
+        .bind(date)
+        .bind(opens_at)
+        .bind(draw_window_seconds as i32)
+        .execute(&mut *tx)
+        .await?;
+        antrean_platform::audit::record(
+            &mut *tx,
+            antrean_platform::audit::Action {
+                actor: by,
+                action: "ScheduleRelease",
+                office_code: &office.code,
+                target: &format!("{} {date}", office.code),
+                before: None,
+                after: Some(serde_json::json!({"opens_at": opens_at.to_rfc3339(),
+                    "draw_window_seconds": draw_window_seconds})),
+                at: self.now(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.releases.reload(&self.pool, self.now()).await?;
+        Ok(self.release_of(office, date))
     }
 
     async fn closed_error(&self, day: &DayKey) -> Result<QuotaError> {
@@ -583,6 +730,8 @@ impl Quota {
     pub async fn sweep(&self) -> Result<usize> {
         let now = self.now();
         self.admitted.forget_expired(now);
+        // Release rules and schedules changed through other replicas.
+        self.releases.reload(&self.pool, now).await?;
         let expired = ledger::expire_due(&self.pool, now).await?;
         for h in &expired {
             let day = DayKey {
@@ -685,7 +834,19 @@ impl Quota {
     /// One date as every channel sees it.
     pub async fn day_view(&self, office: &Office, date: NaiveDate) -> Result<DayView> {
         let (first, last) = self.bookable_range(office);
-        if date < first || date > last {
+        let release = self.release_of(office, date);
+        if release.opens_at > self.now() && (first..=last).contains(&date) {
+            return Ok(DayView {
+                date,
+                open: false,
+                closed_reason: Some(ClosedReason::NotReleased),
+                note: String::new(),
+                special: false,
+                sessions: Vec::new(),
+            });
+        }
+        let scheduled_open = release.scheduled && release.opens_at <= self.now();
+        if date < first || (date > last && !scheduled_open) {
             return Ok(DayView {
                 date,
                 open: false,

@@ -224,6 +224,7 @@ async fn bad_requests_name_every_bad_field() {
             session: 0,
             seats: 6,
             ttl_seconds: 0,
+            draw_admission: false,
         })
         .await
         .unwrap_err();

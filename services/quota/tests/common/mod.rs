@@ -74,6 +74,7 @@ pub fn hold(
         session: session as i32,
         seats,
         ttl_seconds: 900,
+        draw_admission: false,
     }
 }
 

@@ -52,6 +52,7 @@ pub async fn grpc_hold(b: &Bench, c: usize, round: usize) -> (Run, Vec<String>) 
                         session: pb::Session::Pagi as i32,
                         seats: 1,
                         ttl_seconds: 600,
+                        draw_admission: false,
                     })
                     .await;
                 match r {

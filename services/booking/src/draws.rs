@@ -1,0 +1,970 @@
+//! The release draw: when a date opens, speed decides nothing.
+//!
+//! Inside a date's draw window the quota refuses ordinary holds (`DRAW_OPEN`), and
+//! [`Bookings::create`] turns the request into an entry ([`Bookings::enter_draw`]): one per
+//! contact and per person, after the usual rules (no-show blocks, one active booking per
+//! person). When the window closes, one replica at a time ([`Bookings::run_draw`], under a
+//! lease on the draw's row) freezes the entry list, fetches the beacon's randomness of the
+//! round named in advance, orders the entries with `antrean_platform::draw::order` and admits
+//! them in that order through the ordinary create and confirm, with `draw_admission` holds
+//! and the idempotency key `draw:{entry_id}`: a crash or a second replica mid-draw replays
+//! the same bookings and admits nobody twice. Whole groups only; a group that no longer fits
+//! is waitlisted while smaller ones behind it may still win. Entries that do not win join
+//! the session's waitlist in drawn order. Every entrant gets exactly one outcome message
+//! (idempotency key `draw:{entry_id}:outcome`, through the outbox).
+use crate::bookings::{BookingView, Bookings};
+use crate::error::{BookingError, Result};
+use antrean_platform::domain::{
+    SessionOfDay, format_date, from_timestamp, local_hhmm, parse_date, tanggal, to_timestamp,
+};
+use antrean_platform::status::{self, FieldViolation, Problem};
+use antrean_proto::v1 as pb;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
+use prost::Message;
+use rand::Rng;
+use sqlx::FromRow;
+use std::collections::HashMap;
+use tonic::Code;
+use uuid::Uuid;
+
+/// How long a replica may run a draw before another may take it over.
+const LEASE_SECONDS: i64 = 120;
+/// Outcome messages handed to the outbox at once.
+const SENDS_AT_ONCE: usize = 16;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DrawRow {
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub seed_enc: Vec<u8>,
+    pub seed_sha256: String,
+    pub beacon_round: i64,
+    pub beacon_randomness: Option<String>,
+    pub entries_sha256: Option<String>,
+    pub entry_count: Option<i32>,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EntryRow {
+    pub id: Uuid,
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub session: String,
+    pub seats: i32,
+    pub channel: String,
+    pub contact_key: String,
+    pub request_enc: Vec<u8>,
+    pub position: Option<i32>,
+    pub outcome: Option<String>,
+    pub booking_id: Option<Uuid>,
+    pub note: String,
+    pub notified: bool,
+}
+
+/// An entry as its entrant learns of it.
+#[derive(Debug, Clone)]
+pub struct EntryView {
+    pub entry: EntryRow,
+    pub draw_at: DateTime<Utc>,
+    pub draw_at_local: String,
+}
+
+fn draw_refused(code: Code, reason: &'static str, id: String, en: String) -> BookingError {
+    BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into()))
+}
+
+impl Bookings {
+    /// The first beacon round strictly after `t`: unknown to everyone until after `t`.
+    fn beacon_round_after(&self, t: DateTime<Utc>) -> i64 {
+        let c = self.config();
+        let period = c.draw_beacon_period_seconds.max(1);
+        (t.timestamp() - c.draw_beacon_genesis).div_euclid(period) + 2
+    }
+
+    /// The draw of a date, created (with its seed) if its release has a draw window.
+    pub async fn ensure_draw(&self, office: &str, date: NaiveDate) -> Result<Option<DrawRow>> {
+        if let Some(d) = self.draw_row(office, date).await? {
+            return Ok(Some(d));
+        }
+        let release = self
+            .quota
+            .clone()
+            .get_release(pb::GetReleaseRequest {
+                office_code: office.to_owned(),
+                date: format_date(date),
+            })
+            .await?
+            .into_inner();
+        let (Some(opens_at), Some(closes_at)) = (
+            release.opens_at.as_ref().and_then(from_timestamp),
+            release.draw_closes_at.as_ref().and_then(from_timestamp),
+        ) else {
+            return Ok(None);
+        };
+        if closes_at <= opens_at {
+            return Ok(None);
+        }
+        let seed: [u8; 32] = rand::rng().random();
+        sqlx::query(
+            "INSERT INTO draws (office_code, date, opens_at, closes_at, seed_enc, seed_sha256,
+                beacon_round, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (office_code, date) DO NOTHING",
+        )
+        .bind(&release.office_code)
+        .bind(date)
+        .bind(opens_at)
+        .bind(closes_at)
+        .bind(self.pii.encrypt(&hex::encode(seed)))
+        .bind(antrean_platform::draw::seed_sha256(&seed))
+        .bind(self.beacon_round_after(closes_at))
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        self.draw_row(&release.office_code, date).await
+    }
+
+    async fn draw_row(&self, office: &str, date: NaiveDate) -> Result<Option<DrawRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM draws WHERE office_code = $1 AND date = $2")
+                .bind(office)
+                .bind(date)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Creates the draws of releases opening within the hour, so each seed's hash is
+    /// published before its window opens.
+    pub async fn prepare_draws(&self) -> Result<usize> {
+        let upcoming = self
+            .quota
+            .clone()
+            .list_upcoming_releases(pb::ListUpcomingReleasesRequest {
+                within_seconds: 3600,
+            })
+            .await?
+            .into_inner();
+        let mut n = 0;
+        for r in upcoming.releases {
+            if let Some(date) = parse_date(&r.date)
+                && self.draw_row(&r.office_code, date).await?.is_none()
+            {
+                self.ensure_draw(&r.office_code, date).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    // ---- Entering ------------------------------------------------------------------------
+
+    /// The request as an entry of the date's draw (its window is open: the quota said so).
+    pub(crate) async fn enter_draw(&self, req: pb::CreateBookingRequest) -> Result<EntryView> {
+        let date = parse_date(&req.date).ok_or_else(|| {
+            BookingError::Invalid(vec![FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            )])
+        })?;
+        let office_code = req.office_code.trim().to_ascii_uppercase();
+        let session = SessionOfDay::from_proto(req.session).ok_or_else(|| {
+            BookingError::Invalid(vec![FieldViolation::new(
+                "session",
+                "pilih SESSION_PAGI atau SESSION_SIANG",
+            )])
+        })?;
+        let resolved = self
+            .identity
+            .clone()
+            .resolve_applicants(pb::ResolveApplicantsRequest {
+                contact: req.contact.clone(),
+                applicants: req.applicants.clone(),
+            })
+            .await?
+            .into_inner();
+        let now = self.now();
+        for a in &resolved.applicants {
+            if let Some(until) = a.blocked_until.as_ref().and_then(from_timestamp)
+                && until > now
+            {
+                return Err(BookingError::Blocked {
+                    name: a.name.clone(),
+                    until,
+                });
+            }
+        }
+        let input = req.contact.clone().unwrap_or_default();
+        let proven = !input.contact_token.trim().is_empty();
+        let contact = resolved.contact.clone().unwrap_or_default();
+        let phone = if proven {
+            contact.phone.clone()
+        } else {
+            antrean_platform::phone::normalize(&input.phone).map_err(|(id, en)| {
+                BookingError::Invalid(vec![FieldViolation::bilingual("contact.phone", id, en)])
+            })?
+        };
+        let person_keys: Vec<String> = resolved
+            .applicants
+            .iter()
+            .map(|a| a.person_key.clone())
+            .collect();
+        // One active booking per person holds for entrants too.
+        let active: Option<(String,)> = sqlx::query_as(
+            "SELECT person_key FROM booking_applicants WHERE person_key = ANY($1) AND active
+             LIMIT 1",
+        )
+        .bind(&person_keys)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some((key,)) = active {
+            let name = resolved
+                .applicants
+                .iter()
+                .find(|a| a.person_key == key)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            return Err(self.already_booked(&key, &name).await?);
+        }
+        let Some(draw) = self.ensure_draw(&office_code, date).await? else {
+            return Err(BookingError::Upstream(Box::new(status::unavailable(
+                "draw",
+                "no draw for an open window",
+            ))));
+        };
+        // What the admission will book: the proven phone, never the token (it lapses).
+        let stored = pb::CreateBookingRequest {
+            idempotency_key: String::new(),
+            channel: req.channel,
+            office_code: office_code.clone(),
+            date: format_date(date),
+            session: req.session,
+            contact: Some(pb::ContactInput {
+                phone: phone.clone(),
+                email: if proven {
+                    contact.email.clone()
+                } else {
+                    input.email.clone()
+                },
+                whatsapp_user_id: input.whatsapp_user_id.clone(),
+                contact_token: String::new(),
+            }),
+            applicants: req.applicants.clone(),
+        };
+        let contact_key = hex::encode(self.pii.blind("waitlist-phone", &phone));
+        let id = Uuid::new_v4();
+        let mut tx = self.pool().begin().await?;
+        // The draw's row, shared: a draw that closes meanwhile waits for this entry, and an
+        // entry after the close sees DRAWING and is refused.
+        let state: Option<String> = sqlx::query_scalar(
+            "SELECT state FROM draws WHERE office_code = $1 AND date = $2 FOR SHARE",
+        )
+        .bind(&office_code)
+        .bind(date)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if state.as_deref() != Some("OPEN") {
+            return Err(draw_refused(
+                Code::FailedPrecondition,
+                "DRAW_CLOSED",
+                "Pendaftaran undian tanggal ini sudah ditutup. Silakan coba pesan lagi sebentar lagi.".into(),
+                "Entries to this date's draw are closed. Try booking again shortly.".into(),
+            ));
+        }
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO draw_entries (id, office_code, date, session, seats, channel,
+                contact_key, request_enc, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (office_code, date, contact_key) DO NOTHING RETURNING id",
+        )
+        .bind(id)
+        .bind(&office_code)
+        .bind(date)
+        .bind(session.as_str())
+        .bind(person_keys.len() as i32)
+        .bind(
+            pb::Channel::try_from(req.channel)
+                .unwrap_or(pb::Channel::Unspecified)
+                .as_str_name(),
+        )
+        .bind(&contact_key)
+        .bind(self.pii.encrypt(&hex::encode(stored.encode_to_vec())))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            // This contact entered already (a repeat or a second message): that entry stands.
+            drop(tx);
+            let existing: EntryRow = sqlx::query_as(
+                "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 AND contact_key = $3",
+            )
+            .bind(&office_code)
+            .bind(date)
+            .bind(&contact_key)
+            .fetch_one(self.pool())
+            .await?;
+            return self.entry_view(existing, &draw).await;
+        }
+        for (key, a) in person_keys.iter().zip(&resolved.applicants) {
+            let r = sqlx::query(
+                "INSERT INTO draw_entry_people (office_code, date, person_key, entry_id)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&office_code)
+            .bind(date)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+            if let Err(e) = r {
+                if antrean_platform::db::is_unique_violation(&e, None) {
+                    return Err(draw_refused(
+                        Code::AlreadyExists,
+                        "ALREADY_ENTERED",
+                        format!(
+                            "{} sudah terdaftar dalam undian tanggal {} lewat nomor lain. Satu orang hanya boleh ikut satu kali.",
+                            a.name,
+                            tanggal(date)
+                        ),
+                        format!("{} has already entered the draw of {date}.", a.name),
+                    ));
+                }
+                return Err(e.into());
+            }
+        }
+        tx.commit().await?;
+        metrics::counter!("antrean_draw_entries_total").increment(1);
+        let entry: EntryRow = sqlx::query_as("SELECT * FROM draw_entries WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        self.entry_view(entry, &draw).await
+    }
+
+    async fn entry_view(&self, entry: EntryRow, draw: &DrawRow) -> Result<EntryView> {
+        let office = self.office(&draw.office_code).await?;
+        Ok(EntryView {
+            draw_at_local: format!(
+                "{} {}",
+                local_hhmm(office.tz, draw.closes_at),
+                antrean_platform::domain::indonesian_zone_abbreviation(office.tz)
+            ),
+            draw_at: draw.closes_at,
+            entry,
+        })
+    }
+
+    // ---- Drawing -------------------------------------------------------------------------
+
+    /// Runs every draw whose window has closed and that is not done; answers how many
+    /// finished.
+    pub async fn run_due_draws(&self) -> Result<usize> {
+        let due: Vec<(String, NaiveDate)> = sqlx::query_as(
+            "SELECT office_code, date FROM draws WHERE state <> 'DONE' AND closes_at <= $1
+             ORDER BY closes_at",
+        )
+        .bind(self.now())
+        .fetch_all(self.pool())
+        .await?;
+        let mut done = 0;
+        for (office, date) in due {
+            if self.run_draw(&office, date).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Runs one draw to its end, or answers false when another replica holds it or the
+    /// beacon has no value yet (the next round tries again).
+    pub async fn run_draw(&self, office: &str, date: NaiveDate) -> Result<bool> {
+        let now = self.now();
+        // The lease, on the database's clock: one replica at a time; a crashed one's lease
+        // lapses and another resumes where it stopped.
+        let taken: Option<DrawRow> = sqlx::query_as(
+            "UPDATE draws SET lease_until = now() + make_interval(secs => $4),
+                state = CASE WHEN state = 'OPEN' THEN 'DRAWING' ELSE state END
+             WHERE office_code = $1 AND date = $2 AND state <> 'DONE' AND closes_at <= $3
+               AND (lease_until IS NULL OR lease_until < now())
+             RETURNING *",
+        )
+        .bind(office)
+        .bind(date)
+        .bind(now)
+        .bind(LEASE_SECONDS as f64)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(mut draw) = taken else {
+            return Ok(false);
+        };
+        let result = self.draw_under_lease(&mut draw).await;
+        if !matches!(result, Ok(true)) {
+            // Let the next round (here or elsewhere) try again at once.
+            sqlx::query("UPDATE draws SET lease_until = NULL WHERE office_code = $1 AND date = $2")
+                .bind(office)
+                .bind(date)
+                .execute(self.pool())
+                .await?;
+        }
+        result
+    }
+
+    async fn draw_under_lease(&self, draw: &mut DrawRow) -> Result<bool> {
+        let (office, date) = (draw.office_code.clone(), draw.date);
+        // 1. The frozen list: no entry is added once the state left OPEN.
+        if draw.entries_sha256.is_none() {
+            let ids: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM draw_entries WHERE office_code = $1 AND date = $2",
+            )
+            .bind(&office)
+            .bind(date)
+            .fetch_all(self.pool())
+            .await?;
+            let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let hash = antrean_platform::draw::entries_sha256(&ids);
+            sqlx::query(
+                "UPDATE draws SET entries_sha256 = $3, entry_count = $4
+                 WHERE office_code = $1 AND date = $2 AND entries_sha256 IS NULL",
+            )
+            .bind(&office)
+            .bind(date)
+            .bind(&hash)
+            .bind(ids.len() as i32)
+            .execute(self.pool())
+            .await?;
+            draw.entries_sha256 = Some(hash);
+        }
+        // 2. The beacon's value for the round named in advance.
+        let beacon = match &draw.beacon_randomness {
+            Some(b) => b.clone(),
+            None => match self.beacon(draw.beacon_round).await {
+                Some(b) => {
+                    sqlx::query(
+                        "UPDATE draws SET beacon_randomness = $3
+                         WHERE office_code = $1 AND date = $2 AND beacon_randomness IS NULL",
+                    )
+                    .bind(&office)
+                    .bind(date)
+                    .bind(&b)
+                    .execute(self.pool())
+                    .await?;
+                    b
+                }
+                None => {
+                    tracing::warn!(%office, %date, round = draw.beacon_round, "beacon round not available yet");
+                    return Ok(false);
+                }
+            },
+        };
+        // 3. The order, once.
+        let mut entries: Vec<EntryRow> = sqlx::query_as(
+            "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 ORDER BY position, id",
+        )
+        .bind(&office)
+        .bind(date)
+        .fetch_all(self.pool())
+        .await?;
+        if entries.iter().any(|e| e.position.is_none()) {
+            let seed = self.seed_of(draw)?;
+            let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
+            let order = antrean_platform::draw::order(&seed, beacon.as_bytes(), &ids);
+            let ids: Vec<Uuid> = order
+                .iter()
+                .filter_map(|s| Uuid::parse_str(s).ok())
+                .collect();
+            let positions: Vec<i32> = (1..=ids.len() as i32).collect();
+            sqlx::query(
+                "UPDATE draw_entries e SET position = u.position
+                 FROM UNNEST($1::uuid[], $2::int[]) AS u(id, position) WHERE e.id = u.id",
+            )
+            .bind(&ids)
+            .bind(&positions)
+            .execute(self.pool())
+            .await?;
+            let rank: HashMap<Uuid, i32> = ids.into_iter().zip(positions).collect();
+            for e in &mut entries {
+                e.position = rank.get(&e.id).copied();
+            }
+            entries.sort_by_key(|e| e.position);
+        }
+        // 4. Admissions in drawn order.
+        self.admit_in_order(draw, &entries).await?;
+        // 5. One outcome message per entrant.
+        self.send_outcomes(&office, date).await?;
+        sqlx::query(
+            "UPDATE draws SET state = 'DONE', drawn_at = $3, lease_until = NULL
+             WHERE office_code = $1 AND date = $2",
+        )
+        .bind(&office)
+        .bind(date)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        tracing::info!(%office, %date, entries = entries.len(), "release draw done");
+        Ok(true)
+    }
+
+    fn seed_of(&self, draw: &DrawRow) -> Result<Vec<u8>> {
+        self.pii
+            .decrypt(&draw.seed_enc)
+            .ok()
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| {
+                BookingError::Upstream(Box::new(status::internal("draw seed", "unreadable")))
+            })
+    }
+
+    /// The beacon's randomness (hex) of `round`, or `None` while it is not out yet.
+    async fn beacon(&self, round: i64) -> Option<String> {
+        static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let http = HTTP.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default()
+        });
+        #[derive(serde::Deserialize)]
+        struct Beacon {
+            round: i64,
+            randomness: String,
+        }
+        let url = format!(
+            "{}/public/{round}",
+            self.config().draw_beacon_url.trim_end_matches('/')
+        );
+        let b: Beacon = http
+            .get(url)
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (b.round == round && !b.randomness.is_empty()).then_some(b.randomness)
+    }
+
+    fn request_of_entry(&self, e: &EntryRow) -> Option<pb::CreateBookingRequest> {
+        self.pii
+            .decrypt(&e.request_enc)
+            .ok()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
+    }
+
+    async fn admit_in_order(&self, draw: &DrawRow, entries: &[EntryRow]) -> Result<()> {
+        // Seats left per session as the quota sees them (admissions of an earlier, stopped
+        // run of this draw already counted): groups that cannot fit are not tried.
+        let mut left: HashMap<String, u32> = HashMap::new();
+        let days = self
+            .quota
+            .clone()
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: draw.office_code.clone(),
+                from: format_date(draw.date),
+                to: format_date(draw.date),
+            })
+            .await?
+            .into_inner()
+            .days;
+        for s in days.iter().flat_map(|d| d.sessions.iter()) {
+            if let Some(session) = SessionOfDay::from_proto(s.session) {
+                left.insert(session.as_str().to_owned(), s.remaining);
+            }
+        }
+        // Admissions an interrupted run made before it could record their outcome: their
+        // seats are already counted above, so they are replayed whatever the room.
+        let started: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT idempotency_key FROM bookings
+             WHERE office_code = $1 AND date = $2 AND idempotency_key LIKE 'draw:%'",
+        )
+        .bind(&draw.office_code)
+        .bind(draw.date)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect();
+        let mut waitlisted = Vec::new();
+        for e in entries.iter().filter(|e| e.outcome.is_none()) {
+            let key = format!("draw:{}", e.id);
+            let replay = started.contains(&key);
+            let room = left.get(&e.session).copied().unwrap_or(0);
+            if !replay && (e.seats as u32) > room {
+                waitlisted.push(e.id);
+                continue;
+            }
+            let Some(mut req) = self.request_of_entry(e) else {
+                self.set_outcome(e.id, "REFUSED", None, "permintaan tidak terbaca")
+                    .await?;
+                continue;
+            };
+            req.idempotency_key = key;
+            match self.admit(req).await {
+                Ok(view) => {
+                    if !replay {
+                        left.insert(e.session.clone(), room.saturating_sub(e.seats as u32));
+                    }
+                    self.set_outcome(e.id, "WON", Some(view.booking.id), "")
+                        .await?;
+                }
+                Err(BookingError::Upstream(s))
+                    if status::reason(&s).as_deref() == Some("SOLD_OUT") =>
+                {
+                    let remaining = status::metadata(&s)
+                        .get("remaining")
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0);
+                    left.insert(e.session.clone(), remaining);
+                    waitlisted.push(e.id);
+                }
+                Err(
+                    err @ (BookingError::AlreadyBooked(_)
+                    | BookingError::Blocked { .. }
+                    | BookingError::LimitReached { .. }
+                    | BookingError::Invalid(_)),
+                ) => {
+                    self.set_outcome(e.id, "REFUSED", None, &refusal_note(&err))
+                        .await?;
+                }
+                Err(BookingError::Upstream(s))
+                    if status::reason(&s).as_deref() == Some("DATE_CLOSED") =>
+                {
+                    self.set_outcome(
+                        e.id,
+                        "REFUSED",
+                        None,
+                        "kantor tidak melayani pada tanggal ini",
+                    )
+                    .await?;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        // Whoever did not win waits in the session's waitlist, in drawn order.
+        if !waitlisted.is_empty() {
+            let mut tx = self.pool().begin().await?;
+            sqlx::query(
+                "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
+                    contact_key, request_enc, state, created_at, updated_at)
+                 SELECT gen_random_uuid(), e.office_code, e.date, e.session, e.seats, e.channel,
+                        e.contact_key, e.request_enc, 'WAITING', $2, $2
+                 FROM draw_entries e WHERE e.id = ANY($1) ORDER BY e.position
+                 ON CONFLICT (office_code, date, session, contact_key)
+                    WHERE state IN ('WAITING', 'OFFERED') DO NOTHING",
+            )
+            .bind(&waitlisted)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE draw_entries SET outcome = 'WAITLISTED' WHERE id = ANY($1) AND outcome IS NULL",
+            )
+            .bind(&waitlisted)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// One admission: held as a draw admission and confirmed at once (the entrant's contact
+    /// is proven). Replays the same booking when run again.
+    async fn admit(&self, mut req: pb::CreateBookingRequest) -> Result<BookingView> {
+        let ttl = self.config().hold_ttl_seconds;
+        let (mut view, mut code) = self.create_admission(req.clone(), ttl, true).await?;
+        if matches!(view.booking.status.as_str(), "EXPIRED" | "CANCELLED") {
+            // An interrupted run's hold lapsed before this one resumed: admit afresh, once.
+            req.idempotency_key.push_str(":again");
+            (view, code) = self.create_admission(req, ttl, true).await?;
+        }
+        if view.booking.status == "HELD" {
+            return self.confirm(&view.booking.id.to_string(), &code).await;
+        }
+        Ok(view)
+    }
+
+    async fn set_outcome(
+        &self,
+        id: Uuid,
+        outcome: &str,
+        booking: Option<Uuid>,
+        note: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE draw_entries SET outcome = $2, booking_id = $3, note = $4
+             WHERE id = $1 AND outcome IS NULL",
+        )
+        .bind(id)
+        .bind(outcome)
+        .bind(booking)
+        .bind(note)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Hands each decided, unannounced entry's outcome to the outbox (once per entry).
+    async fn send_outcomes(&self, office_code: &str, date: NaiveDate) -> Result<()> {
+        let pending: Vec<EntryRow> = sqlx::query_as(
+            "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2
+               AND outcome IS NOT NULL AND NOT notified ORDER BY position",
+        )
+        .bind(office_code)
+        .bind(date)
+        .fetch_all(self.pool())
+        .await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let office = self.office(office_code).await?;
+        // Waitlist places of this date, per session, in line order.
+        let places: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT session, contact_key,
+                    row_number() OVER (PARTITION BY session ORDER BY seq)
+             FROM waitlist_entries WHERE office_code = $1 AND date = $2 AND state = 'WAITING'",
+        )
+        .bind(office_code)
+        .bind(date)
+        .fetch_all(self.pool())
+        .await?;
+        let places: HashMap<(String, String), i64> =
+            places.into_iter().map(|(s, k, n)| ((s, k), n)).collect();
+        let results = futures::stream::iter(pending)
+            .map(|e| {
+                let office = office.clone();
+                let place = places
+                    .get(&(e.session.clone(), e.contact_key.clone()))
+                    .copied();
+                async move { self.send_outcome(&e, &office, place).await.map(|()| e.id) }
+            })
+            .buffer_unordered(SENDS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        let mut sent = Vec::new();
+        let mut failed = None;
+        for r in results {
+            match r {
+                Ok(id) => sent.push(id),
+                Err(e) => failed = Some(e),
+            }
+        }
+        sqlx::query("UPDATE draw_entries SET notified = true WHERE id = ANY($1)")
+            .bind(&sent)
+            .execute(self.pool())
+            .await?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn send_outcome(
+        &self,
+        e: &EntryRow,
+        office: &crate::bookings::OfficeInfo,
+        place: Option<i64>,
+    ) -> Result<()> {
+        let Some(req) = self.request_of_entry(e) else {
+            return Ok(());
+        };
+        let contact = req.contact.clone().unwrap_or_default();
+        let names = req
+            .applicants
+            .iter()
+            .map(|a| a.name.trim().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut params: Vec<(&str, String)> = vec![
+            ("name", names),
+            ("office_name", office.name.clone()),
+            ("date", tanggal(e.date)),
+            ("session", e.session.clone()),
+        ];
+        let template = match e.outcome.as_deref() {
+            Some("WON") => {
+                let id = e.booking_id.ok_or_else(|| {
+                    BookingError::Upstream(Box::new(status::internal(
+                        "draw",
+                        "won without booking",
+                    )))
+                })?;
+                let v = self.view(id).await?;
+                let code = v
+                    .booking
+                    .booking_code
+                    .as_deref()
+                    .and_then(crate::code::BookingCode::parse)
+                    .map(|c| c.display())
+                    .unwrap_or_default();
+                let numbers = v
+                    .applicants
+                    .iter()
+                    .filter_map(|a| a.queue_number.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let first = v.applicants.iter().filter_map(|a| a.scheduled_at).min();
+                let zone = antrean_platform::domain::indonesian_zone_abbreviation(office.tz);
+                let at = |t: Option<DateTime<Utc>>| {
+                    t.map(|t| format!("{} {zone}", local_hhmm(office.tz, t)))
+                        .unwrap_or_default()
+                };
+                let arrive = first.map(|t| {
+                    t - chrono::Duration::minutes(i64::from(self.config().arrive_early_minutes))
+                });
+                params.extend([
+                    ("booking_code", code),
+                    ("queue_number", numbers),
+                    ("schedule_local", at(first)),
+                    ("arrive_by_local", at(arrive)),
+                ]);
+                "draw_won"
+            }
+            Some("WAITLISTED") => {
+                params.push(("position", place.map_or("-".into(), |p| p.to_string())));
+                "draw_waitlisted"
+            }
+            _ => {
+                params.push(("reason", e.note.clone()));
+                "draw_refused"
+            }
+        };
+        let params: HashMap<String, String> =
+            params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut n = self.notification.clone();
+        n.send(pb::SendRequest {
+            idempotency_key: format!("draw:{}:outcome", e.id),
+            channel: pb::Channel::Whatsapp as i32,
+            recipient: Some(pb::Recipient {
+                phone: contact.phone.clone(),
+                whatsapp_user_id: contact.whatsapp_user_id.clone(),
+                email: String::new(),
+            }),
+            sender_phone_number_id: office.phone_number_id.clone(),
+            template: template.into(),
+            parameters: params.clone(),
+        })
+        .await?;
+        if !contact.email.is_empty() {
+            n.send(pb::SendRequest {
+                idempotency_key: format!("draw:{}:outcome:email", e.id),
+                channel: pb::Channel::Email as i32,
+                recipient: Some(pb::Recipient {
+                    email: contact.email.clone(),
+                    ..Default::default()
+                }),
+                sender_phone_number_id: String::new(),
+                template: template.into(),
+                parameters: params,
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    // ---- Publication ---------------------------------------------------------------------
+
+    /// The draw as published (see `GetDraw`).
+    pub async fn published_draw(&self, office: &str, date: &str) -> Result<pb::Draw> {
+        let date = parse_date(date).ok_or_else(|| {
+            BookingError::Invalid(vec![FieldViolation::new(
+                "date",
+                "tanggal harus berformat YYYY-MM-DD",
+            )])
+        })?;
+        let office = office.trim().to_ascii_uppercase();
+        let draw = self.ensure_draw(&office, date).await?.ok_or_else(|| {
+            draw_refused(
+                Code::NotFound,
+                "NO_DRAW",
+                format!("Tidak ada undian untuk tanggal {}.", tanggal(date)),
+                format!("There is no draw for {date}."),
+            )
+        })?;
+        let done = draw.state == "DONE";
+        let mut entries = Vec::new();
+        if done {
+            let rows: Vec<EntryRow> = sqlx::query_as(
+                "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 ORDER BY position",
+            )
+            .bind(&office)
+            .bind(date)
+            .fetch_all(self.pool())
+            .await?;
+            entries = rows
+                .into_iter()
+                .map(|e| pb::DrawnEntry {
+                    entry_id: e.id.to_string(),
+                    session: e
+                        .session
+                        .parse::<SessionOfDay>()
+                        .map_or(0, |s| s.to_proto() as i32),
+                    seats: e.seats as u32,
+                    position: e.position.unwrap_or(0) as u32,
+                    outcome: e.outcome.unwrap_or_default(),
+                })
+                .collect();
+        }
+        Ok(pb::Draw {
+            office_code: draw.office_code.clone(),
+            date: format_date(draw.date),
+            state: draw.state.clone(),
+            opens_at: Some(to_timestamp(draw.opens_at)),
+            closes_at: Some(to_timestamp(draw.closes_at)),
+            seed_sha256: draw.seed_sha256.clone(),
+            beacon_round: draw.beacon_round.max(0) as u64,
+            beacon_url: self.config().draw_beacon_url.clone(),
+            entries_sha256: draw.entries_sha256.clone().unwrap_or_default(),
+            entry_count: draw.entry_count.unwrap_or(0).max(0) as u32,
+            seed: if done {
+                hex::encode(self.seed_of(&draw)?)
+            } else {
+                String::new()
+            },
+            beacon_randomness: if done {
+                draw.beacon_randomness.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            entries,
+        })
+    }
+}
+
+fn refusal_note(e: &BookingError) -> String {
+    match e {
+        BookingError::AlreadyBooked(_) => "sudah memiliki booking aktif".into(),
+        BookingError::Blocked { .. } => "sedang diblokir karena tidak hadir".into(),
+        BookingError::LimitReached { .. } => "batas 5 orang per nomor HP tercapai".into(),
+        _ => "data tidak valid".into(),
+    }
+}
+
+/// Runs due draws every second and prepares upcoming ones every `prepare_every` seconds.
+pub fn spawn_draw_runner(
+    b: std::sync::Arc<Bookings>,
+    prepare_every: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            if n.is_multiple_of(prepare_every.max(1))
+                && let Err(e) = b.prepare_draws().await
+            {
+                tracing::warn!(error = %e, "preparing draws failed");
+            }
+            n += 1;
+            match b.run_due_draws().await {
+                Ok(0) => {}
+                Ok(done) => tracing::info!(done, "release draws run"),
+                Err(e) => tracing::warn!(error = %e, "release draw failed; it resumes"),
+            }
+        }
+    })
+}
