@@ -140,7 +140,9 @@ async fn publication(w: &WhatsApp) -> Value {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    r.json().await.unwrap()
+    let v: Value = r.json().await.unwrap();
+    w.check_response("/api/v1/draws/{office_code}/{date}", "get", 200, &v);
+    v
 }
 
 fn verify(draw: &Value) -> (bool, String) {
@@ -465,6 +467,7 @@ async fn entries_by_whatsapp_and_the_api_follow_the_booking_rules() {
     };
     let (status, v) = post("e1", body.clone(), token.clone()).await;
     assert_eq!(status, 202, "{v}");
+    w.check_response("/api/v1/bookings", "post", status, &v);
     assert!(v["entry_id"].is_string() && v["draw_at"].is_string(), "{v}");
     // The same person from another phone: one entry per person.
     let other = w.contact_token("081355550003").await;

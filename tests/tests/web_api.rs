@@ -769,6 +769,7 @@ async fn the_openapi_document_describes_every_path() {
     assert_eq!(doc["openapi"], "3.1.0");
     for p in [
         "/api/v1/offices",
+        "/api/v1/draws/{office_code}/{date}",
         AVAIL,
         CREATE,
         VERIFY,

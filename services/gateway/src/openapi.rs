@@ -107,11 +107,26 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateBooking"}}}},
                 "responses": common(vec![
                     ("201", ok("Confirmed", "Booking")),
+                    ("202", ok("The date has just opened: an entry of its release draw, decided at draw_at", "DrawEntry")),
                     ("400", error_response("Invalid fields (see fields) or a closed date")),
                     ("401", error_response("CONTACT_NOT_VERIFIED: no live contact token; nothing is held")),
                     ("403", error_response("BLOCKED_NO_SHOW")),
                     ("404", error_response("Unknown office")),
-                    ("409", error_response("SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED")),
+                    ("409", error_response("SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED, NOT_RELEASED (with opens_at), DRAW_RUNNING (with retry_at), ALREADY_ENTERED")),
+                ])
+            }},
+            "/api/v1/draws/{office_code}/{date}": {"get": {
+                "operationId": "getDraw",
+                "summary": "A release draw as published: before the window the seed's SHA-256 and the beacon round; at the close the frozen entry list's SHA-256; after the draw the seed, the beacon's randomness and every entry (pseudonymous id, session, seats, position, outcome). `antrean-draw verify` recomputes the order",
+                "parameters": [
+                    {"name": "office_code", "in": "path", "required": true, "schema": {"type": "string", "example": "BOGOR"}},
+                    {"name": "date", "in": "path", "required": true, "schema": {"type": "string", "format": "date"}},
+                    lang
+                ],
+                "responses": common(vec![
+                    ("200", ok("The draw", "Draw")),
+                    ("400", error_response("Invalid date")),
+                    ("404", error_response("NO_DRAW (the date's release has no draw window) or unknown office")),
                 ])
             }},
             "/api/v1/waitlist": {"post": {
@@ -199,7 +214,7 @@ pub fn document() -> Value {
                         "date": {"type": "string", "format": "date"},
                         "open": {"type": "boolean"},
                         "closed_reason": {"type": ["string", "null"],
-                            "enum": ["WEEKEND", "HOLIDAY", "CLOSED_BY_OFFICE", "OUTSIDE_HORIZON", null]},
+                            "enum": ["WEEKEND", "HOLIDAY", "CLOSED_BY_OFFICE", "OUTSIDE_HORIZON", "NOT_RELEASED", null]},
                         "note": {"type": "string"},
                         "sessions": {"type": "array", "items": {"type": "object",
                             "required": ["session", "capacity", "remaining"],
@@ -229,6 +244,38 @@ pub fn document() -> Value {
                 "entry_id": {"type": "string", "format": "uuid"},
                 "position": {"type": "integer", "minimum": 1},
                 "state": {"type": "string", "enum": ["WAITING", "OFFERED"]}
+            }},
+            "DrawEntry": {"type": "object", "required": ["entry_id", "draw_at"], "properties": {
+                "entry_id": {"type": "string", "format": "uuid"},
+                "draw_at": {"type": "string", "format": "date-time"},
+                "draw_at_local": {"type": "string", "example": "00:05 WIB"},
+                "office_code": {"type": "string"},
+                "date": {"type": "string", "format": "date"},
+                "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
+                "seats": {"type": "integer", "minimum": 1, "maximum": 5}
+            }},
+            "Draw": {"type": "object", "required": ["office_code", "date", "state", "seed_sha256", "beacon", "entries"], "properties": {
+                "office_code": {"type": "string"},
+                "date": {"type": "string", "format": "date"},
+                "state": {"type": "string", "enum": ["OPEN", "DRAWING", "DONE"]},
+                "opens_at": {"type": ["string", "null"], "format": "date-time"},
+                "closes_at": {"type": ["string", "null"], "format": "date-time"},
+                "seed_sha256": {"type": "string"},
+                "beacon": {"type": "object", "required": ["url", "round"], "properties": {
+                    "url": {"type": "string"}, "round": {"type": "integer"},
+                    "randomness": {"type": ["string", "null"]}}},
+                "entries_sha256": {"type": ["string", "null"]},
+                "entry_count": {"type": "integer"},
+                "seed": {"type": ["string", "null"]},
+                "entries": {"type": "array", "items": {"type": "object",
+                    "required": ["entry_id", "session", "seats", "position", "outcome"],
+                    "properties": {
+                        "entry_id": {"type": "string", "format": "uuid"},
+                        "session": {"type": "string", "enum": ["PAGI", "SIANG"]},
+                        "seats": {"type": "integer"},
+                        "position": {"type": "integer"},
+                        "outcome": {"type": "string", "enum": ["WON", "WAITLISTED", "REFUSED"]}
+                    }}}
             }},
             "VerificationStarted": {"type": "object", "required": ["verification_id", "expires_at"], "properties": {
                 "verification_id": {"type": "string", "format": "uuid"},
