@@ -159,6 +159,45 @@ async fn console_pages_by_role_and_office() {
     assert!(page.contains("menjadi 81"), "{page}");
     assert_eq!(capacity(s, "BOGOR").await, 81);
 
+    // The release rule: heads and admins; the next date then opens at 09:00 office time.
+    let rule = [("kantor", "BOGOR"), ("jam", "09:00"), ("jendela", "120")];
+    let (_, page) = clerk.post("/petugas/rilis", &rule).await;
+    assert!(page.contains("role=\"alert\""), "{page}");
+    let (_, page) = head.post("/petugas/rilis", &rule).await;
+    assert!(
+        page.contains("dibuka pukul 09:00") && page.contains("120 detik"),
+        "{page}"
+    );
+    let next = s
+        .quota
+        .clone()
+        .get_release(pb::GetReleaseRequest {
+            office_code: "BOGOR".into(),
+            date: "2026-12-31".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let opens = antrean_platform::domain::from_timestamp(next.opens_at.as_ref().unwrap()).unwrap();
+    assert_eq!(opens.to_rfc3339(), "2026-12-01T02:00:00+00:00");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM quota.staff_actions WHERE action = 'SetReleaseRule'",
+    )
+    .fetch_one(&s.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    let (_, page) = head
+        .post(
+            "/petugas/rilis",
+            &[("kantor", "BOGOR"), ("jam", "25:00"), ("jendela", "60")],
+        )
+        .await;
+    assert!(
+        page.contains("role=\"alert\"") && page.contains("HH:MM"),
+        "{page}"
+    );
+
     // A form without the session's CSRF token changes nothing.
     let r = head
         .http

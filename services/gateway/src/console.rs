@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/petugas/tutup", post(close_date))
         .route("/petugas/konfirmasi-ulang", post(reconfirmation))
         .route("/petugas/hari-khusus", post(special_day))
+        .route("/petugas/rilis", post(release_rule))
         .route("/layar/{office}", get(display_page))
         .route("/layar/{office}/events", get(display_events))
 }
@@ -406,7 +407,10 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
 <label>Kapasitas siang <input name=\"siang\" type=\"number\" min=\"0\" max=\"10000\" value=\"0\"></label>\
 <button type=\"submit\">Buka hari khusus</button></form>\
 <form method=\"post\" action=\"/petugas/konfirmasi-ulang\">{hidden}<label><input type=\"checkbox\" name=\"wajib\" value=\"ya\"> Pengingat H-1 meminta konfirmasi ulang</label>\
-<label>Batas konfirmasi H-1 (JJ:MM) <input name=\"batas\" placeholder=\"20:00\"></label><button type=\"submit\">Simpan konfirmasi ulang</button></form></section>"
+<label>Batas konfirmasi H-1 (JJ:MM) <input name=\"batas\" placeholder=\"20:00\"></label><button type=\"submit\">Simpan konfirmasi ulang</button></form>\
+<form method=\"post\" action=\"/petugas/rilis\">{hidden}<label>Jam rilis tanggal baru (JJ:MM) <input name=\"jam\" placeholder=\"00:00\"></label>\
+<label>Jendela undian (detik, 0 = tanpa undian) <input name=\"jendela\" type=\"number\" min=\"0\" max=\"86400\" value=\"300\"></label>\
+<button type=\"submit\">Simpan aturan rilis</button></form></section>"
         )
     } else {
         String::new()
@@ -749,6 +753,34 @@ async fn special_day(p: Posted) -> Response {
         .await;
     p.show_result(r, |d| {
         format!("{} dibuka pada {} untuk booking.", d.note, d.date)
+    })
+    .await
+}
+
+async fn release_rule(p: Posted) -> Response {
+    let window = p.field("jendela").trim().parse::<u32>().unwrap_or(u32::MAX);
+    let r = p
+        .app
+        .quota
+        .clone()
+        .set_release_rule(p.request(pb::SetReleaseRuleRequest {
+            office_code: p.office.clone(),
+            release_local: p.field("jam"),
+            draw_window_seconds: window,
+        }))
+        .await;
+    p.show_result(r, |rule| {
+        if rule.draw_window_seconds == 0 {
+            format!(
+                "Tanggal baru dibuka pukul {} tanpa undian (siapa cepat).",
+                rule.release_local
+            )
+        } else {
+            format!(
+                "Tanggal baru dibuka pukul {}; permintaan dalam {} detik pertama diundi.",
+                rule.release_local, rule.draw_window_seconds
+            )
+        }
     })
     .await
 }
