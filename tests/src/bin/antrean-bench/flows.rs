@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Letters for a number: names may hold letters only.
-fn letters(mut i: usize) -> String {
+pub(crate) fn letters(mut i: usize) -> String {
     let mut s = String::new();
     loop {
         s.insert(0, (b'a' + (i % 26) as u8) as char);
@@ -259,7 +259,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Posts `text` from `phone` to `number`; answers the HTTP answer's latency in ms.
-    async fn say(&self, number: &str, phone: &str, text: &str) -> Result<f64, String> {
+    pub(crate) async fn say(&self, number: &str, phone: &str, text: &str) -> Result<f64, String> {
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = antrean_gateway::webhook::text_webhook(
             number,

@@ -20,6 +20,7 @@
 //! targets are reported, not failed.
 mod conn;
 mod crowd;
+mod draw;
 mod drive;
 mod flows;
 mod memory;
@@ -39,7 +40,7 @@ use tonic::transport::Channel;
 static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 
 /// Every scenario; `--scenarios` names some of them.
-const SCENARIOS: &str = "grpc-hold,grpc-floor,tonic-bare,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced";
+const SCENARIOS: &str = "grpc-hold,grpc-floor,tonic-bare,redis-script,postgres-row-lock,http-availability,grpc-booking,whatsapp,whatsapp-intake,whatsapp-intake-paced,draw";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +52,14 @@ pub struct Args {
     quota: String,
     #[arg(long, default_value = "http://127.0.0.1:50053")]
     booking: String,
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    identity: String,
+    /// Entries of the release-draw scenario (half by WhatsApp, half through the API).
+    #[arg(long, default_value_t = 20_000)]
+    draw_entries: usize,
+    /// WhatsApp webhooks offered per second in the release-draw scenario.
+    #[arg(long, default_value_t = 2_000.0)]
+    draw_rate: f64,
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -417,6 +426,13 @@ async fn main() -> anyhow::Result<()> {
         let rate = drive::Load::Rate(bench.args.intake_rate);
         let ([accept, replies], p) = flows::whatsapp_intake(&bench, rate, intake_base).await;
         runs.extend([accept, replies]);
+        problems.extend(p);
+    }
+    if on("draw") {
+        let (draw_runs, p) =
+            draw::draw(&bench, bench.args.draw_entries, bench.args.draw_rate, 64).await;
+        booked_seats += draw_runs[2].admitted as u64;
+        runs.extend(draw_runs);
         problems.extend(p);
     }
     let (capacity_problems, confirmed_after) = bench.check_capacity().await;

@@ -110,6 +110,40 @@ fn targets(runs: &[Run], cs: &[usize], idle: Option<&[(String, f64)]>) -> Vec<Ta
             2,
         ),
     );
+    let entries: Vec<&Run> = runs
+        .iter()
+        .filter(|r| matches!(r.scenario, "draw-entry-whatsapp" | "draw-entry-api"))
+        .collect();
+    add(
+        "draw: every entrant's \"entered\" answer within 2 s at p99",
+        if entries.is_empty() {
+            (String::new(), None)
+        } else {
+            (
+                entries
+                    .iter()
+                    .map(|r| format!("{} {:.0} ms at {}", r.scenario, r.p99, r.load()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Some(
+                    entries
+                        .iter()
+                        .all(|r| r.p99 < 2000.0 && r.errors.is_empty()),
+                ),
+            )
+        },
+    );
+    let decided = runs.iter().find(|r| r.scenario == "draw-decided");
+    add(
+        "draw: decided and every outcome in the outbox within 10 s of the close",
+        match decided {
+            Some(r) => (
+                format!("{:.1} s, {} seats admitted", r.max / 1000.0, r.admitted),
+                Some(r.max < 10_000.0 && r.errors.is_empty()),
+            ),
+            None => (String::new(), None),
+        },
+    );
     add(
         "http-availability at least 30,000/s (peak)",
         peak(&|c| rate(runs, "http-availability", c), &|v| v >= 30_000.0),
