@@ -477,6 +477,30 @@ async fn entries_by_whatsapp_and_the_api_follow_the_booking_rules() {
         (409, Some("ALREADY_ENTERED")),
         "{v}"
     );
+    // Five people per phone: four booked elsewhere leave room for one, not two.
+    let family = w.contact_token("081355550004").await;
+    let people = |n: u32, first: u32| -> Value {
+        Value::Array(
+            (0..n)
+                .map(|k| {
+                    serde_json::json!({"nik": nik("1985-05-05", first + k), "name": "Keluarga Besar",
+                        "birth_date": "1985-05-05", "application_type": "NEW"})
+                })
+                .collect(),
+        )
+    };
+    let booked = serde_json::json!({"office_code": "BOGOR", "date": "2026-12-03",
+        "session": "PAGI", "applicants": people(4, 1)});
+    let (status, v) = post("f1", booked, family.clone()).await;
+    assert_eq!(status, 201, "{v}");
+    let two = serde_json::json!({"office_code": "BOGOR", "date": DAY,
+        "session": "PAGI", "applicants": people(2, 11)});
+    let (status, v) = post("f2", two, family).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("LIMIT_REACHED")),
+        "{v}"
+    );
     // Without a token, nothing.
     let r = w
         .http

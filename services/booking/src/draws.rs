@@ -105,7 +105,11 @@ impl Bookings {
         ) else {
             return Ok(None);
         };
-        if closes_at <= opens_at {
+        // Only a release with a draw window that is open or opens within the hour gets a
+        // draw: a look-up of any other date creates nothing.
+        let now = self.now();
+        if closes_at <= opens_at || closes_at <= now || opens_at > now + chrono::Duration::hours(1)
+        {
             return Ok(None);
         }
         let seed: [u8; 32] = rand::rng().random();
@@ -229,6 +233,26 @@ impl Bookings {
                 .map(|a| a.name.clone())
                 .unwrap_or_default();
             return Err(self.already_booked(&key, &name).await?);
+        }
+        // Five people per phone holds for entrants too: those already booked with this
+        // phone count.
+        let contact_id = Uuid::parse_str(&contact.contact_id)
+            .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
+             WHERE b.contact_id = $1 AND ba.active
+               AND NOT (b.status = 'HELD' AND b.expires_at <= $2)",
+        )
+        .bind(contact_id)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        let max = self.config().max_people_per_phone;
+        if (active as u32).saturating_add(person_keys.len() as u32) > max {
+            return Err(BookingError::LimitReached {
+                active: active as u32,
+                max,
+            });
         }
         let Some(draw) = self.ensure_draw(&office_code, date).await? else {
             return Err(BookingError::Upstream(Box::new(status::unavailable(

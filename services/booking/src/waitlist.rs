@@ -393,6 +393,16 @@ impl Bookings {
                 ) => {
                     self.drop_entry(&mut lock, e.id, &err.to_string()).await?;
                 }
+                // The date is being released or drawn: its seats go to the draw first; the
+                // line waits for the next round.
+                Err(BookingError::Upstream(s))
+                    if matches!(
+                        status::reason(&s).as_deref(),
+                        Some("DRAW_OPEN" | "DRAW_RUNNING" | "NOT_RELEASED")
+                    ) =>
+                {
+                    break;
+                }
                 Err(other) => return Err(other),
             }
         }
