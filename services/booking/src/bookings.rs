@@ -115,6 +115,10 @@ pub struct Bookings {
     tokens: antrean_platform::actor::Tokens,
     pub(crate) pii: antrean_platform::pii::Pii,
     offices: Mutex<HashMap<String, Arc<OfficeInfo>>>,
+    /// Draw windows this replica has met, by office and date: when each closes. Requests
+    /// for a date inside its window go straight to the draw instead of first trying a
+    /// hold the quota would refuse.
+    pub(crate) draw_windows: Mutex<HashMap<(String, NaiveDate), DateTime<Utc>>>,
 }
 
 /// Web and app requests reach the quota only with a contact token (WhatsApp senders are
@@ -224,6 +228,7 @@ impl Bookings {
             tokens,
             pii,
             offices: Mutex::default(),
+            draw_windows: Mutex::default(),
         }
     }
 
@@ -291,6 +296,9 @@ impl Bookings {
     pub async fn create(&self, req: pb::CreateBookingRequest) -> Result<Created> {
         if let Ok(channel) = pb::Channel::try_from(req.channel) {
             require_proof(channel, req.contact.as_ref())?;
+        }
+        if self.in_draw_window(&req) {
+            return Ok(Created::Entry(self.enter_draw(req).await?));
         }
         let proven = req
             .contact

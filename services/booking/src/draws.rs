@@ -31,7 +31,7 @@ use uuid::Uuid;
 /// How long a replica may run a draw before another may take it over.
 const LEASE_SECONDS: i64 = 120;
 /// Outcome messages handed to the outbox at once.
-const SENDS_AT_ONCE: usize = 16;
+const SENDS_AT_ONCE: usize = 64;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DrawRow {
@@ -73,11 +73,31 @@ pub struct EntryView {
     pub draw_at_local: String,
 }
 
+/// The key of a draw's entry lock (see [`Bookings::enter_draw`]).
+fn entry_lock(office: &str, date: NaiveDate) -> String {
+    format!("draw-entries:{office}:{date}")
+}
+
 fn draw_refused(code: Code, reason: &'static str, id: String, en: String) -> BookingError {
     BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into()))
 }
 
 impl Bookings {
+    /// Whether the request's date is inside a draw window this replica has met (the quota
+    /// stays the authority: it refuses a hold there anyway).
+    pub(crate) fn in_draw_window(&self, req: &pb::CreateBookingRequest) -> bool {
+        let Some(date) = parse_date(&req.date) else {
+            return false;
+        };
+        let key = (req.office_code.trim().to_ascii_uppercase(), date);
+        let now = self.now();
+        self.draw_windows
+            .lock()
+            .expect("poisoned")
+            .get(&key)
+            .is_some_and(|closes| now < *closes)
+    }
+
     /// The first beacon round strictly after `t`: unknown to everyone until after `t`.
     fn beacon_round_after(&self, t: DateTime<Utc>) -> i64 {
         let c = self.config();
@@ -217,15 +237,24 @@ impl Bookings {
             .iter()
             .map(|a| a.person_key.clone())
             .collect();
-        // One active booking per person holds for entrants too.
-        let active: Option<(String,)> = sqlx::query_as(
-            "SELECT person_key FROM booking_applicants WHERE person_key = ANY($1) AND active
-             LIMIT 1",
+        // One active booking per person, and five people per phone, hold for entrants
+        // too: one statement answers a person already booked and the phone's people.
+        let contact_id = Uuid::parse_str(&contact.contact_id)
+            .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
+        let (booked, active): (Option<String>, i64) = sqlx::query_as(
+            "SELECT
+                (SELECT person_key FROM booking_applicants
+                  WHERE person_key = ANY($1) AND active LIMIT 1),
+                (SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
+                  WHERE b.contact_id = $2 AND ba.active
+                    AND NOT (b.status = 'HELD' AND b.expires_at <= $3))",
         )
         .bind(&person_keys)
-        .fetch_optional(self.pool())
+        .bind(contact_id)
+        .bind(now)
+        .fetch_one(self.pool())
         .await?;
-        if let Some((key,)) = active {
+        if let Some(key) = booked {
             let name = resolved
                 .applicants
                 .iter()
@@ -234,19 +263,6 @@ impl Bookings {
                 .unwrap_or_default();
             return Err(self.already_booked(&key, &name).await?);
         }
-        // Five people per phone holds for entrants too: those already booked with this
-        // phone count.
-        let contact_id = Uuid::parse_str(&contact.contact_id)
-            .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
-        let active: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
-             WHERE b.contact_id = $1 AND ba.active
-               AND NOT (b.status = 'HELD' AND b.expires_at <= $2)",
-        )
-        .bind(contact_id)
-        .bind(now)
-        .fetch_one(self.pool())
-        .await?;
         let max = self.config().max_people_per_phone;
         if (active as u32).saturating_add(person_keys.len() as u32) > max {
             return Err(BookingError::LimitReached {
@@ -254,11 +270,27 @@ impl Bookings {
                 max,
             });
         }
-        let Some(draw) = self.ensure_draw(&office_code, date).await? else {
-            return Err(BookingError::Upstream(Box::new(status::unavailable(
-                "draw",
-                "no draw for an open window",
-            ))));
+        let known = self
+            .draw_windows
+            .lock()
+            .expect("poisoned")
+            .get(&(office_code.clone(), date))
+            .copied();
+        let closes_at = match known {
+            Some(c) => c,
+            None => {
+                let Some(draw) = self.ensure_draw(&office_code, date).await? else {
+                    return Err(BookingError::Upstream(Box::new(status::unavailable(
+                        "draw",
+                        "no draw for an open window",
+                    ))));
+                };
+                self.draw_windows
+                    .lock()
+                    .expect("poisoned")
+                    .insert((office_code.clone(), date), draw.closes_at);
+                draw.closes_at
+            }
         };
         // What the admission will book: the proven phone, never the token (it lapses).
         let stored = pb::CreateBookingRequest {
@@ -282,27 +314,20 @@ impl Bookings {
         let contact_key = hex::encode(self.pii.blind("waitlist-phone", &phone));
         let id = Uuid::new_v4();
         let mut tx = self.pool().begin().await?;
-        // The draw's row, shared: a draw that closes meanwhile waits for this entry, and an
-        // entry after the close sees DRAWING and is refused.
-        let state: Option<String> = sqlx::query_scalar(
-            "SELECT state FROM draws WHERE office_code = $1 AND date = $2 FOR SHARE",
-        )
-        .bind(&office_code)
-        .bind(date)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if state.as_deref() != Some("OPEN") {
-            return Err(draw_refused(
-                Code::FailedPrecondition,
-                "DRAW_CLOSED",
-                "Pendaftaran undian tanggal ini sudah ditutup. Silakan coba pesan lagi sebentar lagi.".into(),
-                "Entries to this date's draw are closed. Try booking again shortly.".into(),
-            ));
-        }
+        // The draw's entry lock, shared (an in-memory lock, not a row lock: thousands of
+        // entries a second take it at once). The draw takes it exclusively after leaving
+        // OPEN, so it freezes the list only once every entry that saw OPEN has committed;
+        // an entry after that sees DRAWING and is refused.
+        sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+            .bind(entry_lock(&office_code, date))
+            .execute(&mut *tx)
+            .await?;
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO draw_entries (id, office_code, date, session, seats, channel,
                 contact_key, request_enc, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+             WHERE EXISTS (SELECT 1 FROM draws
+                           WHERE office_code = $2 AND date = $3 AND state = 'OPEN')
              ON CONFLICT (office_code, date, contact_key) DO NOTHING RETURNING id",
         )
         .bind(id)
@@ -321,63 +346,94 @@ impl Bookings {
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
-            // This contact entered already (a repeat or a second message): that entry stands.
             drop(tx);
-            let existing: EntryRow = sqlx::query_as(
+            // This contact entered already (a repeat or a second message): that entry stands.
+            let existing: Option<EntryRow> = sqlx::query_as(
                 "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 AND contact_key = $3",
             )
             .bind(&office_code)
             .bind(date)
             .bind(&contact_key)
-            .fetch_one(self.pool())
+            .fetch_optional(self.pool())
             .await?;
-            return self.entry_view(existing, &draw).await;
+            return match existing {
+                Some(e) => self.entry_view(e, closes_at).await,
+                None => Err(draw_refused(
+                    Code::FailedPrecondition,
+                    "DRAW_CLOSED",
+                    "Pendaftaran undian tanggal ini sudah ditutup. Silakan coba pesan lagi sebentar lagi.".into(),
+                    "Entries to this date's draw are closed. Try booking again shortly.".into(),
+                )),
+            };
         }
-        for (key, a) in person_keys.iter().zip(&resolved.applicants) {
-            let r = sqlx::query(
-                "INSERT INTO draw_entry_people (office_code, date, person_key, entry_id)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&office_code)
-            .bind(date)
-            .bind(key)
-            .bind(id)
-            .execute(&mut *tx)
-            .await;
-            if let Err(e) = r {
-                if antrean_platform::db::is_unique_violation(&e, None) {
-                    return Err(draw_refused(
-                        Code::AlreadyExists,
-                        "ALREADY_ENTERED",
-                        format!(
-                            "{} sudah terdaftar dalam undian tanggal {} lewat nomor lain. Satu orang hanya boleh ikut satu kali.",
-                            a.name,
-                            tanggal(date)
-                        ),
-                        format!("{} has already entered the draw of {date}.", a.name),
-                    ));
-                }
-                return Err(e.into());
+        let r = sqlx::query(
+            "INSERT INTO draw_entry_people (office_code, date, person_key, entry_id)
+             SELECT $1, $2, k, $4 FROM UNNEST($3::text[]) AS k",
+        )
+        .bind(&office_code)
+        .bind(date)
+        .bind(&person_keys)
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = r {
+            if antrean_platform::db::is_unique_violation(&e, None) {
+                drop(tx);
+                // Which of them entered already (through another contact).
+                let taken: Option<String> = sqlx::query_scalar(
+                    "SELECT person_key FROM draw_entry_people
+                     WHERE office_code = $1 AND date = $2 AND person_key = ANY($3) LIMIT 1",
+                )
+                .bind(&office_code)
+                .bind(date)
+                .bind(&person_keys)
+                .fetch_optional(self.pool())
+                .await?;
+                let name = resolved
+                    .applicants
+                    .iter()
+                    .find(|a| Some(&a.person_key) == taken.as_ref())
+                    .map_or_else(String::new, |a| a.name.clone());
+                return Err(draw_refused(
+                    Code::AlreadyExists,
+                    "ALREADY_ENTERED",
+                    format!(
+                        "{name} sudah terdaftar dalam undian tanggal {} lewat nomor lain. Satu orang hanya boleh ikut satu kali.",
+                        tanggal(date)
+                    ),
+                    format!("{name} has already entered the draw of {date}."),
+                ));
             }
+            return Err(e.into());
         }
         tx.commit().await?;
         metrics::counter!("antrean_draw_entries_total").increment(1);
-        let entry: EntryRow = sqlx::query_as("SELECT * FROM draw_entries WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await?;
-        self.entry_view(entry, &draw).await
+        let entry = EntryRow {
+            id,
+            office_code: office_code.clone(),
+            date,
+            session: session.as_str().to_owned(),
+            seats: person_keys.len() as i32,
+            channel: String::new(),
+            contact_key,
+            request_enc: Vec::new(),
+            position: None,
+            outcome: None,
+            booking_id: None,
+            note: String::new(),
+            notified: false,
+        };
+        self.entry_view(entry, closes_at).await
     }
-
-    async fn entry_view(&self, entry: EntryRow, draw: &DrawRow) -> Result<EntryView> {
-        let office = self.office(&draw.office_code).await?;
+    async fn entry_view(&self, entry: EntryRow, closes_at: DateTime<Utc>) -> Result<EntryView> {
+        let office = self.office(&entry.office_code).await?;
         Ok(EntryView {
             draw_at_local: format!(
                 "{} {}",
-                local_hhmm(office.tz, draw.closes_at),
+                local_hhmm(office.tz, closes_at),
                 antrean_platform::domain::indonesian_zone_abbreviation(office.tz)
             ),
-            draw_at: draw.closes_at,
+            draw_at: closes_at,
             entry,
         })
     }
@@ -439,8 +495,15 @@ impl Bookings {
 
     async fn draw_under_lease(&self, draw: &mut DrawRow) -> Result<bool> {
         let (office, date) = (draw.office_code.clone(), draw.date);
-        // 1. The frozen list: no entry is added once the state left OPEN.
+        // 1. The frozen list: the state has left OPEN, so no entry starts any more; taking the
+        // entry lock exclusively waits for those still under way.
         if draw.entries_sha256.is_none() {
+            let mut tx = self.pool().begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(entry_lock(&office, date))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
             let ids: Vec<Uuid> = sqlx::query_scalar(
                 "SELECT id FROM draw_entries WHERE office_code = $1 AND date = $2",
             )
