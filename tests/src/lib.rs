@@ -140,6 +140,7 @@ pub fn create(
     // confirmed with the code (web and app bookings need a contact token instead).
     pb::CreateBookingRequest {
         idempotency_key: key.into(),
+        received_at: None,
         channel: pb::Channel::Whatsapp as i32,
         office_code: office.into(),
         date: date.into(),

@@ -289,8 +289,9 @@ async fn two_thousand_entries_for_150_seats_admit_exactly_150_in_whole_groups() 
         );
     }
 
-    // After the settle time, first come first served again (the session is full now).
-    s.clock.advance(Duration::seconds(60));
+    // After the settle time (90 s after the close), first come first served again (the
+    // session is full now).
+    s.clock.advance(Duration::seconds(90));
     let after = s
         .booking
         .clone()
@@ -512,10 +513,48 @@ async fn entries_by_whatsapp_and_the_api_follow_the_booking_rules() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 
-    // The draw: both entrants win (plenty of room) and each hears once.
-    s.clock.advance(Duration::seconds(300));
+    // The window closes. A message received inside it that waited in the gateway's queue
+    // still enters; one received after the close does not.
+    let closes = s.clock.now() + Duration::seconds(300);
+    s.clock.advance(Duration::seconds(301));
+    let mut queued = create(
+        "queued-1",
+        "BOGOR",
+        DAY,
+        pb::Session::Pagi,
+        "081355550005",
+        vec![applicant("", "Dewi Lestari", "1993-03-03")],
+    );
+    queued.received_at = Some(antrean_platform::domain::to_timestamp(
+        closes - Duration::seconds(1),
+    ));
+    let r = s
+        .booking
+        .clone()
+        .create_booking(queued)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.entry.is_some(), "received in the window: an entry");
+    let mut late = create(
+        "late-1",
+        "BOGOR",
+        DAY,
+        pb::Session::Pagi,
+        "081355550006",
+        vec![applicant("", "Budi Terlambat", "1993-03-04")],
+    );
+    late.received_at = Some(antrean_platform::domain::to_timestamp(closes));
+    let e = s.booking.clone().create_booking(late).await.unwrap_err();
+    assert_eq!(
+        antrean_platform::status::reason(&e).as_deref(),
+        Some("DRAW_RUNNING")
+    );
+    // While entries still arrive the list is not frozen; two quiet seconds later it is.
+    assert_eq!(s.bookings.run_due_draws().await.unwrap(), 0);
+    s.clock.advance(Duration::seconds(3));
     assert_eq!(s.bookings.run_due_draws().await.unwrap(), 1);
-    assert_eq!(outcome_messages(s).await, 2);
+    assert_eq!(outcome_messages(s).await, 3);
     let won = w
         .cloud_api
         .wait_for_recipient("6281355550001", 3, std::time::Duration::from_secs(8))

@@ -310,7 +310,8 @@ impl Bookings {
         {
             Ok(created) => created,
             Err(BookingError::Upstream(s))
-                if status::reason(&s).as_deref() == Some("DRAW_OPEN") =>
+                if status::reason(&s).as_deref() == Some("DRAW_OPEN")
+                    || crate::draws::received_in_window(&req, &s, self.now()) =>
             {
                 return Ok(Created::Entry(self.enter_draw(req).await?));
             }

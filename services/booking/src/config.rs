@@ -75,6 +75,11 @@ pub struct BookingConfig {
     /// Seconds between beacon rounds.
     #[arg(long, env = "DRAW_BEACON_PERIOD_SECONDS", default_value_t = 3)]
     pub draw_beacon_period_seconds: i64,
+    /// After a draw window closes, entries received inside it may still be on their way (a
+    /// webhook waiting in the gateway's queue): the list is frozen once none has come for
+    /// two seconds, and at the latest this long after the close.
+    #[arg(long, env = "DRAW_ENTRY_GRACE_SECONDS", default_value_t = 30)]
+    pub draw_entry_grace_seconds: u32,
     /// How long a waitlist offer (a held booking) waits for its confirmation code.
     #[arg(long, env = "BOOKING_WAITLIST_OFFER_MINUTES", default_value_t = 30)]
     pub waitlist_offer_minutes: u32,

@@ -73,6 +73,29 @@ pub struct EntryView {
     pub draw_at_local: String,
 }
 
+/// When the channel received `req` (never later than `now`).
+fn received_at(req: &pb::CreateBookingRequest, now: DateTime<Utc>) -> DateTime<Utc> {
+    req.received_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .filter(|t| *t <= now)
+        .unwrap_or(now)
+}
+
+/// A hold refused because the draw is running, for a request received inside the window:
+/// it still enters (while the list is not frozen).
+pub(crate) fn received_in_window(
+    req: &pb::CreateBookingRequest,
+    refusal: &tonic::Status,
+    now: DateTime<Utc>,
+) -> bool {
+    status::reason(refusal).as_deref() == Some("DRAW_RUNNING")
+        && status::metadata(refusal)
+            .get("closes_at")
+            .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
+            .is_some_and(|closes| received_at(req, now) < closes)
+}
+
 /// The key of a draw's entry lock (see [`Bookings::enter_draw`]).
 fn entry_lock(office: &str, date: NaiveDate) -> String {
     format!("draw-entries:{office}:{date}")
@@ -90,12 +113,12 @@ impl Bookings {
             return false;
         };
         let key = (req.office_code.trim().to_ascii_uppercase(), date);
-        let now = self.now();
+        let received = received_at(req, self.now());
         self.draw_windows
             .lock()
             .expect("poisoned")
             .get(&key)
-            .is_some_and(|closes| now < *closes)
+            .is_some_and(|closes| received < *closes)
     }
 
     /// The first beacon round strictly after `t`: unknown to everyone until after `t`.
@@ -295,6 +318,7 @@ impl Bookings {
         // What the admission will book: the proven phone, never the token (it lapses).
         let stored = pb::CreateBookingRequest {
             idempotency_key: String::new(),
+            received_at: None,
             channel: req.channel,
             office_code: office_code.clone(),
             date: format_date(date),
@@ -443,11 +467,19 @@ impl Bookings {
     /// Runs every draw whose window has closed and that is not done; answers how many
     /// finished.
     pub async fn run_due_draws(&self) -> Result<usize> {
+        // Due: closed, and either no entry came in the last two seconds (what was received
+        // in the window has arrived) or the grace after the close is over.
         let due: Vec<(String, NaiveDate)> = sqlx::query_as(
-            "SELECT office_code, date FROM draws WHERE state <> 'DONE' AND closes_at <= $1
-             ORDER BY closes_at",
+            "SELECT d.office_code, d.date FROM draws d
+             WHERE d.state <> 'DONE' AND d.closes_at <= $1
+               AND (d.state = 'DRAWING' OR d.closes_at <= $1 - make_interval(secs => $2)
+                    OR NOT EXISTS (SELECT 1 FROM draw_entries e
+                                   WHERE e.office_code = d.office_code AND e.date = d.date
+                                     AND e.created_at > $1 - interval '2 seconds'))
+             ORDER BY d.closes_at",
         )
         .bind(self.now())
+        .bind(f64::from(self.config().draw_entry_grace_seconds))
         .fetch_all(self.pool())
         .await?;
         let mut done = 0;

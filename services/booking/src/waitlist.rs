@@ -157,6 +157,7 @@ impl Bookings {
         }
         let request = pb::CreateBookingRequest {
             idempotency_key: String::new(),
+            received_at: None,
             channel: channel as i32,
             office_code: office.clone(),
             date: format_date(date),

@@ -865,6 +865,7 @@ async fn create_booking(
         app.booking
             .clone()
             .create_booking(pb::CreateBookingRequest {
+                received_at: None,
                 idempotency_key: format!("api:{key}"),
                 channel: pb::Channel::Web as i32,
                 office_code,

@@ -31,6 +31,8 @@ pub struct Incoming {
     pub user_id: Option<String>,
     pub text: Option<String>,
     pub reply_id: Option<String>,
+    /// When the gateway stored the webhook (a release draw's window counts by it).
+    pub received_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A template and its parameters.
@@ -365,6 +367,7 @@ async fn book(
                 office_code: o.code.clone(),
                 date: format_date(arrival),
                 session: session as i32,
+                received_at: Some(antrean_platform::domain::to_timestamp(m.received_at)),
                 contact: Some(pb::ContactInput {
                     phone,
                     email: String::new(),

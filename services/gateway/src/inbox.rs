@@ -32,6 +32,8 @@ struct Claimed {
     content_enc: Vec<u8>,
     attempts: i32,
     traceparent: String,
+    /// When the webhook carrying it was stored: what a release draw's window counts.
+    received_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
@@ -104,7 +106,7 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
          FROM UNNEST($3::text[]) AS h(wamid)
          WHERE m.wamid = h.wamid AND m.state = 'PENDING'
            AND (m.lease_until IS NULL OR m.lease_until <= $1)
-         RETURNING m.wamid, m.phone_number_id, m.sender_key, m.sender_enc, m.content_enc,
+         RETURNING m.received_at, m.wamid, m.phone_number_id, m.sender_key, m.sender_enc, m.content_enc,
                    m.attempts, m.traceparent",
     )
     .bind(now)
@@ -213,6 +215,7 @@ fn decode(app: &App, c: &Claimed) -> anyhow::Result<Incoming> {
         user_id: sender["user_id"].as_str().map(str::to_owned),
         text: content["text"].as_str().map(str::to_owned),
         reply_id: content["reply_id"].as_str().map(str::to_owned),
+        received_at: c.received_at,
     })
 }
 

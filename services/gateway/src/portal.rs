@@ -708,6 +708,7 @@ async fn submit_form(
         app.booking
             .clone()
             .create_booking(pb::CreateBookingRequest {
+                received_at: None,
                 idempotency_key: format!("portal:{key}"),
                 channel: pb::Channel::Web as i32,
                 office_code: office.code.clone(),

@@ -33,7 +33,7 @@ pub struct QuotaConfig {
     pub horizon_days: u32,
     /// After a release draw's window closes, how long the date still takes only the draw's
     /// admissions (the draw runs then; first come first served starts after it).
-    #[arg(long, env = "DRAW_SETTLE_SECONDS", default_value_t = 60)]
+    #[arg(long, env = "DRAW_SETTLE_SECONDS", default_value_t = 90)]
     pub draw_settle_seconds: u32,
     /// How often expired holds are marked in the ledger, in seconds.
     #[arg(long, env = "QUOTA_SWEEP_SECONDS", default_value_t = 30)]
@@ -59,7 +59,7 @@ impl Default for Rules {
         Self {
             min_lead_days: 1,
             horizon_days: 30,
-            draw_settle_seconds: 60,
+            draw_settle_seconds: 90,
         }
     }
 }

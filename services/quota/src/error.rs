@@ -47,6 +47,7 @@ pub enum QuotaError {
     #[error("{date}'s draw is admitting its winners until {until}")]
     DrawRunning {
         date: NaiveDate,
+        closes_at: DateTime<Utc>,
         until: DateTime<Utc>,
         tz: Tz,
     },
@@ -188,7 +189,12 @@ impl From<QuotaError> for Status {
             )
             .with("closes_at", closes_at.with_timezone(&tz).to_rfc3339())
             .into(),
-            QuotaError::DrawRunning { date, until, tz } => Problem::new(
+            QuotaError::DrawRunning {
+                date,
+                closes_at,
+                until,
+                tz,
+            } => Problem::new(
                 Code::FailedPrecondition,
                 "DRAW_RUNNING",
                 format!(
@@ -199,6 +205,7 @@ impl From<QuotaError> for Status {
                 format!("The draw of {date} is admitting its winners. Seats left can be booked from {}.", until.to_rfc3339()),
             )
             .with("retry_at", until.with_timezone(&tz).to_rfc3339())
+            .with("closes_at", closes_at.with_timezone(&tz).to_rfc3339())
             .into(),
             QuotaError::HoldIdReused => Problem::new(
                 Code::AlreadyExists,

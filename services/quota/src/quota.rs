@@ -493,6 +493,7 @@ impl Quota {
         if release.settling(now, settle) && !draw_admission {
             return Err(QuotaError::DrawRunning {
                 date,
+                closes_at: release.draw_closes_at,
                 until: release.draw_closes_at + settle,
                 tz: office.tz,
             });
