@@ -335,16 +335,18 @@ impl Bookings {
         req: pb::CreateBookingRequest,
         ttl: u32,
     ) -> Result<(BookingView, String)> {
-        self.create_admission(req, ttl, false).await
+        self.create_admission(req, ttl, false, None).await
     }
 
     /// The hold and the HELD booking; `draw_admission` holds a date inside its draw window
-    /// (the release draw admitting its entries).
+    /// (the release draw admitting its entries), and `id` names the booking (and its hold)
+    /// instead of a new id, so a resumed admission finds a hold it left behind.
     pub(crate) async fn create_admission(
         &self,
         req: pb::CreateBookingRequest,
         ttl: u32,
         draw_admission: bool,
+        id: Option<Uuid>,
     ) -> Result<(BookingView, String)> {
         let mut v = Vec::new();
         let key = req.idempotency_key.trim().to_owned();
@@ -405,7 +407,7 @@ impl Bookings {
             .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
         let office = self.office(&office_code).await?;
         let (start, end) = office.hours[&session];
-        let id = Uuid::now_v7();
+        let id = id.unwrap_or_else(Uuid::now_v7);
         let code = confirmation_code();
         let seats = resolved.applicants.len() as u32;
         let person_keys: Vec<String> = resolved

@@ -77,7 +77,7 @@ pub struct BookingConfig {
     pub draw_beacon_period_seconds: i64,
     /// After a draw window closes, entries received inside it may still be on their way (a
     /// webhook waiting in the gateway's queue): the list is frozen once none has come for
-    /// two seconds, and at the latest this long after the close.
+    /// five seconds, and at the latest this long after the close.
     #[arg(long, env = "DRAW_ENTRY_GRACE_SECONDS", default_value_t = 30)]
     pub draw_entry_grace_seconds: u32,
     /// How long a waitlist offer (a held booking) waits for its confirmation code.

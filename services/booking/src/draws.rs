@@ -32,6 +32,9 @@ use uuid::Uuid;
 const LEASE_SECONDS: i64 = 120;
 /// Outcome messages handed to the outbox at once.
 const SENDS_AT_ONCE: usize = 64;
+/// The list is frozen once no entry has come for this long after the close (a message that
+/// failed once is retried by the gateway after two seconds, so this is longer).
+const QUIET_SECONDS: f64 = 5.0;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DrawRow {
@@ -467,7 +470,7 @@ impl Bookings {
     /// Runs every draw whose window has closed and that is not done; answers how many
     /// finished.
     pub async fn run_due_draws(&self) -> Result<usize> {
-        // Due: closed, and either no entry came in the last two seconds (what was received
+        // Due: closed, and either no entry came in the last QUIET_SECONDS (what was received
         // in the window has arrived) or the grace after the close is over.
         let due: Vec<(String, NaiveDate)> = sqlx::query_as(
             "SELECT d.office_code, d.date FROM draws d
@@ -475,11 +478,12 @@ impl Bookings {
                AND (d.state = 'DRAWING' OR d.closes_at <= $1 - make_interval(secs => $2)
                     OR NOT EXISTS (SELECT 1 FROM draw_entries e
                                    WHERE e.office_code = d.office_code AND e.date = d.date
-                                     AND e.created_at > $1 - interval '2 seconds'))
+                                     AND e.created_at > $1 - make_interval(secs => $3)))
              ORDER BY d.closes_at",
         )
         .bind(self.now())
         .bind(f64::from(self.config().draw_entry_grace_seconds))
+        .bind(QUIET_SECONDS)
         .fetch_all(self.pool())
         .await?;
         let mut done = 0;
@@ -587,6 +591,8 @@ impl Bookings {
         .bind(date)
         .fetch_all(self.pool())
         .await?;
+        // Positions already drawn: an earlier run stopped part-way.
+        let resumed = entries.iter().any(|e| e.position.is_some());
         if entries.iter().any(|e| e.position.is_none()) {
             let seed = self.seed_of(draw)?;
             let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
@@ -611,7 +617,7 @@ impl Bookings {
             entries.sort_by_key(|e| e.position);
         }
         // 4. Admissions in drawn order.
-        self.admit_in_order(draw, &entries).await?;
+        self.admit_in_order(draw, &entries, resumed).await?;
         // 5. One outcome message per entrant.
         self.send_outcomes(&office, date).await?;
         sqlx::query(
@@ -676,7 +682,16 @@ impl Bookings {
             .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
     }
 
-    async fn admit_in_order(&self, draw: &DrawRow, entries: &[EntryRow]) -> Result<()> {
+    async fn admit_in_order(
+        &self,
+        draw: &DrawRow,
+        entries: &[EntryRow],
+        resumed: bool,
+    ) -> Result<()> {
+        let started = self.started_admissions(draw).await?;
+        if resumed {
+            self.release_strays(entries, &started).await?;
+        }
         // Seats left per session as the quota sees them (admissions of an earlier, stopped
         // run of this draw already counted): groups that cannot fit are not tried.
         let mut left: HashMap<String, u32> = HashMap::new();
@@ -696,18 +711,6 @@ impl Bookings {
                 left.insert(session.as_str().to_owned(), s.remaining);
             }
         }
-        // Admissions an interrupted run made before it could record their outcome: their
-        // seats are already counted above, so they are replayed whatever the room.
-        let started: std::collections::HashSet<String> = sqlx::query_scalar(
-            "SELECT idempotency_key FROM bookings
-             WHERE office_code = $1 AND date = $2 AND idempotency_key LIKE 'draw:%'",
-        )
-        .bind(&draw.office_code)
-        .bind(draw.date)
-        .fetch_all(self.pool())
-        .await?
-        .into_iter()
-        .collect();
         let mut waitlisted = Vec::new();
         for e in entries.iter().filter(|e| e.outcome.is_none()) {
             let key = format!("draw:{}", e.id);
@@ -723,7 +726,7 @@ impl Bookings {
                 continue;
             };
             req.idempotency_key = key;
-            match self.admit(req).await {
+            match self.admit(e.id, req).await {
                 Ok(view) => {
                     if !replay {
                         left.insert(e.session.clone(), room.saturating_sub(e.seats as u32));
@@ -791,15 +794,75 @@ impl Bookings {
         Ok(())
     }
 
+    /// Admissions an interrupted run made before it could record their outcome (their
+    /// booking exists): their seats are counted already, so they are replayed whatever the
+    /// room.
+    async fn started_admissions(
+        &self,
+        draw: &DrawRow,
+    ) -> Result<std::collections::HashSet<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT idempotency_key FROM bookings
+             WHERE office_code = $1 AND date = $2 AND idempotency_key LIKE 'draw:%'",
+        )
+        .bind(&draw.office_code)
+        .bind(draw.date)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect())
+    }
+
+    /// An interrupted run may have held an entry's seats and died before its booking was
+    /// written: that hold (named by the entry) would keep the seats from the draw until it
+    /// lapsed. A resumed run gives back the hold of every undecided entry without a booking
+    /// (no other holds carry those names; the quota's Release is idempotent).
+    async fn release_strays(
+        &self,
+        entries: &[EntryRow],
+        started: &std::collections::HashSet<String>,
+    ) -> Result<()> {
+        let strays: Vec<Uuid> = entries
+            .iter()
+            .filter(|e| e.outcome.is_none() && !started.contains(&format!("draw:{}", e.id)))
+            .map(|e| e.id)
+            .collect();
+        let results = futures::stream::iter(strays)
+            .map(|id| {
+                let mut quota = self.quota.clone();
+                async move {
+                    quota
+                        .release(pb::ReleaseRequest {
+                            hold_id: id.to_string(),
+                        })
+                        .await
+                }
+            })
+            .buffer_unordered(SENDS_AT_ONCE)
+            .collect::<Vec<_>>()
+            .await;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err(s) if s.code() == Code::NotFound => {}
+                Err(s) => return Err(s.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// One admission: held as a draw admission and confirmed at once (the entrant's contact
     /// is proven). Replays the same booking when run again.
-    async fn admit(&self, mut req: pb::CreateBookingRequest) -> Result<BookingView> {
+    async fn admit(&self, entry: Uuid, mut req: pb::CreateBookingRequest) -> Result<BookingView> {
         let ttl = self.config().hold_ttl_seconds;
-        let (mut view, mut code) = self.create_admission(req.clone(), ttl, true).await?;
+        // The booking (and its hold) is named by the entry: see `release_strays`.
+        let (mut view, mut code) = self
+            .create_admission(req.clone(), ttl, true, Some(entry))
+            .await?;
         if matches!(view.booking.status.as_str(), "EXPIRED" | "CANCELLED") {
             // An interrupted run's hold lapsed before this one resumed: admit afresh, once.
             req.idempotency_key.push_str(":again");
-            (view, code) = self.create_admission(req, ttl, true).await?;
+            (view, code) = self.create_admission(req, ttl, true, None).await?;
         }
         if view.booking.status == "HELD" {
             return self.confirm(&view.booking.id.to_string(), &code).await;
