@@ -203,34 +203,62 @@ fn person(i: usize) -> (String, NaiveDate) {
     (format!("Peserta {}", letters(i)), birth)
 }
 
+/// The WhatsApp half, offered at `rate` whatever the answers do. Unlike `drive_paced`, no
+/// cap on attempts in flight: entrants keep writing while earlier ones wait for their
+/// replies, as people do (a cap would hold later webhooks back past the window).
 async fn whatsapp_entries(b: &Bench, o: &FlowOffice, day: NaiveDate, n: usize, rate: f64) -> Run {
     let (poster, cloud) = (b.webhooks(), b.cloud.clone());
     let number = o.phone_number_id.clone();
-    Load::Rate(rate)
-        .drive("draw-entry-whatsapp", n, b.max(), move |i| {
-            let (poster, cloud, number) = (poster.clone(), cloud.clone(), number.clone());
-            async move {
-                let (name, birth) = person(i);
-                let phone = format!("62858{i:08}");
-                let text = format!(
-                    "#{name}#{}#{}#PAGI",
-                    birth.format("%d%m%Y"),
-                    day.format("%d%m%Y")
-                );
-                if let Err(e) = poster.say(&number, &phone, &text).await {
-                    return Outcome::Error(e);
+    let start = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        let (poster, cloud, number) = (poster.clone(), cloud.clone(), number.clone());
+        tasks.spawn(async move {
+            let (name, birth) = person(i);
+            // Phones no other scenario uses; the reply is the next message to it.
+            let phone = format!("62856{i:08}");
+            let before = cloud.messages_to(&phone).len();
+            let text = format!(
+                "#{name}#{}#{}#PAGI",
+                birth.format("%d%m%Y"),
+                day.format("%d%m%Y")
+            );
+            let outcome = match poster.say(&number, &phone, &text).await {
+                Err(e) => Outcome::Error(e),
+                Ok(_) => {
+                    let replies = cloud
+                        .wait_for_recipient(&phone, before + 1, Duration::from_secs(60))
+                        .await;
+                    match replies
+                        .get(before)
+                        .map(|m| antrean_tests::reply_text(&m.body))
+                    {
+                        Some(r) if r.contains("undian") => Outcome::Admitted,
+                        Some(r) => Outcome::Error(format!(
+                            "not entered ({})",
+                            r.chars().take(48).collect::<String>()
+                        )),
+                        None => Outcome::Error("no reply".into()),
+                    }
                 }
-                let replies = cloud
-                    .wait_for_recipient(&phone, 1, Duration::from_secs(30))
-                    .await;
-                match replies.first().map(|m| antrean_tests::reply_text(&m.body)) {
-                    Some(r) if r.contains("undian") => Outcome::Admitted,
-                    Some(_) => Outcome::Error("not entered".into()),
-                    None => Outcome::Error("no reply".into()),
-                }
-            }
-        })
-        .await
+            };
+            (due.elapsed().as_secs_f64() * 1000.0, outcome)
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(done) = tasks.join_next().await {
+        all.push(done.expect("entry"));
+    }
+    let mut run = Run {
+        scenario: "draw-entry-whatsapp",
+        offered: Some(rate),
+        ..Run::default()
+    };
+    run.seconds = start.elapsed().as_secs_f64();
+    run.set_attempts(all);
+    run
 }
 
 async fn api_entries(
