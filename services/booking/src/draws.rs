@@ -591,8 +591,6 @@ impl Bookings {
         .bind(date)
         .fetch_all(self.pool())
         .await?;
-        // Positions already drawn: an earlier run stopped part-way.
-        let resumed = entries.iter().any(|e| e.position.is_some());
         if entries.iter().any(|e| e.position.is_none()) {
             let seed = self.seed_of(draw)?;
             let ids: Vec<String> = entries.iter().map(|e| e.id.to_string()).collect();
@@ -617,7 +615,7 @@ impl Bookings {
             entries.sort_by_key(|e| e.position);
         }
         // 4. Admissions in drawn order.
-        self.admit_in_order(draw, &entries, resumed).await?;
+        self.admit_in_order(draw, &entries).await?;
         // 5. One outcome message per entrant.
         self.send_outcomes(&office, date).await?;
         sqlx::query(
@@ -682,16 +680,8 @@ impl Bookings {
             .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
     }
 
-    async fn admit_in_order(
-        &self,
-        draw: &DrawRow,
-        entries: &[EntryRow],
-        resumed: bool,
-    ) -> Result<()> {
+    async fn admit_in_order(&self, draw: &DrawRow, entries: &[EntryRow]) -> Result<()> {
         let started = self.started_admissions(draw).await?;
-        if resumed {
-            self.release_strays(entries, &started).await?;
-        }
         // Seats left per session as the quota sees them (admissions of an earlier, stopped
         // run of this draw already counted): groups that cannot fit are not tried.
         let mut left: HashMap<String, u32> = HashMap::new();
@@ -711,15 +701,23 @@ impl Bookings {
                 left.insert(session.as_str().to_owned(), s.remaining);
             }
         }
-        let mut waitlisted = Vec::new();
+        // Admissions run one at a time in drawn order, and every entry passed over is
+        // recorded before the next admission starts. So after a stop, the first undecided
+        // entry is the only one an admission may have been under way for: its hold (named
+        // by the entry) may exist without a booking, already counted in `left`. It is tried
+        // whatever the room; replaying its hold id takes that hold over, and without one the
+        // quota decides as for anyone.
+        let mut first_undecided = true;
+        let mut passed = Vec::new();
         for e in entries.iter().filter(|e| e.outcome.is_none()) {
             let key = format!("draw:{}", e.id);
-            let replay = started.contains(&key);
+            let replay = started.contains(&key) || std::mem::take(&mut first_undecided);
             let room = left.get(&e.session).copied().unwrap_or(0);
             if !replay && (e.seats as u32) > room {
-                waitlisted.push(e.id);
+                passed.push(e.id);
                 continue;
             }
+            self.record_passed(&mut passed).await?;
             let Some(mut req) = self.request_of_entry(e) else {
                 self.set_outcome(e.id, "REFUSED", None, "permintaan tidak terbaca")
                     .await?;
@@ -728,7 +726,7 @@ impl Bookings {
             req.idempotency_key = key;
             match self.admit(e.id, req).await {
                 Ok(view) => {
-                    if !replay {
+                    if !started.contains(&format!("draw:{}", e.id)) {
                         left.insert(e.session.clone(), room.saturating_sub(e.seats as u32));
                     }
                     self.set_outcome(e.id, "WON", Some(view.booking.id), "")
@@ -742,7 +740,7 @@ impl Bookings {
                         .and_then(|r| r.parse().ok())
                         .unwrap_or(0);
                     left.insert(e.session.clone(), remaining);
-                    waitlisted.push(e.id);
+                    passed.push(e.id);
                 }
                 Err(
                     err @ (BookingError::AlreadyBooked(_)
@@ -767,30 +765,40 @@ impl Bookings {
                 Err(other) => return Err(other),
             }
         }
-        // Whoever did not win waits in the session's waitlist, in drawn order.
-        if !waitlisted.is_empty() {
-            let mut tx = self.pool().begin().await?;
-            sqlx::query(
-                "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
-                    contact_key, request_enc, state, created_at, updated_at)
-                 SELECT gen_random_uuid(), e.office_code, e.date, e.session, e.seats, e.channel,
-                        e.contact_key, e.request_enc, 'WAITING', $2, $2
-                 FROM draw_entries e WHERE e.id = ANY($1) ORDER BY e.position
-                 ON CONFLICT (office_code, date, session, contact_key)
-                    WHERE state IN ('WAITING', 'OFFERED') DO NOTHING",
-            )
-            .bind(&waitlisted)
-            .bind(self.now())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE draw_entries SET outcome = 'WAITLISTED' WHERE id = ANY($1) AND outcome IS NULL",
-            )
-            .bind(&waitlisted)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+        self.record_passed(&mut passed).await?;
+        // Whoever did not win waits in the session's waitlist, in drawn order (a repeat adds
+        // nobody twice: one place per phone and session).
+        sqlx::query(
+            "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
+                contact_key, request_enc, state, created_at, updated_at)
+             SELECT gen_random_uuid(), e.office_code, e.date, e.session, e.seats, e.channel,
+                    e.contact_key, e.request_enc, 'WAITING', $3, $3
+             FROM draw_entries e
+             WHERE e.office_code = $1 AND e.date = $2 AND e.outcome = 'WAITLISTED'
+             ORDER BY e.position
+             ON CONFLICT (office_code, date, session, contact_key)
+                WHERE state IN ('WAITING', 'OFFERED') DO NOTHING",
+        )
+        .bind(&draw.office_code)
+        .bind(draw.date)
+        .bind(self.now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records the entries passed over (no room for the whole group) as waitlisted.
+    async fn record_passed(&self, passed: &mut Vec<Uuid>) -> Result<()> {
+        if passed.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "UPDATE draw_entries SET outcome = 'WAITLISTED' WHERE id = ANY($1) AND outcome IS NULL",
+        )
+        .bind(&*passed)
+        .execute(self.pool())
+        .await?;
+        passed.clear();
         Ok(())
     }
 
@@ -813,52 +821,27 @@ impl Bookings {
         .collect())
     }
 
-    /// An interrupted run may have held an entry's seats and died before its booking was
-    /// written: that hold (named by the entry) would keep the seats from the draw until it
-    /// lapsed. A resumed run gives back the hold of every undecided entry without a booking
-    /// (no other holds carry those names; the quota's Release is idempotent).
-    async fn release_strays(
-        &self,
-        entries: &[EntryRow],
-        started: &std::collections::HashSet<String>,
-    ) -> Result<()> {
-        let strays: Vec<Uuid> = entries
-            .iter()
-            .filter(|e| e.outcome.is_none() && !started.contains(&format!("draw:{}", e.id)))
-            .map(|e| e.id)
-            .collect();
-        let results = futures::stream::iter(strays)
-            .map(|id| {
-                let mut quota = self.quota.clone();
-                async move {
-                    quota
-                        .release(pb::ReleaseRequest {
-                            hold_id: id.to_string(),
-                        })
-                        .await
-                }
-            })
-            .buffer_unordered(SENDS_AT_ONCE)
-            .collect::<Vec<_>>()
-            .await;
-        for r in results {
-            match r {
-                Ok(_) => {}
-                Err(s) if s.code() == Code::NotFound => {}
-                Err(s) => return Err(s.into()),
-            }
-        }
-        Ok(())
-    }
-
     /// One admission: held as a draw admission and confirmed at once (the entrant's contact
     /// is proven). Replays the same booking when run again.
     async fn admit(&self, entry: Uuid, mut req: pb::CreateBookingRequest) -> Result<BookingView> {
         let ttl = self.config().hold_ttl_seconds;
-        // The booking (and its hold) is named by the entry: see `release_strays`.
-        let (mut view, mut code) = self
+        // The booking (and its hold) is named by the entry: see `admit_in_order`.
+        let (mut view, mut code) = match self
             .create_admission(req.clone(), ttl, true, Some(entry))
-            .await?;
+            .await
+        {
+            // A hold of that name lapsed or was given back: admit under a new one.
+            Err(BookingError::Upstream(s))
+                if matches!(
+                    status::reason(&s).as_deref(),
+                    Some("HOLD_EXPIRED" | "HOLD_RELEASED")
+                ) =>
+            {
+                req.idempotency_key.push_str(":again");
+                self.create_admission(req.clone(), ttl, true, None).await?
+            }
+            other => other?,
+        };
         if matches!(view.booking.status.as_str(), "EXPIRED" | "CANCELLED") {
             // An interrupted run's hold lapsed before this one resumed: admit afresh, once.
             req.idempotency_key.push_str(":again");
