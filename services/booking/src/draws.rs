@@ -684,23 +684,7 @@ impl Bookings {
         let started = self.started_admissions(draw).await?;
         // Seats left per session as the quota sees them (admissions of an earlier, stopped
         // run of this draw already counted): groups that cannot fit are not tried.
-        let mut left: HashMap<String, u32> = HashMap::new();
-        let days = self
-            .quota
-            .clone()
-            .get_availability(pb::GetAvailabilityRequest {
-                office_code: draw.office_code.clone(),
-                from: format_date(draw.date),
-                to: format_date(draw.date),
-            })
-            .await?
-            .into_inner()
-            .days;
-        for s in days.iter().flat_map(|d| d.sessions.iter()) {
-            if let Some(session) = SessionOfDay::from_proto(s.session) {
-                left.insert(session.as_str().to_owned(), s.remaining);
-            }
-        }
+        let mut left = self.seats_left(draw).await?;
         // Admissions run one at a time in drawn order, and every entry passed over is
         // recorded before the next admission starts. So after a stop, the first undecided
         // entry is the only one an admission may have been under way for: its hold (named
@@ -711,7 +695,8 @@ impl Bookings {
         let mut passed = Vec::new();
         for e in entries.iter().filter(|e| e.outcome.is_none()) {
             let key = format!("draw:{}", e.id);
-            let replay = started.contains(&key) || std::mem::take(&mut first_undecided);
+            let first = std::mem::take(&mut first_undecided);
+            let replay = started.contains(&key) || first;
             let room = left.get(&e.session).copied().unwrap_or(0);
             if !replay && (e.seats as u32) > room {
                 passed.push(e.id);
@@ -724,9 +709,15 @@ impl Bookings {
                 continue;
             };
             req.idempotency_key = key;
-            match self.admit(e.id, req).await {
+            let admitted = self.admit(e.id, req).await;
+            if first {
+                // Whether it took over a hold already counted or made a new one, the quota
+                // knows: read the room again.
+                left = self.seats_left(draw).await?;
+            }
+            match admitted {
                 Ok(view) => {
-                    if !started.contains(&format!("draw:{}", e.id)) {
+                    if !replay {
                         left.insert(e.session.clone(), room.saturating_sub(e.seats as u32));
                     }
                     self.set_outcome(e.id, "WON", Some(view.booking.id), "")
@@ -785,6 +776,28 @@ impl Bookings {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Seats left per session of the draw's date, as the quota sees them.
+    async fn seats_left(&self, draw: &DrawRow) -> Result<HashMap<String, u32>> {
+        let days = self
+            .quota
+            .clone()
+            .get_availability(pb::GetAvailabilityRequest {
+                office_code: draw.office_code.clone(),
+                from: format_date(draw.date),
+                to: format_date(draw.date),
+            })
+            .await?
+            .into_inner()
+            .days;
+        Ok(days
+            .iter()
+            .flat_map(|d| d.sessions.iter())
+            .filter_map(|s| {
+                SessionOfDay::from_proto(s.session).map(|x| (x.as_str().to_owned(), s.remaining))
+            })
+            .collect())
     }
 
     /// Records the entries passed over (no room for the whole group) as waitlisted.

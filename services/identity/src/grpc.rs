@@ -257,13 +257,17 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::ResolveApplicantsResponse {
             contact: Some(pb::Contact {
                 contact_id: contact_id.to_string(),
-                // The booking service keeps a proven phone for later messages (waitlist).
+                // The booking service keeps a proven contact for later messages (waitlist
+                // offers, draw outcomes).
                 phone: if proven.is_some() {
                     phone.clone()
                 } else {
                     String::new()
                 },
-                email: String::new(),
+                email: proven
+                    .as_ref()
+                    .and_then(|p| p.email.clone())
+                    .unwrap_or_default(),
                 whatsapp_user_id: wa.unwrap_or_default().to_owned(),
                 phone_masked: antrean_platform::phone::mask(&phone),
             }),

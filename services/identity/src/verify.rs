@@ -60,6 +60,8 @@ pub struct ProvenContact {
     pub contact_id: Uuid,
     pub phone: String,
     pub phone_masked: String,
+    /// The contact's e-mail, if it has one (proven with the same code, or given before).
+    pub email: Option<String>,
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
@@ -217,7 +219,7 @@ impl Verifications {
             return Ok(None);
         }
         let Some(row) = sqlx::query(
-            "SELECT c.id, c.phone_enc, c.phone_masked
+            "SELECT c.id, c.phone_enc, c.phone_masked, c.email_enc
              FROM verifications v JOIN contacts c ON c.id = v.contact_id
              WHERE v.token_hash = $1 AND v.state = 'CONFIRMED' AND v.token_expires_at > $2",
         )
@@ -228,10 +230,12 @@ impl Verifications {
         else {
             return Ok(None);
         };
+        let email: Option<Vec<u8>> = row.get("email_enc");
         Ok(Some(ProvenContact {
             contact_id: row.get("id"),
             phone: self.pii.decrypt(row.get::<&[u8], _>("phone_enc"))?,
             phone_masked: row.get("phone_masked"),
+            email: email.map(|e| self.pii.decrypt(&e)).transpose()?,
         }))
     }
 }

@@ -361,6 +361,10 @@ async fn a_contact_token_proves_its_phone_and_nothing_else() {
     assert!(r.contact_verified);
     let c = r.contact.unwrap();
     assert_eq!(
+        c.email, "budi@contoh.id",
+        "a proven contact comes with its e-mail"
+    );
+    assert_eq!(
         (c.contact_id, c.phone.as_str()),
         (proof.contact_id.clone(), "+6281234567890")
     );
