@@ -136,6 +136,21 @@ pub(crate) fn require_proof(
     Ok(())
 }
 
+/// NO_SHOW blocks in force on any of the resolved people refuse the request.
+pub(crate) fn refuse_blocked(people: &[pb::ResolvedApplicant], now: DateTime<Utc>) -> Result<()> {
+    for a in people {
+        if let Some(until) = a.blocked_until.as_ref().and_then(from_timestamp)
+            && until > now
+        {
+            return Err(BookingError::Blocked {
+                name: a.name.clone(),
+                until,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn invalid(field: &str, why: &str) -> BookingError {
     BookingError::Invalid(vec![FieldViolation::new(field, why)])
 }
@@ -230,6 +245,21 @@ impl Bookings {
             offices: Mutex::default(),
             draw_windows: Mutex::default(),
         }
+    }
+
+    /// A booking request kept for later (a waitlist place, a draw entry), encrypted: it
+    /// carries the contact's phone and the people's NIKs.
+    pub(crate) fn seal_request(&self, req: &pb::CreateBookingRequest) -> Vec<u8> {
+        self.pii.encrypt(&hex::encode(req.encode_to_vec()))
+    }
+
+    /// A request sealed by [`Bookings::seal_request`]; `None` when it cannot be read.
+    pub(crate) fn unseal_request(&self, sealed: &[u8]) -> Option<pb::CreateBookingRequest> {
+        self.pii
+            .decrypt(sealed)
+            .ok()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
     }
 
     pub fn config(&self) -> &BookingConfig {
@@ -392,16 +422,7 @@ impl Bookings {
             .await?
             .into_inner();
         let now = self.clock.now();
-        for a in &resolved.applicants {
-            if let Some(until) = a.blocked_until.as_ref().and_then(from_timestamp)
-                && until > now
-            {
-                return Err(BookingError::Blocked {
-                    name: a.name.clone(),
-                    until,
-                });
-            }
-        }
+        refuse_blocked(&resolved.applicants, now)?;
         let contact = resolved.contact.unwrap_or_default();
         let contact_id = Uuid::parse_str(&contact.contact_id)
             .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;

@@ -21,7 +21,6 @@ use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
-use prost::Message;
 use rand::Rng;
 use sqlx::FromRow;
 use std::collections::HashMap;
@@ -238,16 +237,7 @@ impl Bookings {
             .await?
             .into_inner();
         let now = self.now();
-        for a in &resolved.applicants {
-            if let Some(until) = a.blocked_until.as_ref().and_then(from_timestamp)
-                && until > now
-            {
-                return Err(BookingError::Blocked {
-                    name: a.name.clone(),
-                    until,
-                });
-            }
-        }
+        crate::bookings::refuse_blocked(&resolved.applicants, now)?;
         let input = req.contact.clone().unwrap_or_default();
         let proven = !input.contact_token.trim().is_empty();
         let contact = resolved.contact.clone().unwrap_or_default();
@@ -368,7 +358,7 @@ impl Bookings {
                 .as_str_name(),
         )
         .bind(&contact_key)
-        .bind(self.pii.encrypt(&hex::encode(stored.encode_to_vec())))
+        .bind(self.seal_request(&stored))
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
@@ -672,14 +662,6 @@ impl Bookings {
         (b.round == round && !b.randomness.is_empty()).then_some(b.randomness)
     }
 
-    fn request_of_entry(&self, e: &EntryRow) -> Option<pb::CreateBookingRequest> {
-        self.pii
-            .decrypt(&e.request_enc)
-            .ok()
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
-    }
-
     async fn admit_in_order(&self, draw: &DrawRow, entries: &[EntryRow]) -> Result<()> {
         let started = self.started_admissions(draw).await?;
         // Seats left per session as the quota sees them (admissions of an earlier, stopped
@@ -703,7 +685,7 @@ impl Bookings {
                 continue;
             }
             self.record_passed(&mut passed).await?;
-            let Some(mut req) = self.request_of_entry(e) else {
+            let Some(mut req) = self.unseal_request(&e.request_enc) else {
                 self.set_outcome(e.id, "REFUSED", None, "permintaan tidak terbaca")
                     .await?;
                 continue;
@@ -947,7 +929,7 @@ impl Bookings {
         office: &crate::bookings::OfficeInfo,
         place: Option<i64>,
     ) -> Result<()> {
-        let Some(req) = self.request_of_entry(e) else {
+        let Some(req) = self.unseal_request(&e.request_enc) else {
             return Ok(());
         };
         let contact = req.contact.clone().unwrap_or_default();

@@ -16,7 +16,6 @@ use antrean_platform::domain::{SessionOfDay, format_date, local_hhmm, tanggal};
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
-use prost::Message;
 use sqlx::FromRow;
 use tonic::Code;
 use uuid::Uuid;
@@ -118,19 +117,7 @@ impl Bookings {
                 })?,
         };
         let now = self.now();
-        for a in &resolved.applicants {
-            if let Some(until) = a
-                .blocked_until
-                .as_ref()
-                .and_then(antrean_platform::domain::from_timestamp)
-                && until > now
-            {
-                return Err(BookingError::Blocked {
-                    name: a.name.clone(),
-                    until,
-                });
-            }
-        }
+        crate::bookings::refuse_blocked(&resolved.applicants, now)?;
         // Only a full session has a waitlist.
         let seats = r.applicants.len() as u32;
         match self.remaining(&office, date, session).await? {
@@ -165,7 +152,7 @@ impl Bookings {
             contact: Some(contact),
             applicants: r.applicants.clone(),
         };
-        let sealed = self.pii.encrypt(&hex::encode(request.encode_to_vec()));
+        let sealed = self.seal_request(&request);
         let key = hex::encode(self.pii.blind("waitlist-phone", &phone));
         sqlx::query(
             "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
@@ -412,11 +399,7 @@ impl Bookings {
     }
 
     fn request_of(&self, e: &Entry) -> Option<pb::CreateBookingRequest> {
-        self.pii
-            .decrypt(&e.request_enc)
-            .ok()
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| pb::CreateBookingRequest::decode(b.as_slice()).ok())
+        self.unseal_request(&e.request_enc)
     }
 
     /// Sends the offer and records that it went; a failure leaves it for the next round.
