@@ -18,7 +18,8 @@ cloud_api=127.0.0.1:18090
 export API_RATE_PER_CLIENT=100000000 API_RATE_PER_PHONE=100000000 API_RATE_BOOKINGS=100000000
 export API_RATE_VERIFICATIONS=100000000 API_RATE_CODES_PER_PHONE=100000000
 export WHATSAPP_SANDBOX_URL="http://$cloud_api" WHATSAPP_MAX_MPS=1000
-PROFILE=release deploy/local/up.sh
+# The bench clients call the gRPC ports directly, as no deployed caller could: plaintext.
+LOCAL_TLS=off PROFILE=release deploy/local/up.sh
 trap 'deploy/local/down.sh >/dev/null' EXIT
 # Let the services settle before the idle memory is read.
 sleep 2

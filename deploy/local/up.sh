@@ -14,11 +14,21 @@ cargo build --profile "$PROFILE" --bins -q
 mkdir -p .run
 "deploy/local/down.sh" >/dev/null 2>&1 || true
 
+# Mutual TLS on every gRPC hop: a development CA and one certificate per process in
+# .run/tls (kept while current). LOCAL_TLS=off runs plaintext, every caller trusted.
+tls_env() { :; }
+if [ "${LOCAL_TLS:-on}" != off ]; then
+  "$target/$dir/antrean-dev-ca" .run/tls
+  tls="$PWD/.run/tls"
+  tls_env() { echo "TLS_CA_FILE=$tls/ca.crt TLS_CERT_FILE=$tls/$1.crt TLS_KEY_FILE=$tls/$1.key"; }
+fi
+
 # Start order does not matter (clients connect lazily); identity, quota and booking create
 # the database and their schemas and run their migrations (seed data included) on start.
 declare -A ports=([identity]=50051 [quota]=50052 [booking]=50053 [notification]=50054 [gateway]=8080)
 for svc in identity quota booking notification gateway; do
-  nohup "$target/$dir/antrean-$svc" >".run/$svc.log" 2>&1 &
+  # shellcheck disable=SC2046 # the variables are words on purpose
+  nohup env $(tls_env "$svc") "$target/$dir/antrean-$svc" >".run/$svc.log" 2>&1 &
   echo $! >".run/$svc.pid"
 done
 
@@ -37,7 +47,7 @@ done
 curl -fsS http://127.0.0.1:8080/healthz >/dev/null
 
 cat <<MSG
-antrean is running:
+antrean is running (gRPC: mutual TLS with the certificates in .run/tls unless LOCAL_TLS=off):
   identity      grpc://127.0.0.1:50051
   quota         grpc://127.0.0.1:50052
   booking       grpc://127.0.0.1:50053

@@ -1,5 +1,8 @@
 //! Starts identity, quota and booking in this process, each on port 0, sharing one fresh
 //! database, a Redis key prefix and one manual clock, talking to each other over real gRPC.
+pub mod cluster;
+pub mod devca;
+
 use antrean_booking::{BookingConfig, Bookings, grpc::BookingGrpc};
 use antrean_identity::IdentityConfig;
 use antrean_platform::clock::{Clock, ManualClock};

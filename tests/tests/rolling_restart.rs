@@ -7,148 +7,17 @@ use antrean_platform::testing;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::booking_service_client::BookingServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
+use antrean_tests::cluster::{Cluster, binary};
 use antrean_tests::{applicant, create, nik};
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::health_client::HealthClient;
 
 const CAPACITY: u32 = 400;
 const CLIENTS: usize = 6;
-
-/// The workspace's binaries sit next to this test's `deps/` directory.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: `make test` builds the service binaries before the suite",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Service {
-    name: &'static str,
-    port: u16,
-    child: Option<Child>,
-}
-
-struct Cluster {
-    env: HashMap<String, String>,
-    services: Vec<Service>,
-    logs: PathBuf,
-}
-
-impl Cluster {
-    fn new() -> Self {
-        let names = ["identity", "quota", "notification", "booking"];
-        let services: Vec<Service> = names
-            .iter()
-            .map(|&name| Service {
-                name,
-                port: free_port(),
-                child: None,
-            })
-            .collect();
-        let mut env = HashMap::from([
-            ("DATABASE_URL".to_owned(), testing::fresh_database_url()),
-            ("REDIS_URL".to_owned(), testing::redis_url()),
-            ("REDIS_KEY_PREFIX".to_owned(), testing::redis_prefix()),
-            ("SHUTDOWN_DRAIN_SECONDS".to_owned(), "1".to_owned()),
-            ("RUST_LOG".to_owned(), "warn".to_owned()),
-            ("LOG_FORMAT".to_owned(), "text".to_owned()),
-        ]);
-        for s in &services {
-            let upper = s.name.to_uppercase();
-            env.insert(format!("{upper}_ADDR"), format!("127.0.0.1:{}", s.port));
-            env.insert(
-                format!("{upper}_URL"),
-                format!("http://127.0.0.1:{}", s.port),
-            );
-            env.insert(format!("{upper}_METRICS_ADDR"), "127.0.0.1:0".to_owned());
-        }
-        let logs = std::env::temp_dir().join(format!("antrean-restart-{}", std::process::id()));
-        std::fs::create_dir_all(&logs).unwrap();
-        Self {
-            env,
-            services,
-            logs,
-        }
-    }
-
-    fn url(&self, name: &str) -> String {
-        self.env[&format!("{}_URL", name.to_uppercase())].clone()
-    }
-
-    async fn start(&mut self, i: usize) {
-        let s = &mut self.services[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.logs.join(format!("{}.log", s.name)))
-            .unwrap();
-        let child = Command::new(binary(&format!("antrean-{}", s.name)))
-            .envs(&self.env)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        s.child = Some(child);
-        wait_serving(s.port, s.name).await;
-    }
-
-    /// SIGTERM, then the process must drain and exit cleanly by itself.
-    async fn stop(&mut self, i: usize) {
-        let s = &mut self.services[i];
-        let mut child = s.child.take().unwrap();
-        let pid = child.id().unwrap().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("{} did not stop within 30 s of SIGTERM", s.name))
-            .unwrap();
-        assert!(status.success(), "{} exited with {status}", s.name);
-    }
-}
-
-async fn wait_serving(port: u16, name: &str) {
-    for _ in 0..600 {
-        if let Ok(channel) = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .await
-            && let Ok(r) = HealthClient::new(channel)
-                .check(tonic_health::pb::HealthCheckRequest::default())
-                .await
-            && r.into_inner().status == 1
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{name} did not become SERVING on port {port}");
-}
 
 fn retryable(code: Code) -> bool {
     matches!(

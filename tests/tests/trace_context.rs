@@ -24,7 +24,7 @@ async fn a_booking_is_one_trace_across_services() {
     let booking_url = {
         // The harness client has no interceptor; a traced channel carries the caller's span.
         let addr = s.booking_url.clone();
-        BookingServiceClient::new(traced_channel(&addr).unwrap())
+        BookingServiceClient::new(traced_channel(&addr, None).unwrap())
     };
     let root = tracing::info_span!("user action");
     let trace_id = root.context().span().span_context().trace_id();

@@ -56,6 +56,9 @@ pub struct BookingConfig {
     pub drain_seconds: u64,
     #[command(flatten)]
     pub actor_key: antrean_platform::actor::ActorKey,
+    /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
+    #[command(flatten)]
+    pub tls: antrean_platform::tls::TlsArgs,
     /// Encrypts the requests kept on waitlists.
     #[command(flatten)]
     pub pii: antrean_platform::pii::PiiKeys,

@@ -8,6 +8,7 @@ use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,
     parse_date, to_timestamp,
 };
+use antrean_platform::grpc::AllowList;
 use antrean_platform::status::FieldViolation;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::booking_service_server::{BookingService, BookingServiceServer};
@@ -15,6 +16,36 @@ use chrono::Duration;
 use chrono_tz::Tz;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+
+/// Who may call each RPC (mutual TLS; see `antrean_platform::grpc::AllowList`): channels
+/// (this gateway and outside channel gateways) book for applicants; staff RPCs come from the
+/// gateway's console or operators' tools, with an actor token as well.
+pub static ALLOW: AllowList = AllowList {
+    service: "antrean.v1.BookingService",
+    methods: &[
+        ("CreateBooking", CHANNELS),
+        ("ConfirmBooking", CHANNELS),
+        ("CancelBooking", CHANNELS),
+        ("Reconfirm", CHANNELS),
+        ("JoinWaitlist", CHANNELS),
+        ("GetBooking", ALL),
+        ("GetDraw", ALL),
+        ("ListBookings", STAFF),
+        ("CheckIn", STAFF),
+        ("CallNext", STAFF),
+        ("Recall", STAFF),
+        ("Skip", STAFF),
+        ("MarkServed", STAFF),
+        ("CreateWalkIn", STAFF),
+        ("SetPriorityCapacity", STAFF),
+        ("GetQueueBoard", STAFF),
+        ("GetStats", STAFF),
+        ("SetReconfirmation", STAFF),
+    ],
+};
+const CHANNELS: &[&str] = &["gateway", "channel"];
+const STAFF: &[&str] = &["gateway", "operator"];
+const ALL: &[&str] = &["gateway", "channel", "operator"];
 
 #[derive(Clone)]
 pub struct BookingGrpc {

@@ -42,12 +42,17 @@ pub async fn build(
         &MIGRATOR,
     )
     .await?;
+    let tls = config.tls.load()?;
+    let tls = tls.as_ref();
     Ok(Bookings::new(
         pool,
         bookings::Clients {
-            identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
-            quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
-            notification: NotificationServiceClient::new(traced_channel(&config.notification_url)?),
+            identity: IdentityServiceClient::new(traced_channel(&config.identity_url, tls)?),
+            quota: QuotaServiceClient::new(traced_channel(&config.quota_url, tls)?),
+            notification: NotificationServiceClient::new(traced_channel(
+                &config.notification_url,
+                tls,
+            )?),
         },
         clock,
         config.clone(),

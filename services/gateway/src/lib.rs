@@ -136,6 +136,9 @@ pub struct GatewayConfig {
     pub workers: i64,
     #[command(flatten)]
     pub pii: antrean_platform::pii::PiiKeys,
+    /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
+    #[command(flatten)]
+    pub tls: antrean_platform::tls::TlsArgs,
 }
 
 impl GatewayConfig {
@@ -213,11 +216,16 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     let shared =
         ratelimit::SharedLimits::connect(&config.redis_url, &config.redis_key_prefix).await?;
     let fair = api::FairLimits::new(&config);
+    let tls = config.tls.load()?;
+    let tls = tls.as_ref();
     Ok(Arc::new(App {
-        identity: IdentityServiceClient::new(traced_channel(&config.identity_url)?),
-        quota: QuotaServiceClient::new(traced_channel(&config.quota_url)?),
-        booking: BookingServiceClient::new(traced_channel(&config.booking_url)?),
-        notification: NotificationServiceClient::new(traced_channel(&config.notification_url)?),
+        identity: IdentityServiceClient::new(traced_channel(&config.identity_url, tls)?),
+        quota: QuotaServiceClient::new(traced_channel(&config.quota_url, tls)?),
+        booking: BookingServiceClient::new(traced_channel(&config.booking_url, tls)?),
+        notification: NotificationServiceClient::new(traced_channel(
+            &config.notification_url,
+            tls,
+        )?),
         config,
         pool,
         pii,

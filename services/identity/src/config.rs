@@ -21,6 +21,9 @@ pub struct IdentityConfig {
     pub pii: antrean_platform::pii::PiiKeys,
     #[command(flatten)]
     pub actor_key: antrean_platform::actor::ActorKey,
+    /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
+    #[command(flatten)]
+    pub tls: antrean_platform::tls::TlsArgs,
     /// No-shows inside the window that block a person.
     #[arg(long, env = "NO_SHOW_LIMIT", default_value_t = 2)]
     pub no_show_limit: u32,

@@ -8,6 +8,7 @@ use crate::verify::{ConfirmError, Verifications};
 use antrean_platform::actor::{Permission, Role, Tokens};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{format_date, local_date, parse_date, to_timestamp};
+use antrean_platform::grpc::AllowList;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
@@ -16,6 +17,28 @@ use chrono_tz::Tz;
 use std::collections::HashSet;
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
+
+/// Who may call each RPC (mutual TLS; see `antrean_platform::grpc::AllowList`). Only
+/// booking and notification read contacts; channels prove contacts; staff sign in through
+/// the gateway's console or operators' tools.
+pub static ALLOW: AllowList = AllowList {
+    service: "antrean.v1.IdentityService",
+    methods: &[
+        ("ResolveApplicants", &["booking"]),
+        ("ResolveContact", &["booking"]),
+        ("GetContact", &["booking", "notification"]),
+        ("GetApplicant", &["booking"]),
+        ("RecordNoShow", &["booking"]),
+        ("GetPenalty", &["booking", "operator"]),
+        ("StartVerification", CHANNELS),
+        ("ConfirmVerification", CHANNELS),
+        ("CreateStaff", STAFF),
+        ("AuthenticateStaff", STAFF),
+        ("ListStaff", STAFF),
+    ],
+};
+const CHANNELS: &[&str] = &["gateway", "channel"];
+const STAFF: &[&str] = &["gateway", "operator"];
 
 /// Most people one booking (and one phone) may cover.
 pub const MAX_APPLICANTS: usize = 5;

@@ -31,6 +31,9 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %config.addr, "identity service listening");
     let options = ServeOptions {
         drain_delay: Duration::from_secs(config.drain_seconds),
+        tls: config.tls.load()?,
+        allow: &antrean_identity::grpc::ALLOW,
+        health_addr: config.tls.health_addr.clone(),
         ..ServeOptions::default()
     };
     serve(

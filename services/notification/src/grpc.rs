@@ -1,6 +1,7 @@
 //! `antrean.v1.NotificationService`: validate, convert, call the outbox.
 use crate::outbox::{AcceptError, MessageRow, NewMessage, Outbox};
 use antrean_platform::domain::to_timestamp;
+use antrean_platform::grpc::AllowList;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::notification_service_server::{
@@ -9,6 +10,17 @@ use antrean_proto::v1::notification_service_server::{
 use std::sync::Arc;
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
+
+/// Who may call each RPC (mutual TLS; see `antrean_platform::grpc::AllowList`): booking and
+/// the gateway send; the gateway records the Cloud API's delivery statuses.
+pub static ALLOW: AllowList = AllowList {
+    service: "antrean.v1.NotificationService",
+    methods: &[
+        ("Send", &["booking", "gateway"]),
+        ("GetMessage", &["booking", "gateway", "operator"]),
+        ("RecordStatus", &["gateway"]),
+    ],
+};
 
 #[derive(Clone)]
 pub struct NotificationGrpc {

@@ -86,6 +86,9 @@ pub struct NotificationConfig {
     pub pii: antrean_platform::pii::PiiKeys,
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
+    /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
+    #[command(flatten)]
+    pub tls: antrean_platform::tls::TlsArgs,
 }
 
 impl NotificationConfig {

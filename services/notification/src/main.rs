@@ -30,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %config.addr, "notification service listening");
     let options = ServeOptions {
         drain_delay: Duration::from_secs(config.drain_seconds),
+        tls: config.tls.load()?,
+        allow: &antrean_notification::grpc::ALLOW,
+        health_addr: config.tls.health_addr.clone(),
         ..ServeOptions::default()
     };
     serve(

@@ -35,6 +35,14 @@ pub struct ServeOptions {
     pub concurrency_per_connection: usize,
     /// Time between turning NOT_SERVING and refusing new connections.
     pub drain_delay: Duration,
+    /// Mutual TLS: only callers with a certificate from the platform CA connect, and each RPC
+    /// is checked against [`ServeOptions::allow`]. Without it (development), plaintext and
+    /// every caller trusted; production mode refuses to start so.
+    pub tls: Option<crate::tls::Tls>,
+    /// Who may call which RPC of the service (with TLS).
+    pub allow: &'static AllowList,
+    /// A plaintext port serving only grpc.health.v1 (for probes without a certificate).
+    pub health_addr: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -43,7 +51,112 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             concurrency_per_connection: 1024,
             drain_delay: Duration::ZERO,
+            tls: None,
+            allow: &AllowList::NONE,
+            health_addr: None,
         }
+    }
+}
+
+/// The identities allowed to call each RPC of one service: one table per service, read by
+/// [`AuthorizeLayer`]. A method not in the table is refused to everyone. Health and
+/// reflection are open to every authenticated caller.
+#[derive(Debug)]
+pub struct AllowList {
+    /// The service's full name, e.g. `antrean.v1.QuotaService`.
+    pub service: &'static str,
+    /// `(method, identities)`, e.g. `("Hold", &["booking"])`.
+    pub methods: &'static [(&'static str, &'static [&'static str])],
+}
+
+impl AllowList {
+    /// Refuses every RPC but health and reflection.
+    pub const NONE: AllowList = AllowList {
+        service: "",
+        methods: &[],
+    };
+
+    /// Whether `identity` may call the RPC at `path` (`/package.Service/Method`).
+    pub fn allows(&self, path: &str, identity: &str) -> bool {
+        if path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.") {
+            return true;
+        }
+        let Some(method) = path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(self.service))
+            .and_then(|p| p.strip_prefix('/'))
+        else {
+            return false;
+        };
+        self.methods
+            .iter()
+            .any(|(m, who)| *m == method && who.contains(&identity))
+    }
+
+    /// The identities allowed to call `method`, for documentation and tests.
+    pub fn callers(&self, method: &str) -> &'static [&'static str] {
+        self.methods
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(&[], |(_, who)| who)
+    }
+}
+
+/// Checks each RPC's caller (the [`crate::tls::Peer`] of its connection) against the
+/// service's [`AllowList`]; a refusal is PERMISSION_DENIED, logged with the caller's identity.
+/// A request without a peer came over plaintext (development) and passes.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizeLayer(pub &'static AllowList);
+
+impl<S> Layer<S> for AuthorizeLayer {
+    type Service = Authorize<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Authorize {
+            inner,
+            allow: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Authorize<S> {
+    inner: S,
+    allow: &'static AllowList,
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Authorize<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    RB: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        futures::future::Either<S::Future, std::future::Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if let Some(peer) = req.extensions().get::<crate::tls::Peer>()
+            && !self.allow.allows(req.uri().path(), &peer.identity)
+        {
+            tracing::warn!(
+                caller = %peer.identity,
+                peer = %peer.addr,
+                method = req.uri().path(),
+                "RPC refused: the caller is not on its allow-list"
+            );
+            let status = tonic::Status::permission_denied(format!(
+                "{} may not call {}",
+                peer.identity,
+                req.uri().path()
+            ));
+            return futures::future::Either::Right(std::future::ready(Ok(status.into_http())));
+        }
+        futures::future::Either::Left(self.inner.call(req))
     }
 }
 
@@ -76,6 +189,18 @@ where
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let drain_delay = options.drain_delay;
+    let health_port = match &options.health_addr {
+        Some(addr) if !addr.is_empty() => {
+            let listener = TcpListener::bind(addr).await?;
+            tracing::info!(addr = %addr, "plaintext health port listening");
+            Some(tokio::spawn(
+                Server::builder()
+                    .add_service(health.clone())
+                    .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true))),
+            ))
+        }
+        _ => None,
+    };
     let signal = async move {
         shutdown.await;
         reporter.set_not_serving::<S>().await;
@@ -85,20 +210,45 @@ where
         tracing::info!(service = S::NAME, "health NOT_SERVING; draining");
         tokio::time::sleep(drain_delay).await;
     };
-    Server::builder()
+    let router = Server::builder()
         .timeout(options.request_timeout)
         .concurrency_limit_per_connection(options.concurrency_per_connection)
         .load_shed(true)
         .layer(TraceContextLayer)
+        .layer(AuthorizeLayer(options.allow))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(service)
-        // Replies are written as several small frames (headers, message, trailers): without
-        // TCP_NODELAY, Nagle's algorithm holds the last of them for the peer's delayed ACK,
-        // about 40 ms per unary call on an otherwise idle connection.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
-        .await?;
+        .add_service(service);
+    // Replies are written as several small frames (headers, message, trailers): without
+    // TCP_NODELAY, Nagle's algorithm holds the last of them for the peer's delayed ACK,
+    // about 40 ms per unary call on an otherwise idle connection (`tls::incoming` sets it too).
+    match &options.tls {
+        Some(tls) => {
+            tracing::info!(service = S::NAME, identity = %tls.identity(), "mutual TLS on");
+            router
+                .serve_with_incoming_shutdown(
+                    crate::tls::incoming(listener, tls.server_config()?),
+                    signal,
+                )
+                .await?
+        }
+        None => {
+            tracing::warn!(
+                service = S::NAME,
+                "plaintext gRPC: every caller is trusted (development only)"
+            );
+            router
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    signal,
+                )
+                .await?
+        }
+    }
+    if let Some(h) = health_port {
+        h.abort();
+    }
     tracing::info!(service = S::NAME, "stopped");
     Ok(())
 }
@@ -338,25 +488,70 @@ pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 ///   each request going to the less loaded of two (power of two choices). With a Kubernetes
 ///   headless Service (`dns://quota-pods:50052`) requests spread over all ready pods instead
 ///   of pinning to the one the connection first reached.
-pub fn traced_channel(url: &str) -> anyhow::Result<TracedChannel> {
-    let channel = match url.strip_prefix("dns://") {
-        Some(target) => {
-            let target = target.trim_end_matches('/').to_owned();
-            anyhow::ensure!(
-                target
-                    .rsplit_once(':')
-                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok()),
-                "{url}: a dns:// target needs host:port"
-            );
-            balanced_channel(
-                move || {
-                    let target = target.clone();
-                    async move { Ok(tokio::net::lookup_host(target).await?.collect()) }
-                },
-                DNS_REFRESH,
-            )
+///
+/// With `tls`, every connection is mutual TLS (`http://` is then read as `https://`): this
+/// process's certificate, the server's checked against the CA for `host`; when the
+/// certificate is renewed the connections are made again with the new one.
+pub fn traced_channel(url: &str, tls: Option<&crate::tls::Tls>) -> anyhow::Result<TracedChannel> {
+    let (scheme, rest) = match (url.split_once("://"), tls) {
+        (Some(("dns", rest)), Some(_)) => ("dns", rest),
+        (Some(("dns", rest)), None) => ("dns", rest),
+        (Some((_, rest)), Some(_)) => ("https", rest),
+        (Some((scheme, rest)), None) => (scheme, rest),
+        (None, _) => anyhow::bail!("{url}: not a URL (http://host:port or dns://host:port)"),
+    };
+    let target = rest.trim_end_matches('/').to_owned();
+    let host = target
+        .rsplit_once(':')
+        .map_or(target.as_str(), |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let make = {
+        let tls = tls.cloned();
+        move |url: String| -> anyhow::Result<Endpoint> {
+            let e = endpoint(&url)?;
+            Ok(match &tls {
+                Some(tls) => e.tls_config(tls.client_config(&host))?,
+                None => e,
+            })
         }
-        None => endpoint(url)?.connect_lazy(),
+    };
+    let channel = if scheme == "dns" {
+        anyhow::ensure!(
+            target
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok()),
+            "{url}: a dns:// target needs host:port"
+        );
+        let each = if tls.is_some() { "https" } else { "http" };
+        balanced_channel(
+            move || {
+                let target = target.clone();
+                async move {
+                    Ok(tokio::net::lookup_host(target)
+                        .await?
+                        .map(|a| format!("{each}://{a}"))
+                        .collect())
+                }
+            },
+            DNS_REFRESH,
+            make,
+            tls.cloned(),
+        )
+    } else if tls.is_some() {
+        let url = format!("{scheme}://{target}");
+        balanced_channel(
+            move || {
+                let url = url.clone();
+                async move { Ok(vec![url]) }
+            },
+            tls.map_or(DNS_REFRESH, crate::tls::Tls::reload_interval),
+            make,
+            tls.cloned(),
+        )
+    } else {
+        make(url.to_owned())?.connect_lazy()
     };
     Ok(InterceptedService::new(channel, TracePropagator))
 }
@@ -369,33 +564,58 @@ fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
         .http2_keep_alive_interval(Duration::from_secs(30)))
 }
 
-/// A channel balancing requests over the addresses `resolve` answers, asked again every
-/// `refresh`: new addresses join, vanished ones leave (their in-flight calls finish). An
-/// empty or failed answer keeps the last known set. Must be called inside a Tokio runtime;
-/// the resolving task ends when the channel is dropped.
-pub fn balanced_channel<R, F>(resolve: R, refresh: Duration) -> Channel
+/// A channel balancing requests over the endpoints (URLs) `resolve` answers, asked again
+/// every `refresh`: new ones join, vanished ones leave (their in-flight calls finish). An
+/// empty or failed answer keeps the last known set. With `tls`, a renewed certificate makes
+/// every endpoint again. Must be called inside a Tokio runtime; the resolving task ends when
+/// the channel is dropped.
+pub fn balanced_channel<R, F, M>(
+    resolve: R,
+    refresh: Duration,
+    make: M,
+    tls: Option<crate::tls::Tls>,
+) -> Channel
 where
     R: Fn() -> F + Send + 'static,
-    F: Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send,
+    F: Future<Output = std::io::Result<Vec<String>>> + Send,
+    M: Fn(String) -> anyhow::Result<Endpoint> + Send + 'static,
 {
     use tonic::transport::channel::Change;
-    let (channel, changes) = Channel::balance_channel::<std::net::SocketAddr>(64);
+    let (channel, changes) = Channel::balance_channel::<String>(64);
     tokio::spawn(async move {
         let mut known = std::collections::HashSet::new();
+        let mut certificate = None;
         loop {
+            let renewed = match &tls {
+                Some(tls) => {
+                    let (renewed, stamp) = tls.renewed(certificate);
+                    certificate = Some(stamp);
+                    renewed
+                }
+                None => false,
+            };
+            if renewed {
+                tracing::info!("TLS certificate renewed: connecting again with it");
+                known.clear();
+            }
             match resolve().await {
-                Ok(addrs) if !addrs.is_empty() => {
-                    let now: std::collections::HashSet<_> = addrs.into_iter().collect();
+                Ok(urls) if !urls.is_empty() => {
+                    let now: std::collections::HashSet<_> = urls.into_iter().collect();
                     for gone in known.difference(&now) {
-                        if changes.send(Change::Remove(*gone)).await.is_err() {
+                        if changes.send(Change::Remove(gone.clone())).await.is_err() {
                             return;
                         }
                     }
                     for new in now.difference(&known) {
-                        let Ok(e) = endpoint(&format!("http://{new}")) else {
-                            continue;
+                        let e = match make(new.clone()) {
+                            Ok(e) => e,
+                            Err(e) => {
+                                tracing::warn!(url = %new, error = %format!("{e:#}"), "cannot make an endpoint");
+                                continue;
+                            }
                         };
-                        if changes.send(Change::Insert(*new, e)).await.is_err() {
+                        // Inserting a known key replaces its endpoint (a renewal).
+                        if changes.send(Change::Insert(new.clone(), e)).await.is_err() {
                             return;
                         }
                     }
@@ -568,10 +788,17 @@ mod tests {
         let resolved = addrs.clone();
         let channel = balanced_channel(
             move || {
-                let now = resolved.lock().unwrap().clone();
+                let now = resolved
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|a| format!("http://{a}"))
+                    .collect();
                 async move { Ok(now) }
             },
             Duration::from_millis(50),
+            |url| endpoint(&url),
+            None,
         );
         let mut client = HealthClient::new(channel);
         let check = || HealthCheckRequest {
@@ -596,10 +823,10 @@ mod tests {
 
     #[tokio::test]
     async fn dns_targets_resolve_names_and_need_a_port() {
-        assert!(traced_channel("dns://localhost").is_err());
+        assert!(traced_channel("dns://localhost", None).is_err());
         let (addr, seen) = counting_server().await;
         let mut client = tonic_health::pb::health_client::HealthClient::new(
-            traced_channel(&format!("dns://localhost:{}", addr.port())).unwrap(),
+            traced_channel(&format!("dns://localhost:{}", addr.port()), None).unwrap(),
         );
         // localhost may also resolve to ::1, where nothing listens: the balancer uses the
         // address that answers.

@@ -12,6 +12,7 @@
 //! - [`status`]: building `tonic::Status` with google.rpc error details.
 //! - [`draw`]: the release draw's verifiable order.
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
+//! - [`tls`]: mutual TLS between the processes; a caller's identity from its certificate.
 //! - [`testing`]: fresh databases and Redis key prefixes for integration tests.
 
 pub mod actor;
@@ -29,6 +30,7 @@ pub mod redis;
 pub mod status;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 
 /// The memory allocator of every antrean binary (`#[global_allocator]` in each `main.rs`):
 /// a request allocates and frees many small buffers (HTTP/2 frames, protobuf messages,

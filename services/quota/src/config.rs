@@ -43,6 +43,9 @@ pub struct QuotaConfig {
     pub drain_seconds: u64,
     #[command(flatten)]
     pub actor_key: antrean_platform::actor::ActorKey,
+    /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
+    #[command(flatten)]
+    pub tls: antrean_platform::tls::TlsArgs,
 }
 
 /// The booking rules the quota enforces.

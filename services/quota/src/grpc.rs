@@ -6,12 +6,43 @@ use antrean_platform::actor::{Actor, Permission, Tokens};
 use antrean_platform::domain::{
     SessionOfDay, format_date, format_hhmm, local_date, parse_date, to_timestamp,
 };
+use antrean_platform::grpc::AllowList;
 use antrean_platform::status::FieldViolation;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::quota_service_server::{QuotaService, QuotaServiceServer};
 use chrono::NaiveDate;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+
+/// Who may call each RPC (mutual TLS; see `antrean_platform::grpc::AllowList`). Only
+/// booking moves seats; staff changes come from the gateway's console or operators' tools
+/// with an actor token; the rest reads public office data.
+pub static ALLOW: AllowList = AllowList {
+    service: "antrean.v1.QuotaService",
+    methods: &[
+        ("ListOffices", READERS),
+        ("GetOffice", READERS),
+        ("GetOfficeByPhoneNumberId", READERS),
+        ("GetAvailability", READERS),
+        ("NextAvailableDates", READERS),
+        ("GetReleaseRule", READERS),
+        ("GetRelease", READERS),
+        ("ListUpcomingReleases", READERS),
+        ("Hold", &["booking"]),
+        ("Commit", &["booking"]),
+        ("Release", &["booking"]),
+        // Walk-ins and the priority service add seats from booking.
+        ("AddCapacity", &["booking", "gateway", "operator"]),
+        ("SetCapacity", STAFF),
+        ("GetCapacityReport", STAFF),
+        ("CloseDate", STAFF),
+        ("OpenSpecialDate", STAFF),
+        ("SetReleaseRule", STAFF),
+        ("ScheduleRelease", STAFF),
+    ],
+};
+const READERS: &[&str] = &["booking", "gateway", "channel", "operator"];
+const STAFF: &[&str] = &["gateway", "operator"];
 
 /// Longest range one availability request may ask for.
 const MAX_RANGE_DAYS: i64 = 62;

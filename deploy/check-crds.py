@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Splits a rendered kustomize output: resources of custom resource definitions
+(cert-manager.io, monitoring.coreos.com) are checked here for the fields their CRDs require,
+since kubernetes-validate has no schema for them; every other resource is written to OUT for
+kubernetes-validate. Usage: check-crds.py RENDERED OUT"""
+import sys
+import yaml
+
+REQUIRED = {
+    ("cert-manager.io/v1", "Certificate"): [
+        ("spec", "secretName"),
+        ("spec", "issuerRef", "name"),
+    ],
+    ("cert-manager.io/v1", "Issuer"): [("spec",)],
+    ("cert-manager.io/v1", "ClusterIssuer"): [("spec",)],
+}
+ISSUER_KINDS = ("selfSigned", "ca", "acme", "vault", "venafi")
+
+
+def get(doc, path):
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
+
+
+def main(rendered, out):
+    docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+    plain, errors, checked = [], [], 0
+    for d in docs:
+        api, kind = d.get("apiVersion", ""), d.get("kind", "")
+        name = get(d, ("metadata", "name")) or "?"
+        if "." not in api.split("/")[0] or api.startswith(("apps/", "batch/", "policy/")) \
+                or api.split("/")[0].endswith(".k8s.io"):
+            plain.append(d)
+            continue
+        rules = REQUIRED.get((api, kind))
+        if rules is None:
+            errors.append(f"{kind} {name}: {api} is not a known custom resource")
+            continue
+        checked += 1
+        for path in rules:
+            value = get(d, path)
+            if value is None or value == "":
+                errors.append(f"{kind} {name}: {'.'.join(path)} is required")
+        if kind.endswith("Issuer") and not any(k in (d.get("spec") or {}) for k in ISSUER_KINDS):
+            errors.append(f"{kind} {name}: spec names no issuer type ({', '.join(ISSUER_KINDS)})")
+        if kind == "Certificate":
+            spec = d["spec"]
+            if not spec.get("commonName") and not spec.get("dnsNames"):
+                errors.append(f"Certificate {name}: needs commonName or dnsNames")
+            if spec.get("isCA") is not True:
+                usages = spec.get("usages") or []
+                if "client auth" not in usages or "server auth" not in usages:
+                    errors.append(f"Certificate {name}: usages need server auth and client auth")
+    with open(out, "w") as f:
+        yaml.safe_dump_all(plain, f, sort_keys=False)
+    for e in errors:
+        print(e, file=sys.stderr)
+    if errors:
+        sys.exit(1)
+    print(f"{checked} custom resources checked")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
