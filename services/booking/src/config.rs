@@ -89,6 +89,21 @@ pub struct BookingConfig {
 }
 
 impl BookingConfig {
+    /// Refuses, in production mode, development keys, plaintext gRPC and the gateway's
+    /// beacon stand-in (whoever runs it would choose the draw's randomness).
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        let mut s = antrean_platform::production::Startup::from_env()?;
+        s.tls(&self.tls);
+        self.pii.check(&mut s);
+        self.actor_key.check(&mut s);
+        s.refuse_if(
+            self.draw_beacon_url.contains("/sandbox/"),
+            "DRAW_BEACON_URL",
+            "points at the development stand-in",
+        );
+        s.finish()
+    }
+
     pub fn for_tests(database_url: String, identity_url: String, quota_url: String) -> Self {
         let mut c = Self::parse_from(["antrean-booking"]);
         // No notification service unless a test starts one: reminders then wait and retry.

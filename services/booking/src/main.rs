@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
         return done;
     }
     let config = BookingConfig::parse();
+    config.check_production()?;
     let _telemetry = antrean_platform::telemetry::init("booking");
     let bookings =
         Arc::new(antrean_booking::build(&config, antrean_platform::clock::system()).await?);

@@ -142,6 +142,26 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// Refuses, in production mode, development keys and tokens, plaintext gRPC and the
+    /// WhatsApp sandbox (which lists every code sent) on the public port.
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        let mut s = antrean_platform::production::Startup::from_env()?;
+        s.tls(&self.tls);
+        self.pii.check(&mut s);
+        s.secret(
+            "WHATSAPP_APP_SECRET",
+            &self.whatsapp_app_secret,
+            &[DEV_APP_SECRET],
+        );
+        s.secret(
+            "WHATSAPP_VERIFY_TOKEN",
+            &self.whatsapp_verify_token,
+            &[DEV_VERIFY_TOKEN],
+        );
+        s.refuse_if(self.whatsapp_sandbox, "WHATSAPP_SANDBOX", "is on");
+        s.finish()
+    }
+
     pub fn for_tests(
         database_url: String,
         identity_url: String,

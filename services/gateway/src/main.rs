@@ -14,6 +14,7 @@ async fn main() -> anyhow::Result<()> {
         return done;
     }
     let config = GatewayConfig::parse();
+    config.check_production()?;
     let _telemetry = antrean_platform::telemetry::init("gateway");
     let addr = config.addr.clone();
     let app = antrean_gateway::build(config, antrean_platform::clock::system()).await?;

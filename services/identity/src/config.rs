@@ -45,6 +45,15 @@ pub struct PenaltyRule {
 }
 
 impl IdentityConfig {
+    /// Refuses, in production mode, development keys and plaintext gRPC.
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        let mut s = antrean_platform::production::Startup::from_env()?;
+        s.tls(&self.tls);
+        self.pii.check(&mut s);
+        self.actor_key.check(&mut s);
+        s.finish()
+    }
+
     pub fn penalty(&self) -> PenaltyRule {
         PenaltyRule {
             limit: self.no_show_limit.max(1),

@@ -20,6 +20,7 @@ async fn main() -> anyhow::Result<()> {
         return done;
     }
     let config = IdentityConfig::parse();
+    config.check_production()?;
     let _telemetry = antrean_platform::telemetry::init("identity");
     let service = antrean_identity::build(&config, antrean_platform::clock::system()).await?;
     let metrics = tokio::net::TcpListener::bind(&config.metrics_addr).await?;

@@ -92,6 +92,21 @@ pub struct NotificationConfig {
 }
 
 impl NotificationConfig {
+    /// Refuses, in production mode, development keys, plaintext gRPC and delivery to the
+    /// WhatsApp sandbox (no access token, or an API base that is the sandbox).
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        let mut s = antrean_platform::production::Startup::from_env()?;
+        s.tls(&self.tls);
+        self.pii.check(&mut s);
+        s.secret("WHATSAPP_ACCESS_TOKEN", &self.whatsapp_access_token, &[]);
+        s.refuse_if(
+            self.whatsapp_api_base.contains("/sandbox/"),
+            "WHATSAPP_API_BASE",
+            "points at the development sandbox",
+        );
+        s.finish()
+    }
+
     /// The Cloud API base actually used.
     pub fn api_base(&self) -> String {
         use secrecy::ExposeSecret;

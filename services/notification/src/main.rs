@@ -16,6 +16,7 @@ async fn main() -> anyhow::Result<()> {
         return done;
     }
     let config = NotificationConfig::parse();
+    config.check_production()?;
     let _telemetry = antrean_platform::telemetry::init("notification");
     let n = antrean_notification::build(&config, antrean_platform::clock::system()).await?;
     tracing::info!(api = %config.api_base(), "WhatsApp Cloud API");

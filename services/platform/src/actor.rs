@@ -160,6 +160,11 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl ActorKey {
+    /// Production mode: a real key.
+    pub fn check(&self, startup: &mut crate::production::Startup) {
+        startup.secret("STAFF_TOKEN_KEY", &self.staff_token_key, &[DEV_TOKEN_KEY]);
+    }
+
     pub fn load(&self) -> anyhow::Result<Tokens> {
         use secrecy::ExposeSecret;
         let bytes = hex::decode(self.staff_token_key.expose_secret().trim())

@@ -6,6 +6,7 @@
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`db`]: creates the database and the service's own schema, runs its migrations.
 //! - [`phone`]: Indonesian mobile numbers, normalised to E.164.
+//! - [`production`]: what `ANTREAN_ENV=production` refuses at start.
 //! - [`pii`]: personal data at rest: XChaCha20-Poly1305 and HMAC-SHA256 blind indexes.
 //! - [`redis`]: one Redis or a Redis Cluster behind one handle.
 //! - [`clock`]: injected time, so expiry and lateness are tested without sleeping.
@@ -26,6 +27,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod phone;
 pub mod pii;
+pub mod production;
 pub mod redis;
 pub mod status;
 pub mod telemetry;

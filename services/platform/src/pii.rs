@@ -26,6 +26,16 @@ pub struct PiiKeys {
 }
 
 impl PiiKeys {
+    /// Production mode: both keys real.
+    pub fn check(&self, startup: &mut crate::production::Startup) {
+        startup.secret(
+            "PII_ENCRYPTION_KEY",
+            &self.pii_encryption_key,
+            &[DEV_ENCRYPTION_KEY],
+        );
+        startup.secret("PII_INDEX_KEY", &self.pii_index_key, &[DEV_INDEX_KEY]);
+    }
+
     pub fn load(&self) -> anyhow::Result<Pii> {
         Pii::from_hex(&self.pii_encryption_key, &self.pii_index_key)
     }

@@ -68,6 +68,14 @@ impl Default for Rules {
 }
 
 impl QuotaConfig {
+    /// Refuses, in production mode, development keys and plaintext gRPC.
+    pub fn check_production(&self) -> anyhow::Result<()> {
+        let mut s = antrean_platform::production::Startup::from_env()?;
+        s.tls(&self.tls);
+        self.actor_key.check(&mut s);
+        s.finish()
+    }
+
     pub fn rules(&self) -> Rules {
         Rules {
             min_lead_days: self.min_lead_days,

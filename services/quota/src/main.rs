@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
         return done;
     }
     let config = QuotaConfig::parse();
+    config.check_production()?;
     let _telemetry = antrean_platform::telemetry::init("quota");
     let quota = Arc::new(antrean_quota::build(&config, antrean_platform::clock::system()).await?);
     let sweeper = antrean_quota::quota::spawn_sweeper(quota.clone(), config.sweep_seconds);
