@@ -46,14 +46,81 @@ async fn a_person_holds_one_active_booking_nationwide() {
         .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     assert_eq!(status::reason(&e).as_deref(), Some("ALREADY_BOOKED"));
+    // Another phone learns nothing about the booking: no code, office, date or id.
     let meta = status::metadata(&e);
-    assert_eq!(meta["booking_code"], first.booking_code);
-    assert_eq!(meta["office_code"], "BOGOR");
+    let code = first.booking_code.clone();
+    let everything = format!("{} {meta:?} {:?}", e.message(), e.details());
+    for secret in [
+        code.as_str(),
+        code.replace('-', "").as_str(),
+        &first.booking_id,
+        "BOGOR",
+        "Bogor",
+        "2026-12-01",
+        "Desember",
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked: {everything}"
+        );
+    }
     assert!(
-        e.message().contains("sudah memiliki booking aktif"),
+        e.message().contains("sudah memiliki booking aktif")
+            && e.message().contains("nomor WhatsApp yang terdaftar"),
         "{}",
         e.message()
     );
+    // The booking's own contact is told, with the details, once however often it is tried.
+    let mut owner = Vec::new();
+    for _ in 0..100 {
+        owner = s.cloud_api.messages_to("6281234567890");
+        if !owner.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let notice = owner
+        .iter()
+        .find(|m| m.body["template"]["name"] == "antrean_percobaan_booking")
+        .unwrap_or_else(|| panic!("no notice: {owner:?}"));
+    assert!(notice.body.to_string().contains(&code), "{}", notice.body);
+    s.booking
+        .clone()
+        .create_booking(create(
+            "r2b",
+            "DENPASAR",
+            "2026-12-02",
+            pb::Session::Siang,
+            "081399998888",
+            vec![budi()],
+        ))
+        .await
+        .unwrap_err();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let notices = s
+        .cloud_api
+        .messages_to("6281234567890")
+        .iter()
+        .filter(|m| m.body["template"]["name"] == "antrean_percobaan_booking")
+        .count();
+    assert_eq!(notices, 1);
+
+    // Asked from the booking's own phone, the refusal says which booking it is.
+    let e = s
+        .booking
+        .clone()
+        .create_booking(create(
+            "r2c",
+            "BOGOR",
+            "2026-12-03",
+            pb::Session::Pagi,
+            "081234567890",
+            vec![budi()],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status::reason(&e).as_deref(), Some("ALREADY_BOOKED"));
+    assert_eq!(status::metadata(&e)["booking_code"], first.booking_code);
     // Without NIK, name + birth date identify the person.
     s.book(create(
         "r3",

@@ -146,11 +146,16 @@ async fn sold_out_already_booked_and_limit_replies() {
 
     let held = w.say(BOGOR_NUMBER, PHONE, "#Budi#25011987#03122026").await;
     let code = code_in(&held, "Kode konfirmasi:");
-    w.say(BOGOR_NUMBER, PHONE, &code).await;
+    let confirmed = w.say(BOGOR_NUMBER, PHONE, &code).await;
+    let booking_code = code_in(&confirmed, "Kode booking:");
     let again = w
         .say(BOGOR_NUMBER, "6281299990000", "#budi#25011987#04122026")
         .await;
     assert!(again.contains("sudah memiliki booking aktif"), "{again}");
+    // Another number is not told the booking's code, date or office.
+    for secret in [booking_code.as_str(), "03122026", "Desember", "BOGOR"] {
+        assert!(!again.contains(secret), "{secret} leaked: {again}");
+    }
 
     for (i, name) in ["Ani", "Cici", "Dodi", "Euis"].iter().enumerate() {
         let held = w

@@ -531,7 +531,9 @@ impl Bookings {
                     Some("one_active_booking_per_person"),
                 ) {
                     drop(tx);
-                    return Err(self.already_booked(&a.person_key, &a.name).await?);
+                    return Err(self
+                        .already_booked(&a.person_key, &a.name, contact_id)
+                        .await?);
                 }
                 return Err(e.into());
             }
@@ -639,10 +641,15 @@ impl Bookings {
         Ok(u32::try_from(active).unwrap_or(u32::MAX))
     }
 
+    /// The refusal of a person who already has an active booking. Asked from the booking's
+    /// own contact, it carries the booking's details; from any other contact it carries none
+    /// (a name and a birth date or a NIK are no proof of anything), and the details go to the
+    /// booking's own contact instead, at most once an hour per booking.
     pub(crate) async fn already_booked(
         &self,
         person_key: &str,
         name: &str,
+        requester: Uuid,
     ) -> Result<BookingError> {
         let row: Option<BookingRow> = sqlx::query_as(
             "SELECT b.* FROM bookings b JOIN booking_applicants ba ON ba.booking_id = b.id
@@ -657,8 +664,13 @@ impl Bookings {
                 "race", "retry",
             ))));
         };
+        let own = b.contact_id == requester;
+        if !own && let Err(e) = self.tell_owner_of_attempt(&b).await {
+            tracing::warn!(error = %e, booking_id = %b.id, "the notice of a booking attempt was not sent");
+        }
         Ok(BookingError::AlreadyBooked(Box::new(
             crate::error::ActiveBooking {
+                own,
                 name: name.to_owned(),
                 booking_id: b.id.to_string(),
                 booking_code: b
@@ -1114,6 +1126,67 @@ impl Bookings {
         }
         changed += self.release_unreconfirmed().await?;
         Ok(changed)
+    }
+
+    /// Tells a booking's contact that someone else tried to book one of its people, with the
+    /// booking's details (an approved template: the contact's 24-hour window is likely shut).
+    /// One notice per booking per hour, however often it is tried.
+    async fn tell_owner_of_attempt(&self, b: &BookingRow) -> anyhow::Result<()> {
+        let office = self.office(&b.office_code).await?;
+        let contact = self
+            .identity
+            .clone()
+            .get_contact(pb::GetContactRequest {
+                contact_id: b.contact_id.to_string(),
+            })
+            .await?
+            .into_inner();
+        let view = self.view(b.id).await?;
+        let names = view
+            .applicants
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let code = view
+            .booking
+            .booking_code
+            .as_deref()
+            .and_then(BookingCode::parse)
+            .map(|c| c.display())
+            .unwrap_or_else(|| "(belum dikonfirmasi)".into());
+        let hour = self.clock.now().format("%Y%m%d%H");
+        let params = [
+            ("name", names),
+            ("booking_code", code),
+            ("office_name", office.name.clone()),
+            ("date", antrean_platform::domain::tanggal(b.date)),
+            ("session", b.session.clone()),
+        ];
+        let parameters: std::collections::HashMap<String, String> =
+            params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
+        if !contact.email.is_empty() {
+            channels.push((pb::Channel::Email, "email"));
+        }
+        for (channel, tag) in channels {
+            self.notification
+                .clone()
+                .send(pb::SendRequest {
+                    idempotency_key: format!("attempt:{}:{hour}:{tag}", b.id),
+                    channel: channel as i32,
+                    recipient: Some(pb::Recipient {
+                        phone: contact.phone.clone(),
+                        whatsapp_user_id: contact.whatsapp_user_id.clone(),
+                        email: contact.email.clone(),
+                    }),
+                    sender_phone_number_id: office.phone_number_id.clone(),
+                    template: "booking_attempt_notice".into(),
+                    parameters: parameters.clone(),
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// The day-before reminder, by WhatsApp from the office's number. Outside the 24-hour

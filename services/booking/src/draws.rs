@@ -277,7 +277,7 @@ impl Bookings {
                 .find(|a| a.person_key == key)
                 .map(|a| a.name.clone())
                 .unwrap_or_default();
-            return Err(self.already_booked(&key, &name).await?);
+            return Err(self.already_booked(&key, &name, contact_id).await?);
         }
         let max = self.config().max_people_per_phone;
         if (active as u32).saturating_add(person_keys.len() as u32) > max {

@@ -42,9 +42,13 @@ pub enum BookingError {
     Db(#[from] sqlx::Error),
 }
 
-/// The booking that keeps a person from booking again.
+/// The booking that keeps a person from booking again. Its details are told only to its own
+/// contact: a request from another contact is answered without them (the details go to the
+/// booking's contact instead, see `Bookings::already_booked`).
 #[derive(Debug)]
 pub struct ActiveBooking {
+    /// Whether the request came from the booking's own contact.
+    pub own: bool,
     pub name: String,
     pub booking_id: String,
     pub booking_code: Option<String>,
@@ -75,8 +79,22 @@ impl From<BookingError> for Status {
                 "This idempotency key was already used with different content.",
             )
             .into(),
+            AlreadyBooked(active) if !active.own => Problem::new(
+                Code::AlreadyExists,
+                "ALREADY_BOOKED",
+                format!(
+                    "{} sudah memiliki booking aktif. Satu orang hanya boleh memiliki satu booking aktif. Rincian booking tersebut kami kirim ke nomor WhatsApp yang terdaftar pada booking itu.",
+                    active.name
+                ),
+                format!(
+                    "{} already has an active booking; its details were sent to that booking's own contact.",
+                    active.name
+                ),
+            )
+            .into(),
             AlreadyBooked(active) => {
                 let ActiveBooking {
+                    own: _,
                     name,
                     booking_id,
                     booking_code,

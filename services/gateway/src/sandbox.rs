@@ -73,6 +73,7 @@ pub enum TemplateCategory {
 
 /// The templates approved on the business account: name, category, body parameters.
 pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
+    ("antrean_percobaan_booking", TemplateCategory::Utility, 5),
     ("antrean_pengingat_h1", TemplateCategory::Utility, 5),
     (
         "antrean_pengingat_h1_konfirmasi",

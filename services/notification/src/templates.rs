@@ -85,6 +85,7 @@ pub fn subject(template: &str) -> &'static str {
         "draw_won" => "Hasil undian antrean paspor: Anda mendapat kursi",
         "draw_waitlisted" => "Hasil undian antrean paspor: daftar tunggu",
         "draw_refused" => "Hasil undian antrean paspor",
+        "booking_attempt_notice" => "Ada yang mencoba memesan antrean paspor atas data Anda",
         _ => "Informasi antrean paspor",
     }
 }
@@ -145,6 +146,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `booking_cancelled` | `booking_code`, `office_name`, `date`, `session` |
 /// | `feedback_received` | `office_name` |
 /// | `error` | `message`, `format`, `example` |
+/// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
 /// | `reminder_h1_reconfirm` | `name`, `office_name`, `date`, `schedule_local`, `queue_number`, `booking_code`, `reconfirm_by_local` (approved UTILITY template) |
 /// | `booking_reconfirmed` | `booking_code`, `office_name`, `date` |
@@ -257,6 +259,17 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("format")?,
             get("example")?
         )),
+        "booking_attempt_notice" => {
+            let v = values(&["name", "booking_code", "office_name", "date", "session"])?;
+            approved(
+                "antrean_percobaan_booking",
+                &v,
+                format!(
+                    "Seseorang dari nomor lain mencoba memesan antrean paspor untuk {}, yang sudah memiliki booking aktif {} di {} pada {} sesi {}. Booking Anda tetap berlaku. Bila itu bukan permintaan Anda, abaikan pesan ini dan jangan berikan kode booking kepada siapa pun.",
+                    v[0], v[1], v[2], v[3], v[4]
+                ),
+            )
+        }
         "reminder_h1" => {
             let v = values(&[
                 "name",
