@@ -241,17 +241,40 @@ pub struct WhatsApp {
 }
 
 pub async fn start_with_whatsapp() -> WhatsApp {
+    start_with_whatsapp_using(|_| {}).await
+}
+
+/// The system with a gateway whose settings `configure` changes first.
+pub async fn start_with_whatsapp_using(
+    configure: impl FnOnce(&mut antrean_gateway::GatewayConfig),
+) -> WhatsApp {
     let system = start().await;
     let cloud_api = system.cloud_api.clone();
-    let notification_url = system.notification_url.clone();
-    let gc = antrean_gateway::GatewayConfig::for_tests(
+    let mut gc = antrean_gateway::GatewayConfig::for_tests(
         system.database_url.clone(),
         system.identity_url.clone(),
         system.quota_url.clone(),
         system.booking_url.clone(),
-        notification_url,
+        system.notification_url.clone(),
     );
-    let app = antrean_gateway::build(gc, system.clock.clone())
+    configure(&mut gc);
+    let (app, gateway) = serve_gateway(gc, &system).await;
+    WhatsApp {
+        system,
+        cloud_api,
+        gateway,
+        http: reqwest::Client::new(),
+        app,
+        seq: std::sync::atomic::AtomicU64::new(0),
+    }
+}
+
+/// Starts a gateway replica with `config` over `system`'s services; answers it and its URL.
+pub async fn serve_gateway(
+    config: antrean_gateway::GatewayConfig,
+    system: &System,
+) -> (Arc<antrean_gateway::App>, String) {
+    let app = antrean_gateway::build(config, system.clock.clone())
         .await
         .unwrap();
     let (listener, addr) = testing::listener().await;
@@ -260,14 +283,7 @@ pub async fn start_with_whatsapp() -> WhatsApp {
         listener,
         std::future::pending(),
     ));
-    WhatsApp {
-        system,
-        cloud_api,
-        gateway: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        app,
-        seq: std::sync::atomic::AtomicU64::new(0),
-    }
+    (app, format!("http://{addr}"))
 }
 
 /// The sandbox phone_number_id of an office (see the quota seed).

@@ -56,17 +56,14 @@ pub struct Limits {
     pub per_client: Limiter,
     /// Booking attempts, per contact phone.
     pub per_phone: Limiter,
-    /// Look-ups by booking code, per client address (codes must not be enumerable).
-    pub lookups: Limiter,
 }
 
 impl Limits {
-    /// Per minute: every request per client, booking attempts per phone, look-ups per client.
-    pub fn new(per_client: u32, per_phone: u32, lookups: u32) -> Self {
+    /// Per minute: every request per client, booking attempts per phone.
+    pub fn new(per_client: u32, per_phone: u32) -> Self {
         Self {
             per_client: Limiter::new(per_client, per_client / 5),
             per_phone: Limiter::new(per_phone, per_phone / 2),
-            lookups: Limiter::new(lookups, lookups / 2),
         }
     }
 }
@@ -76,6 +73,16 @@ pub struct FairLimits {
     pub verifications: crate::verification::VerificationLimits,
     /// Bookings, waitlist joins and draw entries per client network.
     pub bookings_per_network: SharedLimit,
+    /// Look-ups and cancellations by booking code per client network and per phone (codes
+    /// must not be enumerable from any number of replicas).
+    pub lookups_per_network: SharedLimit,
+    pub lookups_per_phone: SharedLimit,
+    /// Staff sign-ins per client network and per username.
+    pub signins_per_network: SharedLimit,
+    pub signins_per_user: SharedLimit,
+    /// WhatsApp messages acted on per sender, and the one notice of a sender over it.
+    pub messages_per_sender: SharedLimit,
+    pub flood_notices: SharedLimit,
 }
 
 impl FairLimits {
@@ -90,6 +97,32 @@ impl FairLimits {
                 c.api_rate_bookings,
                 Duration::from_secs(3600),
             ),
+            lookups_per_network: SharedLimit::new(
+                "lookups:net",
+                c.api_rate_lookups,
+                Duration::from_secs(60),
+            ),
+            lookups_per_phone: SharedLimit::new(
+                "lookups:phone",
+                c.api_rate_lookups_per_phone,
+                Duration::from_secs(3600),
+            ),
+            signins_per_network: SharedLimit::new(
+                "signins:net",
+                c.api_rate_signins,
+                Duration::from_secs(900),
+            ),
+            signins_per_user: SharedLimit::new(
+                "signins:user",
+                c.api_rate_signins_per_user,
+                Duration::from_secs(900),
+            ),
+            messages_per_sender: SharedLimit::new(
+                "messages:sender",
+                c.whatsapp_rate_per_sender,
+                Duration::from_secs(60),
+            ),
+            flood_notices: SharedLimit::new("messages:notice", 1, Duration::from_secs(600)),
         }
     }
 }
@@ -183,6 +216,17 @@ impl ApiError {
     /// 401 CONTACT_NOT_VERIFIED: no contact token came with the request.
     pub(crate) fn not_verified(en: bool) -> Self {
         Self::from_status(&status::contact_not_verified(), en)
+    }
+
+    /// A page answering this error: its status, and Retry-After when it has one.
+    pub(crate) fn page(&self, body: axum::response::Html<String>) -> Response {
+        let mut r = (self.status, body).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
     }
 
     pub(crate) fn too_many(en: bool, wait: std::time::Duration) -> Self {
@@ -1067,7 +1111,31 @@ struct PhoneQuery {
     phone: Option<String>,
 }
 
-/// Look-ups by code need the phone, and are limited per client so codes cannot be guessed.
+/// The limits on look-ups and cancellations by booking code (API and portal), shared by every
+/// replica: per client network, and per phone (its digits, however it is written).
+pub(crate) async fn lookup_limits(
+    app: &App,
+    ip: IpAddr,
+    phone: &str,
+    en: bool,
+) -> Result<(), ApiError> {
+    let network = crate::client::network(ip);
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits = crate::ratelimit::hashed(
+        antrean_platform::phone::normalize(&digits)
+            .as_deref()
+            .unwrap_or(&digits),
+    );
+    app.shared
+        .check_all(&[
+            (&app.fair.lookups_per_network, &network),
+            (&app.fair.lookups_per_phone, &digits),
+        ])
+        .await
+        .map_err(|r| ApiError::refused(en, r))
+}
+
+/// Look-ups by code need the phone, and are limited so codes cannot be guessed.
 async fn lookup(
     app: &App,
     ip: IpAddr,
@@ -1076,14 +1144,11 @@ async fn lookup(
     phone: Option<String>,
 ) -> Result<pb::Booking, ApiError> {
     client(app, ip, en)?;
-    app.limits
-        .lookups
-        .check(&ip.to_string())
-        .map_err(|w| ApiError::too_many(en, w))?;
     let phone = phone.unwrap_or_default();
     if phone.trim().is_empty() {
         return Err(ApiError::fields(en, vec![("phone".into(), required(en))]));
     }
+    lookup_limits(app, ip, &phone, en).await?;
     let r = app
         .booking
         .clone()

@@ -137,6 +137,31 @@ pub async fn handle(app: &App, m: &Incoming) -> Result<(), Status> {
             }
         }
     };
+    // A sender's messages are acted on at a human pace, across every replica; beyond it they
+    // are stored and marked done without effect, and the sender is told once in a while.
+    match app
+        .shared
+        .check(&app.fair.messages_per_sender, &m.sender_key)
+        .await
+    {
+        Ok(()) => {}
+        Err(crate::ratelimit::Refused::Wait(_)) => {
+            tracing::warn!(wamid = %m.wamid, "message over its sender's limit, not acted on");
+            if app
+                .shared
+                .check(&app.fair.flood_notices, &m.sender_key)
+                .await
+                .is_ok()
+            {
+                return send(app, m, Reply::new("too_many_messages", &[])).await;
+            }
+            return Ok(());
+        }
+        // Retried later, like any message whose effect could not be made.
+        Err(crate::ratelimit::Refused::Unavailable(e)) => {
+            return Err(antrean_platform::status::unavailable("redis", e));
+        }
+    }
     let command = match (&m.reply_id, &m.text) {
         (Some(id), _) => Ok(match id.strip_prefix("menu:") {
             Some("tanggal") => Command::Dates,

@@ -12,7 +12,7 @@ use crate::portal::esc;
 use antrean_platform::actor::with_token;
 use antrean_proto::v1 as pb;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -124,8 +124,28 @@ async fn login_page() -> Response {
     shell_page("Masuk", &login_form(None)).into_response()
 }
 
-async fn login(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+    // Limited per client network and per username across every replica before any password
+    // is checked: each check costs identity an Argon2 hash.
+    let network = crate::client::network(api::client_addr(&app, peer, &headers));
+    let username = crate::ratelimit::hashed(&field("username").trim().to_lowercase());
+    if let Err(r) = app
+        .shared
+        .check_all(&[
+            (&app.fair.signins_per_network, &network),
+            (&app.fair.signins_per_user, &username),
+        ])
+        .await
+    {
+        let e = ApiError::refused(false, r);
+        return e.page(shell_page("Masuk", &login_form(Some(&e.message_text()))));
+    }
     let staff = app
         .identity
         .clone()
@@ -138,10 +158,9 @@ async fn login(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String
         Ok(s) => s.into_inner(),
         Err(s) => {
             let e = ApiError::from_status(&s, false);
-            let code = if e.status == StatusCode::SERVICE_UNAVAILABLE {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::UNAUTHORIZED
+            let code = match e.status {
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => e.status,
+                _ => StatusCode::UNAUTHORIZED,
             };
             return (
                 code,

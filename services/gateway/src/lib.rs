@@ -102,9 +102,23 @@ pub struct GatewayConfig {
     /// Booking attempts per minute per contact phone (bursts of half of it).
     #[arg(long, env = "API_RATE_PER_PHONE", default_value_t = 20)]
     pub api_rate_per_phone: u32,
-    /// Look-ups and confirmations by code per minute per client address (bursts of half).
+    /// Look-ups and cancellations by booking code (API and portal) and verification-code
+    /// confirmations per minute per client network, shared by every replica.
     #[arg(long, env = "API_RATE_LOOKUPS", default_value_t = 20)]
     pub api_rate_lookups: u32,
+    /// Look-ups and cancellations by booking code per hour per phone, shared by every replica.
+    #[arg(long, env = "API_RATE_LOOKUPS_PER_PHONE", default_value_t = 30)]
+    pub api_rate_lookups_per_phone: u32,
+    /// Staff sign-ins per 15 minutes per client network, shared by every replica.
+    #[arg(long, env = "API_RATE_SIGNINS", default_value_t = 30)]
+    pub api_rate_signins: u32,
+    /// Staff sign-ins per 15 minutes per username, shared by every replica.
+    #[arg(long, env = "API_RATE_SIGNINS_PER_USER", default_value_t = 10)]
+    pub api_rate_signins_per_user: u32,
+    /// WhatsApp messages acted on per minute per sender, shared by every replica; more are
+    /// stored and marked, not acted on, and the sender is told once.
+    #[arg(long, env = "WHATSAPP_RATE_PER_SENDER", default_value_t = 60)]
+    pub whatsapp_rate_per_sender: u32,
     /// Redis for the limits shared by every replica (one URL, or cluster nodes separated by
     /// commas).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -222,11 +236,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     )
     .await?;
     let pii = config.pii.load()?;
-    let limits = api::Limits::new(
-        config.api_rate_per_client,
-        config.api_rate_per_phone,
-        config.api_rate_lookups,
-    );
+    let limits = api::Limits::new(config.api_rate_per_client, config.api_rate_per_phone);
     let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
         config.availability_max_age_ms,
     ));

@@ -21,6 +21,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 const CSS: &str = include_str!("../assets/antrean.css");
@@ -64,7 +65,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 }
 
 fn error_page(e: &ApiError) -> Response {
-    page("Terjadi masalah", &format!("<h1>Terjadi masalah</h1><p class=\"alert\" role=\"alert\">{}</p><p><a href=\"/\">Kembali</a></p>", esc(&e.message_text()))).into_response()
+    e.page(page("Terjadi masalah", &format!("<h1>Terjadi masalah</h1><p class=\"alert\" role=\"alert\">{}</p><p><a href=\"/\">Kembali</a></p>", esc(&e.message_text()))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -859,9 +860,18 @@ async fn lookup_page() -> Response {
     page("Cek booking", &lookup_form(None)).into_response()
 }
 
-async fn lookup(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn lookup(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
+    let ip = api::client_addr(&app, peer, &headers);
+    if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
+        return error_page(&e);
+    }
     let r = app
         .booking
         .clone()
@@ -882,9 +892,18 @@ async fn lookup(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, Strin
     }
 }
 
-async fn cancel(State(app): State<Arc<App>>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn cancel(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
+    let ip = api::client_addr(&app, peer, &headers);
+    if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
+        return error_page(&e);
+    }
     let r = api::changing(
         &app,
         app.booking

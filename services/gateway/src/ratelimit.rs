@@ -70,6 +70,13 @@ impl SharedLimit {
     }
 }
 
+/// The Redis key part of a phone number or a username: a hash, so Redis holds no personal
+/// data (its keys are listed by any operator with access).
+pub fn hashed(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(value.as_bytes())[..16])
+}
+
 /// Why a shared limit did not let a request through.
 #[derive(Debug)]
 pub enum Refused {

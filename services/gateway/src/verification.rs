@@ -129,10 +129,14 @@ pub async fn confirm(
     code: &str,
     en: bool,
 ) -> Result<pb::ContactProof, ApiError> {
-    app.limits
-        .lookups
-        .check(&client.to_string())
-        .map_err(|w| ApiError::too_many(en, w))?;
+    // Each verification ends after 5 wrong codes; this bounds the verifications tried.
+    app.shared
+        .check(
+            &app.fair.lookups_per_network,
+            &crate::client::network(client),
+        )
+        .await
+        .map_err(|r| ApiError::refused(en, r))?;
     if code.trim().is_empty() {
         return Err(ApiError::fields(
             en,

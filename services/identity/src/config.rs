@@ -34,6 +34,12 @@ pub struct IdentityConfig {
     pub no_show_block_days: u32,
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
+    /// Password hashes (Argon2id, about 19 MiB each) computed at once; sign-ins beyond them
+    /// wait up to PASSWORD_HASH_WAIT_MS, then are answered RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 2)]
+    pub password_hash_concurrency: usize,
+    #[arg(long, env = "PASSWORD_HASH_WAIT_MS", default_value_t = 2000)]
+    pub password_hash_wait_ms: u64,
 }
 
 /// The no-show rule.

@@ -599,6 +599,12 @@ impl IdentityService for IdentityGrpc {
                     )
                     .with("locked_until", until.to_rfc3339()),
                 ),
+                staff::LoginError::Busy => Status::from(Problem::new(
+                    Code::ResourceExhausted,
+                    "TOO_MANY_SIGNINS",
+                    "Terlalu banyak percobaan masuk saat ini. Silakan coba lagi sebentar lagi.",
+                    "Too many sign-ins at the moment. Please try again shortly.",
+                )),
                 staff::LoginError::Db(e) => db(e),
             })?;
         let expires = now + chrono::Duration::hours(antrean_platform::actor::TOKEN_HOURS);

@@ -37,7 +37,10 @@ pub async fn build(
     Ok(grpc::IdentityGrpc::new(
         store::Store::new(pool.clone(), pii.clone()),
         verify::Verifications::new(pool.clone(), pii),
-        staff::StaffStore::new(pool),
+        staff::StaffStore::new(pool).with_hash_bound(
+            config.password_hash_concurrency,
+            std::time::Duration::from_millis(config.password_hash_wait_ms),
+        ),
         config.actor_key.load()?,
         clock,
         config.penalty(),

@@ -6,6 +6,8 @@ use antrean_platform::status::FieldViolation;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{FromRow, PgPool};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// Failures in a row that lock an account, and for how long.
@@ -141,17 +143,34 @@ pub enum CreateError {
 pub enum LoginError {
     Wrong,
     Locked(DateTime<Utc>),
+    /// Every password-hash slot stayed taken for the whole wait: a flood of sign-ins.
+    Busy,
     Db(sqlx::Error),
 }
 
 #[derive(Clone)]
 pub struct StaffStore {
     pool: PgPool,
+    /// Bounds the password hashes computed at once (each holds about 19 MiB): without it a
+    /// few dozen parallel sign-ins, known usernames or not, would take the process's memory.
+    hashing: Arc<Semaphore>,
+    hash_wait: std::time::Duration,
 }
 
 impl StaffStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            hashing: Arc::new(Semaphore::new(2)),
+            hash_wait: std::time::Duration::from_secs(2),
+        }
+    }
+
+    /// At most `concurrency` password hashes at once; a sign-in waits up to `wait` for one.
+    pub fn with_hash_bound(mut self, concurrency: usize, wait: std::time::Duration) -> Self {
+        self.hashing = Arc::new(Semaphore::new(concurrency.max(1)));
+        self.hash_wait = wait;
+        self
     }
 
     /// Creates an account (hashing off the async threads); `by` is recorded in the audit
@@ -232,9 +251,14 @@ impl StaffStore {
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |r| r.password_hash.clone());
         let password = password.to_owned();
+        let Ok(Ok(_slot)) =
+            tokio::time::timeout(self.hash_wait, self.hashing.clone().acquire_owned()).await
+        else {
+            return Err(LoginError::Busy);
+        };
         let good = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
-            .expect("verifying does not panic");
+            .unwrap_or(false);
         let Some(row) = row else {
             return Err(LoginError::Wrong);
         };

@@ -144,6 +144,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `booking_confirmed` | `booking_code`, `queue_number`, `name`, `office_name`, `date`, `session`, `schedule_local`, `arrive_by_local` |
 /// | `booking_status` | `booking_code`, `status`, `office_name`, `date`, `session`, `queue_number`, `schedule_local` |
 /// | `booking_cancelled` | `booking_code`, `office_name`, `date`, `session` |
+/// | `too_many_messages` | (none): a sender over the per-sender limit, told once |
 /// | `feedback_received` | `office_name` |
 /// | `error` | `message`, `format`, `example` |
 /// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
@@ -249,6 +250,9 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("date")?,
             get("session")?
         )),
+        "too_many_messages" => text(
+            "Terlalu banyak pesan dari nomor ini dalam waktu singkat. Pesan berikutnya baru kami proses setelah beberapa saat; mohon tunggu sebentar sebelum mengirim lagi.".to_owned(),
+        ),
         "feedback_received" => text(format!(
             "Terima kasih. Pesan Anda sudah kami terima dan diteruskan ke {}.",
             get("office_name")?
