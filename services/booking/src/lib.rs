@@ -44,10 +44,13 @@ pub async fn build(
     .await?;
     let tls = config.tls.load()?;
     let tls = tls.as_ref();
+    let identity = IdentityServiceClient::new(traced_channel(&config.identity_url, tls)?);
+    let tokens = config.actor_key.load()?;
+    tokens.refresh_disabled_from(identity.clone());
     Ok(Bookings::new(
         pool,
         bookings::Clients {
-            identity: IdentityServiceClient::new(traced_channel(&config.identity_url, tls)?),
+            identity,
             quota: QuotaServiceClient::new(traced_channel(&config.quota_url, tls)?),
             notification: NotificationServiceClient::new(traced_channel(
                 &config.notification_url,
@@ -56,7 +59,7 @@ pub async fn build(
         },
         clock,
         config.clone(),
-        config.actor_key.load()?,
+        tokens,
         config.pii.load()?,
     ))
 }

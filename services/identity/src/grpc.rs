@@ -35,6 +35,12 @@ pub static ALLOW: AllowList = AllowList {
         ("CreateStaff", STAFF),
         ("AuthenticateStaff", STAFF),
         ("ListStaff", STAFF),
+        ("SetStaffActive", STAFF),
+        // Every service that checks actor tokens.
+        (
+            "ListDisabledStaff",
+            &["quota", "booking", "gateway", "notification"],
+        ),
     ],
 };
 const CHANNELS: &[&str] = &["gateway", "channel"];
@@ -614,6 +620,63 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(out))
     }
 
+    async fn set_staff_active(
+        &self,
+        req: Request<pb::SetStaffActiveRequest>,
+    ) -> Result<Response<pb::Staff>, Status> {
+        let now = self.clock.now();
+        let actor = self.tokens.actor(&req, now.timestamp())?;
+        let r = req.into_inner();
+        let not_found = || {
+            Status::from(Problem::new(
+                Code::NotFound,
+                "NOT_FOUND",
+                "Akun petugas tidak ditemukan.",
+                "No such staff account.",
+            ))
+        };
+        let target = self
+            .staff
+            .get(&r.username)
+            .await
+            .map_err(db)?
+            .ok_or_else(not_found)?;
+        // Heads manage their own office's staff; everything else is the directorate's.
+        if !(target.role() == Role::OfficeStaff
+            && actor.may(Permission::Manage, &target.office_code))
+        {
+            actor.require(Permission::Administer, &target.office_code)?;
+        }
+        if target.id.to_string() == actor.staff_id && !r.active {
+            return Err(Problem::new(
+                Code::FailedPrecondition,
+                "OWN_ACCOUNT",
+                "Anda tidak dapat menonaktifkan akun Anda sendiri.",
+                "You cannot disable your own account.",
+            )
+            .into());
+        }
+        let row = self
+            .staff
+            .set_active(&r.username, r.active, &actor, now)
+            .await
+            .map_err(db)?
+            .ok_or_else(not_found)?;
+        // This replica refuses the account's tokens at once; the others within a refresh.
+        self.tokens
+            .set_disabled(self.staff.disabled_ids().await.map_err(db)?);
+        Ok(Response::new(staff_proto(&row)))
+    }
+
+    async fn list_disabled_staff(
+        &self,
+        _req: Request<pb::ListDisabledStaffRequest>,
+    ) -> Result<Response<pb::ListDisabledStaffResponse>, Status> {
+        Ok(Response::new(pb::ListDisabledStaffResponse {
+            staff_ids: self.staff.disabled_ids().await.map_err(db)?,
+        }))
+    }
+
     async fn list_staff(
         &self,
         req: Request<pb::ListStaffRequest>,
@@ -654,5 +717,6 @@ fn staff_proto(r: &staff::StaffRow) -> pb::Staff {
         office_code: r.office_code.clone(),
         access_token: String::new(),
         access_expires_at: None,
+        active: r.active,
     }
 }

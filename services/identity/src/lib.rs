@@ -34,14 +34,22 @@ pub async fn build(
     )
     .await?;
     let pii = config.pii.load()?;
+    let staff = staff::StaffStore::new(pool.clone()).with_hash_bound(
+        config.password_hash_concurrency,
+        std::time::Duration::from_millis(config.password_hash_wait_ms),
+    );
+    let tokens = config.actor_key.load()?;
+    // Other replicas disable accounts too: their tokens are refused here within a refresh.
+    let store = staff.clone();
+    tokens.spawn_disabled_refresh(move || {
+        let store = store.clone();
+        async move { Ok(store.disabled_ids().await?) }
+    });
     Ok(grpc::IdentityGrpc::new(
         store::Store::new(pool.clone(), pii.clone()),
-        verify::Verifications::new(pool.clone(), pii),
-        staff::StaffStore::new(pool).with_hash_bound(
-            config.password_hash_concurrency,
-            std::time::Duration::from_millis(config.password_hash_wait_ms),
-        ),
-        config.actor_key.load()?,
+        verify::Verifications::new(pool, pii),
+        staff,
+        tokens,
         clock,
         config.penalty(),
     ))

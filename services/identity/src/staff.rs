@@ -298,6 +298,65 @@ impl StaffStore {
         Err(LoginError::Wrong)
     }
 
+    /// Disables or enables the account `username`, audited; `None` when there is none.
+    pub async fn set_active(
+        &self,
+        username: &str,
+        active: bool,
+        by: &Actor,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Option<StaffRow>> {
+        let mut tx = self.pool.begin().await?;
+        let before: Option<StaffRow> =
+            sqlx::query_as("SELECT * FROM staff WHERE username = $1 FOR UPDATE")
+                .bind(username.trim().to_lowercase())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let row: StaffRow =
+            sqlx::query_as("UPDATE staff SET active = $2 WHERE id = $1 RETURNING *")
+                .bind(before.id)
+                .bind(active)
+                .fetch_one(&mut *tx)
+                .await?;
+        audit::record(
+            &mut *tx,
+            audit::Action {
+                actor: by,
+                action: if active {
+                    "EnableStaff"
+                } else {
+                    "DisableStaff"
+                },
+                office_code: &row.office_code,
+                target: &row.username,
+                before: Some(serde_json::json!({"active": before.active})),
+                after: Some(serde_json::json!({"active": row.active})),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    /// The ids of disabled accounts.
+    pub async fn disabled_ids(&self) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id::text FROM staff WHERE NOT active")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The account `username`, active or not.
+    pub async fn get(&self, username: &str) -> sqlx::Result<Option<StaffRow>> {
+        sqlx::query_as("SELECT * FROM staff WHERE username = $1")
+            .bind(username.trim().to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+    }
+
     /// Accounts of one office, or all with `office` empty.
     pub async fn list(&self, office: &str) -> sqlx::Result<Vec<StaffRow>> {
         sqlx::query_as(

@@ -11,6 +11,9 @@
 //! every office and manage staff.
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use tonic::{Code, Status};
 
 use crate::status::Problem;
@@ -151,7 +154,12 @@ impl Actor {
 #[derive(Clone)]
 pub struct Tokens {
     key: [u8; 32],
+    /// Staff ids whose accounts are disabled: their tokens are refused however genuine.
+    disabled: Arc<RwLock<HashSet<String>>>,
 }
+
+/// How often a service asks identity for the disabled staff accounts.
+pub const DISABLED_REFRESH: Duration = Duration::from_secs(20);
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,7 +180,10 @@ impl ActorKey {
         let key = bytes
             .try_into()
             .map_err(|_| anyhow::anyhow!("STAFF_TOKEN_KEY must be 32 bytes (64 hex digits)"))?;
-        Ok(Tokens { key })
+        Ok(Tokens {
+            key,
+            disabled: Arc::default(),
+        })
     }
 }
 
@@ -220,14 +231,77 @@ impl Tokens {
         (actor.expires_at > now).then_some(actor)
     }
 
-    /// The actor of a staff RPC: UNAUTHENTICATED without a valid, unexpired token.
+    /// Replaces the set of disabled staff accounts.
+    pub fn set_disabled(&self, staff_ids: impl IntoIterator<Item = String>) {
+        let ids: HashSet<String> = staff_ids.into_iter().collect();
+        *self.disabled.write().unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// Keeps the disabled accounts current: `fetch` (identity's `ListDisabledStaff`, or its
+    /// own store) every [`DISABLED_REFRESH`]; a failed fetch keeps the last answer.
+    pub fn spawn_disabled_refresh<F, Fut>(&self, fetch: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Vec<String>>> + Send,
+    {
+        let tokens = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match fetch().await {
+                    Ok(ids) => tokens.set_disabled(ids),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "disabled staff accounts not refreshed")
+                    }
+                }
+                tokio::time::sleep(DISABLED_REFRESH).await;
+            }
+        })
+    }
+
+    /// [`Tokens::spawn_disabled_refresh`] from identity's `ListDisabledStaff`.
+    pub fn refresh_disabled_from(
+        &self,
+        identity: antrean_proto::v1::identity_service_client::IdentityServiceClient<
+            crate::grpc::TracedChannel,
+        >,
+    ) -> tokio::task::JoinHandle<()> {
+        self.spawn_disabled_refresh(move || {
+            let mut identity = identity.clone();
+            async move {
+                Ok(identity
+                    .list_disabled_staff(antrean_proto::v1::ListDisabledStaffRequest {})
+                    .await?
+                    .into_inner()
+                    .staff_ids)
+            }
+        })
+    }
+
+    /// The actor of a staff RPC: UNAUTHENTICATED without a valid, unexpired token, or with
+    /// the token of a disabled account.
     pub fn actor<T>(&self, req: &tonic::Request<T>, now: i64) -> Result<Actor, Status> {
         let token = req
             .metadata()
             .get(METADATA_KEY)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        self.verify(token, now).ok_or_else(|| {
+        let actor = self.verify(token, now);
+        if let Some(a) = &actor
+            && self
+                .disabled
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&a.staff_id)
+        {
+            return Err(Problem::new(
+                Code::Unauthenticated,
+                "ACCOUNT_DISABLED",
+                "Akun petugas ini telah dinonaktifkan.",
+                "This staff account has been disabled.",
+            )
+            .into_status());
+        }
+        actor.ok_or_else(|| {
             Problem::new(
                 Code::Unauthenticated,
                 "STAFF_LOGIN_REQUIRED",

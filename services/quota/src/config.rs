@@ -19,6 +19,9 @@ pub struct QuotaConfig {
     pub database_url: String,
     #[arg(long, env = "QUOTA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// The identity service: which staff accounts are disabled (their actor tokens refused).
+    #[arg(long, env = "IDENTITY_URL", default_value = "http://127.0.0.1:50051")]
+    pub identity_url: String,
     /// Redis holding the slot counters.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,

@@ -28,16 +28,23 @@ async fn main() -> anyhow::Result<()> {
     ));
     let listener = tokio::net::TcpListener::bind(&config.addr).await?;
     tracing::info!(addr = %config.addr, "quota service listening");
+    let tokens = config.actor_key.load()?;
+    let tls = config.tls.load()?;
+    tokens.refresh_disabled_from(
+        antrean_proto::v1::identity_service_client::IdentityServiceClient::new(
+            antrean_platform::grpc::traced_channel(&config.identity_url, tls.as_ref())?,
+        ),
+    );
     let options = ServeOptions {
         drain_delay: Duration::from_secs(config.drain_seconds),
-        tls: config.tls.load()?,
+        tls,
         allow: &antrean_quota::grpc::ALLOW,
         health_addr: config.tls.health_addr.clone(),
         ..ServeOptions::default()
     };
     serve(
         listener,
-        QuotaGrpc::new(quota, config.actor_key.load()?).into_server(),
+        QuotaGrpc::new(quota, tokens).into_server(),
         options,
         antrean_platform::shutdown_signal(),
     )
