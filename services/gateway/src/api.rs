@@ -1135,6 +1135,16 @@ pub(crate) async fn lookup_limits(
         .map_err(|r| ApiError::refused(en, r))
 }
 
+/// The least time a failed look-up by code takes, whatever the reason (no such code, another
+/// phone's, malformed): longer than any failure's own path, so the answer's time tells
+/// nothing about which it was.
+pub(crate) const LOOKUP_FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Waits out [`LOOKUP_FAILURE_FLOOR`] from `started`.
+pub(crate) async fn pad_failure(started: tokio::time::Instant) {
+    tokio::time::sleep_until(started + LOOKUP_FAILURE_FLOOR).await;
+}
+
 /// Look-ups by code need the phone, and are limited so codes cannot be guessed.
 async fn lookup(
     app: &App,
@@ -1149,6 +1159,7 @@ async fn lookup(
         return Err(ApiError::fields(en, vec![("phone".into(), required(en))]));
     }
     lookup_limits(app, ip, &phone, en).await?;
+    let started = tokio::time::Instant::now();
     let r = app
         .booking
         .clone()
@@ -1157,6 +1168,9 @@ async fn lookup(
             contact_phone: phone,
         })
         .await;
+    if r.is_err() {
+        pad_failure(started).await;
+    }
     match r {
         Ok(b) => Ok(b.into_inner()),
         // A malformed code answers exactly like an unknown one.

@@ -872,6 +872,7 @@ async fn lookup(
     if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
         return error_page(&e);
     }
+    let started = tokio::time::Instant::now();
     let r = app
         .booking
         .clone()
@@ -882,13 +883,16 @@ async fn lookup(
         .await;
     match r {
         Ok(b) => proof(&app, &b.into_inner(), &phone).await,
-        Err(_) => page(
-            "Cek booking",
-            &lookup_form(Some(
-                "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
-            )),
-        )
-        .into_response(),
+        Err(_) => {
+            api::pad_failure(started).await;
+            page(
+                "Cek booking",
+                &lookup_form(Some(
+                    "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
+                )),
+            )
+            .into_response()
+        }
     }
 }
 
@@ -904,6 +908,7 @@ async fn cancel(
     if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
         return error_page(&e);
     }
+    let started = tokio::time::Instant::now();
     let r = api::changing(
         &app,
         app.booking
@@ -922,7 +927,10 @@ async fn cancel(
                 esc(&b.booking_code)
             )).into_response()
         }
-        Err(s) => error_page(&ApiError::from_status(&s, false)),
+        Err(s) => {
+            api::pad_failure(started).await;
+            error_page(&ApiError::from_status(&s, false))
+        }
     }
 }
 
