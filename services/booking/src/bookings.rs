@@ -925,8 +925,8 @@ impl Bookings {
         .bind(contact.unwrap_or(Uuid::nil()))
         .fetch_optional(&self.pool)
         .await?;
-        let code = code?;
-        let _ = code;
+        // A malformed code is said so (after the same steps as any other failure).
+        code?;
         self.view(id.ok_or(BookingError::NotFound)?).await
     }
 
