@@ -174,7 +174,9 @@ async fn finish_all(pool: &sqlx::PgPool, outcomes: &[Outcome]) {
     }
     let r = sqlx::query(
         "UPDATE inbound_messages AS m SET state = o.state, last_error = o.error,
-            lease_until = NULL, next_attempt_at = COALESCE(o.next, m.next_attempt_at)
+            lease_until = NULL, next_attempt_at = COALESCE(o.next, m.next_attempt_at),
+            sender_enc = CASE WHEN o.state = 'DONE' THEN ''::bytea ELSE m.sender_enc END,
+            content_enc = CASE WHEN o.state = 'DONE' THEN ''::bytea ELSE m.content_enc END
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])
               AS o(wamid, state, error, next)
          WHERE m.wamid = o.wamid",
@@ -228,7 +230,10 @@ async fn finish(
 ) {
     let r = sqlx::query(
         "UPDATE inbound_messages SET state = $2, last_error = $3, lease_until = NULL,
-            next_attempt_at = COALESCE($4, next_attempt_at)
+            next_attempt_at = COALESCE($4, next_attempt_at),
+            -- Once handled, the sender's number and words go (the row stays, for replays).
+            sender_enc = CASE WHEN $2 = 'DONE' THEN ''::bytea ELSE sender_enc END,
+            content_enc = CASE WHEN $2 = 'DONE' THEN ''::bytea ELSE content_enc END
          WHERE wamid = $1",
     )
     .bind(wamid)

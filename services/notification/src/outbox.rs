@@ -248,6 +248,12 @@ impl Outbox {
                     $5::timestamptz[]) AS o(id, state, provider_id, error, next)),
              moved AS (
                 UPDATE outbox AS m SET state = o.state,
+                    -- Once sent (or given up), the message's personal data goes: its
+                    -- parameters and rendered body (names, codes) and its recipient.
+                    params = CASE WHEN o.state = 'QUEUED' THEN m.params ELSE '{}' END,
+                    payload = CASE WHEN o.state = 'QUEUED' THEN m.payload ELSE '{}' END,
+                    recipient_enc = CASE WHEN o.state = 'QUEUED' THEN m.recipient_enc
+                        ELSE ''::bytea END,
                     provider_message_id = COALESCE(o.provider_id, m.provider_message_id),
                     last_error = o.error, next_attempt_at = COALESCE(o.next, m.next_attempt_at),
                     lease_until = NULL, updated_at = $6
