@@ -1449,6 +1449,9 @@ pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<
                 }
                 Err(e) => tracing::warn!(error = %e, "priority roll-over failed"),
             }
+            if let Err(e) = b.erase_expired(b.config().retention_days).await {
+                tracing::warn!(error = %e, "retention erasure failed; tried again next sweep");
+            }
         }
     })
 }

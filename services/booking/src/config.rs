@@ -52,6 +52,10 @@ pub struct BookingConfig {
     pub priority_every: u8,
     #[arg(long, env = "BOOKING_SWEEP_SECONDS", default_value_t = 30)]
     pub sweep_seconds: u64,
+    /// Days after the appointment date when a booking's personal data is erased (names,
+    /// phones, codes, the applicants and contacts in identity); its statistics stay.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
     #[arg(long, env = "SHUTDOWN_DRAIN_SECONDS", default_value_t = 0)]
     pub drain_seconds: u64,
     #[command(flatten)]

@@ -5,6 +5,7 @@
 //! - [`draws`]: the release draw: entries in a date's first minutes, a verifiable order.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`schedule`]: scheduled times spread evenly over a session.
+//! - [`retention`]: personal data erased some time after the appointment, statistics kept.
 //! - [`error`]: the one mapping of booking errors to gRPC statuses.
 //! - [`grpc`]: the gRPC service `antrean.v1.BookingService`.
 //! - [`config`]: settings from the environment.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod grpc;
 pub mod queue;
 pub mod reconfirm;
+pub mod retention;
 pub mod schedule;
 pub mod stats;
 pub mod waitlist;

@@ -38,7 +38,14 @@ struct Claimed {
 
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut erased_at: Option<std::time::Instant> = None;
         loop {
+            if erased_at.is_none_or(|t| t.elapsed() >= ERASE_EVERY) {
+                erased_at = Some(std::time::Instant::now());
+                if let Err(e) = erase_old(&app).await {
+                    tracing::warn!(error = %e, "erasing old messages failed; tried again later");
+                }
+            }
             match round(&app).await {
                 Ok(0) => {
                     let wake = app.wake.notified();
@@ -52,6 +59,30 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// How often old messages are looked for.
+const ERASE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Erases what is older than the retention period: handled and failed messages, status
+/// updates, rejected webhooks, feedback and conversations. Answers how many rows went.
+pub async fn erase_old(app: &App) -> anyhow::Result<u64> {
+    let cutoff = app.clock.now() - Duration::days(i64::from(app.config.retention_days));
+    let mut gone = 0;
+    for sql in [
+        "DELETE FROM inbound_messages WHERE received_at < $1 AND state <> 'PENDING'",
+        "DELETE FROM status_updates WHERE received_at < $1 AND state = 'DONE'",
+        "DELETE FROM rejected_webhooks WHERE received_at < $1",
+        "DELETE FROM feedback WHERE received_at < $1",
+        "DELETE FROM conversations WHERE expires_at < $1",
+    ] {
+        gone += sqlx::query(sql)
+            .bind(cutoff)
+            .execute(&app.pool)
+            .await?
+            .rows_affected();
+    }
+    Ok(gone)
 }
 
 /// One round over messages and statuses; answers how many it handled.

@@ -145,6 +145,10 @@ pub struct GatewayConfig {
     /// office and range (changes made through this gateway show at once; 0 turns reuse off).
     #[arg(long, env = "AVAILABILITY_MAX_AGE_MS", default_value_t = 1000)]
     pub availability_max_age_ms: u64,
+    /// Days after which stored WhatsApp messages (failed ones keep their encrypted words for
+    /// diagnosis), rejected webhooks and feedback are erased.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
     /// Inbound messages processed at once (different senders; one sender is always in order).
     #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
     pub workers: i64,

@@ -41,6 +41,7 @@ pub static ALLOW: AllowList = AllowList {
             "ListDisabledStaff",
             &["quota", "booking", "gateway", "notification"],
         ),
+        ("ForgetPeople", &["booking"]),
     ],
 };
 const CHANNELS: &[&str] = &["gateway", "channel"];
@@ -666,6 +667,37 @@ impl IdentityService for IdentityGrpc {
         self.tokens
             .set_disabled(self.staff.disabled_ids().await.map_err(db)?);
         Ok(Response::new(staff_proto(&row)))
+    }
+
+    async fn forget_people(
+        &self,
+        req: Request<pb::ForgetPeopleRequest>,
+    ) -> Result<Response<pb::ForgetPeopleResponse>, Status> {
+        let r = req.into_inner();
+        let ids = |v: &[String], field: &str| -> Result<Vec<uuid::Uuid>, Status> {
+            v.iter()
+                .map(|s| {
+                    uuid::Uuid::parse_str(s).map_err(|_| {
+                        Status::from(Problem::invalid(vec![FieldViolation::bilingual(
+                            field,
+                            "bukan ID yang valid",
+                            "not a valid id",
+                        )]))
+                    })
+                })
+                .collect()
+        };
+        let applicants = ids(&r.applicant_ids, "applicant_ids")?;
+        let contacts = ids(&r.contact_ids, "contact_ids")?;
+        let (a, c) = self
+            .store
+            .forget(&applicants, &contacts)
+            .await
+            .map_err(db)?;
+        Ok(Response::new(pb::ForgetPeopleResponse {
+            applicants: a,
+            contacts: c,
+        }))
     }
 
     async fn list_disabled_staff(

@@ -50,6 +50,31 @@ impl Store {
         Self { pool, pii }
     }
 
+    /// Deletes applicants and contacts (the retention job's people); answers how many went.
+    /// No-show records and blocks stay: they name only the pseudonymous person key.
+    pub async fn forget(&self, applicants: &[Uuid], contacts: &[Uuid]) -> sqlx::Result<(u32, u32)> {
+        let mut tx = self.pool.begin().await?;
+        let a = sqlx::query("DELETE FROM applicants WHERE id = ANY($1)")
+            .bind(applicants)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM verifications WHERE contact_id = ANY($1)")
+            .bind(contacts)
+            .execute(&mut *tx)
+            .await?;
+        let c = sqlx::query("DELETE FROM contacts WHERE id = ANY($1)")
+            .bind(contacts)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((
+            u32::try_from(a).unwrap_or(u32::MAX),
+            u32::try_from(c).unwrap_or(u32::MAX),
+        ))
+    }
+
     /// The person key: the NIK when known, else name + birth date. Opaque (a keyed hash).
     pub fn person_key(&self, a: &ApplicantData) -> String {
         match &a.nik {
