@@ -265,4 +265,25 @@ mod tests {
         assert_eq!(parse("#STATUS#"), Err(ChatError::StatusFormat));
         assert_eq!(parse("#SARAN#"), Err(ChatError::FeedbackFormat));
     }
+
+    proptest::proptest! {
+        // Whatever an applicant types (any Unicode, any length), it parses or is answered
+        // with a format: never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(s in "\\PC{0,400}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn hash_commands_with_any_fields_parse_or_are_refused(
+            fields in proptest::collection::vec("[^#]{0,40}", 0..8)
+        ) {
+            let _ = parse(&format!("#{}", fields.join("#")));
+        }
+
+        #[test]
+        fn any_date_text_is_a_date_or_not(s in "\\PC{0,16}") {
+            let _ = parse_ddmmyyyy(&s);
+        }
+    }
 }

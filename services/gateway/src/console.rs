@@ -14,7 +14,7 @@ use antrean_proto::v1 as pb;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Duration;
@@ -896,27 +896,27 @@ async fn display_page(State(app): State<Arc<App>>, Path(office): Path<String>) -
     .into_response()
 }
 
-/// Server-sent events: the board's HTML whenever it changes (checked every second).
+/// Server-sent events: the board's HTML whenever it changes (one poll a second per office,
+/// shared by every screen showing it; see [`crate::feeds`]).
 async fn display_events(State(app): State<Arc<App>>, Path(office): Path<String>) -> Response {
-    let stream = futures::stream::unfold(
-        (app, office, String::new()),
-        |(app, office, last)| async move {
-            loop {
-                if let Ok(b) = board(&app, &office).await {
-                    let html = board_html(&b);
-                    if html != last {
-                        let event = Event::default().data(html.clone());
-                        return Some((
-                            Ok::<_, std::convert::Infallible>(event),
-                            (app, office, html),
-                        ));
-                    }
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        },
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let office = office.trim().to_uppercase();
+    match app.offices.by_code(&app, &office).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(s) => return api::error_response(&s),
+    }
+    let poller = app.clone();
+    let key = format!("layar:{office}");
+    let subscription = app
+        .feeds
+        .subscribe(&key, std::time::Duration::from_secs(1), move || {
+            let (app, office) = (poller.clone(), office.clone());
+            async move { board(&app, &office).await.ok().map(|b| board_html(&b)) }
+        });
+    match subscription {
+        Ok(s) => Sse::new(s.stream())
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }

@@ -11,7 +11,7 @@ use antrean_proto::v1 as pb;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Duration, NaiveDate, NaiveTime};
@@ -432,10 +432,12 @@ async fn live(
     let Some(office) = office_for(&ctx, &q) else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    let stream = futures::stream::unfold(
-        (app, ctx, office, String::new()),
-        |(app, ctx, office, last)| async move {
-            loop {
+    // Shared by the viewers of one session (its tabs): the counters are read with its token.
+    let key = format!("dasbor:{office}:{}", crate::ratelimit::hashed(&ctx.token));
+    let poller = app.clone();
+    let subscription = app.feeds.subscribe(&key, std::time::Duration::from_secs(2), move || {
+        let (app, ctx, office) = (poller.clone(), ctx.clone(), office.clone());
+        async move {
                 let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
                 let html = match build(&app, &ctx, &office, today, today).await {
                     Ok(r) => {
@@ -451,18 +453,13 @@ async fn live(
                     }
                     Err(m) => format!("<p class=\"alert\">{}</p>", esc(&m)),
                 };
-                if html != last {
-                    let event = Event::default().data(html.clone());
-                    return Some((
-                        Ok::<_, std::convert::Infallible>(event),
-                        (app, ctx, office, html),
-                    ));
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-        },
-    );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+                Some(html)
+        }
+    });
+    match subscription {
+        Ok(s) => Sse::new(s.stream())
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }

@@ -11,6 +11,8 @@
 //! - [`verification`]: proof of a web/app contact (a code by WhatsApp and e-mail, then a
 //!   contact token), shared by the API and the portal.
 //! - [`portal`]: the booking portal's pages.
+//! - [`feeds`]: live feeds (queue displays, the dashboard's counters): one poll per office
+//!   shared by every viewer, a cap on open streams, all ended on shutdown.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
 //! - [`signature`]: the `X-Hub-Signature-256` check.
@@ -24,6 +26,7 @@ pub mod chat;
 pub mod client;
 pub mod console;
 pub mod dashboard;
+pub mod feeds;
 pub mod inbox;
 pub mod openapi;
 pub mod portal;
@@ -152,6 +155,10 @@ pub struct GatewayConfig {
     /// Inbound messages processed at once (different senders; one sender is always in order).
     #[arg(long, env = "GATEWAY_WORKERS", default_value_t = 32)]
     pub workers: i64,
+    /// Live streams (queue displays, the dashboard's counters) open at once per replica;
+    /// more are answered 503.
+    #[arg(long, env = "LIVE_STREAMS_MAX", default_value_t = 1000)]
+    pub live_streams_max: usize,
     #[command(flatten)]
     pub pii: antrean_platform::pii::PiiKeys,
     /// Mutual TLS of the gRPC hops (see `antrean_platform::tls`).
@@ -222,6 +229,7 @@ pub struct App {
     /// The limits kept in Redis, shared by every replica.
     pub shared: ratelimit::SharedLimits,
     pub fair: api::FairLimits,
+    pub feeds: feeds::Feeds,
     /// `TRUSTED_PROXIES`, parsed.
     pub trusted: Vec<client::Cidr>,
 }
@@ -250,6 +258,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     let shared =
         ratelimit::SharedLimits::connect(&config.redis_url, &config.redis_key_prefix).await?;
     let fair = api::FairLimits::new(&config);
+    let feeds = feeds::Feeds::new(config.live_streams_max);
     let tls = config.tls.load()?;
     let tls = tls.as_ref();
     Ok(Arc::new(App {
@@ -272,6 +281,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         limits,
         shared,
         fair,
+        feeds,
         trusted,
     }))
 }
@@ -302,7 +312,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     antrean_platform::metrics::install();
     let workers = inbox::spawn(app.clone());
+    let feeds = app.clone();
     let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Live streams never end by themselves: they are ended so the drain can finish.
+    let shutdown = async move {
+        shutdown.await;
+        feeds.feeds.close();
+    };
     let result = axum::serve(antrean_platform::nodelay_listener(listener), service)
         .with_graceful_shutdown(shutdown)
         .await;

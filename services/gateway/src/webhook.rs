@@ -421,4 +421,55 @@ mod tests {
             }]
         );
     }
+
+    proptest::proptest! {
+        // Any JSON (well-formed, signed, but not what the Cloud API sends) reads as some
+        // messages and statuses, or none: never a panic.
+        #[test]
+        fn any_json_reads_as_a_batch_or_nothing(v in json()) {
+            let _ = read_batch(&v);
+        }
+
+        #[test]
+        fn any_bytes_that_parse_as_json_read_as_a_batch(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                let _ = read_batch(&v);
+            }
+        }
+    }
+
+    /// Arbitrary JSON, shaped like webhooks often enough to reach deep into them.
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,30}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            let keys = prop_oneof![
+                Just("entry".to_owned()),
+                Just("changes".to_owned()),
+                Just("value".to_owned()),
+                Just("messages".to_owned()),
+                Just("statuses".to_owned()),
+                Just("metadata".to_owned()),
+                Just("phone_number_id".to_owned()),
+                Just("from".to_owned()),
+                Just("id".to_owned()),
+                Just("text".to_owned()),
+                Just("body".to_owned()),
+                Just("timestamp".to_owned()),
+                Just("interactive".to_owned()),
+                Just("contacts".to_owned()),
+                "[a-z_]{1,10}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(keys, inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
 }

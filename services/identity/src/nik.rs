@@ -144,4 +144,18 @@ mod tests {
         assert_eq!(n.masked(), "3201************");
         assert!(n.is_female());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_nik_text_is_a_nik_or_refused(s in "\\PC{0,40}", days in 0i64..40_000) {
+            let birth = NaiveDate::from_ymd_opt(1930, 1, 1).unwrap() + chrono::Duration::days(days);
+            let _ = Nik::parse(&s, birth);
+        }
+
+        #[test]
+        fn any_sixteen_digits_are_a_nik_or_refused(s in "[0-9]{16}", days in 0i64..40_000) {
+            let birth = NaiveDate::from_ymd_opt(1930, 1, 1).unwrap() + chrono::Duration::days(days);
+            let _ = Nik::parse(&s, birth);
+        }
+    }
 }

@@ -88,4 +88,18 @@ mod tests {
         assert!(check_birth_date("1987-02-30", today).is_err());
         assert!(check_birth_date("1899-12-31", today).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_name_is_cleaned_or_refused(s in "\\PC{0,200}") {
+            if let Ok(n) = clean_name(&s) {
+                let _ = name_key(&n);
+            }
+        }
+
+        #[test]
+        fn any_birth_date_text_is_a_date_or_refused(s in "\\PC{0,20}") {
+            let _ = check_birth_date(&s, NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        }
+    }
 }

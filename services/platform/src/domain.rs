@@ -143,6 +143,15 @@ pub fn local_hhmm(tz: Tz, at: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_date_text_is_a_date_or_not(s in "\\PC{0,24}") {
+            if let Some(d) = parse_date(&s) {
+                let _ = tanggal(d);
+            }
+        }
+    }
+
     #[test]
     fn zones_have_indonesian_names() {
         assert_eq!(indonesian_zone_abbreviation(Tz::Asia__Jakarta), "WIB");

@@ -88,4 +88,19 @@ mod tests {
     fn masks_keep_only_the_ends() {
         assert_eq!(mask("+6281234567890"), "+62812****7890");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_phone_text_normalises_or_is_refused(s in "\\PC{0,40}") {
+            if let Ok(e164) = normalize(&s) {
+                proptest::prop_assert!(e164.starts_with("+62"));
+                let _ = mask(&e164);
+            }
+        }
+
+        #[test]
+        fn masking_any_text_does_not_panic(s in "\\PC{0,40}") {
+            let _ = mask(&s);
+        }
+    }
 }
