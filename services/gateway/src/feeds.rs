@@ -124,12 +124,13 @@ impl Subscription {
         self,
     ) -> impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
     {
-        futures::stream::unfold((self, true), |(mut s, first)| async move {
+        // `changed()` marks the value it woke for as seen: it is read right after.
+        futures::stream::unfold((self, true), |(mut s, mut fresh)| async move {
             loop {
                 if *s.closing.borrow() {
                     return None;
                 }
-                if first || s.values.has_changed().unwrap_or(false) {
+                if fresh {
                     let v = s.values.borrow_and_update().clone();
                     if !v.is_empty() {
                         let event = axum::response::sse::Event::default().data(v);
@@ -141,6 +142,7 @@ impl Subscription {
                         if changed.is_err() {
                             return None;
                         }
+                        fresh = true;
                     }
                     _ = s.closing.changed() => return None,
                 }
@@ -175,6 +177,9 @@ mod tests {
         assert_eq!(subscribe(&feeds).err(), Some(Refused::Full));
         tokio::pin!(a);
         tokio::pin!(b);
+        assert!(a.next().await.is_some());
+        assert!(b.next().await.is_some());
+        // Later values reach every viewer too.
         assert!(a.next().await.is_some());
         assert!(b.next().await.is_some());
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -42,13 +42,14 @@ pub fn normalize(input: &str) -> Result<String, PhoneError> {
     Ok(format!("+62{digits}"))
 }
 
-/// `+62812****7890`.
+/// `+62812****7890`; anything that is not an ASCII number of 10 or more characters is
+/// `****` (nothing of it shown).
 pub fn mask(e164: &str) -> String {
     let n = e164.len();
-    if n < 10 {
-        return "****".into();
+    match (e164.get(..6), e164.get(n.saturating_sub(4)..)) {
+        (Some(head), Some(tail)) if n >= 10 && e164.is_ascii() => format!("{head}****{tail}"),
+        _ => "****".into(),
     }
-    format!("{}****{}", &e164[..6], &e164[n - 4..])
 }
 
 #[cfg(test)]
