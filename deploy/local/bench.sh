@@ -17,6 +17,8 @@ redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379}" --scan --pattern 'antrean-be
 cloud_api=127.0.0.1:18090
 export API_RATE_PER_CLIENT=100000000 API_RATE_PER_PHONE=100000000 API_RATE_BOOKINGS=100000000
 export API_RATE_VERIFICATIONS=100000000 API_RATE_CODES_PER_PHONE=100000000
+export API_RATE_LOOKUPS=100000000 API_RATE_LOOKUPS_PER_PHONE=100000000
+export WHATSAPP_RATE_PER_SENDER=100000000
 export WHATSAPP_SANDBOX_URL="http://$cloud_api" WHATSAPP_MAX_MPS=1000
 # The bench clients call the gRPC ports directly, as no deployed caller could: plaintext.
 LOCAL_TLS=off PROFILE=release deploy/local/up.sh
