@@ -98,6 +98,16 @@ pub struct OfficeInfo {
     pub hours: HashMap<SessionOfDay, (chrono::NaiveTime, chrono::NaiveTime)>,
 }
 
+impl OfficeInfo {
+    /// A session's opening hours; INVALID_ARGUMENT for a session the office does not hold.
+    pub fn hours_of(&self, s: SessionOfDay) -> Result<(chrono::NaiveTime, chrono::NaiveTime)> {
+        self.hours
+            .get(&s)
+            .copied()
+            .ok_or_else(|| invalid("session", "sesi ini tidak dibuka di kantor ini"))
+    }
+}
+
 /// The services the booking service calls.
 pub struct Clients {
     pub identity: IdentityServiceClient<TracedChannel>,
@@ -280,7 +290,12 @@ impl Bookings {
     }
 
     pub(crate) async fn office(&self, code: &str) -> Result<Arc<OfficeInfo>> {
-        if let Some(o) = self.offices.lock().expect("poisoned").get(code) {
+        if let Some(o) = self
+            .offices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(code)
+        {
             return Ok(o.clone());
         }
         let o = self
@@ -312,7 +327,7 @@ impl Bookings {
         });
         self.offices
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(o.code.clone(), info.clone());
         Ok(info)
     }
@@ -402,7 +417,7 @@ impl Bookings {
             office_code,
             date,
             session,
-        } = wanted.expect("checked");
+        } = wanted.ok_or(BookingError::Invalid(Vec::new()))?;
         let request_hash = {
             let mut r = req.clone();
             r.idempotency_key.clear();
@@ -427,7 +442,7 @@ impl Bookings {
         let contact_id = Uuid::parse_str(&contact.contact_id)
             .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
         let office = self.office(&office_code).await?;
-        let (start, end) = office.hours[&session];
+        let (start, end) = office.hours_of(session)?;
         let id = id.unwrap_or_else(Uuid::now_v7);
         let code = confirmation_code();
         let seats = resolved.applicants.len() as u32;
@@ -786,8 +801,12 @@ impl Bookings {
             }
         };
         let office = self.office(&b.office_code).await?;
+        #[allow(
+            clippy::expect_used,
+            reason = "the schema's CHECK admits only PAGI and SIANG"
+        )]
         let session: SessionOfDay = b.session.parse().expect("schema");
-        let (start, end) = office.hours[&session];
+        let (start, end) = office.hours_of(session)?;
         // The people and the session's last queue number once theirs are taken, in one
         // statement. Row lock on the counter: confirms of one session take numbers one after
         // another.
@@ -834,7 +853,7 @@ impl Bookings {
             office.tz,
             b.date.pred_opt().unwrap_or(b.date),
             chrono::NaiveTime::from_hms_opt(self.config.reminder_hour.min(23), 0, 0)
-                .expect("valid hour"),
+                .unwrap_or_default(),
         );
         // The people's queue numbers, the booking code, the status and its event in one
         // statement; the row comes back for the answer. The row is locked above, so it is

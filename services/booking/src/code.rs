@@ -17,16 +17,19 @@ pub struct BookingCode(String);
 
 impl BookingCode {
     pub fn generate() -> Self {
-        let value = OsRng.try_next_u64().expect("OS random source") >> 4;
+        // Without the OS source, the thread's generator (seeded from it) serves.
+        let value = OsRng.try_next_u64().unwrap_or_else(|_| rand::random()) >> 4;
         Self::from_value(value)
     }
 
     fn from_value(value: u64) -> Self {
         let mut s = String::with_capacity(BODY + 1);
         for i in (0..BODY).rev() {
-            s.push(SYMBOLS[((value >> (5 * i)) & 31) as usize] as char);
+            let symbol = SYMBOLS.get(((value >> (5 * i)) & 31) as usize);
+            s.push(symbol.copied().unwrap_or(b'0') as char);
         }
-        s.push(CHECK_SYMBOLS[(value % 37) as usize] as char);
+        let check = CHECK_SYMBOLS.get((value % 37) as usize);
+        s.push(check.copied().unwrap_or(b'0') as char);
         Self(s)
     }
 

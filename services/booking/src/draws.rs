@@ -118,7 +118,7 @@ impl Bookings {
         let received = received_at(req, self.now());
         self.draw_windows
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
             .is_some_and(|closes| received < *closes)
     }
@@ -289,7 +289,7 @@ impl Bookings {
         let known = self
             .draw_windows
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&(office_code.clone(), date))
             .copied();
         let closes_at = match known {
@@ -303,7 +303,7 @@ impl Bookings {
                 };
                 self.draw_windows
                     .lock()
-                    .expect("poisoned")
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert((office_code.clone(), date), draw.closes_at);
                 draw.closes_at
             }

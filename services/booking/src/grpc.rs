@@ -402,7 +402,11 @@ impl BookingService for BookingGrpc {
         }
         let report = self
             .bookings
-            .stats(&office, from.expect("checked"), to.expect("checked"))
+            .stats(
+                &office,
+                from.ok_or(BookingError::Invalid(Vec::new()))?,
+                to.ok_or(BookingError::Invalid(Vec::new()))?,
+            )
             .await?;
         Ok(Response::new(report))
     }

@@ -375,7 +375,7 @@ impl Bookings {
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
-        let session = session.expect("checked");
+        let session = session.ok_or(BookingError::Invalid(Vec::new()))?;
         let mut tx = self.pool().begin().await?;
         let quota: Option<PriorityRow> = sqlx::query_as(
             "SELECT * FROM priority_quota WHERE office_code = $1 AND date = $2 AND session = $3
@@ -566,9 +566,12 @@ impl Bookings {
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
-        let (date, session) = (date.expect("checked"), session.expect("checked"));
+        let (date, session) = (
+            date.ok_or(BookingError::Invalid(Vec::new()))?,
+            session.ok_or(BookingError::Invalid(Vec::new()))?,
+        );
         let cutoff =
-            cutoff.unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(10, 0, 0).expect("valid"));
+            cutoff.unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default());
         if date < local_date(info.tz, self.now()) {
             return Err(invalid(
                 "date",

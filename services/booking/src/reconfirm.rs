@@ -94,7 +94,7 @@ impl Bookings {
             return Ok(None);
         }
         let cutoff = parse_hhmm(&s.reconfirm_cutoff_local)
-            .unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(20, 0, 0).expect("valid"));
+            .unwrap_or_else(|| chrono::NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default());
         let at = local_instant(tz, date - Duration::days(1), cutoff);
         Ok((at > self.now()).then_some(at))
     }

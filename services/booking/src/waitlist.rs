@@ -61,7 +61,7 @@ impl Bookings {
             office_code: office,
             date,
             session,
-        } = wanted.expect("checked");
+        } = wanted.ok_or(BookingError::Invalid(Vec::new()))?;
         crate::bookings::require_proof(channel, r.contact.as_ref())?;
         let proven = r
             .contact

@@ -524,7 +524,7 @@ fn availability_json(r: &pb::GetAvailabilityResponse) -> Bytes {
             })
         })
         .collect();
-    Bytes::from(serde_json::to_vec(&json!({"office": r.office_code, "days": days})).expect("JSON"))
+    Bytes::from(json!({"office": r.office_code, "days": days}).to_string())
 }
 
 /// Runs a write that may change seats or capacity (a booking created, confirmed or
@@ -636,7 +636,9 @@ impl AvailabilityReads {
         let arrived = Instant::now();
         let generation = self.generation.load(Ordering::Acquire);
         let slot = {
-            let mut slots = slots.lock().expect("poisoned");
+            let mut slots = slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if slots.len() >= Self::MAX_SLOTS && !slots.contains_key(&key) {
                 // Slots nobody waits on are cheap to drop; the answers in them are old.
                 slots.retain(|_, s| Arc::strong_count(s) > 1);
@@ -650,7 +652,11 @@ impl AvailabilityReads {
         let Some(slot) = slot else {
             return call(key).await;
         };
-        if let Some(f) = slot.fresh.lock().expect("poisoned").as_ref()
+        if let Some(f) = slot
+            .fresh
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
             && f.generation == generation
             && arrived.saturating_duration_since(f.started) <= self.max_age
             && !self.max_age.is_zero()
@@ -667,7 +673,10 @@ impl AvailabilityReads {
         let generation = self.generation.load(Ordering::Acquire);
         let answer = call(key).await;
         if let Ok(value) = &answer {
-            *slot.fresh.lock().expect("poisoned") = Some(Fresh {
+            *slot
+                .fresh
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Fresh {
                 started,
                 generation,
                 value: value.clone(),
@@ -863,7 +872,7 @@ async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<
         .check(&app.fair.bookings_per_network, &crate::client::network(ip))
         .await
         .map_err(|r| ApiError::refused(en, r))?;
-    let key = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes())[..16]);
+    let key = crate::ratelimit::hashed(token);
     app.limits
         .per_phone
         .check(&key)
@@ -1339,7 +1348,10 @@ pub struct OfficeCache {
 impl OfficeCache {
     pub async fn all(&self, app: &App) -> Result<Vec<Arc<pb::Office>>, Status> {
         {
-            let list = self.list.lock().expect("poisoned");
+            let list = self
+                .list
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !list.is_empty() {
                 return Ok(list.clone());
             }
@@ -1354,7 +1366,10 @@ impl OfficeCache {
             .into_iter()
             .map(Arc::new)
             .collect::<Vec<_>>();
-        *self.list.lock().expect("poisoned") = offices.clone();
+        *self
+            .list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = offices.clone();
         Ok(offices)
     }
 

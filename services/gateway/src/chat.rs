@@ -156,7 +156,10 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
             };
         }
         "TUNGGU" => {
-            return match parse(&format!("#{}", parts[1..].join("#"))) {
+            return match parse(&format!(
+                "#{}",
+                parts.get(1..).unwrap_or_default().join("#")
+            )) {
                 Ok(Command::Book {
                     name,
                     birth,
@@ -174,18 +177,21 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
         }
         _ => {}
     }
-    if !(3..=4).contains(&parts.len()) || parts[0].is_empty() {
-        return Err(ChatError::BookFormat);
-    }
-    let birth = parse_ddmmyyyy(parts[1]).ok_or(ChatError::BirthDate)?;
-    let arrival = parse_ddmmyyyy(parts[2]).ok_or(ChatError::ArrivalDate)?;
+    let (name, birth, arrival) = match parts.as_slice() {
+        [name, birth, arrival] | [name, birth, arrival, _] if !name.is_empty() => {
+            (*name, *birth, *arrival)
+        }
+        _ => return Err(ChatError::BookFormat),
+    };
+    let birth = parse_ddmmyyyy(birth).ok_or(ChatError::BirthDate)?;
+    let arrival = parse_ddmmyyyy(arrival).ok_or(ChatError::ArrivalDate)?;
     let session = match parts.get(3).map(|s| s.to_uppercase()) {
         None => None,
         Some(s) if s == "PAGI" || s == "SIANG" => Some(s),
         Some(_) => return Err(ChatError::Session),
     };
     Ok(Command::Book {
-        name: parts[0].to_owned(),
+        name: name.to_owned(),
         birth,
         arrival,
         session,

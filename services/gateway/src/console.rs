@@ -218,10 +218,10 @@ async fn login(
     let cookie =
         format!("{COOKIE}={secret}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}");
     let mut r = Redirect::to("/petugas").into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("ascii"),
-    );
+    // The cookie is ASCII (hex and digits); were it not, no session would be set.
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
     r
 }
 

@@ -244,10 +244,22 @@ fn decode(app: &App, c: &Claimed) -> anyhow::Result<Incoming> {
         wamid: c.wamid.clone(),
         phone_number_id: c.phone_number_id.clone(),
         sender_key: c.sender_key.clone(),
-        phone: sender["phone"].as_str().map(str::to_owned),
-        user_id: sender["user_id"].as_str().map(str::to_owned),
-        text: content["text"].as_str().map(str::to_owned),
-        reply_id: content["reply_id"].as_str().map(str::to_owned),
+        phone: sender
+            .pointer("/phone")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        user_id: sender
+            .pointer("/user_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        text: content
+            .pointer("/text")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        reply_id: content
+            .pointer("/reply_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
         received_at: c.received_at,
     })
 }

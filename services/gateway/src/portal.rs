@@ -252,7 +252,10 @@ async fn office_page(
         esc(&office.address),
         esc(&wa.display_phone_number),
         esc(&office.timezone_abbreviation),
-        BULAN[month_start.month0() as usize],
+        BULAN
+            .get(month_start.month0() as usize)
+            .copied()
+            .unwrap_or_default(),
         month_start.year(),
         prev.format("%Y-%m"),
         next.format("%Y-%m")
@@ -825,8 +828,8 @@ async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
 <div class=\"qr\"><img src=\"/api/v1/bookings/{}/qr.svg?{q}\" alt=\"Kode QR booking {}\" width=\"200\" height=\"200\"></div>\
 <table>{rows}</table><h2>Yang perlu dibawa</h2><ul>{checklist}</ul>\
 <p><a class=\"button\" href=\"/api/v1/bookings/{}/proof.pdf?{q}\">Unduh PDF</a></p>{cancel}",
-        esc(&p.title_lines[0]),
-        esc(&p.title_lines[1..].join(" - ")),
+        esc(p.title_lines.first().map_or("", String::as_str)),
+        esc(&p.title_lines.get(1..).unwrap_or_default().join(" - ")),
         esc(&b.booking_code),
         esc(&b.booking_code),
         esc(&b.booking_code),

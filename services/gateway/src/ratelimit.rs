@@ -32,7 +32,10 @@ impl Limiter {
     /// Takes a token for `key`, or answers how long until one is available.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("poisoned");
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.len() > 100_000 {
             // Forget full buckets so memory stays bounded.
             let (rate, burst) = (self.rate, self.burst);
@@ -74,7 +77,8 @@ impl SharedLimit {
 /// data (its keys are listed by any operator with access).
 pub fn hashed(value: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(value.as_bytes())[..16])
+    let digest = Sha256::digest(value.as_bytes());
+    hex::encode(digest.get(..16).unwrap_or_default())
 }
 
 /// Why a shared limit did not let a request through.

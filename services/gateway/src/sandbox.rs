@@ -100,7 +100,10 @@ type ApiRefusal = (StatusCode, u32, &'static str);
 
 /// Checks a template message against [`APPROVED_TEMPLATES`].
 fn check_template(template: &Value) -> Result<(), ApiRefusal> {
-    let name = template["name"].as_str().unwrap_or_default();
+    let name = template
+        .pointer("/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
     let Some((_, category, params)) = APPROVED_TEMPLATES.iter().find(|(n, _, _)| *n == name) else {
         return Err((
             StatusCode::NOT_FOUND,
@@ -108,15 +111,20 @@ fn check_template(template: &Value) -> Result<(), ApiRefusal> {
             "Template name does not exist in the translation",
         ));
     };
-    let components = template["components"]
-        .as_array()
+    let components = template
+        .pointer("/components")
+        .and_then(serde_json::Value::as_array)
         .cloned()
         .unwrap_or_default();
     let of = |kind: &str| {
         components
             .iter()
             .find(|c| c["type"] == kind)
-            .and_then(|c| c["parameters"].as_array().cloned())
+            .and_then(|c| {
+                c.pointer("/parameters")
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+            })
             .unwrap_or_default()
     };
     let body = of("body");
@@ -128,11 +136,15 @@ fn check_template(template: &Value) -> Result<(), ApiRefusal> {
         ));
     }
     if *category == TemplateCategory::Authentication {
-        let code = body[0]["text"].as_str().unwrap_or_default();
+        let code = body
+            .first()
+            .and_then(|p| p.get("text"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
         let button = of("button");
         let button_code = button
             .first()
-            .and_then(|p| p["text"].as_str())
+            .and_then(|p| p.pointer("/text").and_then(serde_json::Value::as_str))
             .unwrap_or_default();
         if code.is_empty() || code.chars().count() > 15 || button_code != code {
             return Err((
@@ -179,18 +191,25 @@ impl Sandbox {
     }
 
     pub fn messages(&self) -> Vec<SandboxMessage> {
-        self.inner.lock().expect("poisoned").messages.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .messages
+            .clone()
     }
 
     /// The messages accepted for one recipient (`to`, or `recipient` for a user id), in order.
     pub fn messages_to(&self, recipient: &str) -> Vec<SandboxMessage> {
-        let inner = self.inner.lock().expect("poisoned");
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner
             .by_recipient
             .get(recipient)
             .into_iter()
             .flatten()
-            .map(|&i| inner.messages[i].clone())
+            .filter_map(|&i| inner.messages.get(i).cloned())
             .collect()
     }
 
@@ -204,7 +223,10 @@ impl Sandbox {
     ) -> Vec<SandboxMessage> {
         let deadline = tokio::time::Instant::now() + timeout;
         let notify = {
-            let mut inner = self.inner.lock().expect("poisoned");
+            let mut inner = self
+                .inner
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             inner
                 .waiters
                 .entry(recipient.to_owned())
@@ -228,12 +250,18 @@ impl Sandbox {
 
     /// Every call received, failed ones included.
     pub fn calls(&self) -> u64 {
-        self.inner.lock().expect("poisoned").calls
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .calls
     }
 
     /// The user `from` (phone digits or user id) wrote to `phone_number_id` now.
     pub fn user_wrote(&self, phone_number_id: &str, from: &str) {
-        let mut inner = self.inner.lock().expect("poisoned");
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now() + inner.advanced;
         inner
             .windows
@@ -242,14 +270,33 @@ impl Sandbox {
 
     /// Opens the windows of every inbound message of a webhook body (as Meta relays it).
     pub fn observe_webhook(&self, body: &Value) {
-        for entry in body["entry"].as_array().into_iter().flatten() {
-            for change in entry["changes"].as_array().into_iter().flatten() {
-                let value = &change["value"];
-                let number = value["metadata"]["phone_number_id"]
-                    .as_str()
+        for entry in body
+            .pointer("/entry")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for change in entry
+                .pointer("/changes")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let value = change.get("value").unwrap_or(&serde_json::Value::Null);
+                let number = value
+                    .pointer("/metadata/phone_number_id")
+                    .and_then(serde_json::Value::as_str)
                     .unwrap_or_default();
-                for m in value["messages"].as_array().into_iter().flatten() {
-                    for who in [&m["from"], &m["from_user_id"]] {
+                for m in value
+                    .pointer("/messages")
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    for who in [
+                        m.get("from").unwrap_or(&serde_json::Value::Null),
+                        m.get("from_user_id").unwrap_or(&serde_json::Value::Null),
+                    ] {
                         if let Some(who) = who.as_str() {
                             self.user_wrote(number, who);
                         }
@@ -261,11 +308,17 @@ impl Sandbox {
 
     /// Moves the sandbox's clock on (windows close after [`SERVICE_WINDOW`]).
     pub fn advance(&self, by: Duration) {
-        self.inner.lock().expect("poisoned").advanced += by;
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .advanced += by;
     }
 
     fn window_open(&self, phone_number_id: &str, to: &str) -> bool {
-        let inner = self.inner.lock().expect("poisoned");
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now() + inner.advanced;
         inner
             .windows
@@ -274,7 +327,11 @@ impl Sandbox {
     }
 
     pub fn fail_next(&self, f: Failure) {
-        self.inner.lock().expect("poisoned").failures.push_back(f);
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .failures
+            .push_back(f);
     }
 
     /// Waits until `n` messages were accepted, up to `timeout`.
@@ -297,7 +354,10 @@ async fn accept(
     Json(body): Json<Value>,
 ) -> Response {
     let failure = {
-        let mut inner = s.inner.lock().expect("poisoned");
+        let mut inner = s
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.calls += 1;
         match inner.failures.front_mut() {
             Some(f) if f.count > 0 => {
@@ -329,7 +389,11 @@ async fn accept(
                 .into_response();
         }
     }
-    if body["messaging_product"] != "whatsapp" {
+    if body
+        .get("messaging_product")
+        .and_then(serde_json::Value::as_str)
+        != Some("whatsapp")
+    {
         return (
             StatusCode::BAD_REQUEST,
             Json(
@@ -339,17 +403,20 @@ async fn accept(
         )
             .into_response();
     }
-    let to = body["to"]
-        .as_str()
-        .or(body["recipient"].as_str())
+    let to = body
+        .pointer("/to")
+        .and_then(serde_json::Value::as_str)
+        .or(body
+            .pointer("/recipient")
+            .and_then(serde_json::Value::as_str))
         .unwrap_or_default()
         .to_owned();
     // Read receipts answer a message the user sent; everything else obeys the window and
     // the approved templates.
     let refusal = if body.get("status").is_some() {
         None
-    } else if body["type"] == "template" {
-        check_template(&body["template"]).err()
+    } else if body.get("type").and_then(serde_json::Value::as_str) == Some("template") {
+        check_template(body.get("template").unwrap_or(&serde_json::Value::Null)).err()
     } else if !s.window_open(&phone_number_id, &to) {
         Some((
             StatusCode::BAD_REQUEST,
@@ -370,7 +437,10 @@ async fn accept(
         )
             .into_response();
     }
-    let mut inner = s.inner.lock().expect("poisoned");
+    let mut inner = s
+        .inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seq = inner.messages.len() as u64 + 1;
     let wamid = format!("wamid.SANDBOX{seq:012}");
     let index = inner.messages.len();

@@ -66,42 +66,74 @@ pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
     let mut messages = Vec::new();
     let mut statuses = Vec::new();
     let empty = Vec::new();
-    for entry in v["entry"].as_array().unwrap_or(&empty) {
-        for change in entry["changes"].as_array().unwrap_or(&empty) {
-            let value = &change["value"];
-            let pnid = value["metadata"]["phone_number_id"]
-                .as_str()
+    for entry in v
+        .pointer("/entry")
+        .and_then(serde_json::Value::as_array)
+        .unwrap_or(&empty)
+    {
+        for change in entry
+            .pointer("/changes")
+            .and_then(serde_json::Value::as_array)
+            .unwrap_or(&empty)
+        {
+            let value = change.get("value").unwrap_or(&serde_json::Value::Null);
+            let pnid = value
+                .pointer("/metadata/phone_number_id")
+                .and_then(serde_json::Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            for m in value["messages"].as_array().unwrap_or(&empty) {
-                let Some(wamid) = m["id"].as_str() else {
+            for m in value
+                .pointer("/messages")
+                .and_then(serde_json::Value::as_array)
+                .unwrap_or(&empty)
+            {
+                let Some(wamid) = m.pointer("/id").and_then(serde_json::Value::as_str) else {
                     continue;
                 };
                 // A user changed number: nothing to answer. The business-scoped user id stays
                 // the same, so their conversation continues under the new number.
-                if m["type"] == "system" {
+                if m.get("type").and_then(serde_json::Value::as_str) == Some("system") {
                     tracing::info!("WhatsApp user changed number");
                     continue;
                 }
-                let phone = m["from"]
-                    .as_str()
+                let phone = m
+                    .pointer("/from")
+                    .and_then(serde_json::Value::as_str)
                     .filter(|s| !s.is_empty())
                     .map(|s| format!("+{}", s.trim_start_matches('+')));
-                let user_id = m["from_user_id"].as_str().map(str::to_owned);
-                let (text, reply_id) = match m["type"].as_str() {
-                    Some("text") => (m["text"]["body"].as_str().map(str::to_owned), None),
+                let user_id = m
+                    .pointer("/from_user_id")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned);
+                let (text, reply_id) = match m.pointer("/type").and_then(serde_json::Value::as_str)
+                {
+                    Some("text") => (
+                        m.pointer("/text/body")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned),
+                        None,
+                    ),
                     Some("interactive") => {
-                        let i = &m["interactive"];
-                        let id = i["list_reply"]["id"]
-                            .as_str()
-                            .or(i["button_reply"]["id"].as_str());
+                        let i = m.get("interactive").unwrap_or(&serde_json::Value::Null);
+                        let id = i
+                            .pointer("/list_reply/id")
+                            .and_then(serde_json::Value::as_str)
+                            .or(i
+                                .pointer("/button_reply/id")
+                                .and_then(serde_json::Value::as_str));
                         (None, id.map(str::to_owned))
                     }
-                    Some("button") => (None, m["button"]["payload"].as_str().map(str::to_owned)),
+                    Some("button") => (
+                        None,
+                        m.pointer("/button/payload")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned),
+                    ),
                     _ => (None, None),
                 };
-                let sent_at = m["timestamp"]
-                    .as_str()
+                let sent_at = m
+                    .pointer("/timestamp")
+                    .and_then(serde_json::Value::as_str)
                     .and_then(|t| t.parse::<i64>().ok())
                     .and_then(|t| DateTime::from_timestamp(t, 0))
                     .unwrap_or_else(Utc::now);
@@ -115,13 +147,28 @@ pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
                     sent_at,
                 });
             }
-            for s in value["statuses"].as_array().unwrap_or(&empty) {
-                let (Some(id), Some(status)) = (s["id"].as_str(), s["status"].as_str()) else {
+            for s in value
+                .pointer("/statuses")
+                .and_then(serde_json::Value::as_array)
+                .unwrap_or(&empty)
+            {
+                let (Some(id), Some(status)) = (
+                    s.pointer("/id").and_then(serde_json::Value::as_str),
+                    s.pointer("/status").and_then(serde_json::Value::as_str),
+                ) else {
                     continue;
                 };
-                let error = s["errors"][0]["code"]
-                    .as_i64()
-                    .map(|c| format!("{c}: {}", s["errors"][0]["title"].as_str().unwrap_or("")))
+                let error = s
+                    .pointer("/errors/0/code")
+                    .and_then(serde_json::Value::as_i64)
+                    .map(|c| {
+                        format!(
+                            "{c}: {}",
+                            s.pointer("/errors/0/title")
+                                .and_then(serde_json::Value::as_str)
+                                .unwrap_or("")
+                        )
+                    })
                     .unwrap_or_default();
                 statuses.push(StatusUpdate {
                     wamid: id.to_owned(),

@@ -258,7 +258,9 @@ impl IdentityService for IdentityGrpc {
         let (contact_id, phone) = match proven.as_ref() {
             Some(p) => (p.contact_id, p.phone.clone()),
             None => {
-                let (phone, email) = contact.expect("validated");
+                let Some((phone, email)) = contact else {
+                    return Err(Problem::invalid(Vec::new()).into());
+                };
                 let id = self
                     .store
                     .upsert_contact(&phone, email.as_deref(), wa)

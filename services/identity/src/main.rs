@@ -12,7 +12,7 @@ static ALLOCATOR: antrean_platform::Allocator = antrean_platform::Allocator {};
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("create-admin") {
-        return antrean_identity::create_admin(&args[1..]).await;
+        return antrean_identity::create_admin(args.get(1..).unwrap_or_default()).await;
     }
     if let Some(done) =
         antrean_platform::db::migrate_command("identity", &antrean_identity::MIGRATOR).await

@@ -51,7 +51,12 @@ impl Nik {
         if digits.len() != 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NikError::Length);
         }
-        let n = |r: std::ops::Range<usize>| digits[r].parse::<u32>().expect("digits");
+        let n = |r: std::ops::Range<usize>| {
+            digits
+                .get(r)
+                .and_then(|d| d.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
         if !(11..=94).contains(&n(0..2)) {
             return Err(NikError::Province);
         }
@@ -86,7 +91,10 @@ impl Nik {
 
     /// Women's NIKs add 40 to the birth day.
     pub fn is_female(&self) -> bool {
-        self.0[6..8].parse::<u32>().expect("digits") > 40
+        self.0
+            .get(6..8)
+            .and_then(|d| d.parse::<u32>().ok())
+            .is_some_and(|day| day > 40)
     }
 }
 

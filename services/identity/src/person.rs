@@ -58,7 +58,7 @@ pub fn check_birth_date(input: &str, today: NaiveDate) -> Result<NaiveDate, Refu
             "the birth date cannot be in the future",
         ));
     }
-    if d < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid") {
+    if d < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
         return Err((
             "tanggal lahir terlalu lampau",
             "the birth date is too far in the past",

@@ -110,6 +110,10 @@ pub fn check(mut s: NewStaff) -> Result<NewStaff, Vec<FieldViolation>> {
 }
 
 /// Argon2id with the crate's default cost, a random salt; a PHC string.
+#[allow(
+    clippy::expect_used,
+    reason = "16 salt bytes encode, and the default parameters hash any password"
+)]
 pub fn hash_password(password: &str) -> String {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes");
@@ -184,7 +188,7 @@ impl StaffStore {
         let password = s.password.clone();
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
-            .expect("hashing does not panic");
+            .map_err(|e| CreateError::Db(sqlx::Error::Protocol(format!("hashing: {e}"))))?;
         let mut tx = self.pool.begin().await.map_err(CreateError::Db)?;
         let row: Option<StaffRow> = sqlx::query_as(
             "INSERT INTO staff (id, username, display_name, password_hash, role, office_code,

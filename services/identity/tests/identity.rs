@@ -1,5 +1,12 @@
 //! The identity service against a real PostgreSQL: validation, encryption at rest, the
 //! no-show rule.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 use antrean_identity::IdentityConfig;
 use antrean_platform::clock::ManualClock;
 use antrean_platform::grpc::{ServeOptions, serve};

@@ -151,7 +151,12 @@ impl Outbox {
             id: Uuid::now_v7(),
             recipient_enc: self.pii.encrypt(&m.recipient),
             recipient_key: hex::encode(self.pii.blind("recipient", &m.recipient)),
-            params: serde_json::to_value(&m.params).expect("strings"),
+            params: Value::Object(
+                m.params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
             payload,
             at: self.now(),
             traceparent: antrean_platform::grpc::current_traceparent(),

@@ -94,6 +94,18 @@ pub fn subject(template: &str) -> &'static str {
 /// is created in WhatsApp Manager, is the codes' 10 minutes).
 pub const AUTHENTICATION_TEMPLATE: &str = "antrean_kode_verifikasi";
 
+/// A template's parameters: up to eight, indexed by constants, and the first `n` as a list.
+struct Values<'a> {
+    v: [&'a str; 8],
+    n: usize,
+}
+
+impl<'a> Values<'a> {
+    fn list(&self) -> &[&'a str] {
+        self.v.get(..self.n).unwrap_or_default()
+    }
+}
+
 /// A rendered message, ready for the Cloud API (without `to`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
@@ -167,10 +179,13 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 param: k.to_owned(),
             })
     };
-    let values = |keys: &[&str]| {
-        keys.iter()
-            .map(|k| get(k))
-            .collect::<Result<Vec<&str>, _>>()
+    // The named parameters, in order: read by constant indexes, sent as a list.
+    let values = |keys: &[&str]| -> Result<Values<'_>, TemplateError> {
+        let mut v = [""; 8];
+        for (o, k) in v.iter_mut().zip(keys) {
+            *o = get(k)?;
+        }
+        Ok(Values { v, n: keys.len() })
     };
     Ok(match template {
         "menu" => {
@@ -264,10 +279,11 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("example")?
         )),
         "booking_attempt_notice" => {
-            let v = values(&["name", "booking_code", "office_name", "date", "session"])?;
+            let vals = values(&["name", "booking_code", "office_name", "date", "session"])?;
+            let v = vals.v;
             approved(
                 "antrean_percobaan_booking",
-                &v,
+                vals.list(),
                 format!(
                     "Seseorang dari nomor lain mencoba memesan antrean paspor untuk {}, yang sudah memiliki booking aktif {} di {} pada {} sesi {}. Booking Anda tetap berlaku. Bila itu bukan permintaan Anda, abaikan pesan ini dan jangan berikan kode booking kepada siapa pun.",
                     v[0], v[1], v[2], v[3], v[4]
@@ -275,16 +291,17 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "reminder_h1" => {
-            let v = values(&[
+            let vals = values(&[
                 "name",
                 "office_name",
                 "date",
                 "schedule_local",
                 "queue_number",
             ])?;
+            let v = vals.v;
             approved(
                 "antrean_pengingat_h1",
-                &v,
+                vals.list(),
                 format!(
                     "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.",
                     v[0], v[2], v[3], v[1], v[4]
@@ -292,7 +309,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "reminder_h1_reconfirm" => {
-            let v = values(&[
+            let vals = values(&[
                 "name",
                 "office_name",
                 "date",
@@ -301,9 +318,10 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 "booking_code",
                 "reconfirm_by_local",
             ])?;
+            let v = vals.v;
             approved(
                 "antrean_pengingat_h1_konfirmasi",
-                &v,
+                vals.list(),
                 format!(
                     "Pengingat: {} besok {} pukul {} di {}, nomor antrean {}.\nBalas #YA#{} sebelum {} untuk memastikan kehadiran. Bila tidak, booking dibatalkan dan kursinya diberikan kepada pemohon di daftar tunggu.",
                     v[0], v[2], v[3], v[1], v[4], v[5], v[6]
@@ -325,7 +343,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("position")?
         )),
         "waitlist_offer" => {
-            let v = values(&[
+            let vals = values(&[
                 "name",
                 "office_name",
                 "date",
@@ -333,9 +351,10 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 "code",
                 "expires_local",
             ])?;
+            let v = vals.v;
             approved(
                 "antrean_tawaran_daftar_tunggu",
-                &v,
+                vals.list(),
                 format!(
                     "Kursi tersedia dari daftar tunggu: {} di {} pada {} sesi {}.\nKode konfirmasi: {}\nBalas dengan kode ini sebelum {}; bila tidak, kursi diberikan kepada pemohon berikutnya.",
                     v[0], v[1], v[2], v[3], v[4], v[5]
@@ -352,7 +371,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("entry_id")?
         )),
         "draw_won" => {
-            let v = values(&[
+            let vals = values(&[
                 "name",
                 "office_name",
                 "date",
@@ -362,9 +381,10 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 "schedule_local",
                 "arrive_by_local",
             ])?;
+            let v = vals.v;
             approved(
                 "antrean_undian_menang",
-                &v,
+                vals.list(),
                 format!(
                     "Selamat, {} mendapat kursi dari undian {} pada {} sesi {}.\nKode booking: {}\nNomor antrean: {}\nJadwal: {}\nDatang paling lambat {} dengan membawa dokumen asli.",
                     v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
@@ -372,10 +392,11 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "draw_waitlisted" => {
-            let v = values(&["name", "office_name", "date", "session", "position"])?;
+            let vals = values(&["name", "office_name", "date", "session", "position"])?;
+            let v = vals.v;
             approved(
                 "antrean_undian_daftar_tunggu",
-                &v,
+                vals.list(),
                 format!(
                     "Undian {} pada {} sesi {}: {} belum mendapat kursi dan masuk daftar tunggu, urutan ke-{}. Bila ada kursi kosong, kami kirim kode konfirmasi lewat WhatsApp.",
                     v[1], v[2], v[3], v[0], v[4]
@@ -383,10 +404,11 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "draw_refused" => {
-            let v = values(&["name", "office_name", "date", "session", "reason"])?;
+            let vals = values(&["name", "office_name", "date", "session", "reason"])?;
+            let v = vals.v;
             approved(
                 "antrean_undian_tidak_lolos",
-                &v,
+                vals.list(),
                 format!(
                     "Undian {} pada {} sesi {}: permintaan untuk {} tidak dapat diproses ({}).",
                     v[1], v[2], v[3], v[0], v[4]

@@ -41,12 +41,15 @@ impl CloudApi {
 
     /// Sends one rendered payload to a phone (E.164, sent without '+') or a user id.
     pub async fn send(&self, sender: &str, recipient: &str, payload: &Value) -> Outcome {
-        let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual"});
-        if let Some(phone) = recipient.strip_prefix('+') {
-            body["to"] = json!(phone);
-        } else {
-            body["recipient"] = json!(recipient);
-        }
+        let mut body = match recipient.strip_prefix('+') {
+            Some(phone) => {
+                json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": phone})
+            }
+            None => json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual",
+                "recipient": recipient
+            }),
+        };
         if let (Some(b), Some(p)) = (body.as_object_mut(), payload.as_object()) {
             b.extend(p.clone());
         }
@@ -65,17 +68,26 @@ impl CloudApi {
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return match value["messages"][0]["id"].as_str() {
+            return match value
+                .pointer("/messages/0/id")
+                .and_then(serde_json::Value::as_str)
+            {
                 Some(id) => Outcome::Accepted(id.to_owned()),
                 None => Outcome::Retry("accepted without a message id".into()),
             };
         }
-        let code = value["error"]["code"].as_i64().unwrap_or(0);
+        let code = value
+            .pointer("/error/code")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
         let detail = format!(
             "HTTP {} code {}: {}",
             status.as_u16(),
             code,
-            value["error"]["message"].as_str().unwrap_or("")
+            value
+                .pointer("/error/message")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
         );
         if status.as_u16() == 429 || status.is_server_error() || RETRY_CODES.contains(&code) {
             Outcome::Retry(detail)

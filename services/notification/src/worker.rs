@@ -109,7 +109,10 @@ impl Worker {
 
     async fn rate_slot(&self, sender: &str) {
         let wait = {
-            let mut slots = self.next_slot.lock().expect("poisoned");
+            let mut slots = self
+                .next_slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let now = Instant::now();
             let slot = slots.get(sender).copied().unwrap_or(now).max(now);
             slots.insert(sender.to_owned(), slot + self.spacing);
@@ -125,8 +128,16 @@ impl Worker {
             Err(e) => return Mark::failed(m.id, &e.to_string()),
         };
         let outcome = if m.channel == "EMAIL" {
-            let subject = m.payload["subject"].as_str().unwrap_or("Antrean paspor");
-            let text = m.payload["text"].as_str().unwrap_or_default();
+            let subject = m
+                .payload
+                .pointer("/subject")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("Antrean paspor");
+            let text = m
+                .payload
+                .pointer("/text")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
             self.mailer.send(&recipient, subject, text).await
         } else {
             self.rate_slot(&m.sender).await;

@@ -1,4 +1,11 @@
 //! Delivery through a real HTTP server playing the WhatsApp Cloud API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 use antrean_gateway::sandbox::{self, Failure, Sandbox};
 use antrean_notification::{Notification, NotificationConfig, grpc::NotificationGrpc};
 use antrean_platform::clock::{ManualClock, SharedClock};

@@ -1,4 +1,11 @@
 //! E-mail through a real SMTP conversation with a small sink server on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 use antrean_notification::{NotificationConfig, grpc::NotificationGrpc};
 use antrean_platform::grpc::{ServeOptions, serve};
 use antrean_platform::testing;

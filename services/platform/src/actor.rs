@@ -189,10 +189,15 @@ impl ActorKey {
 
 impl Tokens {
     pub fn dev() -> Self {
+        #[allow(
+            clippy::expect_used,
+            reason = "the development key is a valid constant"
+        )]
         ActorKey::default().load().expect("dev key")
     }
 
     fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        #[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
         mac

@@ -128,10 +128,10 @@ pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
 /// The instant of an office-local date and time. Indonesia has no daylight saving time, so
 /// every local time exists exactly once.
 pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-    tz.from_local_datetime(&date.and_time(time))
+    let local = date.and_time(time);
+    tz.from_local_datetime(&local)
         .earliest()
-        .expect("Indonesian zones have no gaps")
-        .with_timezone(&Utc)
+        .map_or_else(|| local.and_utc(), |t| t.with_timezone(&Utc))
 }
 
 /// Office-local `HH:MM` of an instant.
@@ -235,9 +235,11 @@ pub fn tanggal(d: NaiveDate) -> String {
     use chrono::Datelike;
     format!(
         "{}, {} {} {}",
-        HARI[d.weekday().num_days_from_monday() as usize],
+        HARI.get(d.weekday().num_days_from_monday() as usize)
+            .copied()
+            .unwrap_or_default(),
         d.day(),
-        BULAN[d.month0() as usize],
+        BULAN.get(d.month0() as usize).copied().unwrap_or_default(),
         d.year()
     )
 }

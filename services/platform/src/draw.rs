@@ -33,6 +33,7 @@ pub fn order<S: AsRef<str>>(seed: &[u8], beacon: &[u8], ids: &[S]) -> Vec<String
     let mut key = Vec::with_capacity(seed.len() + beacon.len());
     key.extend_from_slice(seed);
     key.extend_from_slice(beacon);
+    #[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
     let mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
     let mut keyed: Vec<([u8; 32], &str)> = ids
         .iter()

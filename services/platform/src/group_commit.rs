@@ -90,7 +90,7 @@ async fn write_loop<W: Write>(
             if queue.recv_many(&mut jobs, 1).await == 0 {
                 return;
             }
-            let mut size = W::size(&jobs[0].0);
+            let mut size: usize = jobs.iter().map(|j| W::size(&j.0)).sum();
             while size < budget
                 && let Ok(job) = queue.try_recv()
             {

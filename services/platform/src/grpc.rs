@@ -304,14 +304,17 @@ impl MethodMetrics {
         use std::sync::{Arc, OnceLock, RwLock};
         static METHODS: OnceLock<RwLock<HashMap<String, Arc<MethodMetrics>>>> = OnceLock::new();
         let methods = METHODS.get_or_init(Default::default);
-        if let Some(m) = methods.read().expect("poisoned").get(method) {
+        if let Some(m) = methods
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(method)
+        {
             return m.clone();
         }
         // Handles taken before the recorder exists would record nowhere.
         crate::metrics::install();
         methods
-            .write()
-            .expect("poisoned")
+            .write().unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(method.to_owned())
             .or_insert_with(|| {
                 Arc::new(MethodMetrics {
@@ -332,11 +335,14 @@ impl MethodMetrics {
         } else {
             path
         });
-        m.requests[code]
-            .get_or_init(|| {
-                metrics::counter!("rpc_server_requests_total", "method" => m.method.clone(), "code" => CODE_NAMES[code])
-            })
-            .increment(1);
+        let name = CODE_NAMES.get(code).copied().unwrap_or("UNKNOWN");
+        if let Some(counter) = m.requests.get(code) {
+            counter
+                .get_or_init(|| {
+                    metrics::counter!("rpc_server_requests_total", "method" => m.method.clone(), "code" => name)
+                })
+                .increment(1);
+        }
         m.duration.record(elapsed.as_secs_f64());
     }
 }

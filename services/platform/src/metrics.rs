@@ -13,6 +13,10 @@ use tokio::net::TcpListener;
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the recorder (once per process) and answers its handle.
+#[allow(
+    clippy::expect_used,
+    reason = "startup: constant buckets, and this is the process's only recorder"
+)]
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         PrometheusBuilder::new()

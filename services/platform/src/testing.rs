@@ -3,6 +3,13 @@
 //! Each test gets its own database (`antrean_t_<uuid>`) and its own Redis key prefix, so
 //! tests run in parallel without seeing each other. `make test` drops leftover test
 //! databases before it starts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a test that cannot get its database should fail loudly"
+)]
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 

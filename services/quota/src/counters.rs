@@ -119,19 +119,26 @@ pub struct DayCounters {
 
 impl DayCounters {
     pub fn remaining(&self, s: SessionOfDay) -> u32 {
-        let i = idx(s);
-        self.capacity[i].saturating_sub(self.used[i])
+        of(&self.capacity, s).saturating_sub(of(&self.used, s))
     }
     pub fn held(&self, s: SessionOfDay) -> u32 {
-        let i = idx(s);
-        self.used[i].saturating_sub(self.confirmed[i])
+        of(&self.used, s).saturating_sub(of(&self.confirmed, s))
     }
 }
 
-pub fn idx(s: SessionOfDay) -> usize {
+/// A session's entry of a per-session pair.
+pub fn of<T: Copy>(pair: &[T; 2], s: SessionOfDay) -> T {
     match s {
-        SessionOfDay::Pagi => 0,
-        SessionOfDay::Siang => 1,
+        SessionOfDay::Pagi => pair[0],
+        SessionOfDay::Siang => pair[1],
+    }
+}
+
+/// A session's entry of a per-session pair, to change.
+pub fn of_mut<T>(pair: &mut [T; 2], s: SessionOfDay) -> &mut T {
+    match s {
+        SessionOfDay::Pagi => &mut pair[0],
+        SessionOfDay::Siang => &mut pair[1],
     }
 }
 
@@ -178,7 +185,10 @@ struct Views {
 
 impl Views {
     fn get(&self, day: &DayKey, now_ms: i64) -> Option<DayCounters> {
-        let map = self.map.lock().expect("poisoned");
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(day)
             .filter(|(at, _)| (0..VIEW_TTL_MS).contains(&(now_ms - at)))
             .map(|(_, c)| c.clone())
@@ -187,7 +197,10 @@ impl Views {
     fn wrote(&self, day: &DayKey) {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.map.lock().expect("poisoned").remove(day);
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(day);
     }
 }
 
@@ -448,7 +461,11 @@ impl Counters {
         if let Some(c) = &read
             && self.views.writes.load(std::sync::atomic::Ordering::SeqCst) == writes
         {
-            let mut map = self.views.map.lock().expect("poisoned");
+            let mut map = self
+                .views
+                .map
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if map.len() > 10_000 {
                 // Days long past: start afresh rather than grow without end.
                 map.clear();

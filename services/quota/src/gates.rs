@@ -22,7 +22,7 @@
 //! An id unknown to the gate cannot belong to a hold admitted into a sold-out session since
 //! the gate was read, unless seats came free meanwhile, which ends the gate in one of the ways
 //! above. Holds this process admits while a gate stands are added to it.
-use crate::counters::{DayKey, idx};
+use crate::counters::DayKey;
 use antrean_platform::domain::SessionOfDay;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -102,7 +102,9 @@ impl State {
 
 impl Gates {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("poisoned")
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a Hold of `hold_id` for `session` of `day` is refused without a call, and
@@ -122,7 +124,7 @@ impl Gates {
             state.gates.remove(day);
             return Verdict::Script;
         }
-        if !gate.sold[idx(session)] || gate.ids.contains(hold_id) {
+        if !crate::counters::of(&gate.sold, session) || gate.ids.contains(hold_id) {
             return Verdict::Script;
         }
         if now_ms + GATE_REFRESH_MS >= gate.until_ms && !state.reading.contains_key(day) {

@@ -78,7 +78,12 @@ impl SoldOutStatuses {
             return e.into();
         };
         let key = (date, session, remaining, next_dates);
-        if let Some(s) = self.0.lock().expect("poisoned").get(&key) {
+        if let Some(s) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
             return s.clone();
         }
         let status = antrean_platform::status::encoded_once(
@@ -90,7 +95,10 @@ impl SoldOutStatuses {
             }
             .into(),
         );
-        let mut cache = self.0.lock().expect("poisoned");
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= Self::MAX {
             cache.clear();
         }

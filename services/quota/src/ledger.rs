@@ -28,6 +28,10 @@ pub struct HoldRow {
 }
 
 impl HoldRow {
+    #[allow(
+        clippy::expect_used,
+        reason = "the schema's CHECK admits only PAGI and SIANG"
+    )]
     pub fn session(&self) -> SessionOfDay {
         self.session.parse().expect("session checked by the schema")
     }
@@ -238,12 +242,17 @@ pub async fn day_for_build(
     let mut confirmed = [0; 2];
     let mut holds = Vec::new();
     for r in rows {
+        #[allow(
+            clippy::expect_used,
+            reason = "the schema's CHECK admits only PAGI and SIANG"
+        )]
         let session: SessionOfDay = r.session.parse().expect("session checked by the schema");
         match r.hold_id {
             None => {
-                let i = crate::counters::idx(session);
-                capacity[i] = r.capacity.unwrap_or(0).max(0) as u32;
-                confirmed[i] = r.confirmed.unwrap_or(0).max(0) as u32;
+                *crate::counters::of_mut(&mut capacity, session) =
+                    r.capacity.unwrap_or(0).max(0) as u32;
+                *crate::counters::of_mut(&mut confirmed, session) =
+                    r.confirmed.unwrap_or(0).max(0) as u32;
             }
             Some(id) => {
                 let rec = HoldRecord {

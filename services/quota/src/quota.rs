@@ -7,7 +7,7 @@ use crate::admissions::{self, Recorder};
 use crate::calendar::{ClosedReason, DayRule, horizon};
 use crate::config::Rules;
 use crate::counters::{
-    CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome, idx,
+    CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome,
 };
 use crate::error::{QuotaError, Result};
 use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
@@ -126,7 +126,10 @@ impl<K: Eq + std::hash::Hash + Clone> KeyedLocks<K> {
     const MAX: usize = 4096;
 
     fn get(&self, key: &K) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.0.lock().expect("poisoned");
+        let mut locks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if locks.len() > Self::MAX {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
@@ -153,7 +156,10 @@ impl Admitted {
     const MIN_PRUNE_AT: usize = 1024;
 
     fn insert(&self, row: HoldRow, now: DateTime<Utc>) {
-        let mut a = self.0.lock().expect("poisoned");
+        let mut a = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if a.holds.len() >= a.prune_at {
             a.holds.retain(|_, h| h.expires_at > now);
             a.prune_at = (a.holds.len() * 2).max(Self::MIN_PRUNE_AT);
@@ -162,13 +168,17 @@ impl Admitted {
     }
 
     fn take(&self, hold_id: &str) -> Option<HoldRow> {
-        self.0.lock().expect("poisoned").holds.remove(hold_id)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .holds
+            .remove(hold_id)
     }
 
     fn forget_expired(&self, now: DateTime<Utc>) {
         self.0
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .holds
             .retain(|_, h| h.expires_at > now);
     }
@@ -454,11 +464,14 @@ impl Quota {
                 "paling lama 86400 detik (24 jam)",
             ));
         }
+        let (Some(date), Some(session)) = (date, session) else {
+            return Err(QuotaError::Invalid(v));
+        };
         if !v.is_empty() {
             return Err(QuotaError::Invalid(v));
         }
         let office = office.ok_or_else(|| QuotaError::UnknownOffice(cmd.office_code.clone()))?;
-        Ok((office, date.expect("checked"), session.expect("checked")))
+        Ok((office, date, session))
     }
 
     /// Whether `date` takes this hold now: inside the horizon (or released by a schedule),
@@ -696,7 +709,7 @@ impl Quota {
         let office = self.office(&row.office_code)?.clone();
         let day = self.day(&office, row.date).await?;
         Ok(CommitAnswer {
-            capacity: day.capacity[idx(row.session())],
+            capacity: crate::counters::of(&day.capacity, row.session()),
             hold: row,
         })
     }
@@ -864,9 +877,9 @@ impl Quota {
                 let h = office.hours(s);
                 SessionView {
                     session: s,
-                    capacity: c.capacity[idx(s)],
+                    capacity: crate::counters::of(&c.capacity, s),
                     remaining: if c.open { c.remaining(s) } else { 0 },
-                    confirmed: c.confirmed[idx(s)],
+                    confirmed: crate::counters::of(&c.confirmed, s),
                     held: c.held(s),
                     start: h.start,
                     end: h.end,
@@ -962,7 +975,7 @@ impl Quota {
         let cached = |fresh_only: bool| {
             self.next_dates
                 .lock()
-                .expect("poisoned")
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .get(&key)
                 .filter(|(at, _)| !fresh_only || at.elapsed() < NEXT_DATES_CACHE)
                 .map(|(_, dates)| pick(dates))
@@ -992,7 +1005,7 @@ impl Quota {
         let answer = pick(&dates);
         self.next_dates
             .lock()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key, (Instant::now(), dates));
         Ok(answer)
     }
@@ -1218,7 +1231,7 @@ impl Quota {
                     .bind(&code)
                     .bind(date)
                     .bind(s.as_str())
-                    .bind(capacity[idx(s)] as i32)
+                    .bind(crate::counters::of(&capacity, s) as i32)
                     .execute(&mut *conn)
                     .await?;
                 }
@@ -1247,9 +1260,9 @@ impl Quota {
                 .iter()
                 .map(|&s| SessionView {
                     session: s,
-                    capacity: c.capacity[idx(s)],
+                    capacity: crate::counters::of(&c.capacity, s),
                     remaining: c.remaining(s),
-                    confirmed: c.confirmed[idx(s)],
+                    confirmed: crate::counters::of(&c.confirmed, s),
                     held: c.held(s),
                     start: office.hours(s).start,
                     end: office.hours(s).end,
@@ -1262,7 +1275,7 @@ impl Quota {
 
 /// Redis keeps milliseconds; answers carry the same instant on every retry.
 fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
 /// The answer to a retried hold, from its ledger row.

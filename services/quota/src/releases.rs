@@ -114,7 +114,10 @@ impl Releases {
                 })
                 .collect(),
         };
-        *self.loaded.write().expect("poisoned") = loaded;
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
         Ok(())
     }
 
@@ -122,7 +125,7 @@ impl Releases {
     pub fn scheduled_dates(&self, office: &str) -> Vec<NaiveDate> {
         self.loaded
             .read()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .scheduled
             .keys()
             .filter(|(o, _)| o == office)
@@ -133,7 +136,7 @@ impl Releases {
     pub fn rule(&self, office: &str) -> Rule {
         self.loaded
             .read()
-            .expect("poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .rules
             .get(office)
             .copied()
@@ -142,7 +145,10 @@ impl Releases {
 
     /// The release of `date` at an office in `tz` whose horizon is `horizon_days`.
     pub fn of(&self, office: &str, tz: Tz, date: NaiveDate, horizon_days: u32) -> Release {
-        let loaded = self.loaded.read().expect("poisoned");
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(r) = loaded.scheduled.get(&(office.to_owned(), date)) {
             return *r;
         }

@@ -1,5 +1,12 @@
 //! The ledger: admissions recorded together (one statement answers each hold as if recorded
 //! alone) and the final say of a commit.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
 use antrean_quota::admissions;

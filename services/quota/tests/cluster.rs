@@ -1,5 +1,12 @@
 //! The quota unchanged on a three-master Redis Cluster: the flash crowd, and a restart of the
 //! node that owns the day's slot while holds are live.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::testing::RedisCluster;

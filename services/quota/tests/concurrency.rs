@@ -1,5 +1,12 @@
 //! The flash crowd: many concurrent holds on one session never take more than its capacity,
 //! also when Redis is flushed in the middle.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::domain::SessionOfDay;

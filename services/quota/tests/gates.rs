@@ -1,5 +1,12 @@
 //! A sold-out session refuses a crowd from the quota's memory, without a Redis call each,
 //! and gives way as soon as a seat may be free.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::domain::SessionOfDay;

@@ -1,4 +1,11 @@
 //! Holds expire, commit and release; sold-out, closed and out-of-horizon answers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::status;

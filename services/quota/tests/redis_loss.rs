@@ -1,5 +1,12 @@
 //! Redis lost (flushed, restarted, unreachable): counters come back from the ledger, holds
 //! survive, nothing half-written.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::testing::RedisServer;

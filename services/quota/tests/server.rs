@@ -1,4 +1,11 @@
 //! The standard server every service runs: health, reflection, graceful shutdown.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 mod common;
 
 use antrean_platform::clock::ManualClock;

@@ -1,5 +1,12 @@
 //! Recently read counters answer reads for a moment; any write through this process, or the
 //! moment passing, makes the next read go to Redis again.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 use antrean_platform::domain::SessionOfDay;
 use antrean_platform::testing;
 use antrean_quota::counters::{Counters, DayBuild, DayKey, HoldArgs, VIEW_TTL_MS};

@@ -68,13 +68,19 @@ async fn fetch(url: &str) -> Result<String, reqwest::Error> {
 
 /// The beacon's own randomness for the published round, when the beacon answers.
 async fn beacon_value(draw: &Value) -> Option<String> {
-    let url = draw["beacon"]["url"].as_str()?;
-    let round = draw["beacon"]["round"].as_u64()?;
+    let url = draw
+        .pointer("/beacon/url")
+        .and_then(serde_json::Value::as_str)?;
+    let round = draw
+        .pointer("/beacon/round")
+        .and_then(serde_json::Value::as_u64)?;
     let text = fetch(&format!("{}/public/{round}", url.trim_end_matches('/')))
         .await
         .ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
-    v["randomness"].as_str().map(str::to_owned)
+    v.pointer("/randomness")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Checks a publication; `beacon` is the beacon's own value of the round, if reached.
@@ -91,23 +97,33 @@ fn verify(draw: &Value, beacon: Option<&str>) -> Result<String, String> {
     if antrean_platform::draw::seed_sha256(&seed) != field("seed_sha256")? {
         return Err("the seed does not hash to the published seed_sha256".into());
     }
-    let randomness = draw["beacon"]["randomness"]
-        .as_str()
+    let randomness = draw
+        .pointer("/beacon/randomness")
+        .and_then(serde_json::Value::as_str)
         .ok_or("the beacon's randomness is missing")?;
     match beacon {
         Some(b) if b != randomness => {
             return Err(format!(
                 "the beacon's round {} is {b}, the draw used {randomness}",
-                draw["beacon"]["round"]
+                draw.pointer("/beacon/round")
+                    .unwrap_or(&serde_json::Value::Null)
             ));
         }
         Some(_) => {}
         None => eprintln!("note: the beacon could not be reached; its value was not checked"),
     }
-    let entries = draw["entries"].as_array().ok_or("`entries` is missing")?;
+    let entries = draw
+        .pointer("/entries")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("`entries` is missing")?;
     let ids: Vec<String> = entries
         .iter()
-        .map(|e| e["entry_id"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e.pointer("/entry_id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     if antrean_platform::draw::entries_sha256(&ids) != field("entries_sha256")? {
         return Err("the entries do not hash to the published entries_sha256".into());
@@ -115,7 +131,14 @@ fn verify(draw: &Value, beacon: Option<&str>) -> Result<String, String> {
     let mut published: Vec<(u64, &str)> = entries
         .iter()
         .zip(&ids)
-        .map(|(e, id)| (e["position"].as_u64().unwrap_or(0), id.as_str()))
+        .map(|(e, id)| {
+            (
+                e.pointer("/position")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
+                id.as_str(),
+            )
+        })
         .collect();
     published.sort_unstable();
     let order = antrean_platform::draw::order(&seed, randomness.as_bytes(), &ids);
@@ -130,8 +153,12 @@ fn verify(draw: &Value, beacon: Option<&str>) -> Result<String, String> {
     let won = entries.iter().filter(|e| e["outcome"] == "WON").count();
     Ok(format!(
         "{} {}: {} entries in the published order ({} won)",
-        draw["office_code"].as_str().unwrap_or_default(),
-        draw["date"].as_str().unwrap_or_default(),
+        draw.pointer("/office_code")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default(),
+        draw.pointer("/date")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default(),
         ids.len(),
         won
     ))

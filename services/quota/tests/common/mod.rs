@@ -1,3 +1,10 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
 #![allow(dead_code)]
 //! Starts a quota service on port 0 against a fresh database, with a manual clock.
 use antrean_platform::clock::ManualClock;
