@@ -54,16 +54,13 @@ pub fn routes() -> Router<Arc<App>> {
 pub struct Limits {
     /// Every request, per client address.
     pub per_client: Limiter,
-    /// Booking attempts, per contact phone.
-    pub per_phone: Limiter,
 }
 
 impl Limits {
-    /// Per minute: every request per client, booking attempts per phone.
-    pub fn new(per_client: u32, per_phone: u32) -> Self {
+    /// Per minute: every request per client.
+    pub fn new(per_client: u32) -> Self {
         Self {
             per_client: Limiter::new(per_client, per_client / 5),
-            per_phone: Limiter::new(per_phone, per_phone / 2),
         }
     }
 }
@@ -71,8 +68,9 @@ impl Limits {
 /// The limits shared by every replica (Redis): what protects seats and messages.
 pub struct FairLimits {
     pub verifications: crate::verification::VerificationLimits,
-    /// Bookings, waitlist joins and draw entries per client network.
+    /// Bookings, waitlist joins and draw entries per client network, and per contact token.
     pub bookings_per_network: SharedLimit,
+    pub bookings_per_contact: SharedLimit,
     /// Look-ups and cancellations by booking code per client network and per phone (codes
     /// must not be enumerable from any number of replicas).
     pub lookups_per_network: SharedLimit,
@@ -96,6 +94,11 @@ impl FairLimits {
                 "bookings:net",
                 c.api_rate_bookings,
                 Duration::from_secs(3600),
+            ),
+            bookings_per_contact: SharedLimit::new(
+                "bookings:contact",
+                c.api_rate_per_phone,
+                Duration::from_secs(60),
             ),
             lookups_per_network: SharedLimit::new(
                 "lookups:net",
@@ -872,11 +875,14 @@ async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<
         .check(&app.fair.bookings_per_network, &crate::client::network(ip))
         .await
         .map_err(|r| ApiError::refused(en, r))?;
-    let key = crate::ratelimit::hashed(token);
-    app.limits
-        .per_phone
-        .check(&key)
-        .map_err(|w| ApiError::too_many(en, w))
+    // Per contact token, across replicas: a phone's tokens are few (codes per phone are).
+    app.shared
+        .check(
+            &app.fair.bookings_per_contact,
+            &crate::ratelimit::hashed(token),
+        )
+        .await
+        .map_err(|r| ApiError::refused(en, r))
 }
 
 /// `POST /api/v1/bookings` with a contact token: confirmed at once (201 with booking code,

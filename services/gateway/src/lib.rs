@@ -102,7 +102,8 @@ pub struct GatewayConfig {
     /// JSON API requests per minute per client address (bursts of a fifth of it).
     #[arg(long, env = "API_RATE_PER_CLIENT", default_value_t = 600)]
     pub api_rate_per_client: u32,
-    /// Booking attempts per minute per contact phone (bursts of half of it).
+    /// Booking attempts, waitlist joins and draw entries per minute per contact token, shared
+    /// by every replica.
     #[arg(long, env = "API_RATE_PER_PHONE", default_value_t = 20)]
     pub api_rate_per_phone: u32,
     /// Look-ups and cancellations by booking code (API and portal) and verification-code
@@ -248,7 +249,7 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     )
     .await?;
     let pii = config.pii.load()?;
-    let limits = api::Limits::new(config.api_rate_per_client, config.api_rate_per_phone);
+    let limits = api::Limits::new(config.api_rate_per_client);
     let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
         config.availability_max_age_ms,
     ));
