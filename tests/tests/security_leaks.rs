@@ -102,3 +102,54 @@ async fn failed_look_ups_look_alike_and_take_the_same_time() {
     assert!(pages.iter().all(|p| p == &pages[0]));
     assert!(pages[0].contains("Booking tidak ditemukan"), "{}", pages[0]);
 }
+
+/// The web's "already booked": another verified phone that knows a person's NIK learns that
+/// the person has a booking, and nothing of it.
+#[tokio::test]
+async fn the_webs_already_booked_tells_another_phone_nothing_of_the_booking() {
+    let w = start_with_whatsapp().await;
+    let birth = "1987-01-25";
+    let person = serde_json::json!({
+        "nik": nik(birth, 9), "name": "Budi Santoso", "birth_date": birth,
+        "application_type": "NEW"
+    });
+    let book = |token: String, key: &'static str| {
+        let (http, gateway, person) = (w.http.clone(), w.gateway.clone(), person.clone());
+        async move {
+            let r = http
+                .post(format!("{gateway}/api/v1/bookings"))
+                .header("Authorization", format!("Bearer {token}"))
+                .header("Idempotency-Key", key)
+                .json(&serde_json::json!({
+                    "office_code": "BOGOR", "date": "2026-12-02", "session": "PAGI",
+                    "applicants": [person]
+                }))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (s, first) = book(w.contact_token("081234567890").await, "own-1").await;
+    assert_eq!(s, 201, "{first}");
+    let code = first["booking_code"].as_str().unwrap().to_owned();
+    let (s, refusal) = book(w.contact_token("081277788899").await, "other-1").await;
+    assert_eq!(
+        (s, refusal["error"]["code"].as_str()),
+        (409, Some("ALREADY_BOOKED"))
+    );
+    let text = refusal.to_string();
+    for secret in [
+        code.as_str(),
+        first["booking_id"].as_str().unwrap_or("booking_id"),
+        "BOGOR",
+        "2026-12-02",
+        "PAGI",
+        "CONFIRMED",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}

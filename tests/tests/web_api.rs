@@ -918,7 +918,8 @@ async fn inputs_that_panicked_a_task_are_answered() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{month}");
-        assert!(r.text().await.unwrap().contains("table class=\"calendar\""));
+        assert_eq!(r.status().as_u16(), 400, "{month}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("Bulan tidak valid") && page.contains("table class=\"calendar\""));
     }
 }

@@ -159,9 +159,10 @@ async fn office_page(
         Err(s) => return error_page(&ApiError::from_status(&s, false)),
     };
     let today = parse_date(&office.today).unwrap_or_default();
-    let month_start = m
-        .bulan
-        .as_deref()
+    let asked = m.bulan.as_deref().filter(|b| !b.is_empty());
+    // A month that is not one (or out of 2000-2100) is said so, over next month's calendar.
+    let bad_month = asked.is_some_and(|b| parse_month(b).is_none());
+    let month_start = asked
         .and_then(parse_month)
         .unwrap_or_else(|| (today + chrono::Days::new(1)).with_day(1).unwrap_or(today));
     let month_end = month_start + Months::new(1) - chrono::Days::new(1);
@@ -244,8 +245,13 @@ async fn office_page(
     let prev = month_start - Months::new(1);
     let next = month_start + Months::new(1);
     let wa = office.whatsapp.clone().unwrap_or_default();
+    let alert = if bad_month {
+        "<p class=\"alert\" role=\"alert\">Bulan tidak valid (format YYYY-MM, tahun 2000-2100); ditampilkan bulan depan.</p>"
+    } else {
+        ""
+    };
     let body = format!(
-        "<h1>{}</h1><p class=\"muted\">{} &middot; WhatsApp {} &middot; zona waktu {}</p>\
+        "{alert}<h1>{}</h1><p class=\"muted\">{} &middot; WhatsApp {} &middot; zona waktu {}</p>\
 <h2>{} {}</h2><p><a href=\"?bulan={}\">&larr; Bulan sebelumnya</a> &middot; <a href=\"?bulan={}\">Bulan berikutnya &rarr;</a></p>{cal}\
 <p class=\"notice\">Pilih sesi pada tanggal yang masih ada kuotanya. Kuota sama dengan layanan WhatsApp kantor ini.</p>",
         esc(&office.name),
@@ -260,7 +266,12 @@ async fn office_page(
         prev.format("%Y-%m"),
         next.format("%Y-%m")
     );
-    page(&office.name, &body).into_response()
+    let status = if bad_month {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, page(&office.name, &body)).into_response()
 }
 
 #[derive(Debug, Deserialize, Default)]
