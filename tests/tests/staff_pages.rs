@@ -198,6 +198,43 @@ async fn console_pages_by_role_and_office() {
         "{page}"
     );
 
+    // A date closed from the console leaves the JSON API's availability at once, although
+    // that answer is reused for a second (AVAILABILITY_MAX_AGE_MS) otherwise.
+    let open_on = |body: &serde_json::Value, date: &str| {
+        body["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == date)
+            .map(|d| d["open"].as_bool().unwrap())
+    };
+    let availability = || async {
+        w.http
+            .get(format!(
+                "{}/api/v1/offices/BOGOR/availability?from=2026-12-04&to=2026-12-04",
+                w.gateway
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(open_on(&availability().await, "2026-12-04"), Some(true));
+    let (_, page) = head
+        .post(
+            "/petugas/tutup",
+            &[
+                ("kantor", "BOGOR"),
+                ("tanggal", "2026-12-04"),
+                ("alasan", "Libur kantor"),
+            ],
+        )
+        .await;
+    assert!(page.contains("ditutup"), "{page}");
+    assert_eq!(open_on(&availability().await, "2026-12-04"), Some(false));
+
     // A form without the session's CSRF token changes nothing.
     let r = head
         .http

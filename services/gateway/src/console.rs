@@ -736,16 +736,19 @@ async fn priority(p: Posted) -> Response {
 }
 
 async fn close_date(p: Posted) -> Response {
-    let r = p
-        .app
-        .quota
-        .clone()
-        .close_date(p.request(pb::CloseDateRequest {
-            office_code: p.office.clone(),
-            date: p.field("tanggal"),
-            reason: p.field("alasan"),
-        }))
-        .await;
+    // A closed date leaves the availability answers at once, like every change made here.
+    let r = api::changing(
+        &p.app,
+        p.app
+            .quota
+            .clone()
+            .close_date(p.request(pb::CloseDateRequest {
+                office_code: p.office.clone(),
+                date: p.field("tanggal"),
+                reason: p.field("alasan"),
+            })),
+    )
+    .await;
     let date = p.field("tanggal");
     p.show_result(r, |c| {
         format!(
@@ -758,18 +761,20 @@ async fn close_date(p: Posted) -> Response {
 
 async fn special_day(p: Posted) -> Response {
     let seats = |k: &str| p.field(k).trim().parse::<u32>().unwrap_or(u32::MAX);
-    let r = p
-        .app
-        .quota
-        .clone()
-        .open_special_date(p.request(pb::OpenSpecialDateRequest {
-            office_code: p.office.clone(),
-            date: p.field("tanggal"),
-            name: p.field("nama"),
-            pagi_capacity: seats("pagi"),
-            siang_capacity: seats("siang"),
-        }))
-        .await;
+    let r = api::changing(
+        &p.app,
+        p.app
+            .quota
+            .clone()
+            .open_special_date(p.request(pb::OpenSpecialDateRequest {
+                office_code: p.office.clone(),
+                date: p.field("tanggal"),
+                name: p.field("nama"),
+                pagi_capacity: seats("pagi"),
+                siang_capacity: seats("siang"),
+            })),
+    )
+    .await;
     p.show_result(r, |d| {
         format!("{} dibuka pada {} untuk booking.", d.note, d.date)
     })
@@ -778,16 +783,18 @@ async fn special_day(p: Posted) -> Response {
 
 async fn release_rule(p: Posted) -> Response {
     let window = p.field("jendela").trim().parse::<u32>().unwrap_or(u32::MAX);
-    let r = p
-        .app
-        .quota
-        .clone()
-        .set_release_rule(p.request(pb::SetReleaseRuleRequest {
-            office_code: p.office.clone(),
-            release_local: p.field("jam"),
-            draw_window_seconds: window,
-        }))
-        .await;
+    let r = api::changing(
+        &p.app,
+        p.app
+            .quota
+            .clone()
+            .set_release_rule(p.request(pb::SetReleaseRuleRequest {
+                office_code: p.office.clone(),
+                release_local: p.field("jam"),
+                draw_window_seconds: window,
+            })),
+    )
+    .await;
     p.show_result(r, |rule| {
         if rule.draw_window_seconds == 0 {
             format!(
