@@ -1155,10 +1155,12 @@ impl Bookings {
         Ok(changed)
     }
 
-    /// Tells a booking's contact that someone else tried to book one of its people, with the
-    /// booking's details (an approved template: the contact's 24-hour window is likely shut).
-    /// One notice per booking per hour, however often it is tried.
-    async fn tell_owner_of_attempt(&self, b: &BookingRow) -> anyhow::Result<()> {
+    /// What a message to a booking's own contact needs: the office, the contact (with its
+    /// phone, from identity) and the booking as it stands.
+    async fn to_tell(
+        &self,
+        b: &BookingRow,
+    ) -> anyhow::Result<(Arc<OfficeInfo>, pb::Contact, BookingView)> {
         let office = self.office(&b.office_code).await?;
         let contact = self
             .identity
@@ -1168,7 +1170,14 @@ impl Bookings {
             })
             .await?
             .into_inner();
-        let view = self.view(b.id).await?;
+        Ok((office, contact, self.view(b.id).await?))
+    }
+
+    /// Tells a booking's contact that someone else tried to book one of its people, with the
+    /// booking's details (an approved template: the contact's 24-hour window is likely shut).
+    /// One notice per booking per hour, however often it is tried.
+    async fn tell_owner_of_attempt(&self, b: &BookingRow) -> anyhow::Result<()> {
+        let (office, contact, view) = self.to_tell(b).await?;
         let names = view
             .applicants
             .iter()
@@ -1219,16 +1228,7 @@ impl Bookings {
     /// The day-before reminder, by WhatsApp from the office's number. Outside the 24-hour
     /// customer-service window only approved templates may be sent, so it is one.
     async fn remind(&self, b: &BookingRow) -> anyhow::Result<()> {
-        let office = self.office(&b.office_code).await?;
-        let contact = self
-            .identity
-            .clone()
-            .get_contact(pb::GetContactRequest {
-                contact_id: b.contact_id.to_string(),
-            })
-            .await?
-            .into_inner();
-        let view = self.view(b.id).await?;
+        let (office, contact, view) = self.to_tell(b).await?;
         let first = view.applicants.first();
         let zone = antrean_platform::domain::indonesian_zone_abbreviation(office.tz);
         let numbers = view

@@ -85,47 +85,23 @@ pub struct FairLimits {
 
 impl FairLimits {
     pub fn new(c: &crate::GatewayConfig) -> Self {
+        const MINUTE: u64 = 60;
+        const QUARTER: u64 = 900;
+        const HOUR: u64 = 3600;
+        let limit = |name, n, seconds| SharedLimit::new(name, n, Duration::from_secs(seconds));
         Self {
             verifications: crate::verification::VerificationLimits::new(
                 c.api_rate_codes_per_phone,
                 c.api_rate_verifications,
             ),
-            bookings_per_network: SharedLimit::new(
-                "bookings:net",
-                c.api_rate_bookings,
-                Duration::from_secs(3600),
-            ),
-            bookings_per_contact: SharedLimit::new(
-                "bookings:contact",
-                c.api_rate_per_phone,
-                Duration::from_secs(60),
-            ),
-            lookups_per_network: SharedLimit::new(
-                "lookups:net",
-                c.api_rate_lookups,
-                Duration::from_secs(60),
-            ),
-            lookups_per_phone: SharedLimit::new(
-                "lookups:phone",
-                c.api_rate_lookups_per_phone,
-                Duration::from_secs(3600),
-            ),
-            signins_per_network: SharedLimit::new(
-                "signins:net",
-                c.api_rate_signins,
-                Duration::from_secs(900),
-            ),
-            signins_per_user: SharedLimit::new(
-                "signins:user",
-                c.api_rate_signins_per_user,
-                Duration::from_secs(900),
-            ),
-            messages_per_sender: SharedLimit::new(
-                "messages:sender",
-                c.whatsapp_rate_per_sender,
-                Duration::from_secs(60),
-            ),
-            flood_notices: SharedLimit::new("messages:notice", 1, Duration::from_secs(600)),
+            bookings_per_network: limit("bookings:net", c.api_rate_bookings, HOUR),
+            bookings_per_contact: limit("bookings:contact", c.api_rate_per_phone, MINUTE),
+            lookups_per_network: limit("lookups:net", c.api_rate_lookups, MINUTE),
+            lookups_per_phone: limit("lookups:phone", c.api_rate_lookups_per_phone, HOUR),
+            signins_per_network: limit("signins:net", c.api_rate_signins, QUARTER),
+            signins_per_user: limit("signins:user", c.api_rate_signins_per_user, QUARTER),
+            messages_per_sender: limit("messages:sender", c.whatsapp_rate_per_sender, MINUTE),
+            flood_notices: limit("messages:notice", 1, 600),
         }
     }
 }
