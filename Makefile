@@ -33,11 +33,11 @@ admin: services
 chat:
 	cargo run -q -p antrean-gateway --bin antrean-chat -- --office $(OFFICE) --phone $(PHONE)
 
-## browser-deps: Debian chromium and npm playwright-core for the portal tests (no browser download), PyPI openapi-spec-validator
+## browser-deps: Debian chromium and npm playwright-core for the portal tests (no browser download), poppler-utils for the PDF tests, PyPI openapi-spec-validator
 browser-deps:
-	@command -v chromium >/dev/null || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils >/dev/null || \
+	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils >/dev/null; }; }
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
 

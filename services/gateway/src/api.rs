@@ -1278,7 +1278,7 @@ pub async fn proof_page(app: &App, b: &pb::Booking) -> crate::proof::ProofPage {
         .ok()
         .flatten();
     let zone = &b.timezone_abbreviation;
-    let mut rows = vec![
+    let rows = vec![
         (
             "Status".to_owned(),
             antrean_platform::domain::booking_status_label(
@@ -1294,15 +1294,19 @@ pub async fn proof_page(app: &App, b: &pb::Booking) -> crate::proof::ProofPage {
         ),
         ("Sesi".to_owned(), session_name(b.session).to_owned()),
     ];
-    for a in &b.applicants {
-        rows.push((
-            a.queue_number.clone(),
-            format!(
-                "{} - jadwal {} {zone}, datang paling lambat {} {zone}",
-                a.name, a.scheduled_local, a.arrive_by_local
+    let applicants = b
+        .applicants
+        .iter()
+        .map(|a| crate::proof::ApplicantProof {
+            queue_number: a.queue_number.clone(),
+            name: a.name.clone(),
+            schedule: format!(
+                "Jadwal {} {zone}, datang paling lambat {} {zone}",
+                a.scheduled_local, a.arrive_by_local
             ),
-        ));
-    }
+            checklist: CHECKLIST.iter().map(|s| (*s).to_owned()).collect(),
+        })
+        .collect();
     crate::proof::ProofPage {
         booking_code: b.booking_code.clone(),
         title_lines: vec![
@@ -1317,7 +1321,8 @@ pub async fn proof_page(app: &App, b: &pb::Booking) -> crate::proof::ProofPage {
                 .unwrap_or_default(),
         ],
         rows,
-        notes: CHECKLIST.iter().map(|s| (*s).to_owned()).collect(),
+        applicants,
+        notes: vec!["Tunjukkan bukti ini (atau kode QR-nya) di loket informasi kantor.".to_owned()],
     }
 }
 

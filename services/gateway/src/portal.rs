@@ -816,6 +816,15 @@ async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
             esc(v)
         );
     }
+    for a in &p.applicants {
+        let _ = write!(
+            rows,
+            "<tr><th scope=\"row\">{}</th><td>{} - {}</td></tr>",
+            esc(&a.queue_number),
+            esc(&a.name),
+            esc(&a.schedule.replacen("Jadwal", "jadwal", 1))
+        );
+    }
     let checklist: String = CHECKLIST
         .iter()
         .map(|c| format!("<li>{}</li>", esc(c)))

@@ -1,7 +1,7 @@
 //! Proof of booking: the booking code as a QR code (SVG) and a one-page PDF.
 //!
-//! The PDF uses the standard Helvetica fonts every PDF reader has, so no font file is needed;
-//! text is written in WinAnsi (Latin-1), which covers Bahasa Indonesia.
+//! The PDF is made by krilla with an embedded font (DejaVu Sans): no hand-written PDF objects,
+//! and names in any Latin script print as written.
 use qrcode::QrCode;
 use qrcode::render::svg;
 
@@ -22,110 +22,198 @@ pub fn qr_svg(text: &str) -> String {
 pub struct ProofPage {
     pub booking_code: String,
     pub title_lines: Vec<String>,
-    /// (label, value) rows.
+    /// (label, value) rows about the whole booking.
     pub rows: Vec<(String, String)>,
-    /// Requirements and instructions, one per line.
+    /// One section per applicant.
+    pub applicants: Vec<ApplicantProof>,
+    /// Instructions for everyone, one per line.
     pub notes: Vec<String>,
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '(' | ')' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 256 => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out
+/// One applicant's part of the proof.
+#[derive(Debug, Clone)]
+pub struct ApplicantProof {
+    pub queue_number: String,
+    pub name: String,
+    /// e.g. "Jadwal 08:48 WIB, datang paling lambat 08:18 WIB".
+    pub schedule: String,
+    /// What this applicant brings.
+    pub checklist: Vec<String>,
 }
 
-/// A single-page A4 PDF: title, rows, the QR code of the booking code, notes.
-pub fn pdf(page: &ProofPage) -> Vec<u8> {
-    let mut content = String::new();
-    let mut y = 790.0;
-    let mut line = |font: &str, size: f32, x: f32, y: f32, text: &str| {
-        content.push_str(&format!(
-            "BT /{font} {size} Tf {x} {y} Td ({}) Tj ET\n",
-            escape(text)
-        ));
-    };
-    for (i, t) in page.title_lines.iter().enumerate() {
-        line(
-            if i == 0 { "F2" } else { "F1" },
-            if i == 0 { 16.0 } else { 11.0 },
-            50.0,
-            y,
-            t,
-        );
-        y -= if i == 0 { 22.0 } else { 16.0 };
-    }
-    y -= 10.0;
-    line("F1", 11.0, 50.0, y, "Kode booking");
-    line("F2", 22.0, 50.0, y - 26.0, &page.booking_code);
-    let qr_top = y + 10.0;
-    y -= 56.0;
-    for (label, value) in &page.rows {
-        line("F1", 11.0, 50.0, y, label);
-        line("F2", 11.0, 170.0, y, value);
-        y -= 18.0;
-    }
-    y -= 12.0;
-    for n in &page.notes {
-        line("F1", 10.0, 50.0, y, n);
-        y -= 14.0;
-    }
-    // The QR code, drawn module by module at the top right.
-    if let Ok(q) = QrCode::new(page.booking_code.as_bytes()) {
-        let w = q.width();
-        let module = 150.0 / w as f32;
-        content.push_str("0 0 0 rg\n");
-        for (i, c) in q.to_colors().iter().enumerate() {
-            if *c == qrcode::Color::Dark {
-                let (cx, cy) = ((i % w) as f32, (i / w) as f32);
-                content.push_str(&format!(
-                    "{:.2} {:.2} {:.2} {:.2} re f\n",
-                    395.0 + cx * module,
-                    qr_top - (cy + 1.0) * module,
-                    module,
-                    module
-                ));
+/// DejaVu Sans (regular and bold), embedded: it covers Indonesian and every Latin-script name
+/// (diacritics, Vietnamese letters); its licence is beside it in `assets/fonts`.
+static REGULAR: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
+
+/// A4 in points, and the margins.
+const PAGE_W: f32 = 595.28;
+const PAGE_H: f32 = 841.89;
+const MARGIN: f32 = 50.0;
+/// The QR code's side, at the top right.
+const QR_SIDE: f32 = 140.0;
+
+/// Text laid out on A4 pages, top to bottom, starting a new page when one is full.
+struct Writer {
+    document: krilla::Document,
+    regular: krilla::text::Font,
+    bold: krilla::text::Font,
+    /// Lines of the current page: (x, baseline y, bold, size, text).
+    lines: Vec<(f32, f32, bool, f32, String)>,
+    y: f32,
+    /// Where text may end on the right (narrower beside the QR code).
+    right: f32,
+    /// The booking code's QR code, drawn at the top right of the first page.
+    qr: Option<QrCode>,
+    pages: usize,
+}
+
+impl Writer {
+    /// Writes `text` wrapped at word boundaries between `x` and the right edge. The width of
+    /// a character is taken as 0.72 em, wider than DejaVu Sans' capitals on average, so no
+    /// line runs past the edge.
+    fn text(&mut self, x: f32, bold: bool, size: f32, text: &str) {
+        let per_line = (((self.right - x) / (size * 0.72)) as usize).max(8);
+        let mut line = String::new();
+        for word in text.split_whitespace() {
+            let fits = line.chars().count() + 1 + word.chars().count() <= per_line;
+            if !line.is_empty() && !fits {
+                self.line(x, bold, size, std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+            // A word longer than a line is cut.
+            while line.chars().count() > per_line {
+                let cut: String = line.chars().take(per_line).collect();
+                line = line.chars().skip(per_line).collect();
+                self.line(x, bold, size, cut);
             }
         }
+        if !line.is_empty() {
+            self.line(x, bold, size, line);
+        }
     }
-    let objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R /F2 6 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{content}endstream", content.len()),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_owned(),
-    ];
-    let mut out: Vec<u8> = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        // Latin-1 bytes: every char here is below 256 after escaping.
-        out.extend(format!("{} 0 obj\n", i + 1).bytes());
-        out.extend(o.chars().map(|c| c as u32 as u8));
-        out.extend(b"\nendobj\n");
+
+    fn line(&mut self, x: f32, bold: bool, size: f32, text: String) {
+        if self.y + size * 1.4 > PAGE_H - MARGIN {
+            self.flush();
+        }
+        self.y += size * 1.4;
+        self.lines.push((x, self.y, bold, size, text));
     }
-    let xref = out.len();
-    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).bytes());
-    for off in offsets {
-        out.extend(format!("{off:010} 00000 n \n").bytes());
+
+    fn gap(&mut self, points: f32) {
+        self.y += points;
     }
-    out.extend(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .bytes(),
-    );
-    out
+
+    /// Draws the current page's lines and starts the next page.
+    fn flush(&mut self) {
+        self.draw();
+        self.y = MARGIN;
+        self.right = PAGE_W - MARGIN;
+    }
+
+    fn draw(&mut self) {
+        let qr = if self.pages == 0 {
+            self.qr.take()
+        } else {
+            None
+        };
+        self.pages += 1;
+        let settings = krilla::page::PageSettings::from_wh(PAGE_W, PAGE_H);
+        let Some(settings) = settings else { return };
+        let mut page = self.document.start_page_with(settings);
+        let mut surface = page.surface();
+        for (x, y, bold, size, text) in self.lines.drain(..) {
+            let font = if bold { &self.bold } else { &self.regular };
+            surface.draw_text(
+                krilla::geom::Point::from_xy(x, y),
+                font.clone(),
+                size,
+                &text,
+                false,
+                krilla::text::TextDirection::Auto,
+            );
+        }
+        if let Some(q) = &qr {
+            let width = q.width();
+            let module = QR_SIDE / width as f32;
+            let mut path = krilla::geom::PathBuilder::new();
+            for (i, c) in q.to_colors().iter().enumerate() {
+                if *c == qrcode::Color::Dark {
+                    let (cx, cy) = ((i % width) as f32, (i / width) as f32);
+                    let left = PAGE_W - MARGIN - QR_SIDE + cx * module;
+                    if let Some(r) =
+                        krilla::geom::Rect::from_xywh(left, MARGIN + cy * module, module, module)
+                    {
+                        path.push_rect(r);
+                    }
+                }
+            }
+            if let Some(path) = path.finish() {
+                surface.set_fill(Some(krilla::paint::Fill::default()));
+                surface.draw_path(&path);
+            }
+        }
+        surface.finish();
+        page.finish();
+    }
+}
+
+/// The proof of booking as A4 PDF pages: the title, the booking code and its QR code at the
+/// top right, the booking's rows, one section per applicant with that person's checklist, and
+/// the notes. Text is DejaVu Sans, embedded (subset): any Latin-script name prints as written.
+pub fn pdf(page: &ProofPage) -> Vec<u8> {
+    let (Some(regular), Some(bold)) = (
+        krilla::text::Font::new(REGULAR.into(), 0),
+        krilla::text::Font::new(BOLD.into(), 0),
+    ) else {
+        return Vec::new();
+    };
+    let mut w = Writer {
+        document: krilla::Document::new(),
+        regular,
+        bold,
+        lines: Vec::new(),
+        y: MARGIN,
+        // Beside the QR code until the text is past it.
+        right: PAGE_W - MARGIN - QR_SIDE - 20.0,
+        qr: QrCode::new(page.booking_code.as_bytes()).ok(),
+        pages: 0,
+    };
+    for (i, t) in page.title_lines.iter().enumerate() {
+        w.text(MARGIN, i == 0, if i == 0 { 16.0 } else { 10.5 }, t);
+    }
+    w.gap(10.0);
+    w.text(MARGIN, false, 10.5, "Kode booking");
+    w.text(MARGIN, true, 20.0, &page.booking_code);
+    w.y = w.y.max(MARGIN + QR_SIDE) + 6.0;
+    w.right = PAGE_W - MARGIN;
+    for (label, value) in &page.rows {
+        w.text(MARGIN, false, 10.5, &format!("{label}: {value}"));
+    }
+    for a in &page.applicants {
+        w.gap(10.0);
+        w.text(
+            MARGIN,
+            true,
+            12.0,
+            &format!("{} - {}", a.queue_number, a.name),
+        );
+        w.text(MARGIN, false, 10.5, &a.schedule);
+        w.text(MARGIN, false, 10.5, "Yang perlu dibawa:");
+        for item in &a.checklist {
+            w.text(MARGIN + 12.0, false, 10.0, &format!("- {item}"));
+        }
+    }
+    w.gap(10.0);
+    for n in &page.notes {
+        w.text(MARGIN, false, 10.0, n);
+    }
+    w.draw();
+    w.document.finish().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -133,39 +221,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_pdf_is_well_formed_and_carries_the_code() {
+    fn the_pdf_is_made_whatever_the_names_and_however_long() {
+        let applicant = |n: usize| ApplicantProof {
+            queue_number: format!("A-{n:03}"),
+            name: "Nguyễn Văn Ánh".into(),
+            schedule: "Jadwal 08:48 WIB, datang paling lambat 08:18 WIB".into(),
+            checklist: vec!["e-KTP asli".into(); 4],
+        };
         let bytes = pdf(&ProofPage {
             booking_code: "7K3M-9QX2-HT4R-D".into(),
             title_lines: vec![
                 "Bukti Booking Antrean Paspor".into(),
-                "Kantor (Bogor)".into(),
+                "Kantor Imigrasi (Bogor)".into(),
             ],
-            rows: vec![("Nomor antrean".into(), "A-001".into())],
-            notes: vec!["Datang 30 menit sebelum jadwal.".into()],
+            rows: vec![("Tanggal".into(), "Selasa, 1 Desember 2026".into())],
+            // Far more than a page: the rest goes on further pages.
+            applicants: (1..=40).map(applicant).collect(),
+            notes: vec![format!("{} ", "Datang 30 menit sebelum jadwal.").repeat(40)],
         });
-        // One char per byte, so byte offsets stay offsets.
-        let text: String = bytes
-            .iter()
-            .map(|&b| if b < 128 { b as char } else { '?' })
-            .collect();
-        assert!(text.starts_with("%PDF-1.4"));
-        assert!(text.contains("(7K3M-9QX2-HT4R-D) Tj"));
-        assert!(text.contains("(Kantor \\(Bogor\\)) Tj"));
-        // Every xref offset points at its object.
-        let xref_at: usize = text
-            .rsplit("startxref\n")
-            .next()
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let table = &text[xref_at..];
-        for (i, l) in table.lines().skip(3).take(6).enumerate() {
-            let off: usize = l[..10].parse().unwrap();
-            assert!(text[off..].starts_with(&format!("{} 0 obj", i + 1)));
-        }
+        assert!(
+            bytes.starts_with(b"%PDF-"),
+            "{:?}",
+            &bytes[..8.min(bytes.len())]
+        );
+        assert!(bytes.ends_with(b"%%EOF\n") || bytes.ends_with(b"%%EOF"));
     }
 
     #[test]
