@@ -304,3 +304,62 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
         1
     );
 }
+
+/// A client's renewed certificate is used without a restart: its channel connects again with
+/// the new files. (The renewal here also changes the name, so the server's allow-list shows
+/// which certificate came: `booking` may not schedule releases, `operator` may, with a token.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_renewed_certificate_is_used_without_a_restart() {
+    let mut cluster = Cluster::of(&["quota"], true);
+    cluster.start_all().await;
+    let dir = cluster.tls.clone().unwrap();
+    let mine = cluster.logs.join("client");
+    std::fs::create_dir_all(&mine).unwrap();
+    for (from, to) in [("booking.crt", "me.crt"), ("booking.key", "me.key")] {
+        std::fs::copy(dir.join(from), mine.join(to)).unwrap();
+    }
+    let args = antrean_platform::tls::TlsArgs {
+        ca_file: Some(dir.join("ca.crt")),
+        cert_file: Some(mine.join("me.crt")),
+        key_file: Some(mine.join("me.key")),
+        health_addr: None,
+        reload_seconds: 1,
+    };
+    let tls = args.load().unwrap().unwrap();
+    let channel = antrean_platform::grpc::traced_channel(
+        &format!("http://127.0.0.1:{}", cluster.service("quota").port),
+        Some(&tls),
+    )
+    .unwrap();
+    let mut quota = QuotaServiceClient::new(channel);
+    let schedule = || pb::ScheduleReleaseRequest {
+        office_code: "BOGOR".into(),
+        ..Default::default()
+    };
+    let mut code = Code::Ok;
+    for _ in 0..50 {
+        code = quota.schedule_release(schedule()).await.unwrap_err().code();
+        if code != Code::Unavailable {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(code, Code::PermissionDenied, "as booking");
+
+    // The files are replaced in place, as a mounted Secret's are on renewal.
+    for (from, to) in [("operator.key", "me.key"), ("operator.crt", "me.crt")] {
+        let tmp = mine.join(format!(".{to}"));
+        std::fs::copy(dir.join(from), &tmp).unwrap();
+        std::fs::rename(&tmp, mine.join(to)).unwrap();
+    }
+    let mut now_operator = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let code = quota.schedule_release(schedule()).await.unwrap_err().code();
+        if code == Code::Unauthenticated {
+            now_operator = true;
+            break;
+        }
+    }
+    assert!(now_operator, "the channel kept the old certificate");
+}
