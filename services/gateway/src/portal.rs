@@ -114,21 +114,6 @@ struct MonthQuery {
     bulan: Option<String>,
 }
 
-const BULAN: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
-
 fn closed_label(reason: &str, note: &str) -> String {
     let base = match reason {
         "WEEKEND" => "Tutup",
@@ -258,10 +243,7 @@ async fn office_page(
         esc(&office.address),
         esc(&wa.display_phone_number),
         esc(&office.timezone_abbreviation),
-        BULAN
-            .get(month_start.month0() as usize)
-            .copied()
-            .unwrap_or_default(),
+        antrean_platform::domain::bulan(month_start),
         month_start.year(),
         prev.format("%Y-%m"),
         next.format("%Y-%m")

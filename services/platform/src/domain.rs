@@ -230,6 +230,12 @@ const BULAN: [&str; 12] = [
     "Desember",
 ];
 
+/// A month's name as applicants read it: `Desember`.
+pub fn bulan(d: NaiveDate) -> &'static str {
+    use chrono::Datelike;
+    BULAN.get(d.month0() as usize).copied().unwrap_or_default()
+}
+
 /// A date as applicants read it: `Selasa, 1 Desember 2026`.
 pub fn tanggal(d: NaiveDate) -> String {
     use chrono::Datelike;
@@ -239,7 +245,7 @@ pub fn tanggal(d: NaiveDate) -> String {
             .copied()
             .unwrap_or_default(),
         d.day(),
-        BULAN.get(d.month0() as usize).copied().unwrap_or_default(),
+        bulan(d),
         d.year()
     )
 }
