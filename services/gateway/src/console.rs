@@ -8,7 +8,7 @@
 //! console only hides what the role cannot use.
 use crate::App;
 use crate::api::{self, ApiError};
-use crate::portal::esc;
+use crate::html::{esc, urlencode};
 use antrean_platform::actor::with_token;
 use antrean_proto::v1 as pb;
 use axum::Router;
@@ -266,18 +266,6 @@ pub async fn session_context(app: &App, headers: &HeaderMap) -> Result<StaffCont
         role: s.role,
         office_code: s.office_code,
     })
-}
-
-/// Percent-encodes a query value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn to_login() -> Response {

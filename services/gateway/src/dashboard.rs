@@ -4,7 +4,7 @@
 //! Directorate admins see every office; office heads their own (the services check again).
 use crate::App;
 use crate::console::{StaffContext, session_context};
-use crate::portal::esc;
+use crate::html::{esc, urlencode};
 use antrean_platform::actor::with_token;
 use antrean_platform::domain::{format_date, local_date, local_instant, parse_date};
 use antrean_proto::v1 as pb;
@@ -321,7 +321,7 @@ async fn page(
         .collect();
     let query = format!(
         "kantor={}&dari={}&sampai={}",
-        crate::console::urlencode(&office),
+        urlencode(&office),
         format_date(from),
         format_date(to)
     );
@@ -349,7 +349,7 @@ async fn page(
         format_date(to),
         cells(&total),
         chart(&report),
-        crate::console::urlencode(&office),
+        urlencode(&office),
     );
     crate::console::shell_page("Dasbor", &body).into_response()
 }

@@ -10,7 +10,8 @@
 //!   address behind trusted proxies, and its network.
 //! - [`verification`]: proof of a web/app contact (a code by WhatsApp and e-mail, then a
 //!   contact token), shared by the API and the portal.
-//! - [`portal`]: the booking portal's pages.
+//! - [`portal`]: the booking portal's pages; [`html`]: escaping text into HTML and values
+//!   into URLs, for every page.
 //! - [`feeds`]: live feeds (queue displays, the dashboard's counters): one poll per office
 //!   shared by every viewer, a cap on open streams, all ended on shutdown.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
@@ -27,6 +28,7 @@ pub mod client;
 pub mod console;
 pub mod dashboard;
 pub mod feeds;
+pub mod html;
 pub mod inbox;
 pub mod openapi;
 pub mod portal;

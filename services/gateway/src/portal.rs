@@ -10,6 +10,7 @@
 //! and cancels it.
 use crate::App;
 use crate::api::{self, ApiError, CHECKLIST};
+use crate::html::{esc, urlencode};
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;
 use axum::Router;
@@ -42,15 +43,6 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/cek", get(lookup_page).post(lookup))
         .route("/batal", axum::routing::post(cancel))
-}
-
-/// HTML-escapes text.
-pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
@@ -838,15 +830,6 @@ async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
         esc(&b.booking_code)
     );
     page("Bukti booking", &body).into_response()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn lookup_form(message: Option<&str>) -> String {
