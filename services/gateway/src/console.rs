@@ -7,7 +7,8 @@
 //! staff member's actor token, so the services decide what this person may do where; the
 //! console only hides what the role cannot use.
 use crate::App;
-use crate::api::{self, ApiError};
+use crate::api;
+use crate::error::{ApiError, error_response};
 use crate::html::{esc, urlencode};
 use antrean_platform::actor::with_token;
 use antrean_proto::v1 as pb;
@@ -898,7 +899,7 @@ async fn display_events(State(app): State<Arc<App>>, Path(office): Path<String>)
     match app.offices.by_code(&app, &office).await {
         Ok(Some(_)) => {}
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
-        Err(s) => return api::error_response(&s),
+        Err(s) => return error_response(&s),
     }
     let poller = app.clone();
     let key = format!("layar:{office}");

@@ -92,7 +92,7 @@ async fn build(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Report, String> {
-    let message = |s: tonic::Status| crate::api::ApiError::from_status(&s, false).message_text();
+    let message = |s: tonic::Status| crate::error::ApiError::from_status(&s, false).message_text();
     let stats = app
         .booking
         .clone()

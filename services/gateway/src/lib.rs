@@ -5,6 +5,7 @@
 //! - [`inbox`]: workers that process stored messages in order per sender, and forward
 //!   delivery statuses to the notification service.
 //! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
+//! - [`error`]: caller-facing errors and the mapping of gRPC statuses to HTTP.
 //! - [`api`]: the JSON API under `/api/v1` ([`openapi`] describes it); [`ratelimit`]:
 //!   token buckets per replica and limits shared through Redis; [`client`]: the client
 //!   address behind trusted proxies, and its network.
@@ -27,6 +28,7 @@ pub mod chat;
 pub mod client;
 pub mod console;
 pub mod dashboard;
+pub mod error;
 pub mod feeds;
 pub mod html;
 pub mod inbox;

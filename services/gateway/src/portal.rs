@@ -9,7 +9,8 @@
 //! the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a booking up
 //! and cancels it.
 use crate::App;
-use crate::api::{self, ApiError, CHECKLIST};
+use crate::api::{self, CHECKLIST};
+use crate::error::ApiError;
 use crate::html::{esc, urlencode};
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;

@@ -10,7 +10,7 @@
 //! address and per client network. Confirmations are limited per client like look-ups by
 //! code, and identity ends a verification after five wrong codes.
 use crate::App;
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::ratelimit::SharedLimit;
 use antrean_proto::v1 as pb;
 use std::collections::HashMap;

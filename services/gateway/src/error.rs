@@ -1,0 +1,253 @@
+//! Caller-facing errors of the gateway: [`ApiError`] (JSON `{"error": ...}` for the API, a
+//! status and a message for pages) and the one mapping of gRPC statuses to HTTP.
+use crate::ratelimit::Refused;
+use antrean_platform::status;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use tonic::{Code, Status};
+
+/// A caller-facing error (boxed: it travels in every handler's `Result`).
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    body: Box<ErrorBody>,
+}
+
+#[derive(Debug)]
+pub struct ErrorBody {
+    code: String,
+    message: String,
+    fields: Option<Map<String, Value>>,
+    extra: Map<String, Value>,
+    retry_after: Option<u64>,
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.body
+    }
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: Box::new(ErrorBody {
+                code: code.to_owned(),
+                message: message.into(),
+                fields: None,
+                extra: Map::new(),
+                retry_after: None,
+            }),
+        }
+    }
+
+    /// 400 with one message per field.
+    pub fn fields(en: bool, fields: Vec<(String, String)>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION",
+            if en {
+                "Some fields are invalid."
+            } else {
+                "Ada data yang tidak valid."
+            },
+        );
+        e.fields = Some(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        );
+        e
+    }
+
+    /// 429 for a shared limit, or 503 when Redis, which keeps it, did not answer.
+    pub(crate) fn refused(en: bool, r: Refused) -> Self {
+        match r {
+            Refused::Wait(w) => Self::too_many(en, w),
+            Refused::Unavailable(e) => {
+                tracing::warn!(error = %e, "shared limit unavailable");
+                Self::unavailable(en)
+            }
+        }
+    }
+
+    fn unavailable(en: bool) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            if en {
+                "The service is temporarily unavailable. Please try again shortly."
+            } else {
+                "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi."
+            },
+        )
+    }
+
+    /// 401 CONTACT_NOT_VERIFIED: no contact token came with the request.
+    pub(crate) fn not_verified(en: bool) -> Self {
+        Self::from_status(&status::contact_not_verified(), en)
+    }
+
+    /// A page answering this error: its status, and Retry-After when it has one.
+    pub(crate) fn page(&self, body: axum::response::Html<String>) -> Response {
+        let mut r = (self.status, body).into_response();
+        if let Some(s) = self.retry_after
+            && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+
+    pub(crate) fn too_many(en: bool, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            if en {
+                "Too many requests. Please wait a moment."
+            } else {
+                "Terlalu banyak permintaan. Silakan tunggu sebentar."
+            },
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
+    }
+
+    /// Maps a gRPC status of our services to HTTP.
+    pub fn from_status(s: &Status, en: bool) -> Self {
+        let reason = status::reason(s).unwrap_or_default();
+        let message = if en {
+            status::english(s).unwrap_or_else(|| s.message().to_owned())
+        } else {
+            s.message().to_owned()
+        };
+        let (http, code) = match (s.code(), reason.as_str()) {
+            (Code::InvalidArgument, _) => {
+                let v = status::violations(s);
+                let fields = v
+                    .into_iter()
+                    .map(|v| {
+                        let text = match (en, v.description_en) {
+                            (true, Some(english)) => english,
+                            _ => v.description,
+                        };
+                        (v.field, text)
+                    })
+                    .collect();
+                let mut e = Self::fields(en, fields);
+                if reason == "WRONG_CODE" {
+                    e.code = "WRONG_CODE".into();
+                    e.message = message;
+                }
+                return e.with_metadata(s);
+            }
+            (Code::NotFound, _) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            (_, "EXPIRED" | "HOLD_EXPIRED" | "TOO_MANY_ATTEMPTS") => (StatusCode::GONE, "EXPIRED"),
+            (_, "VERIFICATION_ENDED") => (StatusCode::GONE, "VERIFICATION_ENDED"),
+            (_, "NO_DRAW") => (StatusCode::NOT_FOUND, "NO_DRAW"),
+            (_, "BLOCKED_NO_SHOW") => (StatusCode::FORBIDDEN, "BLOCKED_NO_SHOW"),
+            (_, "DATE_CLOSED" | "OUTSIDE_HORIZON") => {
+                let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
+                e.code = reason.clone();
+                e.message = message;
+                return e.with_metadata(s);
+            }
+            (
+                Code::ResourceExhausted
+                | Code::AlreadyExists
+                | Code::FailedPrecondition
+                | Code::Aborted,
+                r,
+            ) if !r.is_empty() => (StatusCode::CONFLICT, r),
+            (code, _)
+                if matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+                    || status::is_transport_failure(s) =>
+            {
+                return Self::unavailable(en);
+            }
+            (Code::Unauthenticated, r) if !r.is_empty() => (StatusCode::UNAUTHORIZED, r),
+            (Code::PermissionDenied, r) if !r.is_empty() => (StatusCode::FORBIDDEN, r),
+            _ => {
+                tracing::error!(code = ?s.code(), message = %s.message(), "unexpected upstream error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    if en {
+                        "Something went wrong."
+                    } else {
+                        "Terjadi kesalahan pada sistem."
+                    },
+                );
+            }
+        };
+        Self::new(http, code, message).with_metadata(s)
+    }
+
+    /// Carries the machine-readable details (remaining seats, next dates, ...).
+    fn with_metadata(mut self, s: &Status) -> Self {
+        for (k, v) in status::metadata(s) {
+            let v = match k.as_str() {
+                "next_dates" => json!(v.split(',').filter(|d| !d.is_empty()).collect::<Vec<_>>()),
+                "remaining" | "active" | "max" | "attempts_left" => {
+                    v.parse::<u64>().map_or(json!(v), |n| json!(n))
+                }
+                _ => json!(v),
+            };
+            self.extra.insert(k, v);
+        }
+        self
+    }
+}
+
+impl ApiError {
+    /// The message shown to people.
+    pub fn message_text(&self) -> String {
+        self.message.clone()
+    }
+
+    /// (field, message) pairs of a validation error.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let b = *self.body;
+        let mut error = Map::new();
+        error.insert("code".into(), json!(b.code));
+        error.insert("message".into(), json!(b.message));
+        if let Some(f) = b.fields {
+            error.insert("fields".into(), Value::Object(f));
+        }
+        if !b.extra.is_empty() {
+            error.insert("details".into(), Value::Object(b.extra));
+        }
+        let mut r = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(s) = b.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// `{"error": ...}` for a gRPC status, in Bahasa Indonesia.
+pub fn error_response(s: &Status) -> Response {
+    ApiError::from_status(s, false).into_response()
+}
