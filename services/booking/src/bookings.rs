@@ -211,7 +211,7 @@ impl Wanted {
                 "pilih SESSION_PAGI atau SESSION_SIANG",
             ));
         }
-        if applicants == 0 || applicants > 5 {
+        if applicants == 0 || applicants > antrean_platform::domain::MAX_APPLICANTS as usize {
             v.push(FieldViolation::new(
                 "applicants",
                 "jumlah pemohon 1 sampai 5 orang",

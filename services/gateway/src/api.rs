@@ -503,7 +503,7 @@ fn booking_input(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if list.is_empty() || list.len() > 5 {
+    if list.is_empty() || list.len() > antrean_platform::domain::MAX_APPLICANTS as usize {
         bad.push((
             "applicants".into(),
             if en {

@@ -47,8 +47,8 @@ pub static ALLOW: AllowList = AllowList {
 const CHANNELS: &[&str] = &["gateway", "channel"];
 const STAFF: &[&str] = &["gateway", "operator"];
 
-/// Most people one booking (and one phone) may cover.
-pub const MAX_APPLICANTS: usize = 5;
+/// Most people one booking may cover (the platform's one number).
+pub const MAX_APPLICANTS: usize = antrean_platform::domain::MAX_APPLICANTS as usize;
 
 #[derive(Clone)]
 pub struct IdentityGrpc {

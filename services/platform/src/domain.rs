@@ -230,6 +230,10 @@ const BULAN: [&str; 12] = [
     "Desember",
 ];
 
+/// Most people one booking (and so one hold, one draw entry, one waitlist place) may cover:
+/// an applicant and up to four family members. Every service checks against this one number.
+pub const MAX_APPLICANTS: u32 = 5;
+
 /// A month's name as applicants read it: `Desember`.
 pub fn bulan(d: NaiveDate) -> &'static str {
     use chrono::Datelike;

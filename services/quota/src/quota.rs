@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Seats per hold: an applicant and up to four family members.
-pub const MAX_SEATS: u32 = 5;
+/// Seats per hold: an applicant and up to four family members (the platform's one number).
+pub const MAX_SEATS: u32 = antrean_platform::domain::MAX_APPLICANTS;
 /// Default and longest hold time.
 pub const DEFAULT_TTL_SECONDS: u32 = 900;
 pub const MAX_TTL_SECONDS: u32 = 86_400;
