@@ -210,6 +210,32 @@ impl Default for Cluster {
     }
 }
 
+/// The first bookable day Bogor is open with a morning session. Processes run on the real
+/// clock, so it may be any day of the week.
+pub async fn first_morning_in_bogor(
+    quota: &mut antrean_proto::v1::quota_service_client::QuotaServiceClient<Channel>,
+) -> String {
+    use antrean_proto::v1 as pb;
+    quota
+        .get_availability(pb::GetAvailabilityRequest {
+            office_code: "BOGOR".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("availability")
+        .into_inner()
+        .days
+        .into_iter()
+        .find(|d| {
+            d.open
+                && d.sessions
+                    .iter()
+                    .any(|s| s.session == pb::Session::Pagi as i32)
+        })
+        .expect("a bookable day")
+        .date
+}
+
 /// An endpoint to a local port with the given TLS settings.
 pub fn tls_endpoint(port: u16, tls: ClientTlsConfig) -> Endpoint {
     Endpoint::from_shared(format!("https://127.0.0.1:{port}"))

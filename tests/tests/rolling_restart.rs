@@ -7,7 +7,7 @@ use antrean_platform::testing;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::booking_service_client::BookingServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
-use antrean_tests::cluster::{Cluster, binary};
+use antrean_tests::cluster::{Cluster, binary, first_morning_in_bogor};
 use antrean_tests::{applicant, create, nik};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,28 +121,8 @@ async fn restarting_each_service_under_load_loses_and_oversells_nothing() {
     let mut quota = QuotaServiceClient::new(channel(cluster.url("quota")));
     let booking = BookingServiceClient::new(channel(cluster.url("booking")));
 
-    // The first bookable day the office is open with a morning session (the services run on
-    // the real clock, so it may be any day of the week), at a known capacity.
-    let days = quota
-        .get_availability(pb::GetAvailabilityRequest {
-            office_code: "BOGOR".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .days;
-    let date = days
-        .iter()
-        .find(|d| {
-            d.open
-                && d.sessions
-                    .iter()
-                    .any(|s| s.session == pb::Session::Pagi as i32)
-        })
-        .expect("a bookable day")
-        .date
-        .clone();
+    // The first bookable morning, at a known capacity.
+    let date = first_morning_in_bogor(&mut quota).await;
     quota
         .set_capacity(antrean_platform::actor::as_dev_admin(
             pb::SetCapacityRequest {

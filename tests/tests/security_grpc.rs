@@ -8,7 +8,7 @@ use antrean_proto::v1::booking_service_client::BookingServiceClient;
 use antrean_proto::v1::identity_service_client::IdentityServiceClient;
 use antrean_proto::v1::notification_service_client::NotificationServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
-use antrean_tests::cluster::{Cluster, tls_endpoint, wait_serving};
+use antrean_tests::cluster::{Cluster, first_morning_in_bogor, tls_endpoint, wait_serving};
 use antrean_tests::{applicant, create, devca, nik};
 use std::time::Duration;
 use tonic::Code;
@@ -192,21 +192,7 @@ async fn every_grpc_port_refuses_strangers_and_callers_off_the_allow_list() {
     );
 
     // A channel books: booking reaches identity, quota and notification over mutual TLS.
-    let days = quota("channel")
-        .get_availability(pb::GetAvailabilityRequest {
-            office_code: "BOGOR".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .days;
-    let date = days
-        .iter()
-        .find(|d| d.open && d.sessions.iter().any(|s| s.remaining > 0))
-        .expect("an open day")
-        .date
-        .clone();
+    let date = first_morning_in_bogor(&mut quota("channel")).await;
     let birth = "1991-02-03";
     let req = create(
         "mtls-1",

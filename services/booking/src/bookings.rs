@@ -1449,6 +1449,9 @@ fn count_transition(to: &str) {
 pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds.max(1)));
+        // Retention works in days: an hourly look is plenty, and spares the tables a scan
+        // every sweep.
+        let mut erased_at: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             match b.sweep().await {
@@ -1468,8 +1471,15 @@ pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<
                 }
                 Err(e) => tracing::warn!(error = %e, "priority roll-over failed"),
             }
-            if let Err(e) = b.erase_expired(b.config().retention_days).await {
-                tracing::warn!(error = %e, "retention erasure failed; tried again next sweep");
+            if erased_at.is_none_or(|t| t.elapsed() >= crate::retention::EVERY) {
+                match b.erase_expired(b.config().retention_days).await {
+                    // A full batch: more may be due, so the next sweep looks again.
+                    Ok(n) if n as i64 >= crate::retention::BATCH => {}
+                    Ok(_) => erased_at = Some(std::time::Instant::now()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention erasure failed; tried again next sweep")
+                    }
+                }
             }
         }
     })

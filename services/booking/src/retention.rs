@@ -1,5 +1,6 @@
 //! Retention: the personal data of bookings whose appointment is more than `RETENTION_DAYS`
-//! past is erased, in batches, by the sweeper. What goes: applicants' names and person keys,
+//! past is erased, in batches, by the sweeper (hourly, and sweep after sweep while batches
+//! come back full). What goes: applicants' names and person keys,
 //! the masked phone, confirmation and booking codes, the contact, ticket names, the kept
 //! requests of waitlist and draw entries, and (through identity's `ForgetPeople`) the
 //! applicants and contacts no later booking still uses. What stays: each booking's office,
@@ -14,7 +15,11 @@ use antrean_proto::v1 as pb;
 use uuid::Uuid;
 
 /// Bookings erased per transaction.
-const BATCH: i64 = 500;
+pub(crate) const BATCH: i64 = 500;
+
+/// How often the sweeper looks for personal data past retention (once a batch comes back
+/// short of full).
+pub(crate) const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Bookings {
     /// One batch of erasures; answers how many bookings were erased.

@@ -47,11 +47,6 @@ impl Feeds {
         }
     }
 
-    /// Streams open now.
-    pub fn open(&self, max_streams: usize) -> usize {
-        max_streams.saturating_sub(self.streams.available_permits())
-    }
-
     /// Ends every stream (on shutdown) and refuses new ones.
     pub fn close(&self) {
         self.closing.send_replace(true);
