@@ -9,7 +9,6 @@
 //! Bahasa Indonesia with the right format and an example. Only a service that is unreachable
 //! makes [`handle`] fail, and the message is then retried.
 use crate::App;
-use crate::api;
 use crate::chat::{self, BOOK_EXAMPLE, BOOK_FORMAT, Command, WAIT_EXAMPLE, WAIT_FORMAT};
 use antrean_platform::domain::{
     booking_status_label, format_date, from_timestamp, local_date, local_hhmm, tanggal,
@@ -126,8 +125,8 @@ pub async fn handle(app: &App, m: &Incoming) -> Result<(), Status> {
         None
     } else {
         match app
-            .offices
-            .by_phone_number_id(app, &m.phone_number_id)
+            .backend
+            .office_by_phone_number_id(&m.phone_number_id)
             .await?
         {
             Some(o) => Some(o),
@@ -182,8 +181,8 @@ pub async fn handle(app: &App, m: &Incoming) -> Result<(), Status> {
 }
 
 async fn send(app: &App, m: &Incoming, reply: Reply) -> Result<(), Status> {
-    app.notification
-        .clone()
+    app.backend
+        .notification()
         .send(pb::SendRequest {
             idempotency_key: format!("reply:{}", m.wamid),
             channel: pb::Channel::Whatsapp as i32,
@@ -291,23 +290,7 @@ fn is_info_key(key: &str) -> bool {
 }
 
 async fn dates(app: &App, o: &pb::Office) -> Result<Reply, Status> {
-    // A release-minute crowd asking the same office shares one quota call per second.
-    let mut quota = app.quota.clone();
-    let days = app
-        .availability
-        .next_dates(o.code.clone(), |office_code| async move {
-            let r = quota
-                .next_available_dates(pb::NextAvailableDatesRequest {
-                    office_code,
-                    seats: 1,
-                    limit: 5,
-                    session: 0,
-                    from: String::new(),
-                })
-                .await?;
-            Ok(std::sync::Arc::new(r.into_inner().days))
-        })
-        .await?;
+    let days = app.backend.next_dates(o.code.clone()).await?;
     if days.is_empty() {
         return Ok(Reply::error(
             "Maaf, kuota untuk 30 hari ke depan sudah penuh. Silakan cek kembali besok.",
@@ -382,32 +365,30 @@ async fn book(
         Some(_) => pb::Session::Pagi,
         None => pick_session(app, o, arrival).await?,
     };
-    let created = api::changing(
-        app,
-        app.booking
-            .clone()
-            .create_booking(pb::CreateBookingRequest {
-                idempotency_key: format!("wa:{}", m.wamid),
-                channel: pb::Channel::Whatsapp as i32,
-                office_code: o.code.clone(),
-                date: format_date(arrival),
-                session: session as i32,
-                received_at: Some(antrean_platform::domain::to_timestamp(m.received_at)),
-                contact: Some(pb::ContactInput {
-                    phone,
-                    email: String::new(),
-                    whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
-                    contact_token: String::new(),
-                }),
-                applicants: vec![pb::ApplicantInput {
-                    nik: String::new(),
-                    name,
-                    birth_date: format_date(birth),
-                    application_type: pb::ApplicationType::New as i32,
-                }],
+    let created = app
+        .backend
+        .booking()
+        .create_booking(pb::CreateBookingRequest {
+            idempotency_key: format!("wa:{}", m.wamid),
+            channel: pb::Channel::Whatsapp as i32,
+            office_code: o.code.clone(),
+            date: format_date(arrival),
+            session: session as i32,
+            received_at: Some(antrean_platform::domain::to_timestamp(m.received_at)),
+            contact: Some(pb::ContactInput {
+                phone,
+                email: String::new(),
+                whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
+                contact_token: String::new(),
             }),
-    )
-    .await;
+            applicants: vec![pb::ApplicantInput {
+                nik: String::new(),
+                name,
+                birth_date: format_date(birth),
+                application_type: pb::ApplicationType::New as i32,
+            }],
+        })
+        .await;
     let created = match created {
         Ok(c) => c.into_inner(),
         Err(s) => {
@@ -490,8 +471,8 @@ async fn pick_session(
     date: chrono::NaiveDate,
 ) -> Result<pb::Session, Status> {
     let day = app
-        .quota
-        .clone()
+        .backend
+        .quota()
         .get_availability(pb::GetAvailabilityRequest {
             office_code: o.code.clone(),
             from: format_date(date),
@@ -541,8 +522,8 @@ async fn wait(
         _ => pb::Session::Pagi,
     };
     let joined = app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .join_waitlist(pb::JoinWaitlistRequest {
             office_code: o.code.clone(),
             date: format_date(arrival),
@@ -585,8 +566,8 @@ async fn offered_booking(app: &App, m: &Incoming, o: &pb::Office) -> Result<Opti
         return Ok(None);
     };
     let list = app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .list_bookings(pb::ListBookingsRequest {
             contact_phone: phone,
         })
@@ -619,16 +600,14 @@ async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<
             BOOK_EXAMPLE,
         ));
     };
-    let answer = api::changing(
-        app,
-        app.booking
-            .clone()
-            .confirm_booking(pb::ConfirmBookingRequest {
-                booking_id: booking_id.to_string(),
-                confirmation_code: code.to_owned(),
-            }),
-    )
-    .await;
+    let answer = app
+        .backend
+        .booking()
+        .confirm_booking(pb::ConfirmBookingRequest {
+            booking_id: booking_id.to_string(),
+            confirmation_code: code.to_owned(),
+        })
+        .await;
     let b = match answer {
         Ok(b) => b.into_inner(),
         Err(s) => {
@@ -700,24 +679,22 @@ where
         Ok(b) => b.into_inner(),
         Err(s) => return explain(s, format.0, format.1).map(Err),
     };
-    let office = app.offices.by_code(app, &b.office_code).await?;
+    let office = app.backend.office(&b.office_code).await?;
     let name = office.map_or(b.office_code.clone(), |o| o.name.clone());
     Ok(Ok((b, name)))
 }
 
 async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
     let answer = by_code(app, m, CANCEL_FORMAT, |phone| {
-        let mut client = app.booking.clone();
+        let mut client = app.backend.booking();
         let code = code.to_owned();
         async move {
-            api::changing(
-                app,
-                client.cancel_booking(pb::CancelBookingRequest {
+            client
+                .cancel_booking(pb::CancelBookingRequest {
                     booking_code: code,
                     contact_phone: phone,
-                }),
-            )
-            .await
+                })
+                .await
         }
     })
     .await?;
@@ -741,7 +718,7 @@ const RECONFIRM_FORMAT: (&str, &str) = ("#YA#KODEBOOKING", "#YA#7K3M-9QX2-HT4R-D
 /// `#YA#<kode>`: attendance reconfirmed, as the H-1 reminder asks where the office wants it.
 async fn reconfirm(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
     let answer = by_code(app, m, RECONFIRM_FORMAT, |phone| {
-        let mut client = app.booking.clone();
+        let mut client = app.backend.booking();
         let code = code.to_owned();
         async move {
             client
@@ -769,7 +746,7 @@ async fn reconfirm(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status>
 
 async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
     let answer = by_code(app, m, STATUS_FORMAT, |phone| {
-        let mut client = app.booking.clone();
+        let mut client = app.backend.booking();
         let code = code.to_owned();
         async move {
             client

@@ -102,6 +102,12 @@ pub fn client_ip(peer: SocketAddr, forwarded_for: Option<&str>, trusted: &[Cidr]
     client
 }
 
+/// The client's address: the TCP peer, or `X-Forwarded-For` from a trusted proxy.
+pub fn addr(app: &crate::App, peer: SocketAddr, headers: &http::HeaderMap) -> IpAddr {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    client_ip(peer, forwarded, &app.trusted)
+}
+
 /// The network a client belongs to for limits: IPv4 /24, IPv6 /48.
 pub fn network(ip: IpAddr) -> String {
     match canonical(ip) {

@@ -7,7 +7,6 @@
 //! staff member's actor token, so the services decide what this person may do where; the
 //! console only hides what the role cannot use.
 use crate::App;
-use crate::api;
 use crate::error::{ApiError, error_response};
 use crate::html::{esc, urlencode};
 use antrean_platform::actor::with_token;
@@ -134,7 +133,7 @@ async fn login(
     let field = |k: &str| f.get(k).cloned().unwrap_or_default();
     // Limited per client network and per username across every replica before any password
     // is checked: each check costs identity an Argon2 hash.
-    let network = crate::client::network(api::client_addr(&app, peer, &headers));
+    let network = crate::client::network(crate::client::addr(&app, peer, &headers));
     let username = crate::ratelimit::hashed(&field("username").trim().to_lowercase());
     if let Err(r) = app
         .shared
@@ -148,8 +147,8 @@ async fn login(
         return e.page(shell_page("Masuk", &login_form(Some(&e.message_text()))));
     }
     let staff = app
-        .identity
-        .clone()
+        .backend
+        .identity()
         .authenticate_staff(pb::AuthenticateStaffRequest {
             username: field("username"),
             password: field("password"),
@@ -376,7 +375,7 @@ async fn render(app: &App, s: &Session, office: &str, outcome: Outcome, extra: &
         Outcome::Err(m) => format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(&m)),
     };
     let picker = if s.admin() {
-        let offices = app.offices.all(app).await.unwrap_or_default();
+        let offices = app.backend.offices().await.unwrap_or_default();
         let options: String = offices
             .iter()
             .map(|o| {
@@ -584,8 +583,8 @@ fn session_of(v: &str) -> i32 {
 async fn check_in(p: Posted) -> Response {
     let r = p
         .app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .check_in(p.request(pb::CheckInRequest {
             booking_code: p.field("kode"),
             office_code: p.office.clone(),
@@ -631,8 +630,8 @@ async fn check_in(p: Posted) -> Response {
 async fn call_next(p: Posted) -> Response {
     let r = p
         .app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .call_next(p.request(pb::CallNextRequest {
             office_code: p.office.clone(),
             counter: p.field("loket"),
@@ -643,7 +642,7 @@ async fn call_next(p: Posted) -> Response {
 
 async fn ticket_action(Path((id, aksi)): Path<(String, String)>, p: Posted) -> Response {
     let req = p.request(pb::TicketActionRequest { ticket_id: id });
-    let mut b = p.app.booking.clone();
+    let mut b = p.app.backend.booking();
     let r = match aksi.as_str() {
         "panggil-ulang" => b.recall(req).await,
         "lewati" => b.skip(req).await,
@@ -654,20 +653,18 @@ async fn ticket_action(Path((id, aksi)): Path<(String, String)>, p: Posted) -> R
 }
 
 async fn walk_in(p: Posted) -> Response {
-    let r = api::changing(
-        &p.app,
-        p.app
-            .booking
-            .clone()
-            .create_walk_in(p.request(pb::CreateWalkInRequest {
-                office_code: p.office.clone(),
-                session: session_of(&p.field("sesi")),
-                name: p.field("nama"),
-                priority_reason: p.field("alasan"),
-                forfeited_booking_code: p.field("hangus"),
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .booking()
+        .create_walk_in(p.request(pb::CreateWalkInRequest {
+            office_code: p.office.clone(),
+            session: session_of(&p.field("sesi")),
+            name: p.field("nama"),
+            priority_reason: p.field("alasan"),
+            forfeited_booking_code: p.field("hangus"),
+        }))
+        .await;
     let ok = r
         .as_ref()
         .ok()
@@ -676,19 +673,17 @@ async fn walk_in(p: Posted) -> Response {
 }
 
 async fn capacity(p: Posted) -> Response {
-    let r = api::changing(
-        &p.app,
-        p.app
-            .quota
-            .clone()
-            .set_capacity(p.request(pb::SetCapacityRequest {
-                office_code: p.office.clone(),
-                date: p.field("tanggal"),
-                session: session_of(&p.field("sesi")),
-                capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .quota()
+        .set_capacity(p.request(pb::SetCapacityRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            session: session_of(&p.field("sesi")),
+            capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
+        }))
+        .await;
     let (date, session) = (p.field("tanggal"), p.field("sesi"));
     p.show_result(r, |a| {
         format!(
@@ -700,20 +695,18 @@ async fn capacity(p: Posted) -> Response {
 }
 
 async fn priority(p: Posted) -> Response {
-    let r = api::changing(
-        &p.app,
-        p.app
-            .booking
-            .clone()
-            .set_priority_capacity(p.request(pb::SetPriorityCapacityRequest {
-                office_code: p.office.clone(),
-                date: p.field("tanggal"),
-                session: session_of(&p.field("sesi")),
-                priority_capacity: p.field("kuota").trim().parse().unwrap_or(u32::MAX),
-                cutoff_local: p.field("batas"),
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .booking()
+        .set_priority_capacity(p.request(pb::SetPriorityCapacityRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            session: session_of(&p.field("sesi")),
+            priority_capacity: p.field("kuota").trim().parse().unwrap_or(u32::MAX),
+            cutoff_local: p.field("batas"),
+        }))
+        .await;
     let session = p.field("sesi");
     p.show_result(r, |q| {
         format!(
@@ -726,18 +719,16 @@ async fn priority(p: Posted) -> Response {
 
 async fn close_date(p: Posted) -> Response {
     // A closed date leaves the availability answers at once, like every change made here.
-    let r = api::changing(
-        &p.app,
-        p.app
-            .quota
-            .clone()
-            .close_date(p.request(pb::CloseDateRequest {
-                office_code: p.office.clone(),
-                date: p.field("tanggal"),
-                reason: p.field("alasan"),
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .quota()
+        .close_date(p.request(pb::CloseDateRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            reason: p.field("alasan"),
+        }))
+        .await;
     let date = p.field("tanggal");
     p.show_result(r, |c| {
         format!(
@@ -750,20 +741,18 @@ async fn close_date(p: Posted) -> Response {
 
 async fn special_day(p: Posted) -> Response {
     let seats = |k: &str| p.field(k).trim().parse::<u32>().unwrap_or(u32::MAX);
-    let r = api::changing(
-        &p.app,
-        p.app
-            .quota
-            .clone()
-            .open_special_date(p.request(pb::OpenSpecialDateRequest {
-                office_code: p.office.clone(),
-                date: p.field("tanggal"),
-                name: p.field("nama"),
-                pagi_capacity: seats("pagi"),
-                siang_capacity: seats("siang"),
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .quota()
+        .open_special_date(p.request(pb::OpenSpecialDateRequest {
+            office_code: p.office.clone(),
+            date: p.field("tanggal"),
+            name: p.field("nama"),
+            pagi_capacity: seats("pagi"),
+            siang_capacity: seats("siang"),
+        }))
+        .await;
     p.show_result(r, |d| {
         format!("{} dibuka pada {} untuk booking.", d.note, d.date)
     })
@@ -772,18 +761,16 @@ async fn special_day(p: Posted) -> Response {
 
 async fn release_rule(p: Posted) -> Response {
     let window = p.field("jendela").trim().parse::<u32>().unwrap_or(u32::MAX);
-    let r = api::changing(
-        &p.app,
-        p.app
-            .quota
-            .clone()
-            .set_release_rule(p.request(pb::SetReleaseRuleRequest {
-                office_code: p.office.clone(),
-                release_local: p.field("jam"),
-                draw_window_seconds: window,
-            })),
-    )
-    .await;
+    let r = p
+        .app
+        .backend
+        .quota()
+        .set_release_rule(p.request(pb::SetReleaseRuleRequest {
+            office_code: p.office.clone(),
+            release_local: p.field("jam"),
+            draw_window_seconds: window,
+        }))
+        .await;
     p.show_result(r, |rule| {
         if rule.draw_window_seconds == 0 {
             format!(
@@ -803,8 +790,8 @@ async fn release_rule(p: Posted) -> Response {
 async fn reconfirmation(p: Posted) -> Response {
     let r = p
         .app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .set_reconfirmation(p.request(pb::SetReconfirmationRequest {
             office_code: p.office.clone(),
             required: p.field("wajib") == "ya",
@@ -846,8 +833,8 @@ fn board_html(b: &pb::QueueBoard) -> String {
 }
 
 async fn board(app: &App, office: &str) -> Result<pb::QueueBoard, tonic::Status> {
-    app.booking
-        .clone()
+    app.backend
+        .booking()
         .get_queue_board(pb::GetQueueBoardRequest {
             office_code: office.to_owned(),
         })
@@ -896,7 +883,7 @@ async fn display_page(State(app): State<Arc<App>>, Path(office): Path<String>) -
 /// shared by every screen showing it; see [`crate::feeds`]).
 async fn display_events(State(app): State<Arc<App>>, Path(office): Path<String>) -> Response {
     let office = office.trim().to_uppercase();
-    match app.offices.by_code(&app, &office).await {
+    match app.backend.office(&office).await {
         Ok(Some(_)) => {}
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
         Err(s) => return error_response(&s),

@@ -94,8 +94,8 @@ async fn build(
 ) -> Result<Report, String> {
     let message = |s: tonic::Status| crate::error::ApiError::from_status(&s, false).message_text();
     let stats = app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .get_stats(with_token(
             tonic::Request::new(pb::GetStatsRequest {
                 office_code: office.to_owned(),
@@ -108,8 +108,8 @@ async fn build(
         .map_err(message)?
         .into_inner();
     let capacity = app
-        .quota
-        .clone()
+        .backend
+        .quota()
         .get_capacity_report(with_token(
             tonic::Request::new(pb::GetCapacityReportRequest {
                 office_code: office.to_owned(),
@@ -135,7 +135,7 @@ async fn build(
         line.stats.date = c.date;
     }
     // Feedback by the office's own calendar days.
-    let offices = app.offices.all(app).await.map_err(message)?;
+    let offices = app.backend.offices().await.map_err(message)?;
     for o in offices
         .iter()
         .filter(|o| office.is_empty() || o.code == office)

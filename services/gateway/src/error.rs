@@ -251,3 +251,18 @@ impl IntoResponse for ApiError {
 pub fn error_response(s: &Status) -> Response {
     ApiError::from_status(s, false).into_response()
 }
+
+/// "required", the message of a missing field.
+pub fn required(en: bool) -> String {
+    if en { "required" } else { "wajib diisi" }.to_owned()
+}
+
+/// The least time a failed look-up by code takes, whatever the reason (no such code, another
+/// phone's, malformed): longer than any failure's own path, so the answer's time tells
+/// nothing about which it was.
+pub const LOOKUP_FAILURE_FLOOR: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Waits out [`LOOKUP_FAILURE_FLOOR`] from `started`.
+pub async fn pad_failure(started: tokio::time::Instant) {
+    tokio::time::sleep_until(started + LOOKUP_FAILURE_FLOOR).await;
+}

@@ -312,8 +312,8 @@ async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
             }
         };
         let answer = app
-            .notification
-            .clone()
+            .backend
+            .notification()
             .record_status(pb::RecordStatusRequest {
                 provider_message_id: r.get("wamid"),
                 state: state as i32,

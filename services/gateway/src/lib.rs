@@ -38,16 +38,13 @@ pub mod proof;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;
+pub mod upstream;
 pub mod verification;
+pub mod views;
 pub mod webhook;
 
 use antrean_platform::clock::SharedClock;
-use antrean_platform::grpc::{TracedChannel, traced_channel};
 use antrean_platform::pii::Pii;
-use antrean_proto::v1::booking_service_client::BookingServiceClient;
-use antrean_proto::v1::identity_service_client::IdentityServiceClient;
-use antrean_proto::v1::notification_service_client::NotificationServiceClient;
-use antrean_proto::v1::quota_service_client::QuotaServiceClient;
 use axum::Router;
 use axum::routing::get;
 use clap::Parser;
@@ -218,22 +215,17 @@ pub struct App {
     pub pool: PgPool,
     pub pii: Pii,
     pub clock: SharedClock,
-    pub identity: IdentityServiceClient<TracedChannel>,
-    pub quota: QuotaServiceClient<TracedChannel>,
-    pub booking: BookingServiceClient<TracedChannel>,
-    pub notification: NotificationServiceClient<TracedChannel>,
+    /// The gRPC services, the office list and the availability answers.
+    pub backend: upstream::Backend,
     pub sandbox: sandbox::Sandbox,
     /// The webhook intake's group commit.
     pub intake: webhook::Intake,
     /// Woken when a webhook stored new work.
     pub wake: tokio::sync::Notify,
-    pub offices: api::OfficeCache,
-    /// Availability reads of the JSON API, sharing quota calls.
-    pub availability: api::AvailabilityReads,
-    pub limits: api::Limits,
+    pub limits: ratelimit::Limits,
     /// The limits kept in Redis, shared by every replica.
     pub shared: ratelimit::SharedLimits,
-    pub fair: api::FairLimits,
+    pub fair: ratelimit::FairLimits,
     pub feeds: feeds::Feeds,
     /// `TRUSTED_PROXIES`, parsed.
     pub trusted: Vec<client::Cidr>,
@@ -253,27 +245,17 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
     )
     .await?;
     let pii = config.pii.load()?;
-    let limits = api::Limits::new(config.api_rate_per_client);
-    let availability = api::AvailabilityReads::new(std::time::Duration::from_millis(
-        config.availability_max_age_ms,
-    ));
+    let limits = ratelimit::Limits::new(config.api_rate_per_client);
     let intake = webhook::intake(pool.clone(), INTAKE_WRITERS);
     let trusted = client::parse_trusted(&config.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?;
     let shared =
         ratelimit::SharedLimits::connect(&config.redis_url, &config.redis_key_prefix).await?;
-    let fair = api::FairLimits::new(&config);
+    let fair = ratelimit::FairLimits::new(&config);
     let feeds = feeds::Feeds::new(config.live_streams_max);
     let tls = config.tls.load()?;
-    let tls = tls.as_ref();
     Ok(Arc::new(App {
-        identity: IdentityServiceClient::new(traced_channel(&config.identity_url, tls)?),
-        quota: QuotaServiceClient::new(traced_channel(&config.quota_url, tls)?),
-        booking: BookingServiceClient::new(traced_channel(&config.booking_url, tls)?),
-        notification: NotificationServiceClient::new(traced_channel(
-            &config.notification_url,
-            tls,
-        )?),
+        backend: upstream::Backend::connect(&config, tls.as_ref())?,
         config,
         pool,
         pii,
@@ -281,8 +263,6 @@ pub async fn build(config: GatewayConfig, clock: SharedClock) -> anyhow::Result<
         sandbox: sandbox::Sandbox::default(),
         intake,
         wake: tokio::sync::Notify::new(),
-        offices: api::OfficeCache::default(),
-        availability,
         limits,
         shared,
         fair,

@@ -9,9 +9,9 @@
 //! the proof (code, QR, queue numbers, schedule, checklist, PDF). `/cek` looks a booking up
 //! and cancels it.
 use crate::App;
-use crate::api::{self, CHECKLIST};
 use crate::error::ApiError;
 use crate::html::{esc, urlencode};
+use crate::views::CHECKLIST;
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;
 use axum::Router;
@@ -67,7 +67,7 @@ struct Search {
 }
 
 async fn home(State(app): State<Arc<App>>, Query(s): Query<Search>) -> Response {
-    let offices = match app.offices.all(&app).await {
+    let offices = match app.backend.offices().await {
         Ok(o) => o,
         Err(st) => return error_page(&ApiError::from_status(&st, false)),
     };
@@ -126,7 +126,7 @@ async fn office_page(
     Path(code): Path<String>,
     Query(m): Query<MonthQuery>,
 ) -> Response {
-    let office = match app.offices.by_code(&app, &code.to_ascii_uppercase()).await {
+    let office = match app.backend.office(&code.to_ascii_uppercase()).await {
         Ok(Some(o)) => o,
         Ok(None) => {
             return error_page(&ApiError::from_status(
@@ -145,8 +145,8 @@ async fn office_page(
         .unwrap_or_else(|| (today + chrono::Days::new(1)).with_day(1).unwrap_or(today));
     let month_end = month_start + Months::new(1) - chrono::Days::new(1);
     let days = app
-        .quota
-        .clone()
+        .backend
+        .quota()
         .get_availability(pb::GetAvailabilityRequest {
             office_code: office.code.clone(),
             from: month_start.to_string(),
@@ -349,7 +349,7 @@ fn form_html(
 }
 
 async fn office_or_error(app: &App, code: &str) -> Result<Arc<pb::Office>, Response> {
-    match app.offices.by_code(app, &code.to_ascii_uppercase()).await {
+    match app.backend.office(&code.to_ascii_uppercase()).await {
         Ok(Some(o)) => Ok(o),
         Ok(None) => Err(error_page(&ApiError::from_status(
             &tonic::Status::not_found("Kantor tidak ditemukan."),
@@ -506,7 +506,7 @@ async fn verify_start(
     if phone.is_empty() {
         return verify_page(&next, Some("Nomor HP wajib diisi."), &phone, &email);
     }
-    let ip = api::client_addr(&app, peer, &headers);
+    let ip = crate::client::addr(&app, peer, &headers);
     match crate::verification::start(&app, ip, &phone, &email, false).await {
         Ok(v) => code_page(&next, &v.verification_id, &v.phone, None),
         Err(e) => {
@@ -529,7 +529,7 @@ async fn verify_confirm(
 ) -> Response {
     let get = |k: &str| f.get(k).map(|s| s.trim().to_owned()).unwrap_or_default();
     let (next, id, phone, code) = (get("lanjut"), get("id"), get("phone"), get("code"));
-    let ip = api::client_addr(&app, peer, &headers);
+    let ip = crate::client::addr(&app, peer, &headers);
     match crate::verification::confirm(&app, ip, &id, &code, false).await {
         Ok(proof) => {
             let secure = headers
@@ -663,8 +663,8 @@ async fn submit_form(
     if get("tunggu") == "ya" {
         // The session was full: the same people join its waitlist.
         let joined = app
-            .booking
-            .clone()
+            .backend
+            .booking()
             .join_waitlist(pb::JoinWaitlistRequest {
                 office_code: office.code.clone(),
                 date: date.clone(),
@@ -693,25 +693,23 @@ async fn submit_form(
             Err(s) => render(&HashMap::new(), Some(&ApiError::from_status(&s, false).message_text())),
         };
     }
-    let created = api::changing(
-        &app,
-        app.booking
-            .clone()
-            .create_booking(pb::CreateBookingRequest {
-                received_at: None,
-                idempotency_key: format!("portal:{key}"),
-                channel: pb::Channel::Web as i32,
-                office_code: office.code.clone(),
-                date: date.clone(),
-                session: session_pb as i32,
-                contact: Some(pb::ContactInput {
-                    contact_token: contact.token.clone(),
-                    ..Default::default()
-                }),
-                applicants,
+    let created = app
+        .backend
+        .booking()
+        .create_booking(pb::CreateBookingRequest {
+            received_at: None,
+            idempotency_key: format!("portal:{key}"),
+            channel: pb::Channel::Web as i32,
+            office_code: office.code.clone(),
+            date: date.clone(),
+            session: session_pb as i32,
+            contact: Some(pb::ContactInput {
+                contact_token: contact.token.clone(),
+                ..Default::default()
             }),
-    )
-    .await;
+            applicants,
+        })
+        .await;
     let created = match created {
         Ok(c) => c.into_inner(),
         Err(s)
@@ -781,7 +779,7 @@ async fn submit_form(
 }
 
 async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
-    let p = crate::api::proof_page(app, b).await;
+    let p = crate::views::proof_page(&app.backend, b).await;
     let mut rows = String::new();
     for (k, v) in &p.rows {
         let _ = write!(
@@ -857,14 +855,14 @@ async fn lookup(
 ) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
-    let ip = api::client_addr(&app, peer, &headers);
-    if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
+    let ip = crate::client::addr(&app, peer, &headers);
+    if let Err(e) = crate::ratelimit::lookups(&app, ip, &phone, false).await {
         return error_page(&e);
     }
     let started = tokio::time::Instant::now();
     let r = app
-        .booking
-        .clone()
+        .backend
+        .booking()
         .get_booking(pb::GetBookingRequest {
             key: Some(pb::get_booking_request::Key::BookingCode(code)),
             contact_phone: phone.clone(),
@@ -873,7 +871,7 @@ async fn lookup(
     match r {
         Ok(b) => proof(&app, &b.into_inner(), &phone).await,
         Err(_) => {
-            api::pad_failure(started).await;
+            crate::error::pad_failure(started).await;
             page(
                 "Cek booking",
                 &lookup_form(Some(
@@ -893,21 +891,19 @@ async fn cancel(
 ) -> Response {
     let code = f.get("code").cloned().unwrap_or_default();
     let phone = f.get("phone").cloned().unwrap_or_default();
-    let ip = api::client_addr(&app, peer, &headers);
-    if let Err(e) = api::lookup_limits(&app, ip, &phone, false).await {
+    let ip = crate::client::addr(&app, peer, &headers);
+    if let Err(e) = crate::ratelimit::lookups(&app, ip, &phone, false).await {
         return error_page(&e);
     }
     let started = tokio::time::Instant::now();
-    let r = api::changing(
-        &app,
-        app.booking
-            .clone()
-            .cancel_booking(pb::CancelBookingRequest {
-                booking_code: code,
-                contact_phone: phone.clone(),
-            }),
-    )
-    .await;
+    let r = app
+        .backend
+        .booking()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: code,
+            contact_phone: phone.clone(),
+        })
+        .await;
     match r {
         Ok(b) => {
             let b = b.into_inner();
@@ -917,7 +913,7 @@ async fn cancel(
             )).into_response()
         }
         Err(s) => {
-            api::pad_failure(started).await;
+            crate::error::pad_failure(started).await;
             error_page(&ApiError::from_status(&s, false))
         }
     }

@@ -6,7 +6,10 @@
 //! verifications, bookings and draw entries per network, codes per phone) is a
 //! [`SharedLimit`], which N replicas cannot multiply. The quota itself never depends on
 //! either.
+use crate::App;
+use crate::error::ApiError;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -128,6 +131,82 @@ impl SharedLimits {
         }
         Ok(())
     }
+}
+
+/// The limits of the JSON API.
+#[derive(Debug)]
+pub struct Limits {
+    /// Every request, per client address.
+    pub per_client: Limiter,
+}
+
+impl Limits {
+    /// Per minute: every request per client.
+    pub fn new(per_client: u32) -> Self {
+        Self {
+            per_client: Limiter::new(per_client, per_client / 5),
+        }
+    }
+}
+
+/// The limits shared by every replica (Redis): what protects seats and messages.
+pub struct FairLimits {
+    pub verifications: crate::verification::VerificationLimits,
+    /// Bookings, waitlist joins and draw entries per client network, and per contact token.
+    pub bookings_per_network: SharedLimit,
+    pub bookings_per_contact: SharedLimit,
+    /// Look-ups and cancellations by booking code per client network and per phone (codes
+    /// must not be enumerable from any number of replicas).
+    pub lookups_per_network: SharedLimit,
+    pub lookups_per_phone: SharedLimit,
+    /// Staff sign-ins per client network and per username.
+    pub signins_per_network: SharedLimit,
+    pub signins_per_user: SharedLimit,
+    /// WhatsApp messages acted on per sender, and the one notice of a sender over it.
+    pub messages_per_sender: SharedLimit,
+    pub flood_notices: SharedLimit,
+}
+
+impl FairLimits {
+    pub fn new(c: &crate::GatewayConfig) -> Self {
+        const MINUTE: u64 = 60;
+        const QUARTER: u64 = 900;
+        const HOUR: u64 = 3600;
+        let limit = |name, n, seconds| SharedLimit::new(name, n, Duration::from_secs(seconds));
+        Self {
+            verifications: crate::verification::VerificationLimits::new(
+                c.api_rate_codes_per_phone,
+                c.api_rate_verifications,
+            ),
+            bookings_per_network: limit("bookings:net", c.api_rate_bookings, HOUR),
+            bookings_per_contact: limit("bookings:contact", c.api_rate_per_phone, MINUTE),
+            lookups_per_network: limit("lookups:net", c.api_rate_lookups, MINUTE),
+            lookups_per_phone: limit("lookups:phone", c.api_rate_lookups_per_phone, HOUR),
+            signins_per_network: limit("signins:net", c.api_rate_signins, QUARTER),
+            signins_per_user: limit("signins:user", c.api_rate_signins_per_user, QUARTER),
+            messages_per_sender: limit("messages:sender", c.whatsapp_rate_per_sender, MINUTE),
+            flood_notices: limit("messages:notice", 1, 600),
+        }
+    }
+}
+
+/// The limits on look-ups and cancellations by booking code (API and portal), shared by every
+/// replica: per client network, and per phone (its digits, however it is written).
+pub async fn lookups(app: &App, ip: IpAddr, phone: &str, en: bool) -> Result<(), ApiError> {
+    let network = crate::client::network(ip);
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    let digits = hashed(
+        antrean_platform::phone::normalize(&digits)
+            .as_deref()
+            .unwrap_or(&digits),
+    );
+    app.shared
+        .check_all(&[
+            (&app.fair.lookups_per_network, &network),
+            (&app.fair.lookups_per_phone, &digits),
+        ])
+        .await
+        .map_err(|r| ApiError::refused(en, r))
 }
 
 #[cfg(test)]

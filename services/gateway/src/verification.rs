@@ -69,8 +69,8 @@ pub async fn start(
         .await
         .map_err(|r| ApiError::refused(en, r))?;
     let v = app
-        .identity
-        .clone()
+        .backend
+        .identity()
         .start_verification(pb::StartVerificationRequest {
             phone: e164,
             email: email.trim().to_owned(),
@@ -91,7 +91,7 @@ async fn send_code(app: &App, v: &pb::Verification) -> Result<(), tonic::Status>
         ("minutes".to_owned(), v.code_minutes.to_string()),
     ]
     .into();
-    let mut n = app.notification.clone();
+    let mut n = app.backend.notification();
     n.send(pb::SendRequest {
         idempotency_key: format!("verify:{}:wa", v.verification_id),
         channel: pb::Channel::Whatsapp as i32,
@@ -140,12 +140,12 @@ pub async fn confirm(
     if code.trim().is_empty() {
         return Err(ApiError::fields(
             en,
-            vec![("code".into(), crate::api::required(en))],
+            vec![("code".into(), crate::error::required(en))],
         ));
     }
     Ok(app
-        .identity
-        .clone()
+        .backend
+        .identity()
         .confirm_verification(pb::ConfirmVerificationRequest {
             verification_id: verification_id.to_owned(),
             code: code.to_owned(),
