@@ -662,3 +662,70 @@ pub async fn run_browser_script(script: &str, args: &[&str]) {
     assert!(out.status.success(), "{script} failed:\n{log}");
     assert!(log.contains(&format!("{name} ok")), "{log}");
 }
+
+/// A signed-in staff member's browser, over plain HTTP: the session cookie, and the CSRF
+/// token of the console added to every form.
+pub struct StaffBrowser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+}
+
+impl StaffBrowser {
+    pub async fn sign_in(base: &str, username: &str) -> StaffBrowser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(format!("{base}/petugas/masuk"))
+            .form(&[("username", username), ("password", staff::PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{username}");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("Secure")
+                && cookie.contains("SameSite=Strict")
+        );
+        StaffBrowser {
+            http,
+            base: base.to_owned(),
+            cookie: cookie.split(';').next().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn csrf(&self) -> String {
+        let (_, page) = self.get("/petugas").await;
+        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+        page[at..at + 32].to_owned()
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let csrf = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("csrf", &csrf));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}

@@ -4,71 +4,6 @@ use antrean_platform::actor::as_dev_admin;
 use antrean_proto::v1 as pb;
 use antrean_tests::*;
 
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-}
-
-impl Browser {
-    async fn sign_in(base: &str, username: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http
-            .post(format!("{base}/petugas/masuk"))
-            .form(&[("username", username), ("password", staff::PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 303, "{username}");
-        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        assert!(
-            cookie.contains("HttpOnly")
-                && cookie.contains("Secure")
-                && cookie.contains("SameSite=Strict")
-        );
-        Browser {
-            http,
-            base: base.to_owned(),
-            cookie: cookie.split(';').next().unwrap().to_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn csrf(&self) -> String {
-        let (_, page) = self.get("/petugas").await;
-        let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
-        page[at..at + 32].to_owned()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let csrf = self.csrf().await;
-        let mut form: Vec<(&str, &str)> = form.to_vec();
-        form.push(("csrf", &csrf));
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-}
-
 async fn capacity(s: &System, office: &str) -> u32 {
     s.quota
         .clone()
@@ -112,10 +47,10 @@ async fn console_pages_by_role_and_office() {
         assert_eq!(r.headers()["location"], "/petugas/masuk");
     }
 
-    let clerk = Browser::sign_in(&w.gateway, "petugas.bogor").await;
-    let head = Browser::sign_in(&w.gateway, "kepala.bogor").await;
-    let other = Browser::sign_in(&w.gateway, "kepala.jakpus").await;
-    let chief = Browser::sign_in(&w.gateway, &admin.username).await;
+    let clerk = StaffBrowser::sign_in(&w.gateway, "petugas.bogor").await;
+    let head = StaffBrowser::sign_in(&w.gateway, "kepala.bogor").await;
+    let other = StaffBrowser::sign_in(&w.gateway, "kepala.jakpus").await;
+    let chief = StaffBrowser::sign_in(&w.gateway, &admin.username).await;
 
     // The console: everyone, on their own office (admins choose); only heads and admins see
     // the capacity forms.

@@ -100,8 +100,8 @@ impl ApiError {
     }
 
     /// A page answering this error: its status, and Retry-After when it has one.
-    pub(crate) fn page(&self, body: axum::response::Html<String>) -> Response {
-        let mut r = (self.status, body).into_response();
+    pub(crate) fn page(&self, page: Response) -> Response {
+        let mut r = (self.status, page).into_response();
         if let Some(s) = self.retry_after
             && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
         {

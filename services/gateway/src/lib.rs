@@ -1,23 +1,31 @@
 //! The gateway: antrean's HTTP front door (port 8080).
 //!
+//! Channels in:
 //! - [`webhook`]: the WhatsApp Cloud API webhook: verification handshake, signature check,
-//!   durable and deduplicated intake (stored before answering 200).
+//!   durable and deduplicated intake (stored before answering 200); [`signature`]: the
+//!   `X-Hub-Signature-256` check.
 //! - [`inbox`]: workers that process stored messages in order per sender, and forward
 //!   delivery statuses to the notification service.
 //! - [`chat`]: the classic chat formats, parsed; [`bot`]: what each one does and answers.
-//! - [`error`]: caller-facing errors and the mapping of gRPC statuses to HTTP.
-//! - [`api`]: the JSON API under `/api/v1` ([`openapi`] describes it); [`ratelimit`]:
-//!   token buckets per replica and limits shared through Redis; [`client`]: the client
-//!   address behind trusted proxies, and its network.
+//! - [`api`]: the JSON API under `/api/v1` (handlers only; [`openapi`] describes it).
+//! - [`portal`]: the booking portal's pages.
+//! - [`staff`]: sign-in and sessions, the console, the dashboard and the public display.
 //! - [`verification`]: proof of a web/app contact (a code by WhatsApp and e-mail, then a
 //!   contact token), shared by the API and the portal.
-//! - [`portal`]: the booking portal's pages; [`html`]: escaping text into HTML and values
-//!   into URLs, for every page.
+//!
+//! What they share (no handler module imports another for these):
+//! - [`upstream`]: the [`upstream::Backend`] over the gRPC services, with the office list
+//!   and the availability answers, marked stale by every write that passes through it.
+//! - [`views`]: what a booking, an office, a draw and availability look like to each
+//!   channel (JSON objects, the proof of booking); [`proof`]: the proof as PDF and QR.
+//! - [`html`]: pages as askama templates (escaped automatically), their assets and headers.
+//! - [`error`]: caller-facing errors and the one mapping of gRPC statuses to HTTP.
+//! - [`ratelimit`]: token buckets per replica and limits shared through Redis;
+//!   [`client`]: the client address behind trusted proxies, and its network.
 //! - [`feeds`]: live feeds (queue displays, the dashboard's counters): one poll per office
 //!   shared by every viewer, a cap on open streams, all ended on shutdown.
 //! - [`sandbox`]: a stand-in for the WhatsApp Cloud API (default target of outbound
 //!   messages without credentials; the fake Cloud API of the tests).
-//! - [`signature`]: the `X-Hub-Signature-256` check.
 //! - [`GatewayConfig`]: settings from the environment.
 
 #![recursion_limit = "256"]
@@ -26,8 +34,6 @@ pub mod api;
 pub mod bot;
 pub mod chat;
 pub mod client;
-pub mod console;
-pub mod dashboard;
 pub mod error;
 pub mod feeds;
 pub mod html;
@@ -38,6 +44,7 @@ pub mod proof;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;
+pub mod staff;
 pub mod upstream;
 pub mod verification;
 pub mod views;
@@ -278,8 +285,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(webhook::routes())
         .merge(api::routes())
         .merge(portal::routes())
-        .merge(console::routes())
-        .merge(dashboard::routes())
+        .merge(staff::routes())
+        .merge(html::routes())
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r

@@ -10,31 +10,25 @@
 //! and cancels it.
 use crate::App;
 use crate::error::ApiError;
-use crate::html::{esc, urlencode};
-use crate::views::CHECKLIST;
+use crate::html::{render, urlencode};
+use crate::views;
 use antrean_platform::domain::{parse_date, tanggal};
 use antrean_proto::v1 as pb;
+use askama::Template;
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-const CSS: &str = include_str!("../assets/antrean.css");
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/", get(home))
-        .route(
-            "/static/antrean.css",
-            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
-        )
         .route("/kantor/{code}", get(office_page))
         .route("/kantor/{code}/pesan", get(form_page).post(submit_form))
         .route("/verifikasi", axum::routing::post(verify_start))
@@ -46,19 +40,32 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/batal", axum::routing::post(cancel))
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} - Antrean Paspor</title><link rel=\"stylesheet\" href=\"/static/antrean.css\"></head>\
-<body><header><a href=\"/\">Antrean Paspor</a> &middot; <a href=\"/cek\">Cek / batalkan booking</a></header>\
-<main id=\"isi\">{body}</main></body></html>",
-        esc(title)
-    ))
+/// A page with a heading and one message (errors, the waitlist, a cancellation).
+#[derive(Template, Default)]
+#[template(path = "portal/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    heading: &'a str,
+    /// An error (`role="alert"`), else a notice (`role="status"`).
+    alert: bool,
+    id: &'a str,
+    text: &'a str,
+    more: &'a str,
+    link: &'a str,
+    link_label: &'a str,
 }
 
 fn error_page(e: &ApiError) -> Response {
-    e.page(page("Terjadi masalah", &format!("<h1>Terjadi masalah</h1><p class=\"alert\" role=\"alert\">{}</p><p><a href=\"/\">Kembali</a></p>", esc(&e.message_text()))))
+    let text = e.message_text();
+    e.page(render(&Message {
+        title: "Terjadi masalah",
+        heading: "Terjadi masalah",
+        alert: true,
+        text: &text,
+        link: "/",
+        link_label: "Kembali",
+        ..Message::default()
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,33 +80,30 @@ async fn home(State(app): State<Arc<App>>, Query(s): Query<Search>) -> Response 
     };
     let q = s.q.unwrap_or_default();
     let needle = q.trim().to_lowercase();
-    let mut list = String::new();
-    let mut n = 0;
-    for o in offices.iter().filter(|o| {
-        needle.is_empty()
-            || o.name.to_lowercase().contains(&needle)
-            || o.city.to_lowercase().contains(&needle)
-    }) {
-        n += 1;
-        let wa = o.whatsapp.clone().unwrap_or_default();
-        let _ = write!(
-            list,
-            "<li><a href=\"/kantor/{}\">{}</a><br><span class=\"muted\">{} &middot; {} &middot; WhatsApp {}</span></li>",
-            esc(&o.code),
-            esc(&o.name),
-            esc(&o.city),
-            esc(&o.address),
-            esc(&wa.display_phone_number)
-        );
-    }
-    let body = format!(
-        "<h1>Pilih kantor imigrasi</h1>\
-<form method=\"get\" action=\"/\" role=\"search\"><label for=\"q\">Cari kota atau nama kantor</label>\
-<input id=\"q\" name=\"q\" value=\"{}\" autocomplete=\"off\"><button type=\"submit\">Cari</button></form>\
-<p class=\"muted\" aria-live=\"polite\">{n} kantor</p><ul class=\"offices\">{list}</ul>",
-        esc(&q)
-    );
-    page("Pilih kantor", &body).into_response()
+    let offices = offices
+        .iter()
+        .filter(|o| {
+            needle.is_empty()
+                || o.name.to_lowercase().contains(&needle)
+                || o.city.to_lowercase().contains(&needle)
+        })
+        .map(|o| {
+            let wa = o.whatsapp.as_ref();
+            (
+                o.as_ref(),
+                wa.map_or("", |w| w.display_phone_number.as_str()),
+            )
+        })
+        .collect();
+    render(&Home { q: &q, offices })
+}
+
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+struct Home<'a> {
+    q: &'a str,
+    /// Each office and its WhatsApp number.
+    offices: Vec<(&'a pb::Office, &'a str)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,18 +111,41 @@ struct MonthQuery {
     bulan: Option<String>,
 }
 
-fn closed_label(reason: &str, note: &str) -> String {
-    let base = match reason {
-        "WEEKEND" => "Tutup",
+fn closed_label(reason: &str) -> &'static str {
+    match reason {
+        "WEEKEND" | "CLOSED_BY_OFFICE" => "Tutup",
         "HOLIDAY" => "Libur",
-        "CLOSED_BY_OFFICE" => "Tutup",
-        _ => "&mdash;",
-    };
-    if note.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}<br><span class=\"muted\">{}</span>", esc(note))
+        _ => "\u{2014}",
     }
+}
+
+/// One day of the month calendar (`day` 0: a cell before the first).
+#[derive(Default)]
+struct Day {
+    day: u32,
+    date: String,
+    label: String,
+    open: bool,
+    sessions: Vec<SessionSeats>,
+    closed: &'static str,
+    note: String,
+}
+
+struct SessionSeats {
+    name: &'static str,
+    remaining: u32,
+}
+
+#[derive(Template)]
+#[template(path = "portal/office.html")]
+struct OfficePage<'a> {
+    office: &'a pb::Office,
+    whatsapp: &'a str,
+    bad_month: bool,
+    month: String,
+    prev: String,
+    next: String,
+    weeks: Vec<Vec<Day>>,
 }
 
 async fn office_page(
@@ -159,94 +186,57 @@ async fn office_page(
     };
     let by_date: HashMap<String, &pb::DayAvailability> =
         days.iter().map(|d| (d.date.clone(), d)).collect();
-    let mut cal = String::from(
-        "<table class=\"calendar\"><caption class=\"muted\">Sisa kuota per sesi</caption><thead><tr>",
-    );
-    for h in ["Sen", "Sel", "Rab", "Kam", "Jum", "Sab", "Min"] {
-        let _ = write!(cal, "<th scope=\"col\">{h}</th>");
-    }
-    cal.push_str("</tr></thead><tbody><tr>");
-    let lead = month_start.weekday().num_days_from_monday();
-    for _ in 0..lead {
-        cal.push_str("<td></td>");
-    }
-    let mut col = lead;
+    let lead = month_start.weekday().num_days_from_monday() as usize;
+    let mut cells: Vec<Day> = (0..lead).map(|_| Day::default()).collect();
     for date in month_start.iter_days().take_while(|d| *d <= month_end) {
-        if col == 7 {
-            cal.push_str("</tr><tr>");
-            col = 0;
-        }
-        col += 1;
         let key = date.to_string();
-        match by_date.get(&key) {
-            Some(d) if d.open => {
-                let _ = write!(cal, "<td><div class=\"day\">{}</div>", date.day());
-                for s in &d.sessions {
-                    let name = if s.session == pb::Session::Siang as i32 {
-                        "SIANG"
-                    } else {
-                        "PAGI"
-                    };
-                    if s.remaining > 0 {
-                        let _ = write!(
-                            cal,
-                            "<a href=\"/kantor/{}/pesan?tanggal={key}&amp;sesi={name}\" aria-label=\"{} sesi {name}: sisa {}\">{name} {}</a>",
-                            esc(&office.code),
-                            tanggal(date),
-                            s.remaining,
-                            s.remaining
-                        );
-                    } else {
-                        let _ = write!(cal, "<div class=\"muted\">{name} penuh</div>");
-                    }
-                }
-                cal.push_str("</td>");
-            }
-            Some(d) => {
-                let _ = write!(
-                    cal,
-                    "<td class=\"closed\"><div class=\"day\">{}</div>{}</td>",
-                    date.day(),
-                    closed_label(&d.closed_reason, &d.note)
-                );
-            }
-            None => {
-                let _ = write!(
-                    cal,
-                    "<td class=\"closed\"><div class=\"day\">{}</div>&mdash;</td>",
-                    date.day()
-                );
-            }
+        let mut day = Day {
+            day: date.day(),
+            label: tanggal(date),
+            closed: "\u{2014}",
+            ..Day::default()
+        };
+        if let Some(d) = by_date.get(&key) {
+            day.open = d.open;
+            day.closed = closed_label(&d.closed_reason);
+            day.note = d.note.clone();
+            day.sessions = d
+                .sessions
+                .iter()
+                .map(|s| SessionSeats {
+                    name: views::session_name(s.session),
+                    remaining: s.remaining,
+                })
+                .collect();
         }
+        day.date = key;
+        cells.push(day);
     }
-    cal.push_str("</tr></tbody></table>");
-    let prev = month_start - Months::new(1);
-    let next = month_start + Months::new(1);
+    let mut weeks = Vec::new();
+    let mut cells = cells.into_iter().peekable();
+    while cells.peek().is_some() {
+        weeks.push(cells.by_ref().take(7).collect());
+    }
     let wa = office.whatsapp.clone().unwrap_or_default();
-    let alert = if bad_month {
-        "<p class=\"alert\" role=\"alert\">Bulan tidak valid (format YYYY-MM, tahun 2000-2100); ditampilkan bulan depan.</p>"
-    } else {
-        ""
-    };
-    let body = format!(
-        "{alert}<h1>{}</h1><p class=\"muted\">{} &middot; WhatsApp {} &middot; zona waktu {}</p>\
-<h2>{} {}</h2><p><a href=\"?bulan={}\">&larr; Bulan sebelumnya</a> &middot; <a href=\"?bulan={}\">Bulan berikutnya &rarr;</a></p>{cal}\
-<p class=\"notice\">Pilih sesi pada tanggal yang masih ada kuotanya. Kuota sama dengan layanan WhatsApp kantor ini.</p>",
-        esc(&office.name),
-        esc(&office.address),
-        esc(&wa.display_phone_number),
-        esc(&office.timezone_abbreviation),
-        antrean_platform::domain::bulan(month_start),
-        month_start.year(),
-        prev.format("%Y-%m"),
-        next.format("%Y-%m")
-    );
     let status = if bad_month {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (status, page(&office.name, &body)).into_response()
+    let page = OfficePage {
+        office: &office,
+        whatsapp: &wa.display_phone_number,
+        bad_month,
+        month: format!(
+            "{} {}",
+            antrean_platform::domain::bulan(month_start),
+            month_start.year()
+        ),
+        prev: (month_start - Months::new(1)).format("%Y-%m").to_string(),
+        next: (month_start + Months::new(1)).format("%Y-%m").to_string(),
+        weeks,
+    };
+    (status, render(&page)).into_response()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -266,86 +256,77 @@ struct FormFor<'a> {
     phone_masked: &'a str,
 }
 
-fn form_html(
-    f: &FormFor<'_>,
+/// One input of the booking form, with its error.
+struct Field {
+    id: String,
+    label: &'static str,
+    kind: &'static str,
+    value: String,
+    error: Option<String>,
+    nik: bool,
+    name: bool,
+    required: bool,
+}
+
+/// One applicant's fieldset.
+struct Person {
+    fields: Vec<Field>,
+    replacement: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/form.html")]
+struct FormPage<'a> {
+    office: &'a pb::Office,
+    date: &'a str,
+    date_label: String,
+    session: &'a str,
+    key: &'a str,
+    phone_masked: &'a str,
+    message: Option<&'a str>,
+    people: Vec<Person>,
+    /// The session is full: the same form may join its waitlist.
+    sold_out: bool,
+}
+
+fn form_page_of<'a>(
+    f: &FormFor<'a>,
     values: &HashMap<String, String>,
     errors: &HashMap<String, String>,
-    message: Option<&str>,
-) -> String {
-    let FormFor {
-        office,
-        date,
-        session,
-        key,
-        phone_masked,
-    } = *f;
-    let v = |k: &str| esc(values.get(k).map_or("", String::as_str));
-    let field = |id: &str, label: &str, kind: &str, extra: &str| {
-        let err = errors
-            .get(id)
-            .map(|e| format!("<span class=\"error\" id=\"{id}-err\">{}</span>", esc(e)))
-            .unwrap_or_default();
-        let described = if errors.contains_key(id) {
-            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-err\"")
-        } else {
-            String::new()
-        };
-        format!(
-            "<label for=\"{id}\">{label}</label><input id=\"{id}\" name=\"{id}\" type=\"{kind}\" value=\"{}\"{extra}{described}>{err}",
-            v(id)
-        )
+    message: Option<&'a str>,
+) -> FormPage<'a> {
+    let value = |k: &str| values.get(k).cloned().unwrap_or_default();
+    let field = |id: String, label, kind, required| Field {
+        value: value(&id),
+        error: errors.get(&id).cloned(),
+        nik: id.starts_with("nik_"),
+        name: id.starts_with("name_"),
+        id,
+        label,
+        kind,
+        required,
     };
-    let mut people = String::new();
-    for i in 0..5 {
-        let req = if i == 0 { " required" } else { "" };
-        let kind_value = values
-            .get(&format!("type_{i}"))
-            .map_or("NEW", String::as_str);
-        let _ = write!(
-            people,
-            "<fieldset><legend>Pemohon {}{}</legend>{}{}{}<label for=\"type_{i}\">Jenis permohonan</label>\
-<select id=\"type_{i}\" name=\"type_{i}\"><option value=\"NEW\"{}>Paspor baru</option><option value=\"REPLACEMENT\"{}>Penggantian (penuh/habis berlaku)</option></select></fieldset>",
-            i + 1,
-            if i == 0 { "" } else { " (opsional)" },
-            field(
-                &format!("nik_{i}"),
-                "NIK (16 digit)",
-                "text",
-                &format!(" inputmode=\"numeric\" pattern=\"[0-9]{{16}}\" maxlength=\"16\"{req}")
-            ),
-            field(
-                &format!("name_{i}"),
-                "Nama lengkap",
-                "text",
-                &format!(" autocomplete=\"name\"{req}")
-            ),
-            field(&format!("birth_{i}"), "Tanggal lahir", "date", req),
-            if kind_value == "NEW" { " selected" } else { "" },
-            if kind_value == "REPLACEMENT" {
-                " selected"
-            } else {
-                ""
-            },
-        );
+    let people = (0..antrean_platform::domain::MAX_APPLICANTS as usize)
+        .map(|i| Person {
+            fields: vec![
+                field(format!("nik_{i}"), "NIK (16 digit)", "text", i == 0),
+                field(format!("name_{i}"), "Nama lengkap", "text", i == 0),
+                field(format!("birth_{i}"), "Tanggal lahir", "date", i == 0),
+            ],
+            replacement: value(&format!("type_{i}")) == "REPLACEMENT",
+        })
+        .collect();
+    FormPage {
+        office: f.office,
+        date: f.date,
+        date_label: parse_date(f.date).map_or(f.date.to_owned(), tanggal),
+        session: f.session,
+        key: f.key,
+        phone_masked: f.phone_masked,
+        message,
+        people,
+        sold_out: false,
     }
-    let alert = message
-        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    let date_label = parse_date(date).map_or(date.to_owned(), tanggal);
-    format!(
-        "<h1>Pesan antrean</h1><p>{} &middot; {date_label} &middot; sesi {}</p>{alert}\
-<form method=\"post\" action=\"/kantor/{}/pesan\" novalidate>\
-<input type=\"hidden\" name=\"key\" value=\"{}\"><input type=\"hidden\" name=\"tanggal\" value=\"{}\"><input type=\"hidden\" name=\"sesi\" value=\"{}\">\
-<p class=\"muted\" id=\"kontak\">Nomor HP terverifikasi: {}</p>{people}\
-<button type=\"submit\">Pesan antrean</button></form>",
-        esc(&office.name),
-        esc(session),
-        esc(&office.code),
-        esc(key),
-        esc(date),
-        esc(session),
-        esc(phone_masked),
-    )
 }
 
 async fn office_or_error(app: &App, code: &str) -> Result<Arc<pb::Office>, Response> {
@@ -385,8 +366,7 @@ async fn form_page(
         key: &key,
         phone_masked: &masked,
     };
-    let html = form_html(&form, &HashMap::new(), &HashMap::new(), None);
-    page("Pesan antrean", &html).into_response()
+    render(&form_page_of(&form, &HashMap::new(), &HashMap::new(), None))
 }
 
 /// `YYYY-MM` of the calendar, years 2000-2100 only (chrono's month arithmetic panics near
@@ -453,46 +433,43 @@ fn safe_next(next: &str) -> String {
 }
 
 /// Step 1: the phone (and e-mail) that receives the verification code.
+#[derive(Template)]
+#[template(path = "portal/verify.html")]
+struct VerifyPage<'a> {
+    next: String,
+    message: Option<&'a str>,
+    phone: &'a str,
+    email: &'a str,
+}
+
 fn verify_page(next: &str, message: Option<&str>, phone: &str, email: &str) -> Response {
-    let alert = message
-        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    page(
-        "Verifikasi nomor HP",
-        &format!(
-            "<h1>Verifikasi nomor HP</h1><p>Sebelum memesan, buktikan bahwa nomor HP ini milik Anda: kami kirim kode 6 angka lewat WhatsApp (dan ke e-mail bila diisi). Satu nomor HP dapat memesan untuk paling banyak 5 orang.</p>{alert}\
-<form method=\"post\" action=\"/verifikasi\"><input type=\"hidden\" name=\"lanjut\" value=\"{}\">\
-<label for=\"phone\">Nomor HP (WhatsApp)</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" value=\"{}\" required>\
-<label for=\"email\">E-mail (opsional)</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" value=\"{}\">\
-<button type=\"submit\">Kirim kode verifikasi</button></form>",
-            esc(&safe_next(next)),
-            esc(phone),
-            esc(email)
-        ),
-    )
-    .into_response()
+    render(&VerifyPage {
+        next: safe_next(next),
+        message,
+        phone,
+        email,
+    })
 }
 
 /// Step 2: the code.
+#[derive(Template)]
+#[template(path = "portal/code.html")]
+struct CodePage<'a> {
+    next: String,
+    id: &'a str,
+    phone: &'a str,
+    phone_masked: String,
+    message: Option<&'a str>,
+}
+
 fn code_page(next: &str, id: &str, phone: &str, message: Option<&str>) -> Response {
-    let alert = message
-        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    page(
-        "Kode verifikasi",
-        &format!(
-            "<h1>Masukkan kode verifikasi</h1><p class=\"notice\">Kode 6 angka sudah dikirim lewat WhatsApp ke {}. Kode berlaku 10 menit.</p>{alert}\
-<form method=\"post\" action=\"/verifikasi/konfirmasi\"><input type=\"hidden\" name=\"lanjut\" value=\"{}\">\
-<input type=\"hidden\" name=\"id\" value=\"{}\"><input type=\"hidden\" name=\"phone\" value=\"{}\">\
-<label for=\"code\">Kode verifikasi</label><input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
-<button type=\"submit\">Verifikasi</button></form>",
-            esc(&antrean_platform::phone::mask(phone)),
-            esc(&safe_next(next)),
-            esc(id),
-            esc(phone)
-        ),
-    )
-    .into_response()
+    render(&CodePage {
+        next: safe_next(next),
+        id,
+        phone,
+        phone_masked: antrean_platform::phone::mask(phone),
+        message,
+    })
 }
 
 async fn verify_start(
@@ -649,11 +626,11 @@ async fn submit_form(
             } as i32,
         });
     }
-    let render = |errors: &HashMap<String, String>, message: Option<&str>| {
-        page("Pesan antrean", &form_html(&form, &values, errors, message)).into_response()
+    let show = |errors: &HashMap<String, String>, message: Option<&str>| {
+        render(&form_page_of(&form, &values, errors, message))
     };
     if !errors.is_empty() {
-        return render(&errors, Some("Periksa kembali data yang ditandai."));
+        return show(&errors, Some("Periksa kembali data yang ditandai."));
     }
     let session_pb = if session == "SIANG" {
         pb::Session::Siang
@@ -678,19 +655,25 @@ async fn submit_form(
             })
             .await;
         return match joined {
-            Ok(e) => page(
-                "Daftar tunggu",
-                &format!(
-                    "<h1>Anda di daftar tunggu</h1><p class=\"notice\" role=\"status\" id=\"daftar-tunggu\">Urutan ke-{} untuk {} sesi {} di {}.</p>\
-<p>Bila ada kursi kosong untuk seluruh rombongan, kode konfirmasi dikirim lewat WhatsApp ke nomor HP Anda. Masukkan atau balas kode itu sebelum batas waktunya.</p>",
+            Ok(e) => {
+                let text = format!(
+                    "Urutan ke-{} untuk {date} sesi {session} di {}.",
                     e.get_ref().position,
-                    esc(&date),
-                    esc(&session),
-                    esc(&office.name)
-                ),
-            )
-            .into_response(),
-            Err(s) => render(&HashMap::new(), Some(&ApiError::from_status(&s, false).message_text())),
+                    office.name
+                );
+                render(&Message {
+                    title: "Daftar tunggu",
+                    heading: "Anda di daftar tunggu",
+                    id: "daftar-tunggu",
+                    text: &text,
+                    more: "Bila ada kursi kosong untuk seluruh rombongan, kode konfirmasi dikirim lewat WhatsApp ke nomor HP Anda. Masukkan atau balas kode itu sebelum batas waktunya.",
+                    ..Message::default()
+                })
+            }
+            Err(s) => show(
+                &HashMap::new(),
+                Some(&ApiError::from_status(&s, false).message_text()),
+            ),
         };
     }
     let created = app
@@ -746,105 +729,72 @@ async fn submit_form(
                 .collect();
             if antrean_platform::status::reason(&s).as_deref() == Some("SOLD_OUT") {
                 // A full session offers its waitlist: the same form, posted again.
-                let html = form_html(&form, &values, &errors, Some(&e.message_text()))
-                    .replacen(
-                        "</form>",
-                        "<p>Sesi ini penuh. Anda dapat masuk daftar tunggu: bila ada pembatalan, kursi ditawarkan lewat WhatsApp.</p>\
-<button type=\"submit\" name=\"tunggu\" value=\"ya\" class=\"secondary\">Masuk daftar tunggu</button></form>",
-                        1,
-                    );
-                return page("Pesan antrean", &html).into_response();
+                let message = e.message_text();
+                let mut page = form_page_of(&form, &values, &errors, Some(&message));
+                page.sold_out = true;
+                return render(&page);
             }
-            return render(&errors, Some(&e.message_text()));
+            return show(&errors, Some(&e.message_text()));
         }
     };
     if let Some(e) = created.entry {
-        return page(
-            "Undian",
-            &format!(
-                "<h1>Anda terdaftar dalam undian</h1><p class=\"notice\" role=\"status\" id=\"undian\">Tanggal {} baru dibuka: kursi dibagikan dengan undian, bukan siapa cepat. Hasilnya dikirim lewat WhatsApp sekitar pukul {}.</p>\
-<p>Nomor undian Anda: <strong>{}</strong>. Urutan undian dapat diperiksa di <a href=\"/api/v1/draws/{}/{}\">halaman undian</a> setelah diundi.</p>",
-                esc(&date),
-                esc(&e.draw_at_local),
-                esc(&e.entry_id),
-                esc(&office.code),
-                esc(&date)
-            ),
-        )
-        .into_response();
+        return render(&DrawPage {
+            date: &date,
+            draw_at: &e.draw_at_local,
+            entry_id: &e.entry_id,
+            office: &office.code,
+        });
     }
     // The contact is proven: the booking is confirmed already.
     let booking = created.booking.unwrap_or_default();
     proof(&app, &booking, &contact.phone).await
 }
 
-async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
-    let p = crate::views::proof_page(&app.backend, b).await;
-    let mut rows = String::new();
-    for (k, v) in &p.rows {
-        let _ = write!(
-            rows,
-            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-            esc(k),
-            esc(v)
-        );
-    }
-    for a in &p.applicants {
-        let _ = write!(
-            rows,
-            "<tr><th scope=\"row\">{}</th><td>{} - {}</td></tr>",
-            esc(&a.queue_number),
-            esc(&a.name),
-            esc(&a.schedule.replacen("Jadwal", "jadwal", 1))
-        );
-    }
-    let checklist: String = CHECKLIST
-        .iter()
-        .map(|c| format!("<li>{}</li>", esc(c)))
-        .collect();
-    let q = format!("phone={}", esc(&urlencode(phone)));
-    let cancel = if matches!(
-        pb::BookingStatus::try_from(b.status),
-        Ok(pb::BookingStatus::Confirmed | pb::BookingStatus::Held)
-    ) {
-        format!(
-            "<form method=\"post\" action=\"/batal\"><input type=\"hidden\" name=\"code\" value=\"{}\"><input type=\"hidden\" name=\"phone\" value=\"{}\">\
-<button type=\"submit\" class=\"secondary\">Batalkan booking</button></form>",
-            esc(&b.booking_code),
-            esc(phone)
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<h1>Bukti booking</h1><p>{}<br><span class=\"muted\">{}</span></p><p>Kode booking</p><p class=\"code\" id=\"kode-booking\">{}</p>\
-<div class=\"qr\"><img src=\"/api/v1/bookings/{}/qr.svg?{q}\" alt=\"Kode QR booking {}\" width=\"200\" height=\"200\"></div>\
-<table>{rows}</table><h2>Yang perlu dibawa</h2><ul>{checklist}</ul>\
-<p><a class=\"button\" href=\"/api/v1/bookings/{}/proof.pdf?{q}\">Unduh PDF</a></p>{cancel}",
-        esc(p.title_lines.first().map_or("", String::as_str)),
-        esc(&p.title_lines.get(1..).unwrap_or_default().join(" - ")),
-        esc(&b.booking_code),
-        esc(&b.booking_code),
-        esc(&b.booking_code),
-        esc(&b.booking_code)
-    );
-    page("Bukti booking", &body).into_response()
+#[derive(Template)]
+#[template(path = "portal/draw.html")]
+struct DrawPage<'a> {
+    date: &'a str,
+    draw_at: &'a str,
+    entry_id: &'a str,
+    office: &'a str,
 }
 
-fn lookup_form(message: Option<&str>) -> String {
-    let alert = message
-        .map(|m| format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(m)))
-        .unwrap_or_default();
-    format!(
-        "<h1>Cek atau batalkan booking</h1>{alert}<form method=\"post\" action=\"/cek\">\
-<label for=\"code\">Kode booking</label><input id=\"code\" name=\"code\" autocomplete=\"off\" required>\
-<label for=\"phone\">Nomor HP yang dipakai memesan</label><input id=\"phone\" name=\"phone\" type=\"tel\" autocomplete=\"tel\" required>\
-<button type=\"submit\">Cek booking</button></form>"
-    )
+#[derive(Template)]
+#[template(path = "portal/proof.html")]
+struct ProofHtml<'a> {
+    page: &'a crate::proof::ProofPage,
+    title: &'a str,
+    subtitle: String,
+    code: &'a str,
+    phone: &'a str,
+    checklist: &'a [&'a str],
+    cancellable: bool,
+}
+
+async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
+    let page = views::proof_page(&app.backend, b).await;
+    render(&ProofHtml {
+        page: &page,
+        title: page.title_lines.first().map_or("", String::as_str),
+        subtitle: page.title_lines.get(1..).unwrap_or_default().join(" - "),
+        code: &b.booking_code,
+        phone,
+        checklist: views::CHECKLIST,
+        cancellable: matches!(
+            pb::BookingStatus::try_from(b.status),
+            Ok(pb::BookingStatus::Confirmed | pb::BookingStatus::Held)
+        ),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/lookup.html")]
+struct LookupPage<'a> {
+    message: Option<&'a str>,
 }
 
 async fn lookup_page() -> Response {
-    page("Cek booking", &lookup_form(None)).into_response()
+    render(&LookupPage { message: None })
 }
 
 async fn lookup(
@@ -872,13 +822,11 @@ async fn lookup(
         Ok(b) => proof(&app, &b.into_inner(), &phone).await,
         Err(_) => {
             crate::error::pad_failure(started).await;
-            page(
-                "Cek booking",
-                &lookup_form(Some(
+            render(&LookupPage {
+                message: Some(
                     "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
-                )),
-            )
-            .into_response()
+                ),
+            })
         }
     }
 }
@@ -907,10 +855,18 @@ async fn cancel(
     match r {
         Ok(b) => {
             let b = b.into_inner();
-            page("Booking dibatalkan", &format!(
-                "<h1>Booking dibatalkan</h1><p class=\"notice\" role=\"status\">Booking {} telah dibatalkan. Kuota dikembalikan untuk pemohon lain.</p><p><a href=\"/\">Kembali ke daftar kantor</a></p>",
-                esc(&b.booking_code)
-            )).into_response()
+            let text = format!(
+                "Booking {} telah dibatalkan. Kuota dikembalikan untuk pemohon lain.",
+                b.booking_code
+            );
+            render(&Message {
+                title: "Booking dibatalkan",
+                heading: "Booking dibatalkan",
+                text: &text,
+                link: "/",
+                link_label: "Kembali ke daftar kantor",
+                ..Message::default()
+            })
         }
         Err(s) => {
             crate::error::pad_failure(started).await;

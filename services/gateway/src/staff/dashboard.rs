@@ -2,12 +2,13 @@
 //! range, capacity (quota ledger), bookings by outcome and channel, walk-ins (booking ledger)
 //! and feedback received (gateway); a chart, a CSV export and live counters for today.
 //! Directorate admins see every office; office heads their own (the services check again).
+use super::session::{StaffContext, message_page, session_context};
 use crate::App;
-use crate::console::{StaffContext, session_context};
-use crate::html::{esc, urlencode};
+use crate::html::{fragment, render};
 use antrean_platform::actor::with_token;
 use antrean_platform::domain::{format_date, local_date, local_instant, parse_date};
 use antrean_proto::v1 as pb;
+use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -53,7 +54,7 @@ impl Line {
     }
 
     /// No-shows among the people whose day is over and who were booked.
-    fn no_show_rate(&self) -> String {
+    pub fn no_show_rate(&self) -> String {
         let s = &self.stats;
         let settled = s.checked_in + s.forfeited + s.no_show;
         if settled == 0 {
@@ -193,14 +194,22 @@ fn totals(r: &Report) -> Line {
     t
 }
 
-/// Bars of booked people against capacity per date.
-fn chart(r: &Report) -> String {
+/// One date of the chart: booked people against capacity (heights out of 180).
+struct Bar {
+    x: u32,
+    date: String,
+    /// `MM-DD`.
+    label: String,
+    capacity: u32,
+    booked: u32,
+    capacity_height: u32,
+    booked_height: u32,
+}
+
+fn bars(r: &Report) -> Vec<Bar> {
     let mut by_date: BTreeMap<&str, Line> = BTreeMap::new();
     for ((_, date), l) in &r.lines {
         by_date.entry(date.as_str()).or_default().add(l);
-    }
-    if by_date.is_empty() {
-        return "<p>Belum ada data pada rentang ini.</p>".into();
     }
     let max = by_date
         .values()
@@ -208,55 +217,47 @@ fn chart(r: &Report) -> String {
         .max()
         .unwrap_or(1)
         .max(1);
-    let (w, h, bar) = (40 * by_date.len() as u32 + 40, 220u32, 14u32);
-    let mut bars = String::new();
-    for (i, (date, l)) in by_date.iter().enumerate() {
-        let x = 30 + 40 * i as u32;
-        let hc = 180 * l.capacity / max;
-        let hb = 180 * l.stats.booked / max;
-        bars.push_str(&format!(
-            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{hc}\" fill=\"#9fb7cf\"><title>{date}: kapasitas {}</title></rect>\
-<rect x=\"{}\" y=\"{}\" width=\"{bar}\" height=\"{hb}\" fill=\"#0b4f8a\"><title>{date}: dipesan {}</title></rect>\
-<text x=\"{}\" y=\"215\" font-size=\"9\" text-anchor=\"middle\">{}</text>",
-            200 - hc,
-            l.capacity,
-            x + bar,
-            200 - hb,
-            l.stats.booked,
-            x + bar,
-            &date[5..]
-        ));
-    }
-    format!(
-        "<figure><svg id=\"grafik\" role=\"img\" aria-label=\"Dipesan dibanding kapasitas per tanggal\" viewBox=\"0 0 {w} {h}\" width=\"100%\" height=\"{h}\">\
-<line x1=\"25\" y1=\"200\" x2=\"{w}\" y2=\"200\" stroke=\"#4a4a4a\"/>{bars}</svg>\
-<figcaption><span style=\"color:#9fb7cf\">&#9632;</span> kapasitas &middot; <span style=\"color:#0b4f8a\">&#9632;</span> dipesan</figcaption></figure>"
-    )
+    by_date
+        .iter()
+        .zip(0u32..)
+        .map(|((date, l), i)| Bar {
+            x: 30 + 40 * i,
+            date: (*date).to_owned(),
+            label: date.get(5..).unwrap_or(date).to_owned(),
+            capacity: l.capacity,
+            booked: l.stats.booked,
+            capacity_height: 180 * l.capacity / max,
+            booked_height: 180 * l.stats.booked / max,
+        })
+        .collect()
 }
 
-fn cells(l: &Line) -> String {
-    let s = &l.stats;
-    format!(
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {} / {} / {}</td><td>{}</td><td>{}</td><td>{}</td>",
-        l.capacity,
-        s.booked,
-        s.checked_in,
-        s.served,
-        s.forfeited,
-        s.no_show,
-        l.no_show_rate(),
-        s.cancelled,
-        s.whatsapp,
-        s.web,
-        s.app,
-        s.staff,
-        s.walk_ins,
-        s.waitlist,
-        l.feedback
-    )
+struct Row<'a> {
+    office: &'a str,
+    date: &'a str,
+    line: &'a Line,
 }
 
-const HEAD: &str = "<th>Kapasitas</th><th>Dipesan</th><th>Check-in</th><th>Dilayani</th><th>Hangus</th><th>Tidak hadir</th><th>Tingkat tidak hadir</th><th>Batal</th><th>WA / web / app / petugas</th><th>Walk-in</th><th>Daftar tunggu</th><th>Saran</th>";
+#[derive(Template)]
+#[template(path = "staff/dashboard.html")]
+struct DashboardPage<'a> {
+    scope: &'a str,
+    admin: bool,
+    office: &'a str,
+    from: String,
+    to: String,
+    total: Line,
+    bars: Vec<Bar>,
+    width: u32,
+    rows: Vec<Row<'a>>,
+}
+
+#[derive(Template)]
+#[template(path = "staff/live.html")]
+struct Live<'a> {
+    totals: Option<Line>,
+    error: &'a str,
+}
 
 async fn page(
     State(app): State<Arc<App>>,
@@ -268,90 +269,42 @@ async fn page(
         Err(r) => return r,
     };
     let Some(office) = office_for(&ctx, &q) else {
-        return (
+        return message_page(
             StatusCode::FORBIDDEN,
-            crate::console::shell_page("Dasbor", "<p class=\"alert\" role=\"alert\">Dasbor hanya untuk kepala kantor dan admin Ditjen Imigrasi.</p>"),
-        )
-            .into_response();
+            "Dasbor",
+            "Dasbor hanya untuk kepala kantor dan admin Ditjen Imigrasi.",
+        );
     };
     let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
     let (from, to) = match range(&q, today) {
         Ok(r) => r,
-        Err(m) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                crate::console::shell_page(
-                    "Dasbor",
-                    &format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(&m)),
-                ),
-            )
-                .into_response();
-        }
+        Err(m) => return message_page(StatusCode::BAD_REQUEST, "Dasbor", &m),
     };
     let report = match build(&app, &ctx, &office, from, to).await {
         Ok(r) => r,
-        Err(m) => {
-            return (
-                StatusCode::BAD_GATEWAY,
-                crate::console::shell_page(
-                    "Dasbor",
-                    &format!("<p class=\"alert\" role=\"alert\">{}</p>", esc(&m)),
-                ),
-            )
-                .into_response();
-        }
+        Err(m) => return message_page(StatusCode::BAD_GATEWAY, "Dasbor", &m),
     };
-    let total = totals(&report);
-    let scope = if office.is_empty() {
-        "Nasional".to_owned()
-    } else {
-        office.clone()
-    };
-    let rows: String = report
-        .lines
-        .iter()
-        .map(|((o, d), l)| {
-            format!(
-                "<tr><td>{}</td><td>{}</td>{}</tr>",
-                esc(o),
-                esc(d),
-                cells(l)
-            )
-        })
-        .collect();
-    let query = format!(
-        "kantor={}&dari={}&sampai={}",
-        urlencode(&office),
-        format_date(from),
-        format_date(to)
-    );
-    let office_field = if ctx.admin() {
-        format!(
-            "<label>Kantor (kosong: nasional) <input name=\"kantor\" value=\"{}\"></label>",
-            esc(&office)
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<h1>Dasbor {}</h1>\
-<form method=\"get\" action=\"/petugas/dasbor\">{office_field}<label>Dari <input type=\"date\" name=\"dari\" value=\"{}\"></label>\
-<label>Sampai <input type=\"date\" name=\"sampai\" value=\"{}\"></label><button type=\"submit\">Tampilkan</button></form>\
-<section><h2>Hari ini (langsung)</h2><div id=\"langsung\" aria-live=\"polite\">memuat...</div></section>\
-<section><h2>Ringkasan {} s.d. {}</h2><table id=\"ringkasan\"><thead><tr>{HEAD}</tr></thead><tbody><tr>{}</tr></tbody></table>\
-{}<p><a id=\"csv\" href=\"/petugas/dasbor.csv?{query}\">Unduh CSV</a></p></section>\
-<section><h2>Per kantor dan tanggal</h2><table id=\"rincian\"><thead><tr><th>Kantor</th><th>Tanggal</th>{HEAD}</tr></thead><tbody>{rows}</tbody></table></section>\
-<script>var es=new EventSource('/petugas/dasbor/langsung?kantor={}');es.onmessage=function(e){{document.getElementById('langsung').innerHTML=e.data;}};</script>",
-        esc(&scope),
-        format_date(from),
-        format_date(to),
-        format_date(from),
-        format_date(to),
-        cells(&total),
-        chart(&report),
-        urlencode(&office),
-    );
-    crate::console::shell_page("Dasbor", &body).into_response()
+    let bars = bars(&report);
+    let width = 40 * u32::try_from(bars.len()).unwrap_or(u32::MAX / 80) + 40;
+    render(&DashboardPage {
+        scope: if office.is_empty() {
+            "Nasional"
+        } else {
+            &office
+        },
+        admin: ctx.admin(),
+        office: &office,
+        from: format_date(from),
+        to: format_date(to),
+        total: totals(&report),
+        bars,
+        width,
+        rows: report
+            .lines
+            .iter()
+            .map(|((office, date), line)| Row { office, date, line })
+            .collect(),
+    })
 }
 
 async fn csv(
@@ -435,27 +388,25 @@ async fn live(
     // Shared by the viewers of one session (its tabs): the counters are read with its token.
     let key = format!("dasbor:{office}:{}", crate::ratelimit::hashed(&ctx.token));
     let poller = app.clone();
-    let subscription = app.feeds.subscribe(&key, std::time::Duration::from_secs(2), move || {
-        let (app, ctx, office) = (poller.clone(), ctx.clone(), office.clone());
-        async move {
+    let subscription = app
+        .feeds
+        .subscribe(&key, std::time::Duration::from_secs(2), move || {
+            let (app, ctx, office) = (poller.clone(), ctx.clone(), office.clone());
+            async move {
                 let today = local_date(chrono_tz::Asia::Jakarta, app.clock.now());
                 let html = match build(&app, &ctx, &office, today, today).await {
-                    Ok(r) => {
-                        let t = totals(&r);
-                        format!(
-                            "<p><strong id=\"hari-ini-dipesan\">{}</strong> dipesan &middot; <strong id=\"hari-ini-checkin\">{}</strong> check-in &middot; <strong id=\"hari-ini-dilayani\">{}</strong> dilayani &middot; {} walk-in &middot; {} hangus</p>",
-                            t.stats.booked,
-                            t.stats.checked_in,
-                            t.stats.served,
-                            t.stats.walk_ins,
-                            t.stats.forfeited
-                        )
-                    }
-                    Err(m) => format!("<p class=\"alert\">{}</p>", esc(&m)),
+                    Ok(r) => fragment(&Live {
+                        totals: Some(totals(&r)),
+                        error: "",
+                    }),
+                    Err(m) => fragment(&Live {
+                        totals: None,
+                        error: &m,
+                    }),
                 };
                 Some(html)
-        }
-    });
+            }
+        });
     match subscription {
         Ok(s) => Sse::new(s.stream())
             .keep_alive(KeepAlive::default())
