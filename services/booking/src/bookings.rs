@@ -27,8 +27,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-pub const ACTIVE: [&str; 3] = ["HELD", "CONFIRMED", "CHECKED_IN"];
+use crate::status::{BookingStatus, BookingStatus::*, Transition, transition};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct BookingRow {
@@ -44,7 +43,7 @@ pub struct BookingRow {
     pub session_end_at: DateTime<Utc>,
     pub contact_id: Uuid,
     pub contact_phone_masked: String,
-    pub status: String,
+    pub status: BookingStatus,
     pub confirmation_code: String,
     pub confirm_attempts: i32,
     pub expires_at: DateTime<Utc>,
@@ -364,7 +363,7 @@ impl Bookings {
         };
         // A replay finds the booking as the first call left it: HELD if that call stopped
         // between hold and confirm, so the confirm is finished here.
-        if proven && view.booking.status == "HELD" {
+        if proven && view.booking.status == Held {
             let confirmed = self.confirm(&view.booking.id.to_string(), &code).await?;
             return Ok(Created::Booking(confirmed, String::new()));
         }
@@ -456,12 +455,13 @@ impl Bookings {
         // One booking at a time per contact phone, so the people-per-phone limit holds: the
         // row is inserted once the contact's lock is taken, and the count below, a statement
         // of its own, sees every booking committed before.
+        let created = transition(None, Held)?;
         let inserted = sqlx::query(
             "WITH one_at_a_time AS (SELECT pg_advisory_xact_lock(hashtextextended($11::text, 0)))
              INSERT INTO bookings (id, idempotency_key, request_hash, channel, office_code, date,
                 session, timezone, session_start_at, session_end_at, contact_id,
                 contact_phone_masked, status, confirmation_code, expires_at, created_at, updated_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'HELD', $13, $14, $15, $15
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $14, $15, $15
                FROM one_at_a_time
              ON CONFLICT (idempotency_key) DO NOTHING",
         )
@@ -480,6 +480,7 @@ impl Bookings {
         .bind(&code)
         .bind(now + Duration::seconds(i64::from(ttl)))
         .bind(now)
+        .bind(created.to)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -576,15 +577,16 @@ impl Bookings {
         let booking: BookingRow = sqlx::query_as(
             "WITH held AS (
                 INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
-                VALUES ($1, NULL, 'HELD', '', $3))
+                VALUES ($1, NULL, $4, '', $3))
              UPDATE bookings SET expires_at = $2 WHERE id = $1 RETURNING *",
         )
         .bind(id)
         .bind(expires_at)
         .bind(now)
+        .bind(created.to)
         .fetch_one(&mut *tx)
         .await?;
-        count_transition("HELD");
+        count_transition(created.to);
         if let Err(e) = tx.commit().await {
             self.release_seats(id).await;
             return Err(e.into());
@@ -643,11 +645,11 @@ impl Bookings {
         .fetch_one(&mut *conn)
         .await?;
         for id in stale {
-            transition(
+            change(
                 conn,
                 id,
-                "HELD",
-                "EXPIRED",
+                Held,
+                Expired,
                 "tidak dikonfirmasi tepat waktu",
                 now,
             )
@@ -721,10 +723,10 @@ impl Bookings {
             .await?
             .ok_or(BookingError::NotFound)?;
         let now = self.clock.now();
-        match b.status.as_str() {
-            "HELD" => {}
-            "EXPIRED" => return Err(BookingError::Expired),
-            "CANCELLED" => return Err(BookingError::Cancelled),
+        match b.status {
+            Held => {}
+            Expired => return Err(BookingError::Expired),
+            Cancelled => return Err(BookingError::Cancelled),
             _ if b.confirmation_code == code => {
                 drop(tx);
                 return self.view(id).await;
@@ -732,11 +734,11 @@ impl Bookings {
             _ => return Err(BookingError::WrongCode { attempts_left: 0 }),
         }
         if b.expires_at <= now {
-            transition(
+            change(
                 &mut tx,
                 id,
-                "HELD",
-                "EXPIRED",
+                Held,
+                Expired,
                 "tidak dikonfirmasi tepat waktu",
                 now,
             )
@@ -754,11 +756,11 @@ impl Bookings {
                 .await?;
             let max = self.config.max_code_attempts as i32;
             if attempts >= max {
-                transition(
+                change(
                     &mut tx,
                     id,
-                    "HELD",
-                    "CANCELLED",
+                    Held,
+                    Cancelled,
                     "kode konfirmasi salah 5 kali",
                     now,
                 )
@@ -783,17 +785,17 @@ impl Bookings {
             Ok(c) => c.into_inner(),
             Err(s) => {
                 let exit = match status::reason(&s).as_deref() {
-                    Some("HOLD_EXPIRED") => Some(("EXPIRED", "tidak dikonfirmasi tepat waktu")),
+                    Some("HOLD_EXPIRED") => Some((Expired, "tidak dikonfirmasi tepat waktu")),
                     Some("HOLD_RELEASED" | "CAPACITY_EXCEEDED" | "UNKNOWN_HOLD") => {
-                        Some(("CANCELLED", "kuota tidak lagi tersedia"))
+                        Some((Cancelled, "kuota tidak lagi tersedia"))
                     }
                     _ => None,
                 };
                 if let Some((to, why)) = exit {
-                    transition(&mut tx, id, "HELD", to, why, now).await?;
+                    change(&mut tx, id, Held, to, why, now).await?;
                     tx.commit().await?;
                     self.release_seats(id).await;
-                    if to == "EXPIRED" {
+                    if to == Expired {
                         return Err(BookingError::Expired);
                     }
                 }
@@ -858,6 +860,7 @@ impl Bookings {
         // The people's queue numbers, the booking code, the status and its event in one
         // statement; the row comes back for the answer. The row is locked above, so it is
         // still HELD.
+        let confirmed = transition(Some(Held), Confirmed)?;
         let booking: BookingRow = sqlx::query_as(
             "WITH numbers AS (
                 UPDATE booking_applicants ba
@@ -866,12 +869,12 @@ impl Bookings {
                      AS u(position, seq, number, at)
                 WHERE ba.booking_id = $1 AND ba.position = u.position),
              confirmed AS (
-                UPDATE bookings SET status = 'CONFIRMED', updated_at = $3, booking_code = $2,
+                UPDATE bookings SET status = $10, updated_at = $3, booking_code = $2,
                     confirmed_at = $3, remind_at = $4
-                WHERE id = $1 AND status = 'HELD' RETURNING *),
+                WHERE id = $1 AND status = $9 RETURNING *),
              event AS (
                 INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
-                SELECT id, 'HELD', 'CONFIRMED', '', $3 FROM confirmed)
+                SELECT id, $9, $10, '', $3 FROM confirmed)
              SELECT * FROM confirmed",
         )
         .bind(id)
@@ -882,10 +885,12 @@ impl Bookings {
         .bind(&seqs)
         .bind(&numbers)
         .bind(&times)
+        .bind(confirmed.from)
+        .bind(confirmed.to)
         .fetch_optional(&mut *tx)
         .await?
-        .ok_or_else(|| BookingError::WrongStatus("HELD".to_owned()))?;
-        count_transition("CONFIRMED");
+        .ok_or_else(|| BookingError::WrongStatus(Held.as_str().to_owned()))?;
+        count_transition(confirmed.to);
         tx.commit().await?;
         tracing::info!(booking_id = %id, "booking confirmed");
         Ok(BookingView {
@@ -974,25 +979,25 @@ impl Bookings {
     pub async fn cancel(&self, code: &str, phone: &str) -> Result<BookingView> {
         let b = self.by_code(code, phone).await?.booking;
         let mut tx = self.pool.begin().await?;
-        let status: String =
+        let status: BookingStatus =
             sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1 FOR UPDATE")
                 .bind(b.id)
                 .fetch_one(&mut *tx)
                 .await?;
-        match status.as_str() {
-            "CANCELLED" => {}
-            "HELD" | "CONFIRMED" => {
-                transition(
+        match status {
+            Cancelled => {}
+            Held | Confirmed => {
+                change(
                     &mut tx,
                     b.id,
-                    &status,
-                    "CANCELLED",
+                    status,
+                    Cancelled,
                     "dibatalkan pemohon",
                     self.clock.now(),
                 )
                 .await?;
             }
-            other => return Err(BookingError::WrongStatus(other.to_owned())),
+            other => return Err(BookingError::WrongStatus(other.as_str().to_owned())),
         }
         tx.commit().await?;
         self.release_seats(b.id).await;
@@ -1027,13 +1032,13 @@ impl Bookings {
                 booking_date: b.date,
             });
         }
-        match b.status.as_str() {
-            "CHECKED_IN" | "FORFEITED" => {
+        match b.status {
+            CheckedIn | Forfeited => {
                 drop(tx);
                 return self.view(b.id).await;
             }
-            "CONFIRMED" => {}
-            other => return Err(BookingError::WrongStatus(other.to_owned())),
+            Confirmed => {}
+            other => return Err(BookingError::WrongStatus(other.as_str().to_owned())),
         }
         let first: Option<DateTime<Utc>> = sqlx::query_scalar(
             "SELECT min(scheduled_at) FROM booking_applicants WHERE booking_id = $1",
@@ -1042,20 +1047,20 @@ impl Bookings {
         .fetch_one(&mut *tx)
         .await?;
         let to = if first.is_some_and(|s| at > s) {
-            transition(
+            change(
                 &mut tx,
                 b.id,
-                "CONFIRMED",
-                "FORFEITED",
+                Confirmed,
+                Forfeited,
                 "datang setelah jadwal (hangus)",
                 at,
             )
             .await?;
-            "FORFEITED"
+            Forfeited
         } else {
-            transition(&mut tx, b.id, "CONFIRMED", "CHECKED_IN", "", at).await?;
+            change(&mut tx, b.id, Confirmed, CheckedIn, "", at).await?;
             crate::queue::issue_appointment_tickets(&mut tx, b.id, at).await?;
-            "CHECKED_IN"
+            CheckedIn
         };
         antrean_platform::audit::record(
             &mut *tx,
@@ -1064,8 +1069,10 @@ impl Bookings {
                 action: "CheckIn",
                 office_code: &b.office_code,
                 target: &b.id.to_string(),
-                before: Some(serde_json::json!({"status": "CONFIRMED"})),
-                after: Some(serde_json::json!({"status": to, "arrived_at": at.to_rfc3339()})),
+                before: Some(serde_json::json!({"status": Confirmed.as_str()})),
+                after: Some(
+                    serde_json::json!({"status": to.as_str(), "arrived_at": at.to_rfc3339()}),
+                ),
                 at: self.clock.now(),
             },
         )
@@ -1091,11 +1098,11 @@ impl Bookings {
         .fetch_all(&mut *tx)
         .await?;
         for id in &expired {
-            transition(
+            change(
                 &mut tx,
                 *id,
-                "HELD",
-                "EXPIRED",
+                Held,
+                Expired,
                 "tidak dikonfirmasi tepat waktu",
                 now,
             )
@@ -1109,11 +1116,11 @@ impl Bookings {
         .fetch_all(&mut *tx)
         .await?;
         for id in &no_shows {
-            transition(
+            change(
                 &mut tx,
                 *id,
-                "CONFIRMED",
-                "NO_SHOW",
+                Confirmed,
+                NoShow,
                 "tidak hadir sampai sesi berakhir",
                 now,
             )
@@ -1386,15 +1393,17 @@ async fn applicants_of(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Applican
     .await?)
 }
 
-/// One status change: the row, its event, and (for exits) the people freed for new bookings.
-pub(crate) async fn transition(
+/// One status change of booking `id` (refused unless [`transition`] allows it): the row, its
+/// event, and (for exits) the people freed for new bookings.
+pub(crate) async fn change(
     conn: &mut PgConnection,
     id: Uuid,
-    from: &str,
-    to: &str,
+    from: BookingStatus,
+    to: BookingStatus,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let t = transition(Some(from), to)?;
     let n = sqlx::query(
         "UPDATE bookings SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
     )
@@ -1406,33 +1415,33 @@ pub(crate) async fn transition(
     .await?
     .rows_affected();
     if n != 1 {
-        return Err(BookingError::WrongStatus(from.to_owned()));
+        return Err(BookingError::WrongStatus(from.as_str().to_owned()));
     }
-    if !ACTIVE.contains(&to) {
+    if !to.is_active() {
         sqlx::query("UPDATE booking_applicants SET active = false WHERE booking_id = $1")
             .bind(id)
             .execute(&mut *conn)
             .await?;
     }
-    event(conn, id, Some(from), to, reason, at).await
+    event(conn, id, t, reason, at).await
 }
 
-pub(crate) async fn event(
+/// The event of a status change already written.
+async fn event(
     conn: &mut PgConnection,
     id: Uuid,
-    from: Option<&str>,
-    to: &str,
+    t: Transition,
     reason: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    count_transition(to);
+    count_transition(t.to);
     sqlx::query(
         "INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
-    .bind(from)
-    .bind(to)
+    .bind(t.from)
+    .bind(t.to)
     .bind(reason)
     .bind(at)
     .execute(conn)
@@ -1441,8 +1450,8 @@ pub(crate) async fn event(
 }
 
 /// Counts one status change in `booking_transitions_total`.
-fn count_transition(to: &str) {
-    metrics::counter!("booking_transitions_total", "to" => to.to_owned()).increment(1);
+fn count_transition(to: BookingStatus) {
+    metrics::counter!("booking_transitions_total", "to" => to.as_str()).increment(1);
 }
 
 /// Runs [`Bookings::sweep`] every `seconds` until aborted.

@@ -26,6 +26,7 @@ use sqlx::FromRow;
 use std::collections::HashMap;
 use tonic::Code;
 use uuid::Uuid;
+use crate::status::BookingStatus;
 
 /// How long a replica may run a draw before another may take it over.
 const LEASE_SECONDS: i64 = 120;
@@ -837,12 +838,15 @@ impl Bookings {
             }
             other => other?,
         };
-        if matches!(view.booking.status.as_str(), "EXPIRED" | "CANCELLED") {
+        if matches!(
+            view.booking.status,
+            BookingStatus::Expired | BookingStatus::Cancelled
+        ) {
             // An interrupted run's hold lapsed before this one resumed: admit afresh, once.
             req.idempotency_key.push_str(":again");
             (view, code) = self.create_admission(req, ttl, true, None).await?;
         }
-        if view.booking.status == "HELD" {
+        if view.booking.status == BookingStatus::Held {
             return self.confirm(&view.booking.id.to_string(), &code).await;
         }
         Ok(view)

@@ -55,7 +55,7 @@ pub struct ActiveBooking {
     pub office_code: String,
     pub date: NaiveDate,
     pub session: String,
-    pub status: String,
+    pub status: crate::status::BookingStatus,
 }
 
 pub type Result<T> = std::result::Result<T, BookingError>;
@@ -113,7 +113,7 @@ impl From<BookingError> for Status {
                     format!(
                         "{name} sudah memiliki booking aktif{code_text} di Kantor Imigrasi {office_code} pada {} sesi {session}, status {}. Satu orang hanya boleh memiliki satu booking aktif.",
                         tanggal(date),
-                        status_label(&status)
+                        status_label(status.as_str())
                     ),
                     format!("{name} already has an active booking at {office_code} on {date} {session}."),
                 )

@@ -1,5 +1,6 @@
 //! `antrean.v1.BookingService`: thin methods over [`Bookings`].
 use crate::bookings::{BookingView, Bookings};
+use crate::status::BookingStatus;
 use crate::code::BookingCode;
 use crate::error::BookingError;
 use crate::queue::{self, TicketAction};
@@ -102,8 +103,7 @@ impl BookingGrpc {
                 .and_then(BookingCode::parse)
                 .map(|c| c.display())
                 .unwrap_or_default(),
-            status: pb::BookingStatus::from_str_name(&format!("BOOKING_STATUS_{}", b.status))
-                .unwrap_or_default() as i32,
+            status: b.status.to_proto() as i32,
             channel: pb::Channel::from_str_name(&b.channel).unwrap_or_default() as i32,
             office_code: b.office_code.clone(),
             date: format_date(b.date),
@@ -134,11 +134,11 @@ impl BookingGrpc {
                 })
                 .collect(),
             contact_id: b.contact_id.to_string(),
-            expires_at: (b.status == "HELD").then(|| to_timestamp(b.expires_at)),
+            expires_at: (b.status == BookingStatus::Held).then(|| to_timestamp(b.expires_at)),
             created_at: Some(to_timestamp(b.created_at)),
             updated_at: Some(to_timestamp(b.updated_at)),
             timezone_abbreviation: indonesian_zone_abbreviation(tz).to_owned(),
-            confirmation_attempts_left: if b.status == "HELD" {
+            confirmation_attempts_left: if b.status == BookingStatus::Held {
                 (max - b.confirm_attempts).max(0) as u32
             } else {
                 0

@@ -21,6 +21,7 @@ pub mod reconfirm;
 pub mod retention;
 pub mod schedule;
 pub mod stats;
+pub mod status;
 pub mod waitlist;
 
 pub use bookings::Bookings;

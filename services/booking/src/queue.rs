@@ -4,7 +4,8 @@
 //! Every call locks the office's `call_state` row for the day, so two counters calling at the
 //! same moment get different tickets and the fairness count stays exact. Every staff action
 //! is written to `staff_actions` in the transaction of the change.
-use crate::bookings::{Bookings, event};
+use crate::bookings::{Bookings, change};
+use crate::status::BookingStatus;
 use crate::error::{BookingError, Result};
 use antrean_platform::actor::{Actor, Permission, Role};
 use antrean_platform::audit;
@@ -300,25 +301,13 @@ impl Bookings {
             .bind(booking)
             .fetch_one(&mut *tx)
             .await?;
-            if open == 0 {
-                let n = sqlx::query(
-                    "UPDATE bookings SET status = 'SERVED', updated_at = $2
-                     WHERE id = $1 AND status = 'CHECKED_IN'",
-                )
-                .bind(booking)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 1 {
-                    sqlx::query(
-                        "UPDATE booking_applicants SET active = false WHERE booking_id = $1",
-                    )
+            let status: BookingStatus =
+                sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1 FOR UPDATE")
                     .bind(booking)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                    event(&mut tx, booking, Some("CHECKED_IN"), "SERVED", "", now).await?;
-                }
+            if open == 0 && status == BookingStatus::CheckedIn {
+                change(&mut tx, booking, status, BookingStatus::Served, "", now).await?;
             }
         }
         record(

@@ -1,7 +1,8 @@
 //! Reconfirmation, optional per office: the H-1 reminder asks for a reply, and a booking not
 //! reconfirmed by the office's cut-off (office-local time on the day before) is cancelled,
 //! its seats go back and the session's waitlist gets them on the same sweep.
-use crate::bookings::{BookingView, Bookings, transition};
+use crate::bookings::{BookingView, Bookings, change};
+use crate::status::BookingStatus;
 use crate::error::{BookingError, Result};
 use antrean_platform::actor::Actor;
 use antrean_platform::domain::{format_hhmm, local_instant, parse_hhmm};
@@ -102,8 +103,8 @@ impl Bookings {
     /// The applicant reconfirms (code and phone, as for cancelling). Idempotent.
     pub async fn reconfirm(&self, code: &str, phone: &str) -> Result<BookingView> {
         let b = self.by_code(code, phone).await?.booking;
-        if b.status != "CONFIRMED" {
-            return Err(BookingError::WrongStatus(b.status));
+        if b.status != BookingStatus::Confirmed {
+            return Err(BookingError::WrongStatus(b.status.as_str().to_owned()));
         }
         sqlx::query(
             "UPDATE bookings SET reconfirmed_at = COALESCE(reconfirmed_at, $2) WHERE id = $1",
@@ -128,11 +129,11 @@ impl Bookings {
         .fetch_all(&mut *tx)
         .await?;
         for id in &due {
-            transition(
+            change(
                 &mut tx,
                 *id,
-                "CONFIRMED",
-                "CANCELLED",
+                BookingStatus::Confirmed,
+                BookingStatus::Cancelled,
                 "tidak dikonfirmasi ulang sebelum batas waktu",
                 now,
             )
