@@ -9,6 +9,7 @@ use crate::code::{BookingCode, confirmation_code};
 use crate::config::BookingConfig;
 use crate::error::{BookingError, Result};
 use crate::schedule::scheduled_at;
+use crate::status::{BookingStatus, BookingStatus::*, Transition, transition};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{
     SessionOfDay, from_timestamp, local_date, local_instant, parse_date, parse_hhmm,
@@ -27,7 +28,6 @@ use sqlx::{FromRow, PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-use crate::status::{BookingStatus, BookingStatus::*, Transition, transition};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct BookingRow {

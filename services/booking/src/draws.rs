@@ -14,6 +14,7 @@
 //! (idempotency key `draw:{entry_id}:outcome`, through the outbox).
 use crate::bookings::{BookingView, Bookings};
 use crate::error::{BookingError, Result};
+use crate::status::BookingStatus;
 use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, local_hhmm, parse_date, tanggal, to_timestamp,
 };
@@ -26,7 +27,6 @@ use sqlx::FromRow;
 use std::collections::HashMap;
 use tonic::Code;
 use uuid::Uuid;
-use crate::status::BookingStatus;
 
 /// How long a replica may run a draw before another may take it over.
 const LEASE_SECONDS: i64 = 120;

@@ -1,9 +1,9 @@
 //! `antrean.v1.BookingService`: thin methods over [`Bookings`].
 use crate::bookings::{BookingView, Bookings};
-use crate::status::BookingStatus;
 use crate::code::BookingCode;
 use crate::error::BookingError;
 use crate::queue::{self, TicketAction};
+use crate::status::BookingStatus;
 use antrean_platform::actor::{Actor, Permission};
 use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,

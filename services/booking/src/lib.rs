@@ -4,6 +4,7 @@
 //!   `booking` schema, calling identity and quota.
 //! - [`draws`]: the release draw: entries in a date's first minutes, a verifiable order.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
+//! - [`status`]: a booking's status and the one rule of how it may change.
 //! - [`schedule`]: scheduled times spread evenly over a session.
 //! - [`retention`]: personal data erased some time after the appointment, statistics kept.
 //! - [`error`]: the one mapping of booking errors to gRPC statuses.

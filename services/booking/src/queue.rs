@@ -5,8 +5,8 @@
 //! same moment get different tickets and the fairness count stays exact. Every staff action
 //! is written to `staff_actions` in the transaction of the change.
 use crate::bookings::{Bookings, change};
-use crate::status::BookingStatus;
 use crate::error::{BookingError, Result};
+use crate::status::BookingStatus;
 use antrean_platform::actor::{Actor, Permission, Role};
 use antrean_platform::audit;
 use antrean_platform::domain::{

@@ -2,8 +2,8 @@
 //! reconfirmed by the office's cut-off (office-local time on the day before) is cancelled,
 //! its seats go back and the session's waitlist gets them on the same sweep.
 use crate::bookings::{BookingView, Bookings, change};
-use crate::status::BookingStatus;
 use crate::error::{BookingError, Result};
+use crate::status::BookingStatus;
 use antrean_platform::actor::Actor;
 use antrean_platform::domain::{format_hhmm, local_instant, parse_hhmm};
 use antrean_platform::status::FieldViolation;

@@ -6,10 +6,6 @@
 //! counter, the sweeper), is a [`Transition`] made by [`transition`], which refuses any pair
 //! [`ALLOWED`] does not list; the stores write the pair it returns.
 use antrean_proto::v1 as pb;
-use sqlx::Postgres;
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BookingStatus {
@@ -117,28 +113,7 @@ pub fn transition(
     }
 }
 
-impl sqlx::Type<Postgres> for BookingStatus {
-    fn type_info() -> PgTypeInfo {
-        <&str as sqlx::Type<Postgres>>::type_info()
-    }
-
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <&str as sqlx::Type<Postgres>>::compatible(ty)
-    }
-}
-
-impl sqlx::Encode<'_, Postgres> for BookingStatus {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, Postgres> for BookingStatus {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        let s = <&str as sqlx::Decode<Postgres>>::decode(value)?;
-        Self::parse(s).ok_or_else(|| format!("unknown booking status {s:?}").into())
-    }
-}
+antrean_platform::sqlx_text_enum!(BookingStatus);
 
 #[cfg(test)]
 mod tests {
@@ -173,7 +148,11 @@ mod tests {
         );
         // Ended bookings stay ended.
         for end in [Served, Expired, Cancelled, Forfeited, NoShow] {
-            assert!(BookingStatus::ALL.iter().all(|&to| transition(Some(end), to).is_err()));
+            assert!(
+                BookingStatus::ALL
+                    .iter()
+                    .all(|&to| transition(Some(end), to).is_err())
+            );
         }
     }
 

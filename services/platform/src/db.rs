@@ -104,3 +104,39 @@ pub fn is_unique_violation(e: &sqlx::Error, constraint: Option<&str>) -> bool {
         _ => false,
     }
 }
+
+/// Stores an enum as text through `sqlx::Type`: the type needs `fn as_str(self) ->
+/// &'static str` and `fn parse(&str) -> Option<Self>`, and the column a CHECK listing the
+/// same names. A stored name the type does not know fails to decode (never a default).
+#[macro_export]
+macro_rules! sqlx_text_enum {
+    ($t:ty) => {
+        impl ::sqlx::Type<::sqlx::Postgres> for $t {
+            fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+                <&str as ::sqlx::Type<::sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &::sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as ::sqlx::Type<::sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl ::sqlx::Encode<'_, ::sqlx::Postgres> for $t {
+            fn encode_by_ref(
+                &self,
+                buf: &mut ::sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <&str as ::sqlx::Encode<::sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> ::sqlx::Decode<'r, ::sqlx::Postgres> for $t {
+            fn decode(
+                value: ::sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, ::sqlx::error::BoxDynError> {
+                let s = <&str as ::sqlx::Decode<::sqlx::Postgres>>::decode(value)?;
+                <$t>::parse(s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($t)).into())
+            }
+        }
+    };
+}

@@ -1,6 +1,7 @@
 //! The Redis side of the quota: per office+date counters and holds, changed only by the Lua
 //! scripts in `src/lua/` so every decision is atomic.
 use crate::gates::{GATE_MAX_IDS, Gate, Gates, Verdict};
+use crate::ledger::HoldState;
 use antrean_platform::domain::SessionOfDay;
 use chrono::NaiveDate;
 use redis::{Script, Value};
@@ -30,15 +31,18 @@ pub struct HoldRecord {
     pub seats: u32,
     pub expires_ms: i64,
     pub remaining_after: u32,
-    /// H held, C committed, R released, X expired.
-    pub state: char,
+    pub state: HoldState,
 }
 
 impl HoldRecord {
     pub fn encode(&self) -> String {
         format!(
             "{}|{}|{}|{}|{}",
-            self.session, self.seats, self.expires_ms, self.remaining_after, self.state
+            self.session,
+            self.seats,
+            self.expires_ms,
+            self.remaining_after,
+            self.state.letter()
         )
     }
 
@@ -48,7 +52,7 @@ impl HoldRecord {
         let seats = it.next()?.parse().ok()?;
         let expires_ms = it.next()?.parse().ok()?;
         let remaining_after = it.next()?.parse().ok()?;
-        let state = it.next()?.chars().next()?;
+        let state = HoldState::from_letter(it.next()?.chars().next()?)?;
         Some(Self {
             session,
             seats,
@@ -714,7 +718,7 @@ mod tests {
             seats: 3,
             expires_ms: 1_764_000_000_000,
             remaining_after: 72,
-            state: 'H',
+            state: HoldState::Held,
         };
         assert_eq!(r.encode(), "SIANG|3|1764000000000|72|H");
         assert_eq!(HoldRecord::decode(&r.encode()), Some(r));

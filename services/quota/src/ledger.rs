@@ -14,6 +14,52 @@ use antrean_platform::domain::SessionOfDay;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 
+/// Where a hold is in its life, in the ledger (`holds.state`) and in Redis (one letter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    /// Seats taken until it expires, unless committed or released first.
+    Held,
+    /// The booking was confirmed: the seats stay taken.
+    Committed,
+    /// Given back (a cancellation, a failed booking).
+    Released,
+    /// Not committed in time.
+    Expired,
+}
+
+impl HoldState {
+    pub const ALL: [HoldState; 4] = [Self::Held, Self::Committed, Self::Released, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "HELD",
+            Self::Committed => "COMMITTED",
+            Self::Released => "RELEASED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The letter of a hold record in Redis (the Lua scripts write the same).
+    pub fn letter(self) -> char {
+        match self {
+            Self::Held => 'H',
+            Self::Committed => 'C',
+            Self::Released => 'R',
+            Self::Expired => 'X',
+        }
+    }
+
+    pub fn from_letter(c: char) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.letter() == c)
+    }
+}
+
+antrean_platform::sqlx_text_enum!(HoldState);
+
 #[derive(Debug, Clone, FromRow)]
 pub struct HoldRow {
     pub hold_id: String,
@@ -24,7 +70,7 @@ pub struct HoldRow {
     pub expires_at: DateTime<Utc>,
     pub remaining_after: i32,
     pub admitted_capacity: i32,
-    pub state: String,
+    pub state: HoldState,
 }
 
 impl HoldRow {
@@ -49,7 +95,7 @@ impl From<NewHold> for HoldRow {
             expires_at: hold.expires_at,
             remaining_after: hold.remaining_after as i32,
             admitted_capacity: hold.admitted_capacity as i32,
-            state: "HELD".to_owned(),
+            state: HoldState::Held,
         }
     }
 }
@@ -260,10 +306,10 @@ pub async fn day_for_build(
                     seats: r.seats.unwrap_or(0).max(0) as u32,
                     expires_ms: r.expires_at.map_or(0, |t| t.timestamp_millis()),
                     remaining_after: r.remaining_after.unwrap_or(0).max(0) as u32,
-                    state: if r.state.as_deref() == Some("COMMITTED") {
-                        'C'
+                    state: if r.state == Some(HoldState::Committed) {
+                        HoldState::Committed
                     } else {
-                        'H'
+                        HoldState::Held
                     },
                 };
                 holds.push((id, rec));
@@ -291,7 +337,7 @@ struct BuildRow {
     seats: Option<i32>,
     expires_at: Option<DateTime<Utc>>,
     remaining_after: Option<i32>,
-    state: Option<String>,
+    state: Option<HoldState>,
 }
 
 /// Records a hold Redis admitted, if the counters that admitted it are still current.
@@ -478,20 +524,20 @@ async fn commit_hold_by_state(
         .fetch_one(pool)
         .await
     };
-    match h.state.as_str() {
-        "COMMITTED" => {
+    match h.state {
+        HoldState::Committed => {
             drop(tx);
             return Ok(CommitHold::Committed {
                 capacity: capacity().await? as u32,
                 hold: h,
             });
         }
-        "RELEASED" => return Ok(CommitHold::Released),
-        "EXPIRED" => return Ok(CommitHold::Expired),
-        _ => {}
+        HoldState::Released => return Ok(CommitHold::Released),
+        HoldState::Expired => return Ok(CommitHold::Expired),
+        HoldState::Held => {}
     }
     if h.expires_at <= now {
-        set_state(&mut tx, hold_id, "EXPIRED").await?;
+        set_state(&mut tx, hold_id, HoldState::Expired).await?;
         tx.commit().await?;
         return Ok(CommitHold::Expired);
     }
@@ -523,8 +569,8 @@ pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(
     else {
         return Ok(None);
     };
-    let changed = match h.state.as_str() {
-        "COMMITTED" => {
+    let changed = match h.state {
+        HoldState::Committed => {
             sqlx::query(
                 "UPDATE session_quota SET confirmed = confirmed - $4
                  WHERE office_code = $1 AND date = $2 AND session = $3",
@@ -537,17 +583,17 @@ pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(
             .await?;
             true
         }
-        "HELD" => true,
-        _ => false,
+        HoldState::Held => true,
+        HoldState::Released | HoldState::Expired => false,
     };
     if changed {
-        set_state(&mut tx, hold_id, "RELEASED").await?;
+        set_state(&mut tx, hold_id, HoldState::Released).await?;
     }
     tx.commit().await?;
     Ok(Some((h, changed)))
 }
 
-async fn set_state(conn: &mut PgConnection, hold_id: &str, state: &str) -> sqlx::Result<()> {
+async fn set_state(conn: &mut PgConnection, hold_id: &str, state: HoldState) -> sqlx::Result<()> {
     sqlx::query("UPDATE holds SET state = $2, updated_at = now() WHERE hold_id = $1")
         .bind(hold_id)
         .bind(state)
@@ -589,5 +635,192 @@ pub async fn audit(
             at,
         },
     )
+    .await
+}
+
+// ---- Staff changes to capacity, the calendar and releases ------------------------------
+
+/// Sets one session's capacity; answers the capacity before.
+pub async fn set_session_capacity(
+    conn: &mut PgConnection,
+    office: &str,
+    date: NaiveDate,
+    session: SessionOfDay,
+    capacity: u32,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "UPDATE session_quota s SET capacity = $4
+         FROM (SELECT capacity FROM session_quota
+               WHERE office_code = $1 AND date = $2 AND session = $3 FOR UPDATE) before
+         WHERE s.office_code = $1 AND s.date = $2 AND s.session = $3
+         RETURNING before.capacity",
+    )
+    .bind(office)
+    .bind(date)
+    .bind(session.as_str())
+    .bind(capacity as i32)
+    .fetch_one(conn)
+    .await
+}
+
+/// Adds `seats` to one session's capacity once per `key`: the capacity before and after, or
+/// `None` if `key` was done before.
+pub async fn add_capacity_once(
+    conn: &mut PgConnection,
+    key: &str,
+    office: &str,
+    date: NaiveDate,
+    session: SessionOfDay,
+    seats: u32,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<(i32, i32)>> {
+    let fresh = sqlx::query(
+        "INSERT INTO capacity_additions (idempotency_key, office_code, date, session, seats, at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .bind(office)
+    .bind(date)
+    .bind(session.as_str())
+    .bind(seats as i32)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(None);
+    }
+    sqlx::query_as(
+        "UPDATE session_quota SET capacity = capacity + $4
+         WHERE office_code = $1 AND date = $2 AND session = $3
+         RETURNING capacity - $4, capacity",
+    )
+    .bind(office)
+    .bind(date)
+    .bind(session.as_str())
+    .bind(seats as i32)
+    .fetch_one(conn)
+    .await
+    .map(Some)
+}
+
+/// Marks a date `CLOSED` or `SPECIAL`, with its note.
+pub async fn set_day_override(
+    conn: &mut PgConnection,
+    office: &str,
+    date: NaiveDate,
+    override_: &str,
+    note: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE quota_days SET override = $3, note = $4 WHERE office_code = $1 AND date = $2",
+    )
+    .bind(office)
+    .bind(date)
+    .bind(override_)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The seats confirmed on a date, both sessions.
+pub async fn confirmed_seats(pool: &PgPool, office: &str, date: NaiveDate) -> sqlx::Result<u32> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(confirmed), 0) FROM session_quota WHERE office_code = $1 AND date = $2",
+    )
+    .bind(office)
+    .bind(date)
+    .fetch_one(pool)
+    .await?;
+    Ok(u32::try_from(n).unwrap_or(0))
+}
+
+/// Capacity and confirmed seats per office and date in `[from, to]` (`office` empty: all),
+/// and whether the date is open.
+pub async fn capacity_report(
+    pool: &PgPool,
+    office: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<(String, NaiveDate, i64, i64, bool)>> {
+    sqlx::query_as(
+        "SELECT s.office_code, s.date, SUM(s.capacity)::bigint, SUM(s.confirmed)::bigint,
+                COALESCE(d.override, '') <> 'CLOSED'
+         FROM session_quota s JOIN quota_days d USING (office_code, date)
+         WHERE ($1 = '' OR s.office_code = $1) AND s.date BETWEEN $2 AND $3
+         GROUP BY s.office_code, s.date, d.override
+         ORDER BY s.office_code, s.date",
+    )
+    .bind(office)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// An office's release rule.
+pub async fn set_release_rule(
+    conn: &mut PgConnection,
+    office: &str,
+    rule: &crate::releases::Rule,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO release_rules (office_code, release_local, draw_window_seconds)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (office_code) DO UPDATE
+         SET release_local = EXCLUDED.release_local,
+             draw_window_seconds = EXCLUDED.draw_window_seconds",
+    )
+    .bind(office)
+    .bind(rule.release_local)
+    .bind(rule.draw_window_seconds)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One date opened at `opens_at` with its own draw window.
+pub async fn schedule_release(
+    conn: &mut PgConnection,
+    office: &str,
+    date: NaiveDate,
+    opens_at: DateTime<Utc>,
+    draw_window_seconds: u32,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO scheduled_releases (office_code, date, opens_at, draw_window_seconds)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (office_code, date) DO UPDATE
+         SET opens_at = EXCLUDED.opens_at, draw_window_seconds = EXCLUDED.draw_window_seconds",
+    )
+    .bind(office)
+    .bind(date)
+    .bind(opens_at)
+    .bind(draw_window_seconds as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every office's release rule that differs from the default.
+pub async fn release_rules(pool: &PgPool) -> sqlx::Result<Vec<crate::releases::RuleRow>> {
+    sqlx::query_as("SELECT * FROM release_rules")
+        .fetch_all(pool)
+        .await
+}
+
+/// The dates opened on their own schedule, from `since`.
+pub async fn scheduled_releases(
+    pool: &PgPool,
+    since: NaiveDate,
+) -> sqlx::Result<Vec<crate::releases::ScheduledRow>> {
+    sqlx::query_as(
+        "SELECT office_code, date, opens_at, draw_window_seconds FROM scheduled_releases
+         WHERE date >= $1",
+    )
+    .bind(since)
+    .fetch_all(pool)
     .await
 }

@@ -6,7 +6,8 @@
 //! - [`counters`]: the Redis side. Hold, Commit, Release, Read, Init and Gate are Lua
 //!   scripts (`src/lua/`) over keys that share one hash tag per office+date.
 //! - [`gates`]: sold-out gates, so a crowd's refusals need no Redis call each.
-//! - [`ledger`]: the PostgreSQL side, the authority: capacity, confirmed seats, every hold.
+//! - [`ledger`]: the PostgreSQL side, the authority, and all of quota's SQL: capacity, confirmed
+//!   seats, every hold and its [`ledger::HoldState`], the calendar's overrides, release rules.
 //! - [`admissions`]: admitted holds recorded in the ledger, those arriving together in one
 //!   transaction.
 //! - [`quota`]: the domain service tying both together, including the rebuild of missing

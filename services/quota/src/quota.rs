@@ -10,7 +10,7 @@ use crate::counters::{
     CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome,
 };
 use crate::error::{QuotaError, Result};
-use crate::ledger::{self, CommitHold, HoldRow, InsertHold, NewHold};
+use crate::ledger::{self, CommitHold, HoldRow, HoldState, InsertHold, NewHold};
 use crate::office::{Office, Offices};
 use crate::releases::{Release, Releases};
 use antrean_platform::actor::Actor;
@@ -319,9 +319,9 @@ impl Quota {
                         return Err(QuotaError::HoldIdReused);
                     }
                     match record.state {
-                        'X' => return Err(QuotaError::HoldExpired),
-                        'R' => return Err(QuotaError::HoldReleased),
-                        _ => {}
+                        HoldState::Expired => return Err(QuotaError::HoldExpired),
+                        HoldState::Released => return Err(QuotaError::HoldReleased),
+                        HoldState::Held | HoldState::Committed => {}
                     }
                     // A retry. Answer it only once the first attempt reached the ledger.
                     let mut conn = self.pool.acquire().await?;
@@ -373,7 +373,7 @@ impl Quota {
                             // The id is in the ledger but not in these counters. Keep the
                             // admission only if it is that very hold, still live.
                             let answer = answer_from_row(&row, &day, session, cmd.seats, now);
-                            if answer.is_err() || row.state != "HELD" {
+                            if answer.is_err() || row.state != HoldState::Held {
                                 self.undo_admission(&day, &cmd.hold_id).await;
                             }
                             return answer;
@@ -545,18 +545,7 @@ impl Quota {
     ) -> Result<()> {
         let before = self.releases.rule(&office.code);
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO release_rules (office_code, release_local, draw_window_seconds)
-             VALUES ($1, $2, $3)
-             ON CONFLICT (office_code) DO UPDATE
-             SET release_local = EXCLUDED.release_local,
-                 draw_window_seconds = EXCLUDED.draw_window_seconds",
-        )
-        .bind(&office.code)
-        .bind(rule.release_local)
-        .bind(rule.draw_window_seconds)
-        .execute(&mut *tx)
-        .await?;
+        ledger::set_release_rule(&mut tx, &office.code, &rule).await?;
         antrean_platform::audit::record(
             &mut *tx,
             antrean_platform::audit::Action {
@@ -591,18 +580,8 @@ impl Quota {
         draw_window_seconds: u32,
     ) -> Result<Release> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO scheduled_releases (office_code, date, opens_at, draw_window_seconds)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (office_code, date) DO UPDATE
-             SET opens_at = EXCLUDED.opens_at, draw_window_seconds = EXCLUDED.draw_window_seconds",
-        )
-        .bind(&office.code)
-        .bind(date)
-        .bind(opens_at)
-        .bind(draw_window_seconds as i32)
-        .execute(&mut *tx)
-        .await?;
+        ledger::schedule_release(&mut tx, &office.code, date, opens_at, draw_window_seconds)
+            .await?;
         antrean_platform::audit::record(
             &mut *tx,
             antrean_platform::audit::Action {
@@ -641,11 +620,11 @@ impl Quota {
             Some(row) => row,
             None => self.hold_row(hold_id).await?,
         };
-        match row.state.as_str() {
-            "RELEASED" => return Err(QuotaError::HoldReleased),
-            "EXPIRED" => return Err(QuotaError::HoldExpired),
-            "COMMITTED" => return self.committed(row).await,
-            _ => {}
+        match row.state {
+            HoldState::Released => return Err(QuotaError::HoldReleased),
+            HoldState::Expired => return Err(QuotaError::HoldExpired),
+            HoldState::Committed => return self.committed(row).await,
+            HoldState::Held => {}
         }
         let office = self.office(&row.office_code)?.clone();
         let day = DayKey {
@@ -1049,25 +1028,8 @@ impl Quota {
         let code = office.code.clone();
         self.change_day(office, date, move |conn, _| {
             Box::pin(async move {
-                let before: i32 = sqlx::query_scalar(
-                    "SELECT capacity FROM session_quota
-                     WHERE office_code = $1 AND date = $2 AND session = $3",
-                )
-                .bind(&code)
-                .bind(date)
-                .bind(session.as_str())
-                .fetch_one(&mut *conn)
-                .await?;
-                sqlx::query(
-                    "UPDATE session_quota SET capacity = $4
-                     WHERE office_code = $1 AND date = $2 AND session = $3",
-                )
-                .bind(&code)
-                .bind(date)
-                .bind(session.as_str())
-                .bind(capacity as i32)
-                .execute(&mut *conn)
-                .await?;
+                let before =
+                    ledger::set_session_capacity(conn, &code, date, session, capacity).await?;
                 ledger::audit(
                     conn,
                     &by,
@@ -1101,34 +1063,11 @@ impl Quota {
         let code = office.code.clone();
         self.change_day(office, date, move |conn, _| {
             Box::pin(async move {
-                let fresh = sqlx::query(
-                    "INSERT INTO capacity_additions (idempotency_key, office_code, date, session, seats, at)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key)
-                .bind(&code)
-                .bind(date)
-                .bind(session.as_str())
-                .bind(seats as i32)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !fresh {
+                let Some((before, after)) =
+                    ledger::add_capacity_once(conn, &key, &code, date, session, seats, now).await?
+                else {
                     return Ok(());
-                }
-                let (before, after): (i32, i32) = sqlx::query_as(
-                    "UPDATE session_quota SET capacity = capacity + $4
-                     WHERE office_code = $1 AND date = $2 AND session = $3
-                     RETURNING capacity - $4, capacity",
-                )
-                .bind(&code)
-                .bind(date)
-                .bind(session.as_str())
-                .bind(seats as i32)
-                .fetch_one(&mut *conn)
-                .await?;
+                };
                 ledger::audit(conn, &by, now, &code, date, "ADD_CAPACITY", (serde_json::json!({"session": session.as_str(), "capacity": before}), serde_json::json!({"session": session.as_str(), "capacity": after, "key": key})))
                 .await
             })
@@ -1144,19 +1083,7 @@ impl Quota {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(String, NaiveDate, u32, u32, bool)>> {
-        let rows: Vec<(String, NaiveDate, i64, i64, bool)> = sqlx::query_as(
-            "SELECT s.office_code, s.date, SUM(s.capacity)::bigint, SUM(s.confirmed)::bigint,
-                    COALESCE(d.override, '') <> 'CLOSED'
-             FROM session_quota s JOIN quota_days d USING (office_code, date)
-             WHERE ($1 = '' OR s.office_code = $1) AND s.date BETWEEN $2 AND $3
-             GROUP BY s.office_code, s.date, d.override
-             ORDER BY s.office_code, s.date",
-        )
-        .bind(office)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = ledger::capacity_report(&self.pool, office, from, to).await?;
         Ok(rows
             .into_iter()
             .map(|(o, d, c, n, open)| (o, d, c as u32, n as u32, open))
@@ -1176,27 +1103,13 @@ impl Quota {
         let note = reason.trim().to_owned();
         self.change_day(office, date, move |conn, row| {
             Box::pin(async move {
-                sqlx::query(
-                    "UPDATE quota_days SET override = 'CLOSED', note = $3
-                     WHERE office_code = $1 AND date = $2",
-                )
-                .bind(&code)
-                .bind(date)
-                .bind(&note)
-                .execute(&mut *conn)
-                .await?;
+                ledger::set_day_override(conn, &code, date, "CLOSED", &note).await?;
                 ledger::audit(conn, &by, now, &code, date, "CLOSE_DATE", (serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}), serde_json::json!({"override": "CLOSED", "note": note})))
                 .await
             })
         })
         .await?;
-        let confirmed: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(SUM(confirmed), 0) FROM session_quota WHERE office_code = $1 AND date = $2",
-        )
-        .bind(&office.code)
-        .bind(date)
-        .fetch_one(&self.pool)
-        .await?;
+        let confirmed = ledger::confirmed_seats(&self.pool, &office.code, date).await?;
         Ok((self.day_view_anyway(office, date).await?, confirmed as u32))
     }
 
@@ -1214,26 +1127,10 @@ impl Quota {
         let note = name.trim().to_owned();
         self.change_day(office, date, move |conn, row| {
             Box::pin(async move {
-                sqlx::query(
-                    "UPDATE quota_days SET override = 'SPECIAL', note = $3
-                     WHERE office_code = $1 AND date = $2",
-                )
-                .bind(&code)
-                .bind(date)
-                .bind(&note)
-                .execute(&mut *conn)
-                .await?;
+                ledger::set_day_override(conn, &code, date, "SPECIAL", &note).await?;
                 for s in SessionOfDay::ALL {
-                    sqlx::query(
-                        "UPDATE session_quota SET capacity = $4
-                         WHERE office_code = $1 AND date = $2 AND session = $3",
-                    )
-                    .bind(&code)
-                    .bind(date)
-                    .bind(s.as_str())
-                    .bind(crate::counters::of(&capacity, s) as i32)
-                    .execute(&mut *conn)
-                    .await?;
+                    let seats = crate::counters::of(&capacity, s);
+                    ledger::set_session_capacity(conn, &code, date, s, seats).await?;
                 }
                 ledger::audit(conn, &by, now, &code, date, "OPEN_SPECIAL_DATE", (serde_json::json!({"override": row.override_.map(|o| format!("{o:?}")), "note": row.note}), serde_json::json!({"override": "SPECIAL", "note": note,
                                        "pagi": capacity[0], "siang": capacity[1]})))
@@ -1293,10 +1190,10 @@ fn answer_from_row(
     {
         return Err(QuotaError::HoldIdReused);
     }
-    match row.state.as_str() {
-        "EXPIRED" => Err(QuotaError::HoldExpired),
-        "RELEASED" => Err(QuotaError::HoldReleased),
-        "HELD" if row.expires_at <= now => Err(QuotaError::HoldExpired),
+    match row.state {
+        HoldState::Expired => Err(QuotaError::HoldExpired),
+        HoldState::Released => Err(QuotaError::HoldReleased),
+        HoldState::Held if row.expires_at <= now => Err(QuotaError::HoldExpired),
         _ => Ok(HoldAnswer {
             hold_id: row.hold_id.clone(),
             remaining: row.remaining_after.max(0) as u32,

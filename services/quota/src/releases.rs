@@ -58,18 +58,18 @@ impl Release {
 }
 
 #[derive(FromRow)]
-struct RuleRow {
-    office_code: String,
+pub struct RuleRow {
+    pub office_code: String,
     #[sqlx(flatten)]
-    rule: Rule,
+    pub rule: Rule,
 }
 
 #[derive(FromRow)]
-struct ScheduledRow {
-    office_code: String,
-    date: NaiveDate,
-    opens_at: DateTime<Utc>,
-    draw_window_seconds: i32,
+pub struct ScheduledRow {
+    pub office_code: String,
+    pub date: NaiveDate,
+    pub opens_at: DateTime<Utc>,
+    pub draw_window_seconds: i32,
 }
 
 #[derive(Default)]
@@ -86,16 +86,9 @@ pub struct Releases {
 impl Releases {
     /// Reads every rule and every scheduled release not long past.
     pub async fn reload(&self, pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<()> {
-        let rules: Vec<RuleRow> = sqlx::query_as("SELECT * FROM release_rules")
-            .fetch_all(pool)
-            .await?;
-        let scheduled: Vec<ScheduledRow> = sqlx::query_as(
-            "SELECT office_code, date, opens_at, draw_window_seconds FROM scheduled_releases
-             WHERE date >= $1",
-        )
-        .bind((now - Duration::days(2)).date_naive())
-        .fetch_all(pool)
-        .await?;
+        let rules = crate::ledger::release_rules(pool).await?;
+        let scheduled =
+            crate::ledger::scheduled_releases(pool, (now - Duration::days(2)).date_naive()).await?;
         let loaded = Loaded {
             rules: rules.into_iter().map(|r| (r.office_code, r.rule)).collect(),
             scheduled: scheduled

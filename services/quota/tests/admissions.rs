@@ -259,7 +259,7 @@ async fn the_ledger_commits_a_live_hold_only_into_seats_left() {
     // Committing again, from the row read while it was held, answers the commit.
     let again = ledger::commit_hold(&pool, &rows["a"], now).await.unwrap();
     assert!(
-        matches!(&again, CommitHold::Committed { hold, capacity: 2 } if hold.state == "COMMITTED"),
+        matches!(&again, CommitHold::Committed { hold, capacity: 2 } if hold.state == antrean_quota::ledger::HoldState::Committed),
         "{again:?}"
     );
     assert_eq!(confirmed().await, 2);

@@ -116,7 +116,7 @@ async fn one_script_call_decides_a_batch_in_order_each_as_if_alone() {
     assert_eq!(outcomes[0], admitted(1, 3));
     assert!(
         matches!(&outcomes[1], HoldOutcome::Exists { record, epoch: 1 }
-            if record.seats == 2 && record.remaining_after == 1 && record.state == 'H'),
+            if record.seats == 2 && record.remaining_after == 1 && record.state == antrean_quota::ledger::HoldState::Held),
         "{:?}",
         outcomes[1]
     );
