@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 const FILES: &[&str] = &[
     "antrean/v1/common.proto",
+    "antrean/v1/errors.proto",
     "antrean/v1/identity.proto",
     "antrean/v1/quota.proto",
     "antrean/v1/booking.proto",

@@ -15,6 +15,7 @@ use antrean_platform::domain::{
     SessionOfDay, from_timestamp, local_date, local_instant, parse_date, parse_hhmm,
 };
 use antrean_platform::grpc::TracedChannel;
+use antrean_platform::status::Reason;
 use antrean_platform::status::{self, FieldViolation};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::identity_service_client::IdentityServiceClient;
@@ -354,7 +355,7 @@ impl Bookings {
         {
             Ok(created) => created,
             Err(BookingError::Upstream(s))
-                if status::reason(&s).as_deref() == Some("DRAW_OPEN")
+                if status::is(&s, Reason::DrawOpen)
                     || crate::draws::received_in_window(&req, &s, self.now()) =>
             {
                 return Ok(Created::Entry(self.enter_draw(req).await?));
@@ -784,9 +785,9 @@ impl Bookings {
         {
             Ok(c) => c.into_inner(),
             Err(s) => {
-                let exit = match status::reason(&s).as_deref() {
-                    Some("HOLD_EXPIRED") => Some((Expired, "tidak dikonfirmasi tepat waktu")),
-                    Some("HOLD_RELEASED" | "CAPACITY_EXCEEDED" | "UNKNOWN_HOLD") => {
+                let exit = match status::reason_of(&s) {
+                    Some(Reason::HoldExpired) => Some((Expired, "tidak dikonfirmasi tepat waktu")),
+                    Some(Reason::HoldReleased | Reason::CapacityExceeded | Reason::UnknownHold) => {
                         Some((Cancelled, "kuota tidak lagi tersedia"))
                     }
                     _ => None,

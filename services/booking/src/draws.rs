@@ -18,7 +18,8 @@ use crate::status::BookingStatus;
 use antrean_platform::domain::{
     SessionOfDay, format_date, from_timestamp, local_hhmm, parse_date, tanggal, to_timestamp,
 };
-use antrean_platform::status::{self, FieldViolation, Problem};
+use antrean_platform::status::Reason;
+use antrean_platform::status::{self, FieldViolation};
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
@@ -92,7 +93,7 @@ pub(crate) fn received_in_window(
     refusal: &tonic::Status,
     now: DateTime<Utc>,
 ) -> bool {
-    status::reason(refusal).as_deref() == Some("DRAW_RUNNING")
+    status::is(refusal, Reason::DrawRunning)
         && status::metadata(refusal)
             .get("closes_at")
             .and_then(|c| DateTime::parse_from_rfc3339(c).ok())
@@ -102,10 +103,6 @@ pub(crate) fn received_in_window(
 /// The key of a draw's entry lock (see [`Bookings::enter_draw`]).
 fn entry_lock(office: &str, date: NaiveDate) -> String {
     format!("draw-entries:{office}:{date}")
-}
-
-fn draw_refused(code: Code, reason: &'static str, id: String, en: String) -> BookingError {
-    BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into()))
 }
 
 impl Bookings {
@@ -376,9 +373,9 @@ impl Bookings {
             .await?;
             return match existing {
                 Some(e) => self.entry_view(e, closes_at).await,
-                None => Err(draw_refused(
+                None => Err(crate::error::refused(
                     Code::FailedPrecondition,
-                    "DRAW_CLOSED",
+                    Reason::DrawClosed,
                     "Pendaftaran undian tanggal ini sudah ditutup. Silakan coba pesan lagi sebentar lagi.".into(),
                     "Entries to this date's draw are closed. Try booking again shortly.".into(),
                 )),
@@ -412,9 +409,9 @@ impl Bookings {
                     .iter()
                     .find(|a| Some(&a.person_key) == taken.as_ref())
                     .map_or_else(String::new, |a| a.name.clone());
-                return Err(draw_refused(
+                return Err(crate::error::refused(
                     Code::AlreadyExists,
-                    "ALREADY_ENTERED",
+                    Reason::AlreadyEntered,
                     format!(
                         "{name} sudah terdaftar dalam undian tanggal {} lewat nomor lain. Satu orang hanya boleh ikut satu kali.",
                         tanggal(date)
@@ -706,9 +703,7 @@ impl Bookings {
                     self.set_outcome(e.id, "WON", Some(view.booking.id), "")
                         .await?;
                 }
-                Err(BookingError::Upstream(s))
-                    if status::reason(&s).as_deref() == Some("SOLD_OUT") =>
-                {
+                Err(BookingError::Upstream(s)) if status::is(&s, Reason::SoldOut) => {
                     let remaining = status::metadata(&s)
                         .get("remaining")
                         .and_then(|r| r.parse().ok())
@@ -725,9 +720,7 @@ impl Bookings {
                     self.set_outcome(e.id, "REFUSED", None, &refusal_note(&err))
                         .await?;
                 }
-                Err(BookingError::Upstream(s))
-                    if status::reason(&s).as_deref() == Some("DATE_CLOSED") =>
-                {
+                Err(BookingError::Upstream(s)) if status::is(&s, Reason::DateClosed) => {
                     self.set_outcome(
                         e.id,
                         "REFUSED",
@@ -829,8 +822,8 @@ impl Bookings {
             // A hold of that name lapsed or was given back: admit under a new one.
             Err(BookingError::Upstream(s))
                 if matches!(
-                    status::reason(&s).as_deref(),
-                    Some("HOLD_EXPIRED" | "HOLD_RELEASED")
+                    status::reason_of(&s),
+                    Some(Reason::HoldExpired | Reason::HoldReleased)
                 ) =>
             {
                 req.idempotency_key.push_str(":again");
@@ -1042,9 +1035,9 @@ impl Bookings {
         })?;
         let office = office.trim().to_ascii_uppercase();
         let draw = self.ensure_draw(&office, date).await?.ok_or_else(|| {
-            draw_refused(
+            crate::error::refused(
                 Code::NotFound,
-                "NO_DRAW",
+                Reason::NoDraw,
                 format!("Tidak ada undian untuk tanggal {}.", tanggal(date)),
                 format!("There is no draw for {date}."),
             )

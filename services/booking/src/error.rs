@@ -1,5 +1,6 @@
 //! The booking service's errors and their one mapping to gRPC statuses.
 use antrean_platform::domain::{booking_status_label as status_label, tanggal};
+use antrean_platform::status::Reason;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use chrono::{DateTime, NaiveDate, Utc};
 use tonic::{Code, Status};
@@ -74,14 +75,14 @@ impl From<BookingError> for Status {
             Upstream(s) | Refused(s) => *s,
             IdempotencyKeyReused => Problem::new(
                 Code::AlreadyExists,
-                "IDEMPOTENCY_KEY_REUSED",
+                Reason::IdempotencyKeyReused,
                 "Kunci idempotensi ini sudah dipakai untuk permintaan dengan isi berbeda.",
                 "This idempotency key was already used with different content.",
             )
             .into(),
             AlreadyBooked(active) if !active.own => Problem::new(
                 Code::AlreadyExists,
-                "ALREADY_BOOKED",
+                Reason::AlreadyBooked,
                 format!(
                     "{} sudah memiliki booking aktif. Satu orang hanya boleh memiliki satu booking aktif. Rincian booking tersebut kami kirim ke nomor WhatsApp yang terdaftar pada booking itu.",
                     active.name
@@ -109,7 +110,7 @@ impl From<BookingError> for Status {
                     .unwrap_or_default();
                 Problem::new(
                     Code::AlreadyExists,
-                    "ALREADY_BOOKED",
+                    Reason::AlreadyBooked,
                     format!(
                         "{name} sudah memiliki booking aktif{code_text} di Kantor Imigrasi {office_code} pada {} sesi {session}, status {}. Satu orang hanya boleh memiliki satu booking aktif.",
                         tanggal(date),
@@ -127,7 +128,7 @@ impl From<BookingError> for Status {
             }
             LimitReached { active, max } => Problem::new(
                 Code::FailedPrecondition,
-                "LIMIT_REACHED",
+                Reason::LimitReached,
                 format!(
                     "Satu nomor HP hanya dapat memesan untuk {max} orang. Nomor ini sudah dipakai untuk {active} orang dengan booking aktif."
                 ),
@@ -140,7 +141,7 @@ impl From<BookingError> for Status {
                 let local = until.with_timezone(&chrono_tz::Asia::Jakarta).date_naive();
                 Problem::new(
                     Code::FailedPrecondition,
-                    "BLOCKED_NO_SHOW",
+                    Reason::BlockedNoShow,
                     format!(
                         "{name} tidak dapat memesan sampai {} karena dua kali tidak hadir tanpa pembatalan dalam 90 hari terakhir.",
                         tanggal(local)
@@ -152,7 +153,7 @@ impl From<BookingError> for Status {
             }
             NotFound => Problem::new(
                 Code::NotFound,
-                "NOT_FOUND",
+                Reason::NotFound,
                 "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
                 "Booking not found. Check the booking code and phone number.",
             )
@@ -160,7 +161,7 @@ impl From<BookingError> for Status {
             WrongCode { attempts_left } => {
                 let mut p = Problem::new(
                     Code::InvalidArgument,
-                    "WRONG_CODE",
+                    Reason::WrongCode,
                     format!("Kode konfirmasi salah. Sisa percobaan: {attempts_left}."),
                     format!("Wrong confirmation code. Attempts left: {attempts_left}."),
                 )
@@ -170,28 +171,28 @@ impl From<BookingError> for Status {
             }
             TooManyAttempts => Problem::new(
                 Code::FailedPrecondition,
-                "TOO_MANY_ATTEMPTS",
+                Reason::TooManyAttempts,
                 "Kode konfirmasi salah 5 kali, pemesanan dibatalkan. Silakan pesan ulang.",
                 "Five wrong confirmation codes: the booking was cancelled. Please book again.",
             )
             .into(),
             Expired => Problem::new(
                 Code::FailedPrecondition,
-                "EXPIRED",
+                Reason::Expired,
                 "Batas waktu konfirmasi sudah lewat, pemesanan kedaluwarsa. Silakan pesan ulang.",
                 "The confirmation time has passed; the booking expired. Please book again.",
             )
             .into(),
             Cancelled => Problem::new(
                 Code::FailedPrecondition,
-                "CANCELLED",
+                Reason::Cancelled,
                 "Booking ini sudah dibatalkan.",
                 "This booking was cancelled.",
             )
             .into(),
             WrongStatus(s) => Problem::new(
                 Code::FailedPrecondition,
-                "WRONG_STATUS",
+                Reason::WrongStatus,
                 format!("Tidak dapat diproses: status booking {}.", status_label(&s)),
                 format!("Not possible: the booking is {s}."),
             )
@@ -199,7 +200,7 @@ impl From<BookingError> for Status {
             .into(),
             WrongOffice { booking_office } => Problem::new(
                 Code::FailedPrecondition,
-                "WRONG_OFFICE",
+                Reason::WrongOffice,
                 format!("Booking ini untuk Kantor Imigrasi {booking_office}, bukan kantor ini."),
                 format!("This booking is for the {booking_office} office."),
             )
@@ -207,7 +208,7 @@ impl From<BookingError> for Status {
             .into(),
             WrongDate { booking_date } => Problem::new(
                 Code::FailedPrecondition,
-                "WRONG_DATE",
+                Reason::WrongDate,
                 format!(
                     "Booking ini untuk tanggal {}, bukan hari ini.",
                     tanggal(booking_date)
@@ -227,4 +228,9 @@ impl From<BookingError> for Status {
             }
         }
     }
+}
+
+/// A rule refused the request: `reason`, with its message in Bahasa Indonesia and English.
+pub(crate) fn refused(code: tonic::Code, reason: Reason, id: String, en: String) -> BookingError {
+    BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into_status()))
 }

@@ -12,7 +12,8 @@ use antrean_platform::audit;
 use antrean_platform::domain::{
     SessionOfDay, format_date, format_hhmm, local_date, local_instant, parse_date, parse_hhmm,
 };
-use antrean_platform::status::{FieldViolation, Problem};
+use antrean_platform::status::FieldViolation;
+use antrean_platform::status::Reason;
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -59,10 +60,6 @@ pub enum TicketAction {
     Recall,
     Skip,
     Serve,
-}
-
-fn refused(code: Code, reason: &'static str, id: String, en: String) -> BookingError {
-    BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into_status()))
 }
 
 fn invalid(field: &str, id: &str, en: &str) -> BookingError {
@@ -202,9 +199,9 @@ impl Bookings {
             (Some(a), _) => a,
             (None, Some(p)) => p,
             (None, None) => {
-                return Err(refused(
+                return Err(crate::error::refused(
                     Code::NotFound,
-                    "QUEUE_EMPTY",
+                    Reason::QueueEmpty,
                     "Tidak ada pemohon yang menunggu.".into(),
                     "Nobody is waiting.".into(),
                 ));
@@ -262,9 +259,9 @@ impl Bookings {
         by.require(Permission::Operate, &t.office_code)
             .map_err(|s| BookingError::Refused(Box::new(s)))?;
         if t.state != "CALLED" {
-            return Err(refused(
+            return Err(crate::error::refused(
                 Code::FailedPrecondition,
-                "TICKET_NOT_CALLED",
+                Reason::TicketNotCalled,
                 format!(
                     "Nomor {} tidak sedang dipanggil ({}).",
                     t.queue_number, t.state
@@ -376,9 +373,9 @@ impl Bookings {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(quota) = quota.filter(|q| q.used < q.capacity && !q.rolled_over) else {
-            return Err(refused(
+            return Err(crate::error::refused(
                 Code::ResourceExhausted,
-                "PRIORITY_QUOTA_EXHAUSTED",
+                Reason::PriorityQuotaExhausted,
                 format!(
                     "Kuota layanan prioritas sesi {session} hari ini sudah habis atau sudah dialihkan ke kuota umum."
                 ),
@@ -449,9 +446,9 @@ impl Bookings {
             return Err(BookingError::WrongDate { booking_date: date });
         }
         if status != "FORFEITED" {
-            return Err(refused(
+            return Err(crate::error::refused(
                 Code::FailedPrecondition,
-                "NOT_FORFEITED",
+                Reason::NotForfeited,
                 "Hanya booking yang hangus (terlambat) yang dapat dipindahkan ke antrean walk-in."
                     .into(),
                 "Only a forfeited (late) booking can move to the walk-in lane.".into(),
@@ -580,9 +577,9 @@ impl Bookings {
         .await?;
         if let Some(b) = &before {
             if b.rolled_over {
-                return Err(refused(
+                return Err(crate::error::refused(
                     Code::FailedPrecondition,
-                    "PRIORITY_ROLLED_OVER",
+                    Reason::PriorityRolledOver,
                     "Kuota prioritas sesi ini sudah dialihkan ke kuota umum.".into(),
                     "This session's priority seats were already returned to the general pool."
                         .into(),

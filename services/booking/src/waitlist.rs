@@ -13,7 +13,8 @@
 use crate::bookings::{Bookings, Wanted};
 use crate::error::{BookingError, Result};
 use antrean_platform::domain::{SessionOfDay, format_date, local_hhmm, tanggal};
-use antrean_platform::status::{self, FieldViolation, Problem};
+use antrean_platform::status::Reason;
+use antrean_platform::status::{self, FieldViolation};
 use antrean_proto::v1 as pb;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
@@ -34,10 +35,6 @@ pub struct Entry {
     pub booking_id: Option<Uuid>,
     pub offer_expires_at: Option<DateTime<Utc>>,
     pub offer_sent: bool,
-}
-
-fn refused(code: Code, reason: &'static str, id: String, en: String) -> BookingError {
-    BookingError::Refused(Box::new(Problem::new(code, reason, id, en).into_status()))
 }
 
 impl Bookings {
@@ -122,9 +119,9 @@ impl Bookings {
         let seats = r.applicants.len() as u32;
         match self.remaining(&office, date, session).await? {
             Some(left) if left >= seats => {
-                return Err(refused(
+                return Err(crate::error::refused(
                     Code::FailedPrecondition,
-                    "SEATS_AVAILABLE",
+                    Reason::SeatsAvailable,
                     format!(
                         "Masih ada {left} kursi pada {} sesi {session}: silakan pesan langsung.",
                         tanggal(date)
@@ -134,9 +131,9 @@ impl Bookings {
             }
             Some(_) => {}
             None => {
-                return Err(refused(
+                return Err(crate::error::refused(
                     Code::FailedPrecondition,
-                    "NOT_BOOKABLE",
+                    Reason::NotBookable,
                     format!("Tanggal {} tidak dapat dipesan.", tanggal(date)),
                     format!("{date} cannot be booked."),
                 ));
@@ -365,9 +362,7 @@ impl Bookings {
                     self.offer(&mut lock, &e, &req, &view, &code, expires)
                         .await?;
                 }
-                Err(BookingError::Upstream(s))
-                    if status::reason(&s).as_deref() == Some("SOLD_OUT") =>
-                {
+                Err(BookingError::Upstream(s)) if status::is(&s, Reason::SoldOut) => {
                     left = status::metadata(&s)
                         .get("remaining")
                         .and_then(|r| r.parse().ok())
@@ -385,8 +380,8 @@ impl Bookings {
                 // line waits for the next round.
                 Err(BookingError::Upstream(s))
                     if matches!(
-                        status::reason(&s).as_deref(),
-                        Some("DRAW_OPEN" | "DRAW_RUNNING" | "NOT_RELEASED")
+                        status::reason_of(&s),
+                        Some(Reason::DrawOpen | Reason::DrawRunning | Reason::NotReleased)
                     ) =>
                 {
                     break;

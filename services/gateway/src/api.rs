@@ -10,6 +10,7 @@ use crate::error::{ApiError, required};
 use crate::views::{self, booking_json, draw_json, entry_json};
 use antrean_platform::domain::{from_timestamp, parse_date};
 use antrean_platform::status;
+use antrean_platform::status::Reason;
 use antrean_proto::v1 as pb;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -513,7 +514,7 @@ async fn lookup(
         Err(s) if s.code() == Code::InvalidArgument => Err(ApiError::from_status(
             &Status::from(status::Problem::new(
                 Code::NotFound,
-                "NOT_FOUND",
+                Reason::NotFound,
                 "Booking tidak ditemukan. Periksa kembali kode booking dan nomor HP.",
                 "Booking not found. Check the booking code and phone number.",
             )),

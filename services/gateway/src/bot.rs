@@ -14,6 +14,7 @@ use antrean_platform::domain::{
     booking_status_label, format_date, from_timestamp, local_date, local_hhmm, tanggal,
 };
 use antrean_platform::status;
+use antrean_platform::status::Reason;
 use antrean_proto::v1 as pb;
 use chrono_tz::Tz;
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ fn transient(s: &Status) -> bool {
     matches!(
         s.code(),
         Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Internal | Code::Aborted
-    ) && status::reason(s).as_deref() != Some("CAPACITY_EXCEEDED")
+    ) && !status::is(s, Reason::CapacityExceeded)
 }
 
 /// Turns a business error of a service into a reply; passes transient errors up.
@@ -392,7 +393,7 @@ async fn book(
     let created = match created {
         Ok(c) => c.into_inner(),
         Err(s) => {
-            let full = status::reason(&s).as_deref() == Some("SOLD_OUT");
+            let full = status::is(&s, Reason::SoldOut);
             let mut reply = explain(s, BOOK_FORMAT, BOOK_EXAMPLE)?;
             if full {
                 // A full session has a waitlist.
@@ -612,8 +613,8 @@ async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<
         Ok(b) => b.into_inner(),
         Err(s) => {
             if matches!(
-                status::reason(&s).as_deref(),
-                Some("EXPIRED" | "TOO_MANY_ATTEMPTS" | "CANCELLED")
+                status::reason_of(&s),
+                Some(Reason::Expired | Reason::TooManyAttempts | Reason::Cancelled)
             ) {
                 forget(app, m, o).await?;
             }

@@ -1,7 +1,7 @@
 //! Caller-facing errors of the gateway: [`ApiError`] (JSON `{"error": ...}` for the API, a
 //! status and a message for pages) and the one mapping of gRPC statuses to HTTP.
 use crate::ratelimit::Refused;
-use antrean_platform::status;
+use antrean_platform::status::{self, Reason};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -85,7 +85,7 @@ impl ApiError {
     fn unavailable(en: bool) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
+            status::reason_name(Reason::Unavailable),
             if en {
                 "The service is temporarily unavailable. Please try again shortly."
             } else {
@@ -124,15 +124,17 @@ impl ApiError {
         e
     }
 
-    /// Maps a gRPC status of our services to HTTP.
+    /// Maps a gRPC status of our services to HTTP. The JSON `code` is the reason's wire name.
     pub fn from_status(s: &Status, en: bool) -> Self {
-        let reason = status::reason(s).unwrap_or_default();
+        use Reason as R;
+        let reason = status::reason_of(s);
+        let name = reason.map(status::reason_name);
         let message = if en {
             status::english(s).unwrap_or_else(|| s.message().to_owned())
         } else {
             s.message().to_owned()
         };
-        let (http, code) = match (s.code(), reason.as_str()) {
+        let (http, code) = match (s.code(), reason) {
             (Code::InvalidArgument, _) => {
                 let v = status::violations(s);
                 let fields = v
@@ -146,20 +148,26 @@ impl ApiError {
                     })
                     .collect();
                 let mut e = Self::fields(en, fields);
-                if reason == "WRONG_CODE" {
-                    e.code = "WRONG_CODE".into();
+                if reason == Some(R::WrongCode) {
+                    e.code = status::reason_name(R::WrongCode).into();
                     e.message = message;
                 }
                 return e.with_metadata(s);
             }
-            (Code::NotFound, _) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            (_, "EXPIRED" | "HOLD_EXPIRED" | "TOO_MANY_ATTEMPTS") => (StatusCode::GONE, "EXPIRED"),
-            (_, "VERIFICATION_ENDED") => (StatusCode::GONE, "VERIFICATION_ENDED"),
-            (_, "NO_DRAW") => (StatusCode::NOT_FOUND, "NO_DRAW"),
-            (_, "BLOCKED_NO_SHOW") => (StatusCode::FORBIDDEN, "BLOCKED_NO_SHOW"),
-            (_, "DATE_CLOSED" | "OUTSIDE_HORIZON") => {
+            (Code::NotFound, _) => (StatusCode::NOT_FOUND, status::reason_name(R::NotFound)),
+            (_, Some(R::Expired | R::HoldExpired | R::TooManyAttempts)) => {
+                (StatusCode::GONE, status::reason_name(R::Expired))
+            }
+            (_, Some(R::VerificationEnded)) => {
+                (StatusCode::GONE, status::reason_name(R::VerificationEnded))
+            }
+            (_, Some(R::NoDraw)) => (StatusCode::NOT_FOUND, status::reason_name(R::NoDraw)),
+            (_, Some(R::BlockedNoShow)) => {
+                (StatusCode::FORBIDDEN, status::reason_name(R::BlockedNoShow))
+            }
+            (_, Some(r @ (R::DateClosed | R::OutsideHorizon))) => {
                 let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
-                e.code = reason.clone();
+                e.code = status::reason_name(r).into();
                 e.message = message;
                 return e.with_metadata(s);
             }
@@ -168,21 +176,23 @@ impl ApiError {
                 | Code::AlreadyExists
                 | Code::FailedPrecondition
                 | Code::Aborted,
-                r,
-            ) if !r.is_empty() => (StatusCode::CONFLICT, r),
+                Some(_),
+            ) => (StatusCode::CONFLICT, name.unwrap_or_default()),
             (code, _)
                 if matches!(code, Code::Unavailable | Code::DeadlineExceeded)
                     || status::is_transport_failure(s) =>
             {
                 return Self::unavailable(en);
             }
-            (Code::Unauthenticated, r) if !r.is_empty() => (StatusCode::UNAUTHORIZED, r),
-            (Code::PermissionDenied, r) if !r.is_empty() => (StatusCode::FORBIDDEN, r),
+            (Code::Unauthenticated, Some(_)) => {
+                (StatusCode::UNAUTHORIZED, name.unwrap_or_default())
+            }
+            (Code::PermissionDenied, Some(_)) => (StatusCode::FORBIDDEN, name.unwrap_or_default()),
             _ => {
                 tracing::error!(code = ?s.code(), message = %s.message(), "unexpected upstream error");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
+                    status::reason_name(R::Internal),
                     if en {
                         "Something went wrong."
                     } else {

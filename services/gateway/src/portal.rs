@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::html::{render, urlencode};
 use crate::views;
 use antrean_platform::domain::{parse_date, tanggal};
+use antrean_platform::status::Reason;
 use antrean_proto::v1 as pb;
 use askama::Template;
 use axum::Router;
@@ -695,9 +696,7 @@ async fn submit_form(
         .await;
     let created = match created {
         Ok(c) => c.into_inner(),
-        Err(s)
-            if antrean_platform::status::reason(&s).as_deref() == Some("CONTACT_NOT_VERIFIED") =>
-        {
+        Err(s) if antrean_platform::status::is(&s, Reason::ContactNotVerified) => {
             // The token lapsed while the form was filled in: verify again.
             return verify_page(
                 &form_url(&office.code, &date, &session),
@@ -727,7 +726,7 @@ async fn submit_form(
                     (f, msg)
                 })
                 .collect();
-            if antrean_platform::status::reason(&s).as_deref() == Some("SOLD_OUT") {
+            if antrean_platform::status::is(&s, Reason::SoldOut) {
                 // A full session offers its waitlist: the same form, posted again.
                 let message = e.message_text();
                 let mut page = form_page_of(&form, &values, &errors, Some(&message));

@@ -9,6 +9,7 @@ use antrean_platform::actor::{Permission, Role, Tokens};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{format_date, local_date, parse_date, to_timestamp};
 use antrean_platform::grpc::AllowList;
+use antrean_platform::status::Reason;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::identity_service_server::{IdentityService, IdentityServiceServer};
@@ -78,7 +79,7 @@ fn parse_id(field: &str, id: &str) -> Result<Uuid, Status> {
 fn not_found(what: &str) -> Status {
     Problem::new(
         Code::NotFound,
-        "NOT_FOUND",
+        Reason::NotFound,
         format!("{what} tidak ditemukan."),
         format!("{what} not found."),
     )
@@ -501,14 +502,14 @@ impl IdentityService for IdentityGrpc {
             Err(ConfirmError::NotFound) => Err(not_found("Verifikasi")),
             Err(ConfirmError::Expired) => Err(Problem::new(
                 Code::FailedPrecondition,
-                "EXPIRED",
+                Reason::Expired,
                 "Kode verifikasi sudah kedaluwarsa. Minta kode baru.",
                 "The verification code expired. Request a new one.",
             )
             .into()),
             Err(ConfirmError::Ended) => Err(Problem::new(
                 Code::FailedPrecondition,
-                "VERIFICATION_ENDED",
+                Reason::VerificationEnded,
                 "Kode salah 5 kali; verifikasi ini dihentikan. Minta kode baru.",
                 "Five wrong codes ended this verification. Request a new code.",
             )
@@ -516,7 +517,7 @@ impl IdentityService for IdentityGrpc {
             Err(ConfirmError::WrongCode { attempts_left }) => {
                 let mut p = Problem::new(
                     Code::InvalidArgument,
-                    "WRONG_CODE",
+                    Reason::WrongCode,
                     format!("Kode verifikasi salah. Sisa percobaan: {attempts_left}."),
                     format!("Wrong verification code. Attempts left: {attempts_left}."),
                 )
@@ -565,7 +566,7 @@ impl IdentityService for IdentityGrpc {
                 staff::CreateError::UsernameTaken => Status::from(
                     Problem::new(
                         Code::AlreadyExists,
-                        "USERNAME_TAKEN",
+                        Reason::UsernameTaken,
                         "Nama pengguna sudah dipakai.",
                         "That username is taken.",
                     )
@@ -589,14 +590,14 @@ impl IdentityService for IdentityGrpc {
             .map_err(|e| match e {
                 staff::LoginError::Wrong => Status::from(Problem::new(
                     Code::Unauthenticated,
-                    "WRONG_CREDENTIALS",
+                    Reason::WrongCredentials,
                     "Nama pengguna atau kata sandi salah.",
                     "Wrong username or password.",
                 )),
                 staff::LoginError::Locked(until) => Status::from(
                     Problem::new(
                         Code::PermissionDenied,
-                        "ACCOUNT_LOCKED",
+                        Reason::AccountLocked,
                         format!(
                             "Terlalu banyak percobaan gagal. Akun dikunci {} menit.",
                             staff::LOCK_MINUTES
@@ -610,7 +611,7 @@ impl IdentityService for IdentityGrpc {
                 ),
                 staff::LoginError::Busy => Status::from(Problem::new(
                     Code::ResourceExhausted,
-                    "TOO_MANY_SIGNINS",
+                    Reason::TooManySignins,
                     "Terlalu banyak percobaan masuk saat ini. Silakan coba lagi sebentar lagi.",
                     "Too many sign-ins at the moment. Please try again shortly.",
                 )),
@@ -633,7 +634,7 @@ impl IdentityService for IdentityGrpc {
         let not_found = || {
             Status::from(Problem::new(
                 Code::NotFound,
-                "NOT_FOUND",
+                Reason::NotFound,
                 "Akun petugas tidak ditemukan.",
                 "No such staff account.",
             ))
@@ -653,7 +654,7 @@ impl IdentityService for IdentityGrpc {
         if target.id.to_string() == actor.staff_id && !r.active {
             return Err(Problem::new(
                 Code::FailedPrecondition,
-                "OWN_ACCOUNT",
+                Reason::OwnAccount,
                 "Anda tidak dapat menonaktifkan akun Anda sendiri.",
                 "You cannot disable your own account.",
             )

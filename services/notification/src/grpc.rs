@@ -2,6 +2,7 @@
 use crate::outbox::{AcceptError, MessageRow, NewMessage, Outbox};
 use antrean_platform::domain::to_timestamp;
 use antrean_platform::grpc::AllowList;
+use antrean_platform::status::Reason;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::notification_service_server::{
@@ -56,7 +57,7 @@ fn is_e164_id(phone: &str) -> bool {
 fn not_found() -> Status {
     Problem::new(
         Code::NotFound,
-        "NOT_FOUND",
+        Reason::NotFound,
         "Pesan tidak ditemukan.",
         "Message not found.",
     )

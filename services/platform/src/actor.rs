@@ -9,6 +9,7 @@
 //! Roles: office staff work in their own office (check-in, calling, walk-ins); an office
 //! head may also change its capacity and calendar; a directorate admin may do everything in
 //! every office and manage staff.
+use crate::status::Reason;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashSet;
@@ -131,7 +132,7 @@ impl Actor {
             ),
         };
         Err(
-            Problem::new(Code::PermissionDenied, "NOT_PERMITTED", id, en)
+            Problem::new(Code::PermissionDenied, Reason::NotPermitted, id, en)
                 .with("office_code", office)
                 .with("role", self.role.code())
                 .into_status(),
@@ -300,7 +301,7 @@ impl Tokens {
         {
             return Err(Problem::new(
                 Code::Unauthenticated,
-                "ACCOUNT_DISABLED",
+                Reason::AccountDisabled,
                 "Akun petugas ini telah dinonaktifkan.",
                 "This staff account has been disabled.",
             )
@@ -309,7 +310,7 @@ impl Tokens {
         actor.ok_or_else(|| {
             Problem::new(
                 Code::Unauthenticated,
-                "STAFF_LOGIN_REQUIRED",
+                Reason::StaffLoginRequired,
                 "Silakan masuk sebagai petugas terlebih dahulu (sesi tidak ada atau kedaluwarsa).",
                 "Staff sign-in required (no session, or it expired).",
             )

@@ -1,12 +1,20 @@
 //! Building `tonic::Status` answers with google.rpc error details.
 //!
 //! Every error a caller can act on carries an `ErrorInfo` whose `reason` is a stable code
-//! (`SOLD_OUT`, `ALREADY_BOOKED`, ...) with machine-readable metadata, a message in Bahasa
+//! (`SOLD_OUT`, `ALREADY_BOOKED`, ...: the proto enum [`Reason`], one list for every service
+//! and the gateway) with machine-readable metadata, a message in Bahasa
 //! Indonesia (the status message, shown to applicants as is) and the same message in English
 //! as a `LocalizedMessage`. Field problems carry a `BadRequest` naming each field.
+pub use antrean_proto::v1::ErrorReason as Reason;
 use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+/// The wire name of a reason (`SOLD_OUT`): the enum value's name without its prefix.
+pub fn reason_name(r: Reason) -> &'static str {
+    let name = r.as_str_name();
+    name.strip_prefix("ERROR_REASON_").unwrap_or(name)
+}
 
 /// The `ErrorInfo.domain` of every antrean error.
 pub const DOMAIN: &str = "antrean.imigrasi.go.id";
@@ -47,7 +55,7 @@ impl FieldViolation {
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub code: Code,
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message_id: String,
     pub message_en: String,
     pub metadata: HashMap<String, String>,
@@ -57,7 +65,7 @@ pub struct Problem {
 impl Problem {
     pub fn new(
         code: Code,
-        reason: &'static str,
+        reason: Reason,
         message_id: impl Into<String>,
         message_en: impl Into<String>,
     ) -> Self {
@@ -80,7 +88,7 @@ impl Problem {
             .join("; ");
         let mut p = Self::new(
             Code::InvalidArgument,
-            "INVALID_ARGUMENT",
+            Reason::InvalidArgument,
             format!("Data tidak valid. {summary}"),
             format!("Invalid request. {summary}"),
         );
@@ -95,7 +103,7 @@ impl Problem {
 
     pub fn into_status(self) -> Status {
         let mut details = ErrorDetails::new();
-        details.set_error_info(self.reason, DOMAIN, self.metadata);
+        details.set_error_info(reason_name(self.reason), DOMAIN, self.metadata);
         details.set_localized_message("en-US", self.message_en);
         if !self.violations.is_empty() {
             details.set_bad_request(
@@ -127,7 +135,7 @@ impl From<Problem> for Status {
 pub fn contact_not_verified() -> Status {
     Problem::new(
         Code::Unauthenticated,
-        "CONTACT_NOT_VERIFIED",
+        Reason::ContactNotVerified,
         "Nomor HP belum diverifikasi atau verifikasinya sudah kedaluwarsa. Minta kode verifikasi, lalu masukkan kodenya.",
         "The phone number is not verified, or its verification expired. Request a verification code, then enter it.",
     )
@@ -192,7 +200,7 @@ pub fn internal(context: &str, err: impl std::fmt::Display) -> Status {
     tracing::error!(error = %err, "{context}");
     Problem::new(
         Code::Internal,
-        "INTERNAL",
+        Reason::Internal,
         "Terjadi kesalahan pada sistem. Silakan coba lagi.",
         "Something went wrong on our side. Please try again.",
     )
@@ -204,7 +212,7 @@ pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Status {
     tracing::warn!(error = %err, "{context}");
     Problem::new(
         Code::Unavailable,
-        "UNAVAILABLE",
+        Reason::Unavailable,
         "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.",
         "The service is temporarily unavailable. Please try again shortly.",
     )
@@ -234,12 +242,22 @@ pub fn from_upstream(status: Status) -> Status {
     }
 }
 
-/// The reason code of a status built by [`Problem`], if any.
+/// The reason code of a status built by [`Problem`], as on the wire, if any.
 pub fn reason(status: &Status) -> Option<String> {
     status
         .get_error_details()
         .error_info()
         .map(|i| i.reason.clone())
+}
+
+/// The reason of a status built by [`Problem`], if it is one antrean knows.
+pub fn reason_of(status: &Status) -> Option<Reason> {
+    Reason::from_str_name(&format!("ERROR_REASON_{}", reason(status)?))
+}
+
+/// Whether `status` was refused for `reason`.
+pub fn is(status: &Status, reason: Reason) -> bool {
+    reason_of(status) == Some(reason)
 }
 
 /// The metadata of a status built by [`Problem`].
@@ -282,10 +300,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_reason_crosses_the_wire_by_its_short_name() {
+        let mut seen = std::collections::HashSet::new();
+        for r in (1..).map_while(|n| Reason::try_from(n).ok()) {
+            let name = reason_name(r);
+            assert!(
+                !name.starts_with("ERROR_REASON_") && seen.insert(name),
+                "{name}"
+            );
+            let s = Problem::new(Code::FailedPrecondition, r, "pesan", "message").into_status();
+            assert_eq!(reason(&s).as_deref(), Some(name));
+            assert!(is(&s, r));
+        }
+        assert!(seen.contains("SOLD_OUT") && seen.len() >= 40, "{seen:?}");
+    }
+
+    #[test]
     fn problems_round_trip_through_status_details() {
         let s = Problem::new(
             Code::ResourceExhausted,
-            "SOLD_OUT",
+            Reason::SoldOut,
             "Kuota habis",
             "Sold out",
         )
@@ -312,7 +346,7 @@ mod tests {
     fn a_status_encoded_once_reaches_the_caller_unchanged() {
         let plain = Problem::new(
             Code::ResourceExhausted,
-            "SOLD_OUT",
+            Reason::SoldOut,
             "Kuota Senin, 7 Desember 2026 sesi PAGI tidak cukup (sisa 0).",
             "Not enough seats.",
         )

@@ -1,5 +1,6 @@
 //! The quota service's errors and their one mapping to gRPC statuses.
 use antrean_platform::domain::{SessionOfDay, format_date, tanggal};
+use antrean_platform::status::Reason;
 use antrean_platform::status::{self, FieldViolation, Problem};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -88,7 +89,7 @@ impl From<QuotaError> for Status {
             QuotaError::Invalid(v) => Problem::invalid(v).into(),
             QuotaError::UnknownOffice(code) => Problem::new(
                 Code::NotFound,
-                "UNKNOWN_OFFICE",
+                Reason::UnknownOffice,
                 format!("Kantor imigrasi dengan kode {code} tidak ditemukan."),
                 format!("No immigration office has the code {code}."),
             )
@@ -96,7 +97,7 @@ impl From<QuotaError> for Status {
             .into(),
             QuotaError::OutsideHorizon { date, first, last } => Problem::new(
                 Code::FailedPrecondition,
-                "OUTSIDE_HORIZON",
+                Reason::OutsideHorizon,
                 format!(
                     "Tanggal {} tidak bisa dipesan. Pilih tanggal antara {} dan {}.",
                     tanggal(date),
@@ -116,7 +117,7 @@ impl From<QuotaError> for Status {
                 };
                 Problem::new(
                     Code::FailedPrecondition,
-                    "DATE_CLOSED",
+                    Reason::DateClosed,
                     format!("Kantor tidak melayani pada {}: {why}.", tanggal(date)),
                     format!("The office does not serve on {date}: {}.", reason.code()),
                 )
@@ -142,7 +143,7 @@ impl From<QuotaError> for Status {
                 };
                 Problem::new(
                     Code::ResourceExhausted,
-                    "SOLD_OUT",
+                    Reason::SoldOut,
                     format!(
                         "Kuota {} sesi {} tidak cukup (sisa {remaining}). {tail}",
                         tanggal(date),
@@ -163,7 +164,7 @@ impl From<QuotaError> for Status {
             }
             QuotaError::NotReleased { date, opens_at, tz } => Problem::new(
                 Code::FailedPrecondition,
-                "NOT_RELEASED",
+                Reason::NotReleased,
                 format!(
                     "Tanggal {} belum dibuka untuk pemesanan. Dibuka pada {}.",
                     tanggal(date),
@@ -179,7 +180,7 @@ impl From<QuotaError> for Status {
                 tz,
             } => Problem::new(
                 Code::FailedPrecondition,
-                "DRAW_OPEN",
+                Reason::DrawOpen,
                 format!(
                     "Tanggal {} baru dibuka dan diundi: permintaan menjadi peserta undian sampai {}.",
                     tanggal(date),
@@ -196,7 +197,7 @@ impl From<QuotaError> for Status {
                 tz,
             } => Problem::new(
                 Code::FailedPrecondition,
-                "DRAW_RUNNING",
+                Reason::DrawRunning,
                 format!(
                     "Undian tanggal {} sedang menetapkan pemenangnya. Sisa kuota dapat dipesan mulai {}.",
                     tanggal(date),
@@ -209,35 +210,35 @@ impl From<QuotaError> for Status {
             .into(),
             QuotaError::HoldIdReused => Problem::new(
                 Code::AlreadyExists,
-                "HOLD_ID_REUSED",
+                Reason::HoldIdReused,
                 "ID hold ini sudah dipakai untuk permintaan lain.",
                 "This hold id was already used for a different request.",
             )
             .into(),
             QuotaError::UnknownHold => Problem::new(
                 Code::NotFound,
-                "UNKNOWN_HOLD",
+                Reason::UnknownHold,
                 "Hold tidak ditemukan.",
                 "No such hold.",
             )
             .into(),
             QuotaError::HoldExpired => Problem::new(
                 Code::FailedPrecondition,
-                "HOLD_EXPIRED",
+                Reason::HoldExpired,
                 "Waktu pemesanan sudah habis; kursi sudah dilepas. Silakan pesan ulang.",
                 "The hold has expired and its seats were released. Please book again.",
             )
             .into(),
             QuotaError::HoldReleased => Problem::new(
                 Code::FailedPrecondition,
-                "HOLD_RELEASED",
+                Reason::HoldReleased,
                 "Pemesanan ini sudah dibatalkan.",
                 "This hold was already released.",
             )
             .into(),
             QuotaError::CapacityExceeded => Problem::new(
                 Code::Aborted,
-                "CAPACITY_EXCEEDED",
+                Reason::CapacityExceeded,
                 "Maaf, kuota sesi ini sudah penuh sehingga pemesanan tidak dapat dikonfirmasi. Silakan pilih jadwal lain.",
                 "The session is full, so this hold cannot be confirmed. Please choose another slot.",
             )
