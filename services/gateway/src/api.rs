@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tonic::{Code, Status};
@@ -154,11 +154,15 @@ fn date_message(en: bool) -> String {
     .to_owned()
 }
 
-/// Reads a JSON object body; a body that is not one is a 400.
-fn body(bytes: &Bytes, en: bool) -> Result<Map<String, Value>, ApiError> {
+/// Reads a JSON object body into `T`; a body that is not one is a 400.
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, en: bool) -> Result<T, ApiError> {
+    // An object only: a struct would also read a list positionally.
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(
+        Ok(v @ Value::Object(_)) => T::deserialize(v).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_JSON",
             if en {
@@ -166,16 +170,103 @@ fn body(bytes: &Bytes, en: bool) -> Result<Map<String, Value>, ApiError> {
             } else {
                 "Isi permintaan harus berupa objek JSON."
             },
-        )),
+        )
+    })
+}
+
+/// A text field of a request body, trimmed. Anything but a string (a number, null, nothing)
+/// reads as empty, so validation names the field instead of refusing the whole body.
+#[derive(Debug, Default, Clone)]
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(Text(v.as_str().unwrap_or_default().trim().to_owned()))
     }
 }
 
-fn text(m: &Map<String, Value>, key: &str) -> String {
-    m.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A list field of a request body: items that are not objects of `T` read as empty ones, and
+/// anything but a list as an empty list, so validation names what is wrong.
+#[derive(Debug)]
+struct List<T>(Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned + Default> Deserialize<'de> for List<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(List(
+            v.as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|i| T::deserialize(i).unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+/// `POST /api/v1/verifications`.
+#[derive(Debug, Deserialize)]
+struct StartVerification {
+    #[serde(default)]
+    phone: Text,
+    #[serde(default)]
+    email: Text,
+}
+
+/// `POST /api/v1/verifications/{id}/confirm`.
+#[derive(Debug, Deserialize)]
+struct ConfirmVerification {
+    #[serde(default)]
+    code: Text,
+}
+
+/// `POST /api/v1/bookings` and `POST /api/v1/waitlist`: where, when and who. The contact is
+/// the one the bearer's contact token proves.
+#[derive(Debug, Deserialize)]
+struct BookingBody {
+    #[serde(default)]
+    office_code: Text,
+    #[serde(default)]
+    date: Text,
+    #[serde(default)]
+    session: Text,
+    #[serde(default)]
+    applicants: List<ApplicantBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ApplicantBody {
+    #[serde(default)]
+    nik: Text,
+    #[serde(default)]
+    name: Text,
+    #[serde(default)]
+    birth_date: Text,
+    #[serde(default)]
+    application_type: Text,
+}
+
+/// `POST /api/v1/bookings/{code}/cancel`.
+#[derive(Debug, Deserialize)]
+struct CancelBody {
+    #[serde(default)]
+    phone: Text,
 }
 
 /// The booking fields of a request body (create and waitlist share them). The contact is
@@ -187,20 +278,15 @@ struct BookingInput {
     applicants: Vec<pb::ApplicantInput>,
 }
 
-fn booking_input(
-    b: &Map<String, Value>,
-    en: bool,
-    bad: &mut Vec<(String, String)>,
-) -> BookingInput {
-    let office_code = text(b, "office_code").to_ascii_uppercase();
+fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> BookingInput {
+    let office_code = b.office_code.to_ascii_uppercase();
     if office_code.is_empty() {
         bad.push(("office_code".into(), required(en)));
     }
-    let date = text(b, "date");
-    if parse_date(&date).is_none() {
+    if parse_date(&b.date).is_none() {
         bad.push(("date".into(), date_message(en)));
     }
-    let session = match text(b, "session").to_ascii_uppercase().as_str() {
+    let session = match b.session.to_ascii_uppercase().as_str() {
         "PAGI" => pb::Session::Pagi,
         "SIANG" => pb::Session::Siang,
         _ => {
@@ -216,11 +302,7 @@ fn booking_input(
             pb::Session::Unspecified
         }
     };
-    let list = b
-        .get("applicants")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let list = b.applicants.0;
     if list.is_empty() || list.len() > antrean_platform::domain::MAX_APPLICANTS as usize {
         bad.push((
             "applicants".into(),
@@ -233,13 +315,11 @@ fn booking_input(
         ));
     }
     let mut applicants = Vec::new();
-    for (i, a) in list.iter().enumerate() {
-        let a = a.as_object().cloned().unwrap_or_default();
-        let nik = text(&a, "nik");
-        if nik.is_empty() {
+    for (i, a) in list.into_iter().enumerate() {
+        if a.nik.is_empty() {
             bad.push((format!("applicants[{i}].nik"), required(en)));
         }
-        let kind = match text(&a, "application_type").to_ascii_uppercase().as_str() {
+        let kind = match a.application_type.to_ascii_uppercase().as_str() {
             "NEW" => pb::ApplicationType::New,
             "REPLACEMENT" => pb::ApplicationType::Replacement,
             _ => {
@@ -256,15 +336,15 @@ fn booking_input(
             }
         };
         applicants.push(pb::ApplicantInput {
-            nik,
-            name: text(&a, "name"),
-            birth_date: text(&a, "birth_date"),
+            nik: a.nik.0,
+            name: a.name.0,
+            birth_date: a.birth_date.0,
             application_type: kind as i32,
         });
     }
     BookingInput {
         office_code,
-        date,
+        date: b.date.0,
         session,
         applicants,
     }
@@ -280,12 +360,11 @@ async fn start_verification(
     let en = english(&headers);
     let ip = crate::client::addr(&app, peer, &headers);
     client(&app, ip, en)?;
-    let b = body(&bytes, en)?;
-    let phone = text(&b, "phone");
-    if phone.is_empty() {
+    let b: StartVerification = body(&bytes, en)?;
+    if b.phone.is_empty() {
         return Err(ApiError::fields(en, vec![("phone".into(), required(en))]));
     }
-    let v = crate::verification::start(&app, ip, &phone, &text(&b, "email"), en).await?;
+    let v = crate::verification::start(&app, ip, &b.phone, &b.email, en).await?;
     let expires = v.expires_at.as_ref().and_then(from_timestamp);
     Ok((
         StatusCode::ACCEPTED,
@@ -308,8 +387,8 @@ async fn confirm_verification(
     let en = english(&headers);
     let ip = crate::client::addr(&app, peer, &headers);
     client(&app, ip, en)?;
-    let b = body(&bytes, en)?;
-    let proof = crate::verification::confirm(&app, ip, &id, &text(&b, "code"), en).await?;
+    let b: ConfirmVerification = body(&bytes, en)?;
+    let proof = crate::verification::confirm(&app, ip, &id, &b.code, en).await?;
     let expires = proof.expires_at.as_ref().and_then(from_timestamp);
     Ok(Json(json!({
         "contact_token": proof.contact_token,
@@ -349,7 +428,7 @@ async fn create_booking(
     client(&app, ip, en)?;
     // Nothing is read or held for a request without a contact token.
     let token = bearer(&headers, en)?;
-    let b = body(&bytes, en)?;
+    let b: BookingBody = body(&bytes, en)?;
     let mut bad = Vec::new();
     let key = headers
         .get("idempotency-key")
@@ -365,7 +444,7 @@ async fn create_booking(
         date,
         session,
         applicants,
-    } = booking_input(&b, en, &mut bad);
+    } = booking_input(b, en, &mut bad);
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
@@ -442,9 +521,9 @@ async fn join_waitlist(
     let ip = crate::client::addr(&app, peer, &headers);
     client(&app, ip, en)?;
     let token = bearer(&headers, en)?;
-    let b = body(&bytes, en)?;
+    let b: BookingBody = body(&bytes, en)?;
     let mut bad = Vec::new();
-    let input = booking_input(&b, en, &mut bad);
+    let input = booking_input(b, en, &mut bad);
     if !bad.is_empty() {
         return Err(ApiError::fields(en, bad));
     }
@@ -551,8 +630,8 @@ async fn cancel_booking(
     bytes: Bytes,
 ) -> ApiResult {
     let en = english(&headers);
-    let b = body(&bytes, en)?;
-    let phone = text(&b, "phone");
+    let b: CancelBody = body(&bytes, en)?;
+    let phone = b.phone.0;
     lookup(
         &app,
         crate::client::addr(&app, peer, &headers),
@@ -623,4 +702,56 @@ async fn qr_svg(
         crate::proof::qr_svg(&b.booking_code),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(body: &str) -> Result<BookingBody, ApiError> {
+        super::body(&Bytes::from(body.to_owned()), false)
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        for bad in [
+            "[\"BOGOR\", \"2026-12-01\", \"PAGI\", []]",
+            "null",
+            "\"x\"",
+            "{",
+            "",
+        ] {
+            let e = parsed(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(e.message_text(), "Isi permintaan harus berupa objek JSON.");
+        }
+    }
+
+    #[test]
+    fn fields_of_the_wrong_kind_are_named_not_refused_whole() {
+        let b = parsed(
+            r#"{"office_code": 7, "date": " 2026-12-01 ", "session": "pagi",
+                "applicants": [42, {"nik": "3201", "application_type": "NEW", "name": null}]}"#,
+        )
+        .unwrap();
+        let mut bad = Vec::new();
+        let input = booking_input(b, false, &mut bad);
+        let fields: Vec<&str> = bad.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "office_code",
+                "applicants[0].nik",
+                "applicants[0].application_type"
+            ]
+        );
+        assert_eq!(input.date, "2026-12-01");
+        assert_eq!(input.session, pb::Session::Pagi);
+        assert_eq!(input.applicants.len(), 2);
+        assert_eq!(input.applicants[1].name, "");
+        let b = parsed(r#"{"applicants": "everyone"}"#).unwrap();
+        let mut bad = Vec::new();
+        booking_input(b, true, &mut bad);
+        assert!(bad.contains(&("applicants".into(), "1 to 5 applicants".into())));
+    }
 }
