@@ -426,8 +426,8 @@ pub fn reply_text(body: &serde_json::Value) -> String {
 }
 
 /// Checks `value` against a JSON Schema of the OpenAPI document (the subset it uses: `$ref`,
-/// `type` (also as a list), `required`, `properties`, `items`, `enum`, `minItems`,
-/// `maxItems`). Answers the first mismatch with its path.
+/// `oneOf`/`anyOf`/`allOf`, `type` (also as a list), `required`, `properties`, `items`,
+/// `enum`, `minItems`, `maxItems`). Answers the first mismatch with its path.
 pub fn conforms(
     doc: &serde_json::Value,
     schema: &serde_json::Value,
@@ -441,6 +441,22 @@ pub fn conforms(
             target = &target[part];
         }
         return conforms(doc, target, value, path);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(alternatives) = schema[key].as_array() {
+            let fits = alternatives
+                .iter()
+                .filter(|s| conforms(doc, s, value, path).is_ok())
+                .count();
+            if fits == 0 || (key == "oneOf" && fits > 1) {
+                return Err(format!(
+                    "{path}: {fits} of the {key} alternatives fit {value}"
+                ));
+            }
+        }
+    }
+    for s in schema["allOf"].as_array().into_iter().flatten() {
+        conforms(doc, s, value, path)?;
     }
     let type_ok = |t: &str| match t {
         "object" => value.is_object(),

@@ -6,8 +6,9 @@
 //! 429 with `Retry-After`, 503 when a dependency is down. Messages are in Bahasa Indonesia,
 //! in English with `Accept-Language: en`.
 use crate::App;
+use crate::error::ErrorResponse;
 use crate::error::{ApiError, required};
-use crate::views::{self, booking_json, draw_json, entry_json};
+use crate::views;
 use antrean_platform::domain::{from_timestamp, parse_date};
 use antrean_platform::status;
 use antrean_platform::status::Reason;
@@ -19,10 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tonic::{Code, Status};
+use utoipa::ToSchema;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -77,7 +79,17 @@ fn bearer(headers: &HeaderMap, en: bool) -> Result<String, ApiError> {
 
 type ApiResult = Result<Response, ApiError>;
 
-async fn offices(
+#[utoipa::path(
+    get, path = "/api/v1/offices", operation_id = "listOffices",
+    summary = "Immigration offices and their WhatsApp numbers",
+    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    responses(
+        (status = 200, description = "Offices", body = Vec<views::Office>),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn offices(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -92,19 +104,36 @@ async fn offices(
         .map_err(|s| ApiError::from_status(&s, en))?;
     Ok(Json(
         list.iter()
-            .map(|o| views::office_json(o))
+            .map(|o| views::Office::from(o.as_ref()))
             .collect::<Vec<_>>(),
     )
     .into_response())
 }
 
 #[derive(Debug, Deserialize)]
-struct Range {
+pub(crate) struct Range {
     from: Option<String>,
     to: Option<String>,
 }
 
-async fn availability(
+#[utoipa::path(
+    get, path = "/api/v1/offices/{code}/availability", operation_id = "getAvailability",
+    summary = "Open dates and remaining seats per session",
+    params(
+        ("code" = String, Path, example = "BOGOR"),
+        ("from" = Option<String>, Query, format = Date),
+        ("to" = Option<String>, Query, format = Date),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+    ),
+    responses(
+        (status = 200, description = "Availability", body = views::Availability),
+        (status = 400, description = "Invalid dates or range", body = ErrorResponse),
+        (status = 404, description = "Unknown office", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn availability(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -221,51 +250,79 @@ impl<'de, T: serde::de::DeserializeOwned + Default> Deserialize<'de> for List<T>
 }
 
 /// `POST /api/v1/verifications`.
-#[derive(Debug, Deserialize)]
-struct StartVerification {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct StartVerification {
     #[serde(default)]
+    #[schema(required = true, value_type = String, example = "081234567890")]
     phone: Text,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Email)]
     email: Text,
 }
 
 /// `POST /api/v1/verifications/{id}/confirm`.
-#[derive(Debug, Deserialize)]
-struct ConfirmVerification {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ConfirmVerification {
     #[serde(default)]
+    #[schema(required = true, value_type = String, pattern = "^[0-9]{6}$")]
     code: Text,
 }
 
 /// `POST /api/v1/bookings` and `POST /api/v1/waitlist`: where, when and who. The contact is
 /// the one the bearer's contact token proves.
-#[derive(Debug, Deserialize)]
-struct BookingBody {
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = CreateBooking)]
+pub(crate) struct BookingBody {
     #[serde(default)]
+    #[schema(required = true, value_type = String, example = "BOGOR")]
     office_code: Text,
     #[serde(default)]
+    #[schema(required = true, value_type = String, format = Date)]
     date: Text,
     #[serde(default)]
+    #[schema(required = true, schema_with = session_schema)]
     session: Text,
     #[serde(default)]
+    #[schema(required = true, value_type = Vec<ApplicantBody>, min_items = 1, max_items = 5)]
     applicants: List<ApplicantBody>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ApplicantBody {
+fn session_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["PAGI", "SIANG"]))
+        .build()
+}
+
+fn application_type_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["NEW", "REPLACEMENT"]))
+        .build()
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = Applicant)]
+pub(crate) struct ApplicantBody {
     #[serde(default)]
+    #[schema(required = true, value_type = String, pattern = "^[0-9]{16}$")]
     nik: Text,
     #[serde(default)]
+    #[schema(required = true, value_type = String)]
     name: Text,
     #[serde(default)]
+    #[schema(required = true, value_type = String, format = Date)]
     birth_date: Text,
     #[serde(default)]
+    #[schema(required = true, schema_with = application_type_schema)]
     application_type: Text,
 }
 
 /// `POST /api/v1/bookings/{code}/cancel`.
-#[derive(Debug, Deserialize)]
-struct CancelBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CancelBody {
     #[serde(default)]
+    #[schema(required = true, value_type = String)]
     phone: Text,
 }
 
@@ -351,7 +408,19 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
 }
 
 /// `POST /api/v1/verifications`: a code to the phone (and e-mail); 202 with the id.
-async fn start_verification(
+#[utoipa::path(
+    post, path = "/api/v1/verifications", operation_id = "startVerification",
+    summary = "Prove a phone before booking: a 6-digit code goes to it by WhatsApp (authentication template) and to the e-mail when given",
+    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    request_body = StartVerification,
+    responses(
+        (status = 202, description = "Code sent", body = views::VerificationStarted),
+        (status = 400, description = "Invalid phone or e-mail (see fields)", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn start_verification(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -368,16 +437,30 @@ async fn start_verification(
     let expires = v.expires_at.as_ref().and_then(from_timestamp);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "verification_id": v.verification_id,
-            "expires_at": expires.map(|t| t.to_rfc3339()),
-        })),
+        Json(views::VerificationStarted {
+            verification_id: v.verification_id,
+            expires_at: expires.map(|t| t.to_rfc3339()),
+        }),
     )
         .into_response())
 }
 
 /// `POST /api/v1/verifications/{id}/confirm`: the code for a contact token.
-async fn confirm_verification(
+#[utoipa::path(
+    post, path = "/api/v1/verifications/{verification_id}/confirm", operation_id = "confirmVerification",
+    summary = "The code for a contact token (30 minutes), sent as `Authorization: Bearer` with bookings and waitlist joins",
+    params(("verification_id" = String, Path), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    request_body = ConfirmVerification,
+    responses(
+        (status = 200, description = "Verified", body = views::ContactProof),
+        (status = 400, description = "WRONG_CODE (with attempts_left) or invalid fields", body = ErrorResponse),
+        (status = 404, description = "Unknown verification", body = ErrorResponse),
+        (status = 410, description = "EXPIRED, or VERIFICATION_ENDED after five wrong codes", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn confirm_verification(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -390,11 +473,11 @@ async fn confirm_verification(
     let b: ConfirmVerification = body(&bytes, en)?;
     let proof = crate::verification::confirm(&app, ip, &id, &b.code, en).await?;
     let expires = proof.expires_at.as_ref().and_then(from_timestamp);
-    Ok(Json(json!({
-        "contact_token": proof.contact_token,
-        "expires_at": expires.map(|t| t.to_rfc3339()),
-        "phone_masked": proof.phone_masked,
-    }))
+    Ok(Json(views::ContactProof {
+        contact_token: proof.contact_token,
+        expires_at: expires.map(|t| t.to_rfc3339()),
+        phone_masked: proof.phone_masked,
+    })
     .into_response())
 }
 
@@ -417,7 +500,28 @@ async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<
 
 /// `POST /api/v1/bookings` with a contact token: confirmed at once (201 with booking code,
 /// queue numbers and schedule).
-async fn create_booking(
+#[utoipa::path(
+    post, path = "/api/v1/bookings", operation_id = "createBooking",
+    summary = "Book 1-5 applicants for the verified contact: confirmed at once with booking code, queue numbers and schedule",
+    security(("contactToken" = [])),
+    params(
+        ("Idempotency-Key" = String, Header, max_length = 200, description = "Unique per booking attempt; a replay answers the first result."),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+    ),
+    request_body = BookingBody,
+    responses(
+        (status = 201, description = "Confirmed", body = views::Booking),
+        (status = 202, description = "The date has just opened: an entry of its release draw, decided at draw_at", body = views::DrawEntry),
+        (status = 400, description = "Invalid fields (see fields) or a closed date", body = ErrorResponse),
+        (status = 401, description = "CONTACT_NOT_VERIFIED: no live contact token; nothing is held", body = ErrorResponse),
+        (status = 403, description = "BLOCKED_NO_SHOW", body = ErrorResponse),
+        (status = 404, description = "Unknown office", body = ErrorResponse),
+        (status = 409, description = "SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED, NOT_RELEASED (with opens_at), DRAW_RUNNING (with retry_at), ALREADY_ENTERED", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn create_booking(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -470,18 +574,34 @@ async fn create_booking(
         .into_inner();
     if let Some(e) = created.entry {
         // The date has just opened: an entry of its release draw, decided at `draw_at`.
-        return Ok((StatusCode::ACCEPTED, Json(entry_json(&e))).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(views::DrawEntry::from(&e))).into_response());
     }
     let booking = created.booking.unwrap_or_default();
     Ok((
         StatusCode::CREATED,
-        Json(booking_json(&app.backend, &booking).await),
+        Json(views::booking(&app.backend, &booking).await),
     )
         .into_response())
 }
 
 /// `GET /api/v1/draws/{office_code}/{date}`: the draw as published, for anyone to verify.
-async fn get_draw(
+#[utoipa::path(
+    get, path = "/api/v1/draws/{office_code}/{date}", operation_id = "getDraw",
+    summary = "A release draw as published: before the window the seed's SHA-256 and the beacon round; at the close the frozen entry list's SHA-256; after the draw the seed, the beacon's randomness and every entry (pseudonymous id, session, seats, position, outcome). `antrean-draw verify` recomputes the order",
+    params(
+        ("office_code" = String, Path, example = "BOGOR"),
+        ("date" = String, Path, format = Date),
+        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+    ),
+    responses(
+        (status = 200, description = "The draw", body = views::Draw),
+        (status = 400, description = "Invalid date", body = ErrorResponse),
+        (status = 404, description = "NO_DRAW (the date's release has no draw window) or unknown office", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn get_draw(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -506,12 +626,29 @@ async fn get_draw(
         .await
         .map_err(|s| ApiError::from_status(&s, en))?
         .into_inner();
-    Ok(Json(draw_json(&d)).into_response())
+    Ok(Json(views::Draw::from(&d)).into_response())
 }
 
 /// Joins the waitlist of a full session (the same body as a booking, no Idempotency-Key:
 /// one place per phone and session, so a repeat answers the same place).
-async fn join_waitlist(
+#[utoipa::path(
+    post, path = "/api/v1/waitlist", operation_id = "joinWaitlist",
+    summary = "Join the waitlist of a full session for the verified contact; freed seats are offered in line order by WhatsApp with a confirmation code (confirm it by replying to the message)",
+    security(("contactToken" = [])),
+    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    request_body = BookingBody,
+    responses(
+        (status = 201, description = "In line (joining again answers the same place)", body = views::WaitlistEntry),
+        (status = 400, description = "Invalid fields", body = ErrorResponse),
+        (status = 401, description = "CONTACT_NOT_VERIFIED", body = ErrorResponse),
+        (status = 403, description = "BLOCKED_NO_SHOW", body = ErrorResponse),
+        (status = 404, description = "Unknown office", body = ErrorResponse),
+        (status = 409, description = "SEATS_AVAILABLE (book directly) or NOT_BOOKABLE", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn join_waitlist(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -547,17 +684,13 @@ async fn join_waitlist(
         .into_inner();
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "entry_id": entry.entry_id,
-            "position": entry.position,
-            "state": entry.state,
-        })),
+        Json(views::WaitlistEntry::from(&entry)),
     )
         .into_response())
 }
 
 #[derive(Debug, Deserialize)]
-struct PhoneQuery {
+pub(crate) struct PhoneQuery {
     phone: Option<String>,
 }
 
@@ -603,7 +736,19 @@ async fn lookup(
     }
 }
 
-async fn get_booking(
+#[utoipa::path(
+    get, path = "/api/v1/bookings/{booking_code}", operation_id = "getBooking",
+    summary = "A booking by code; a wrong phone answers 404 like an unknown code",
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    responses(
+        (status = 200, description = "The booking", body = views::Booking),
+        (status = 400, description = "Missing phone", body = ErrorResponse),
+        (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn get_booking(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -619,10 +764,24 @@ async fn get_booking(
         q.phone,
     )
     .await?;
-    Ok(Json(booking_json(&app.backend, &b).await).into_response())
+    Ok(Json(views::booking(&app.backend, &b).await).into_response())
 }
 
-async fn cancel_booking(
+#[utoipa::path(
+    post, path = "/api/v1/bookings/{booking_code}/cancel", operation_id = "cancelBooking",
+    summary = "Cancel; the seats return at once",
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "Cancelled", body = views::Booking),
+        (status = 400, description = "Missing phone", body = ErrorResponse),
+        (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
+        (status = 409, description = "WRONG_STATUS", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn cancel_booking(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -650,10 +809,21 @@ async fn cancel_booking(
         .await
         .map_err(|s| ApiError::from_status(&s, en))?
         .into_inner();
-    Ok(Json(booking_json(&app.backend, &cancelled).await).into_response())
+    Ok(Json(views::booking(&app.backend, &cancelled).await).into_response())
 }
 
-async fn proof_pdf(
+#[utoipa::path(
+    get, path = "/api/v1/bookings/{booking_code}/proof.pdf", operation_id = "getProofPdf",
+    summary = "Proof of booking as a PDF (code, QR code, queue numbers, schedule, checklist)",
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    responses(
+        (status = 200, description = "PDF", content_type = "application/pdf", body = Vec<u8>),
+        (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn proof_pdf(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -681,7 +851,18 @@ async fn proof_pdf(
         .into_response())
 }
 
-async fn qr_svg(
+#[utoipa::path(
+    get, path = "/api/v1/bookings/{booking_code}/qr.svg", operation_id = "getQrCode",
+    summary = "The booking code as a QR code, scanned at the door",
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    responses(
+        (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
+        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
+        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn qr_svg(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,

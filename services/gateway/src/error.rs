@@ -236,19 +236,41 @@ impl ApiError {
     }
 }
 
+/// Every error answer of the JSON API: `{"error": {...}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorJson,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorJson {
+    /// The reason (`SOLD_OUT`, `ALREADY_BOOKED`, ...) or `VALIDATION`, `INVALID_JSON`,
+    /// `RATE_LIMITED`, `UNAVAILABLE`, `INTERNAL`.
+    pub code: String,
+    /// For people, in Bahasa Indonesia (English with `Accept-Language: en`).
+    pub message: String,
+    /// One message per invalid field (`applicants[1].nik`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub fields: Option<Map<String, Value>>,
+    /// Machine-readable details: `remaining`, `next_dates`, `attempts_left`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Map<String, Value>>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let b = *self.body;
-        let mut error = Map::new();
-        error.insert("code".into(), json!(b.code));
-        error.insert("message".into(), json!(b.message));
-        if let Some(f) = b.fields {
-            error.insert("fields".into(), Value::Object(f));
-        }
-        if !b.extra.is_empty() {
-            error.insert("details".into(), Value::Object(b.extra));
-        }
-        let mut r = (self.status, Json(json!({ "error": error }))).into_response();
+        let error = ErrorResponse {
+            error: ErrorJson {
+                code: b.code,
+                message: b.message,
+                fields: b.fields,
+                details: (!b.extra.is_empty()).then_some(b.extra),
+            },
+        };
+        let mut r = (self.status, Json(error)).into_response();
         if let Some(s) = b.retry_after {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
