@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test admin chat lint fmt build services logs browser-deps k8s-check bench
+.PHONY: up down test admin chat lint sqlx-prepare fmt build services logs browser-deps k8s-check bench
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -49,10 +49,15 @@ bench: services
 k8s-check:
 	deploy/k8s-check.sh
 
-## lint: rustfmt and clippy, warnings as errors
-lint:
+## lint: rustfmt, clippy (warnings as errors) and the committed SQL metadata up to date
+lint: services
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	deploy/local/sqlx.sh check
+
+## sqlx-prepare: write the SQL metadata the query macros check against (services/*/.sqlx), after changing a query or a migration
+sqlx-prepare: services
+	deploy/local/sqlx.sh prepare
 
 ## fmt: format the code
 fmt:

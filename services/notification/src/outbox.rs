@@ -19,13 +19,18 @@ pub struct MessageRow {
     pub idempotency_key: String,
     pub channel: String,
     pub recipient_enc: Vec<u8>,
+    pub recipient_key: String,
     pub sender: String,
     pub template: String,
+    pub params: Value,
     pub payload: Value,
     pub state: String,
     pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub lease_until: Option<DateTime<Utc>>,
     pub provider_message_id: Option<String>,
     pub last_error: String,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The trace of the request that accepted the message.
     pub traceparent: String,
@@ -173,15 +178,17 @@ impl Outbox {
     }
 
     pub async fn by_key(&self, key: &str) -> sqlx::Result<Option<MessageRow>> {
-        sqlx::query_as("SELECT * FROM outbox WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
+        sqlx::query_as!(
+            MessageRow,
+            "SELECT * FROM outbox WHERE idempotency_key = $1",
+            key
+        )
+        .fetch_optional(&self.pool)
             .await
     }
 
     pub async fn by_id(&self, id: Uuid) -> sqlx::Result<Option<MessageRow>> {
-        sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
-            .bind(id)
+        sqlx::query_as!(MessageRow, "SELECT * FROM outbox WHERE id = $1", id)
             .fetch_optional(&self.pool)
             .await
     }
@@ -198,8 +205,8 @@ impl Outbox {
         // `limit` heads, so with thousands of replies queued a claim costs what it costs
         // with ten; taking every recipient's head in one pass over the queue cost 1.2 ms per
         // claim under a crowd and grew with the queue.
-        let heads: Vec<Uuid> = sqlx::query_scalar(
-            "WITH RECURSIVE walk AS (
+        let heads: Vec<Uuid> = sqlx::query_scalar!(
+            r#"WITH RECURSIVE walk AS (
                 (SELECT id, next_attempt_at, recipient_key, lease_until FROM outbox
                  WHERE state = 'QUEUED' AND next_attempt_at <= $1
                  ORDER BY next_attempt_at, id LIMIT 1)
@@ -215,27 +222,31 @@ impl Outbox {
                AND w.id = (SELECT p.id FROM outbox p
                            WHERE p.recipient_key = w.recipient_key AND p.state = 'QUEUED'
                            ORDER BY p.id LIMIT 1)
-             LIMIT $2",
+             LIMIT $2"#,
+            now,
+            limit
         )
-        .bind(now)
-        .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
         if heads.is_empty() {
             return Ok(Vec::new());
         }
         // The lease: a head another worker leased meanwhile fails the condition, which
         // PostgreSQL checks again on the row's latest version, and is left to that worker.
-        sqlx::query_as(
+        sqlx::query_as!(
+            MessageRow,
             "UPDATE outbox AS m SET lease_until = $2, attempts = m.attempts + 1, updated_at = $1
              FROM UNNEST($3::uuid[]) AS h(id)
              WHERE m.id = h.id AND m.state = 'QUEUED'
                AND (m.lease_until IS NULL OR m.lease_until <= $1)
              RETURNING m.*",
+            now,
+            now + Duration::seconds(LEASE_SECONDS),
+            &heads
         )
-        .bind(now)
-        .bind(now + Duration::seconds(LEASE_SECONDS))
-        .bind(&heads)
         .fetch_all(&self.pool)
         .await
     }
@@ -247,7 +258,7 @@ impl Outbox {
         if marks.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "WITH o AS (
                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[],
                     $5::timestamptz[]) AS o(id, state, provider_id, error, next)),
@@ -265,18 +276,16 @@ impl Outbox {
                 FROM o WHERE m.id = o.id AND m.state = 'QUEUED')
              INSERT INTO delivery_events (message_id, state, detail, at)
              SELECT id, state, error, $6 FROM o",
-        )
-        .bind(marks.iter().map(|m| m.id).collect::<Vec<_>>())
-        .bind(marks.iter().map(|m| m.state).collect::<Vec<_>>())
-        .bind(
+            &marks.iter().map(|m| m.id).collect::<Vec<_>>(),
+            marks.iter().map(|m| m.state).collect::<Vec<_>>() as _,
             marks
                 .iter()
                 .map(|m| m.provider_id.as_deref())
-                .collect::<Vec<_>>(),
+                .collect::<Vec<_>>() as _,
+            marks.iter().map(|m| m.error.as_str()).collect::<Vec<_>>() as _,
+            marks.iter().map(|m| m.next).collect::<Vec<_>>() as _,
+            self.now()
         )
-        .bind(marks.iter().map(|m| m.error.as_str()).collect::<Vec<_>>())
-        .bind(marks.iter().map(|m| m.next).collect::<Vec<_>>())
-        .bind(self.now())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -291,9 +300,12 @@ impl Outbox {
     ) -> sqlx::Result<Option<MessageRow>> {
         let now = self.now();
         let Some(row): Option<MessageRow> =
-            sqlx::query_as("SELECT * FROM outbox WHERE provider_message_id = $1 FOR UPDATE")
-                .bind(provider_id)
-                .fetch_optional(&self.pool)
+            sqlx::query_as!(
+                MessageRow,
+                "SELECT * FROM outbox WHERE provider_message_id = $1 FOR UPDATE",
+                provider_id
+            )
+            .fetch_optional(&self.pool)
                 .await?
         else {
             return Ok(None);
@@ -304,22 +316,24 @@ impl Outbox {
             rank(state) > rank(&row.state) && row.state != "FAILED"
         };
         if forward {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE outbox SET state = $2, last_error = $3, updated_at = $4 WHERE id = $1",
+                row.id,
+                state,
+                error,
+                now
             )
-            .bind(row.id)
-            .bind(state)
-            .bind(error)
-            .bind(now)
             .execute(&self.pool)
             .await?;
-            sqlx::query("INSERT INTO delivery_events (message_id, state, detail, at) VALUES ($1, $2, $3, $4)")
-                .bind(row.id)
-                .bind(state)
-                .bind(error)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query!(
+                "INSERT INTO delivery_events (message_id, state, detail, at) VALUES ($1, $2, $3, $4)",
+                row.id,
+                state,
+                error,
+                now
+            )
+            .execute(&self.pool)
+            .await?;
         }
         self.by_id(row.id).await
     }
@@ -356,7 +370,8 @@ impl Write for Accepts {
     }
 
     async fn together(&self, rows: &[NewRow]) -> sqlx::Result<Vec<Option<MessageRow>>> {
-        let inserted: Vec<MessageRow> = sqlx::query_as(
+        let inserted: Vec<MessageRow> = sqlx::query_as!(
+            MessageRow,
             "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
                 template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
              SELECT id, key, channel, recipient_enc, recipient_key, sender, template, params,
@@ -367,45 +382,31 @@ impl Write for Accepts {
                      payload, at, traceparent)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING *",
-        )
-        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(
+            &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
             rows.iter()
                 .map(|r| r.message.idempotency_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
+                .collect::<Vec<_>>() as _,
             rows.iter()
                 .map(|r| r.message.channel.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
+                .collect::<Vec<_>>() as _,
             rows.iter()
                 .map(|r| r.recipient_enc.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
+                .collect::<Vec<_>>() as _,
             rows.iter()
                 .map(|r| r.recipient_key.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
+                .collect::<Vec<_>>() as _,
             rows.iter()
                 .map(|r| r.message.sender.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
+                .collect::<Vec<_>>() as _,
             rows.iter()
                 .map(|r| r.message.template.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| &r.params).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| &r.payload).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
-        .bind(
+                .collect::<Vec<_>>() as _,
+            rows.iter().map(|r| &r.params).collect::<Vec<_>>() as _,
+            rows.iter().map(|r| &r.payload).collect::<Vec<_>>() as _,
+            &rows.iter().map(|r| r.at).collect::<Vec<_>>(),
             rows.iter()
                 .map(|r| r.traceparent.as_str())
-                .collect::<Vec<_>>(),
+                .collect::<Vec<_>>() as _
         )
         .fetch_all(&self.0)
         .await?;
