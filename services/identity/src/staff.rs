@@ -26,6 +26,7 @@ pub struct StaffRow {
     pub active: bool,
     pub failed_logins: i32,
     pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 impl StaffRow {
@@ -190,20 +191,21 @@ impl StaffStore {
             .await
             .map_err(|e| CreateError::Db(sqlx::Error::Protocol(format!("hashing: {e}"))))?;
         let mut tx = self.pool.begin().await.map_err(CreateError::Db)?;
-        let row: Option<StaffRow> = sqlx::query_as(
+        let row: Option<StaffRow> = sqlx::query_as!(
+            StaffRow,
             "INSERT INTO staff (id, username, display_name, password_hash, role, office_code,
                 created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (username) DO NOTHING
              RETURNING *",
+            Uuid::now_v7(),
+            &s.username,
+            &s.display_name,
+            hash,
+            s.role.code(),
+            &s.office_code,
+            now
         )
-        .bind(Uuid::now_v7())
-        .bind(&s.username)
-        .bind(&s.display_name)
-        .bind(hash)
-        .bind(s.role.code())
-        .bind(&s.office_code)
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .map_err(CreateError::Db)?;
@@ -245,12 +247,14 @@ impl StaffStore {
         now: DateTime<Utc>,
     ) -> Result<StaffRow, LoginError> {
         let username = username.trim().to_lowercase();
-        let row: Option<StaffRow> =
-            sqlx::query_as("SELECT * FROM staff WHERE username = $1 AND active")
-                .bind(&username)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(LoginError::Db)?;
+        let row: Option<StaffRow> = sqlx::query_as!(
+            StaffRow,
+            "SELECT * FROM staff WHERE username = $1 AND active",
+            &username
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(LoginError::Db)?;
         let hash = row
             .as_ref()
             .map_or_else(|| decoy_hash().to_owned(), |r| r.password_hash.clone());
@@ -270,30 +274,32 @@ impl StaffStore {
             return Err(LoginError::Locked(until));
         }
         if good {
-            sqlx::query("UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                .bind(row.id)
-                .execute(&self.pool)
-                .await
-                .map_err(LoginError::Db)?;
+            sqlx::query!(
+                "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+                row.id
+            )
+            .execute(&self.pool)
+            .await
+            .map_err(LoginError::Db)?;
             return Ok(row);
         }
-        let (failed, locked): (i32, Option<DateTime<Utc>>) = sqlx::query_as(
+        let (failed, locked): (i32, Option<DateTime<Utc>>) = sqlx::query!(
             "UPDATE staff SET failed_logins = failed_logins + 1,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE NULL END
+                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3::timestamptz ELSE NULL END
              WHERE id = $1 RETURNING failed_logins, locked_until",
+            row.id,
+            MAX_FAILED_LOGINS,
+            now + Duration::minutes(LOCK_MINUTES)
         )
-        .bind(row.id)
-        .bind(MAX_FAILED_LOGINS)
-        .bind(now + Duration::minutes(LOCK_MINUTES))
         .fetch_one(&self.pool)
         .await
+        .map(|r| (r.failed_logins, r.locked_until))
         .map_err(LoginError::Db)?;
         if failed >= MAX_FAILED_LOGINS
             && let Some(until) = locked
         {
             // The count starts again after the lock.
-            sqlx::query("UPDATE staff SET failed_logins = 0 WHERE id = $1")
-                .bind(row.id)
+            sqlx::query!("UPDATE staff SET failed_logins = 0 WHERE id = $1", row.id)
                 .execute(&self.pool)
                 .await
                 .map_err(LoginError::Db)?;
@@ -311,20 +317,24 @@ impl StaffStore {
         now: DateTime<Utc>,
     ) -> sqlx::Result<Option<StaffRow>> {
         let mut tx = self.pool.begin().await?;
-        let before: Option<StaffRow> =
-            sqlx::query_as("SELECT * FROM staff WHERE username = $1 FOR UPDATE")
-                .bind(username.trim().to_lowercase())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let before: Option<StaffRow> = sqlx::query_as!(
+            StaffRow,
+            "SELECT * FROM staff WHERE username = $1 FOR UPDATE",
+            username.trim().to_lowercase()
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(before) = before else {
             return Ok(None);
         };
-        let row: StaffRow =
-            sqlx::query_as("UPDATE staff SET active = $2 WHERE id = $1 RETURNING *")
-                .bind(before.id)
-                .bind(active)
-                .fetch_one(&mut *tx)
-                .await?;
+        let row: StaffRow = sqlx::query_as!(
+            StaffRow,
+            "UPDATE staff SET active = $2 WHERE id = $1 RETURNING *",
+            before.id,
+            active
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         audit::record(
             &mut *tx,
             audit::Action {
@@ -348,25 +358,29 @@ impl StaffStore {
 
     /// The ids of disabled accounts.
     pub async fn disabled_ids(&self) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar("SELECT id::text FROM staff WHERE NOT active")
+        sqlx::query_scalar!(r#"SELECT id::text AS "id!" FROM staff WHERE NOT active"#)
             .fetch_all(&self.pool)
             .await
     }
 
     /// The account `username`, active or not.
     pub async fn get(&self, username: &str) -> sqlx::Result<Option<StaffRow>> {
-        sqlx::query_as("SELECT * FROM staff WHERE username = $1")
-            .bind(username.trim().to_lowercase())
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_as!(
+            StaffRow,
+            "SELECT * FROM staff WHERE username = $1",
+            username.trim().to_lowercase()
+        )
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// Accounts of one office, or all with `office` empty.
     pub async fn list(&self, office: &str) -> sqlx::Result<Vec<StaffRow>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            StaffRow,
             "SELECT * FROM staff WHERE $1 = '' OR office_code = $1 ORDER BY office_code, username",
+            office
         )
-        .bind(office)
         .fetch_all(&self.pool)
         .await
     }

@@ -4,7 +4,7 @@ use crate::nik::Nik;
 use crate::person::name_key;
 use antrean_platform::pii::Pii;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -54,17 +54,17 @@ impl Store {
     /// No-show records and blocks stay: they name only the pseudonymous person key.
     pub async fn forget(&self, applicants: &[Uuid], contacts: &[Uuid]) -> sqlx::Result<(u32, u32)> {
         let mut tx = self.pool.begin().await?;
-        let a = sqlx::query("DELETE FROM applicants WHERE id = ANY($1)")
-            .bind(applicants)
+        let a = sqlx::query!("DELETE FROM applicants WHERE id = ANY($1)", applicants)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query("DELETE FROM verifications WHERE contact_id = ANY($1)")
-            .bind(contacts)
-            .execute(&mut *tx)
-            .await?;
-        let c = sqlx::query("DELETE FROM contacts WHERE id = ANY($1)")
-            .bind(contacts)
+        sqlx::query!(
+            "DELETE FROM verifications WHERE contact_id = ANY($1)",
+            contacts
+        )
+        .execute(&mut *tx)
+        .await?;
+        let c = sqlx::query!("DELETE FROM contacts WHERE id = ANY($1)", contacts)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -96,50 +96,41 @@ impl Store {
         email: Option<&str>,
         whatsapp_user_id: Option<&str>,
     ) -> sqlx::Result<Uuid> {
-        sqlx::query_scalar(
-            "INSERT INTO contacts (id, phone_hash, phone_enc, phone_masked, email_enc, whatsapp_user_id)
+        sqlx::query_scalar!("INSERT INTO contacts (id, phone_hash, phone_enc, phone_masked, email_enc, whatsapp_user_id)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (phone_hash) DO UPDATE SET
                 email_enc = COALESCE(EXCLUDED.email_enc, contacts.email_enc),
                 whatsapp_user_id = COALESCE(EXCLUDED.whatsapp_user_id, contacts.whatsapp_user_id),
                 updated_at = now()
-             RETURNING id",
-        )
-        .bind(Uuid::now_v7())
-        .bind(self.pii.blind("phone", phone))
-        .bind(self.pii.encrypt(phone))
-        .bind(antrean_platform::phone::mask(phone))
-        .bind(email.map(|e| self.pii.encrypt(e)))
-        .bind(whatsapp_user_id)
+             RETURNING id", Uuid::now_v7(), self.pii.blind("phone", phone), self.pii.encrypt(phone), antrean_platform::phone::mask(phone), email.map(|e| self.pii.encrypt(e)), whatsapp_user_id)
         .fetch_one(&self.pool)
         .await
     }
 
     pub async fn find_contact(&self, phone: &str) -> sqlx::Result<Option<Uuid>> {
-        sqlx::query_scalar("SELECT id FROM contacts WHERE phone_hash = $1")
-            .bind(self.pii.blind("phone", phone))
-            .fetch_optional(&self.pool)
-            .await
+        sqlx::query_scalar!(
+            "SELECT id FROM contacts WHERE phone_hash = $1",
+            self.pii.blind("phone", phone)
+        )
+        .fetch_optional(&self.pool)
+        .await
     }
 
     /// A contact with phone and e-mail decrypted.
     pub async fn get_contact(&self, id: Uuid) -> anyhow::Result<Option<StoredContact>> {
-        let Some(r) = sqlx::query(
-            "SELECT phone_enc, phone_masked, email_enc, whatsapp_user_id FROM contacts WHERE id = $1",
-        )
-        .bind(id)
+        let Some(r) = sqlx::query!("SELECT phone_enc, phone_masked, email_enc, whatsapp_user_id FROM contacts WHERE id = $1", id)
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let email: Option<Vec<u8>> = r.get("email_enc");
+        let email: Option<Vec<u8>> = r.email_enc;
         Ok(Some(StoredContact {
             id,
-            phone: Some(self.pii.decrypt(r.get::<&[u8], _>("phone_enc"))?),
-            phone_masked: r.get("phone_masked"),
+            phone: Some(self.pii.decrypt(&r.phone_enc)?),
+            phone_masked: r.phone_masked,
             email: email.map(|e| self.pii.decrypt(&e)).transpose()?,
-            whatsapp_user_id: r.get("whatsapp_user_id"),
+            whatsapp_user_id: r.whatsapp_user_id,
         }))
     }
 
@@ -160,29 +151,30 @@ impl Store {
             ),
         };
         let person_key = self.person_key(a);
-        let (id, blocked_until): (Uuid, Option<DateTime<Utc>>) = sqlx::query_as(
-            "WITH stored AS (
+        let stored = sqlx::query!(
+            r#"WITH stored AS (
                 INSERT INTO applicants (id, identity_hash, person_key, nik_enc, nik_masked, name,
                                         birth_date)
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                 ON CONFLICT (identity_hash) DO UPDATE SET name = EXCLUDED.name
                 RETURNING id)
              SELECT id, (SELECT max(blocked_until) FROM blocks
-                         WHERE person_key = $3 AND blocked_until > $8)
-               FROM stored",
+                         WHERE person_key = $3 AND blocked_until > $8) AS blocked_until
+               FROM stored"#,
+            Uuid::now_v7(),
+            identity,
+            &person_key,
+            a.nik.as_ref().map(|n| self.pii.encrypt(n.as_str())),
+            a.nik.as_ref().map(Nik::masked),
+            &a.name,
+            a.birth_date,
+            now
         )
-        .bind(Uuid::now_v7())
-        .bind(identity)
-        .bind(&person_key)
-        .bind(a.nik.as_ref().map(|n| self.pii.encrypt(n.as_str())))
-        .bind(a.nik.as_ref().map(Nik::masked))
-        .bind(&a.name)
-        .bind(a.birth_date)
-        .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        let blocked_until = stored.blocked_until;
         let stored = StoredApplicant {
-            id,
+            id: stored.id,
             person_key,
             name: a.name.clone(),
             birth_date: a.birth_date,
@@ -192,18 +184,18 @@ impl Store {
     }
 
     pub async fn get_applicant(&self, id: Uuid) -> sqlx::Result<Option<StoredApplicant>> {
-        let r = sqlx::query(
+        let r = sqlx::query!(
             "SELECT id, person_key, name, birth_date, nik_masked FROM applicants WHERE id = $1",
+            id
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(r.map(|r| StoredApplicant {
-            id: r.get("id"),
-            person_key: r.get("person_key"),
-            name: r.get("name"),
-            birth_date: r.get("birth_date"),
-            nik_masked: r.get("nik_masked"),
+            id: r.id,
+            person_key: r.person_key,
+            name: r.name,
+            birth_date: r.birth_date,
+            nik_masked: r.nik_masked,
         }))
     }
 
@@ -216,16 +208,18 @@ impl Store {
         rule: PenaltyRule,
     ) -> sqlx::Result<PenaltyState> {
         let since = today - Duration::days(i64::from(rule.window_days));
-        let (recent, blocked_until): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM no_shows WHERE person_key = $1 AND date > $2),
+        let state = sqlx::query!(
+            r#"SELECT (SELECT count(*) FROM no_shows WHERE person_key = $1 AND date > $2)
+                        AS "recent!",
                     (SELECT max(blocked_until) FROM blocks
-                     WHERE person_key = $1 AND blocked_until > $3)",
+                     WHERE person_key = $1 AND blocked_until > $3) AS blocked_until"#,
+            person_key,
+            since,
+            now
         )
-        .bind(person_key)
-        .bind(since)
-        .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        let (recent, blocked_until) = (state.recent, state.blocked_until);
         Ok(PenaltyState {
             recent_no_shows: recent as u32,
             blocked_until,
@@ -242,34 +236,34 @@ impl Store {
         today: NaiveDate,
         rule: PenaltyRule,
     ) -> sqlx::Result<PenaltyState> {
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "INSERT INTO no_shows (person_key, booking_id, date, recorded_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            person_key,
+            booking_id,
+            date,
+            now
         )
-        .bind(person_key)
-        .bind(booking_id)
-        .bind(date)
-        .bind(now)
         .execute(&self.pool)
         .await?
         .rows_affected();
         let state = self.penalty(person_key, now, today, rule).await?;
         if inserted == 1 && state.recent_no_shows >= rule.limit {
             let until = now + Duration::days(i64::from(rule.block_days));
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO blocks (person_key, blocked_until, reason, updated_at)
                  VALUES ($1, $2, $3, $4)
                  ON CONFLICT (person_key) DO UPDATE SET
                     blocked_until = GREATEST(blocks.blocked_until, EXCLUDED.blocked_until),
                     reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at",
+                person_key,
+                until,
+                format!(
+                    "{} kali tidak hadir dalam {} hari",
+                    state.recent_no_shows, rule.window_days
+                ),
+                now
             )
-            .bind(person_key)
-            .bind(until)
-            .bind(format!(
-                "{} kali tidak hadir dalam {} hari",
-                state.recent_no_shows, rule.window_days
-            ))
-            .bind(now)
             .execute(&self.pool)
             .await?;
             return self.penalty(person_key, now, today, rule).await;

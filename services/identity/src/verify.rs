@@ -11,7 +11,7 @@ use antrean_platform::pii::Pii;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// How long a code works.
@@ -86,27 +86,27 @@ impl Verifications {
     ) -> sqlx::Result<Started> {
         // Verifications older than a day serve nothing (their codes and tokens lapsed): each
         // new one erases a few, with any e-mail they kept, so the table stays small.
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM verifications WHERE id IN (
                 SELECT id FROM verifications WHERE created_at < $1 LIMIT 100)",
+            now - Duration::days(1)
         )
-        .bind(now - Duration::days(1))
         .execute(&self.pool)
         .await?;
         let id = Uuid::now_v7();
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
         let expires_at = now + Duration::minutes(CODE_MINUTES);
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO verifications (id, contact_id, email_enc, code_hash, code_expires_at,
                 created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            id,
+            contact_id,
+            email.map(|e| self.pii.encrypt(e)),
+            self.code_hash(id, &code),
+            expires_at,
+            now
         )
-        .bind(id)
-        .bind(contact_id)
-        .bind(email.map(|e| self.pii.encrypt(e)))
-        .bind(self.code_hash(id, &code))
-        .bind(expires_at)
-        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(Started {
@@ -125,21 +125,21 @@ impl Verifications {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Result<Proof, ConfirmError>> {
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query!(
             "SELECT v.contact_id, v.email_enc, v.code_hash, v.wrong_attempts, v.state,
                     v.code_expires_at, v.token_expires_at, c.phone_masked
              FROM verifications v JOIN contacts c ON c.id = v.contact_id
              WHERE v.id = $1 FOR UPDATE OF v",
+            id
         )
-        .bind(id)
         .fetch_optional(&mut *tx)
         .await?
         else {
             return Ok(Err(ConfirmError::NotFound));
         };
-        let state: &str = row.get("state");
-        let code_expires: DateTime<Utc> = row.get("code_expires_at");
-        let token_expires: Option<DateTime<Utc>> = row.get("token_expires_at");
+        let state: &str = &row.state;
+        let code_expires: DateTime<Utc> = row.code_expires_at;
+        let token_expires: Option<DateTime<Utc>> = row.token_expires_at;
         match state {
             "ENDED" => return Ok(Err(ConfirmError::Ended)),
             // A confirmed verification takes its code again while its token would live.
@@ -149,20 +149,20 @@ impl Verifications {
             "PENDING" if code_expires <= now => return Ok(Err(ConfirmError::Expired)),
             _ => {}
         }
-        let stored: Vec<u8> = row.get("code_hash");
+        let stored: Vec<u8> = row.code_hash;
         // Both sides are keyed hashes of equal length; comparing them leaks nothing usable.
         if stored != self.code_hash(id, code) {
-            let wrong: i32 = row.get::<i32, _>("wrong_attempts") + 1;
+            let wrong: i32 = row.wrong_attempts + 1;
             let ended = wrong >= MAX_WRONG;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE verifications SET wrong_attempts = $2,
                     state = CASE WHEN $3 THEN 'ENDED' ELSE state END,
                     token_hash = CASE WHEN $3 THEN NULL ELSE token_hash END
                  WHERE id = $1",
+                id,
+                wrong,
+                ended
             )
-            .bind(id)
-            .bind(wrong)
-            .bind(ended)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -174,37 +174,39 @@ impl Verifications {
                 }
             }));
         }
-        let contact_id: Uuid = row.get("contact_id");
-        let email: Option<Vec<u8>> = row.get("email_enc");
+        let contact_id: Uuid = row.contact_id;
+        let email: Option<Vec<u8>> = row.email_enc;
         let token = hex::encode(rand::rng().random::<[u8; 32]>());
         let expires_at = if state == "CONFIRMED" {
             token_expires.unwrap_or(now)
         } else {
             now + Duration::minutes(TOKEN_MINUTES)
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE verifications SET state = 'CONFIRMED', token_hash = $2, token_expires_at = $3
              WHERE id = $1",
+            id,
+            token_hash(&token),
+            expires_at
         )
-        .bind(id)
-        .bind(token_hash(&token))
-        .bind(expires_at)
         .execute(&mut *tx)
         .await?;
         if let Some(email) = email {
             // The code went to this address too: it is now the contact's e-mail.
-            sqlx::query("UPDATE contacts SET email_enc = $2, updated_at = now() WHERE id = $1")
-                .bind(contact_id)
-                .bind(email)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE contacts SET email_enc = $2, updated_at = now() WHERE id = $1",
+                contact_id,
+                email
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(Ok(Proof {
             token,
             expires_at,
             contact_id,
-            phone_masked: row.get("phone_masked"),
+            phone_masked: row.phone_masked,
         }))
     }
 
@@ -218,23 +220,23 @@ impl Verifications {
         if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query!(
             "SELECT c.id, c.phone_enc, c.phone_masked, c.email_enc
              FROM verifications v JOIN contacts c ON c.id = v.contact_id
              WHERE v.token_hash = $1 AND v.state = 'CONFIRMED' AND v.token_expires_at > $2",
+            token_hash(&token.to_ascii_lowercase()),
+            now
         )
-        .bind(token_hash(&token.to_ascii_lowercase()))
-        .bind(now)
         .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
         };
-        let email: Option<Vec<u8>> = row.get("email_enc");
+        let email: Option<Vec<u8>> = row.email_enc;
         Ok(Some(ProvenContact {
-            contact_id: row.get("id"),
-            phone: self.pii.decrypt(row.get::<&[u8], _>("phone_enc"))?,
-            phone_masked: row.get("phone_masked"),
+            contact_id: row.id,
+            phone: self.pii.decrypt(&row.phone_enc)?,
+            phone_masked: row.phone_masked,
             email: email.map(|e| self.pii.decrypt(&e)).transpose()?,
         }))
     }

@@ -184,7 +184,7 @@ impl Outbox {
             key
         )
         .fetch_optional(&self.pool)
-            .await
+        .await
     }
 
     pub async fn by_id(&self, id: Uuid) -> sqlx::Result<Option<MessageRow>> {
@@ -299,14 +299,13 @@ impl Outbox {
         error: &str,
     ) -> sqlx::Result<Option<MessageRow>> {
         let now = self.now();
-        let Some(row): Option<MessageRow> =
-            sqlx::query_as!(
-                MessageRow,
-                "SELECT * FROM outbox WHERE provider_message_id = $1 FOR UPDATE",
-                provider_id
-            )
-            .fetch_optional(&self.pool)
-                .await?
+        let Some(row): Option<MessageRow> = sqlx::query_as!(
+            MessageRow,
+            "SELECT * FROM outbox WHERE provider_message_id = $1 FOR UPDATE",
+            provider_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
