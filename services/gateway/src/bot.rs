@@ -265,14 +265,14 @@ async fn run(
         Command::Feedback(text) => match office {
             None => office_only("mengirim apresiasi atau pengaduan"),
             Some(o) => {
-                sqlx::query(
+                sqlx::query!(
                     "INSERT INTO feedback (office_code, wamid, text_enc, received_at)
                      VALUES ($1, $2, $3, $4) ON CONFLICT (wamid) DO NOTHING",
+                    &o.code,
+                    &m.wamid,
+                    app.pii.encrypt(&text),
+                    app.clock.now()
                 )
-                .bind(&o.code)
-                .bind(&m.wamid)
-                .bind(app.pii.encrypt(&text))
-                .bind(app.clock.now())
                 .execute(&app.pool)
                 .await
                 .map_err(|e| status::unavailable("feedback", e))?;
@@ -427,17 +427,17 @@ async fn book(
         .unwrap_or_else(|| app.clock.now());
     let booking_id =
         Uuid::parse_str(&b.booking_id).map_err(|e| status::internal("booking id", e))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO conversations (sender_key, office_code, booking_id, expires_at, updated_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (sender_key, office_code) DO UPDATE SET booking_id = EXCLUDED.booking_id,
             expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at",
+        &m.sender_key,
+        &o.code,
+        booking_id,
+        expires,
+        app.clock.now()
     )
-    .bind(&m.sender_key)
-    .bind(&o.code)
-    .bind(booking_id)
-    .bind(expires)
-    .bind(app.clock.now())
     .execute(&app.pool)
     .await
     .map_err(|e| status::unavailable("conversation", e))?;
@@ -582,11 +582,11 @@ async fn offered_booking(app: &App, m: &Incoming, o: &pb::Office) -> Result<Opti
 }
 
 async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<Reply, Status> {
-    let pending: Option<Uuid> = sqlx::query_scalar(
+    let pending: Option<Uuid> = sqlx::query_scalar!(
         "SELECT booking_id FROM conversations WHERE sender_key = $1 AND office_code = $2",
+        &m.sender_key,
+        &o.code
     )
-    .bind(&m.sender_key)
-    .bind(&o.code)
     .fetch_optional(&app.pool)
     .await
     .map_err(|e| status::unavailable("conversation", e))?;
@@ -644,12 +644,14 @@ fn booking_date(b: &pb::Booking) -> String {
 }
 
 async fn forget(app: &App, m: &Incoming, o: &pb::Office) -> Result<(), Status> {
-    sqlx::query("DELETE FROM conversations WHERE sender_key = $1 AND office_code = $2")
-        .bind(&m.sender_key)
-        .bind(&o.code)
-        .execute(&app.pool)
-        .await
-        .map_err(|e| status::unavailable("conversation", e))?;
+    sqlx::query!(
+        "DELETE FROM conversations WHERE sender_key = $1 AND office_code = $2",
+        &m.sender_key,
+        &o.code
+    )
+    .execute(&app.pool)
+    .await
+    .map_err(|e| status::unavailable("conversation", e))?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::bot::{self, Incoming};
 use antrean_proto::v1 as pb;
 use chrono::Duration;
 use serde_json::Value;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -68,21 +68,34 @@ const ERASE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// updates, rejected webhooks, feedback and conversations. Answers how many rows went.
 pub async fn erase_old(app: &App) -> anyhow::Result<u64> {
     let cutoff = app.clock.now() - Duration::days(i64::from(app.config.retention_days));
-    let mut gone = 0;
-    for sql in [
-        "DELETE FROM inbound_messages WHERE received_at < $1 AND state <> 'PENDING'",
-        "DELETE FROM status_updates WHERE received_at < $1 AND state = 'DONE'",
-        "DELETE FROM rejected_webhooks WHERE received_at < $1",
-        "DELETE FROM feedback WHERE received_at < $1",
-        "DELETE FROM conversations WHERE expires_at < $1",
-    ] {
-        gone += sqlx::query(sql)
-            .bind(cutoff)
-            .execute(&app.pool)
-            .await?
-            .rows_affected();
-    }
-    Ok(gone)
+    let pool = &app.pool;
+    let results = [
+        sqlx::query!(
+            "DELETE FROM inbound_messages WHERE received_at < $1 AND state <> 'PENDING'",
+            cutoff
+        )
+        .execute(pool)
+        .await?,
+        sqlx::query!(
+            "DELETE FROM status_updates WHERE received_at < $1 AND state = 'DONE'",
+            cutoff
+        )
+        .execute(pool)
+        .await?,
+        sqlx::query!(
+            "DELETE FROM rejected_webhooks WHERE received_at < $1",
+            cutoff
+        )
+        .execute(pool)
+        .await?,
+        sqlx::query!("DELETE FROM feedback WHERE received_at < $1", cutoff)
+            .execute(pool)
+            .await?,
+        sqlx::query!("DELETE FROM conversations WHERE expires_at < $1", cutoff)
+            .execute(pool)
+            .await?,
+    ];
+    Ok(results.iter().map(|r| r.rows_affected()).sum())
 }
 
 /// One round over messages and statuses; answers how many it handled.
@@ -98,8 +111,8 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     // 40,000 pending; taking every sender's head first and sorting them cost 87 ms with
     // 40,000 pending, and a correlated NOT EXISTS could be planned as every pending row
     // against every other.
-    let heads: Vec<String> = sqlx::query_scalar(
-        "WITH RECURSIVE walk AS (
+    let heads: Vec<String> = sqlx::query_scalar!(
+        r#"WITH RECURSIVE walk AS (
             (SELECT sent_at, received_at, wamid, sender_key, next_attempt_at, lease_until
              FROM inbound_messages WHERE state = 'PENDING'
              ORDER BY sent_at, received_at, wamid LIMIT 1)
@@ -111,15 +124,15 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
                   AND (sent_at, received_at, wamid) > (w.sent_at, w.received_at, w.wamid)
                 ORDER BY sent_at, received_at, wamid LIMIT 1) n
          )
-         SELECT w.wamid FROM walk w
+         SELECT w.wamid AS "wamid!" FROM walk w
          WHERE w.next_attempt_at <= $1 AND (w.lease_until IS NULL OR w.lease_until <= $1)
            AND w.wamid = (SELECT p.wamid FROM inbound_messages p
                           WHERE p.sender_key = w.sender_key AND p.state = 'PENDING'
                           ORDER BY p.sent_at, p.received_at, p.wamid LIMIT 1)
-         LIMIT $2",
+         LIMIT $2"#,
+        now,
+        app.config.workers
     )
-    .bind(now)
-    .bind(app.config.workers)
     .fetch_all(&app.pool)
     .await?;
     if heads.is_empty() {
@@ -132,17 +145,12 @@ pub async fn round(app: &App) -> anyhow::Result<usize> {
     // `wamid = ANY(..) AND state = 'PENDING'` PostgreSQL also scanned the whole partial index
     // of pending messages (dead entries included) to AND it with the key lookups, 2.5-7 ms
     // per claim under a crowd instead of 0.2.
-    let claimed: Vec<Claimed> = sqlx::query_as(
-        "UPDATE inbound_messages AS m SET lease_until = $2, attempts = m.attempts + 1
+    let claimed: Vec<Claimed> = sqlx::query_as!(Claimed, "UPDATE inbound_messages AS m SET lease_until = $2, attempts = m.attempts + 1
          FROM UNNEST($3::text[]) AS h(wamid)
          WHERE m.wamid = h.wamid AND m.state = 'PENDING'
            AND (m.lease_until IS NULL OR m.lease_until <= $1)
          RETURNING m.received_at, m.wamid, m.phone_number_id, m.sender_key, m.sender_enc, m.content_enc,
-                   m.attempts, m.traceparent",
-    )
-    .bind(now)
-    .bind(now + Duration::seconds(LEASE_SECONDS))
-    .bind(&heads)
+                   m.attempts, m.traceparent", now, now + Duration::seconds(LEASE_SECONDS), &heads)
     .fetch_all(&app.pool)
     .await?;
     let n = claimed.len();
@@ -203,7 +211,7 @@ async fn finish_all(pool: &sqlx::PgPool, outcomes: &[Outcome]) {
         [o] => return finish(pool, &o.wamid, o.state, &o.error, o.next).await,
         _ => {}
     }
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "UPDATE inbound_messages AS m SET state = o.state, last_error = o.error,
             lease_until = NULL, next_attempt_at = COALESCE(o.next, m.next_attempt_at),
             sender_enc = CASE WHEN o.state = 'DONE' THEN ''::bytea ELSE m.sender_enc END,
@@ -211,21 +219,17 @@ async fn finish_all(pool: &sqlx::PgPool, outcomes: &[Outcome]) {
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])
               AS o(wamid, state, error, next)
          WHERE m.wamid = o.wamid",
-    )
-    .bind(
         outcomes
             .iter()
             .map(|o| o.wamid.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(outcomes.iter().map(|o| o.state).collect::<Vec<_>>())
-    .bind(
+            .collect::<Vec<_>>() as _,
+        outcomes.iter().map(|o| o.state).collect::<Vec<_>>() as _,
         outcomes
             .iter()
             .map(|o| o.error.as_str())
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as _,
+        outcomes.iter().map(|o| o.next).collect::<Vec<_>>() as _
     )
-    .bind(outcomes.iter().map(|o| o.next).collect::<Vec<_>>())
     .execute(pool)
     .await;
     if let Err(e) = r {
@@ -271,18 +275,18 @@ async fn finish(
     error: &str,
     next: Option<chrono::DateTime<chrono::Utc>>,
 ) {
-    let r = sqlx::query(
+    let r = sqlx::query!(
         "UPDATE inbound_messages SET state = $2, last_error = $3, lease_until = NULL,
             next_attempt_at = COALESCE($4, next_attempt_at),
             -- Once handled, the sender's number and words go (the row stays, for replays).
             sender_enc = CASE WHEN $2 = 'DONE' THEN ''::bytea ELSE sender_enc END,
             content_enc = CASE WHEN $2 = 'DONE' THEN ''::bytea ELSE content_enc END
          WHERE wamid = $1",
+        wamid,
+        state,
+        error,
+        next
     )
-    .bind(wamid)
-    .bind(state)
-    .bind(error)
-    .bind(next)
     .execute(pool)
     .await;
     if let Err(e) = r {
@@ -293,21 +297,21 @@ async fn finish(
 
 async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
     let mut tx = app.pool.begin().await?;
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT id, wamid, status, error, received_at FROM status_updates
-         WHERE state = 'PENDING' ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED",
+         WHERE state = 'PENDING' ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED"
     )
     .fetch_all(&mut *tx)
     .await?;
     let mut done = Vec::new();
     for r in &rows {
-        let state = match r.get::<&str, _>("status") {
+        let state = match r.status.as_str() {
             "sent" => pb::DeliveryState::Sent,
             "delivered" => pb::DeliveryState::Delivered,
             "read" => pb::DeliveryState::Read,
             "failed" => pb::DeliveryState::Failed,
             _ => {
-                done.push(r.get::<i64, _>("id"));
+                done.push(r.id);
                 continue;
             }
         };
@@ -315,21 +319,21 @@ async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
             .backend
             .notification()
             .record_status(pb::RecordStatusRequest {
-                provider_message_id: r.get("wamid"),
+                provider_message_id: r.wamid.clone(),
                 state: state as i32,
                 at: None,
-                error: r.get("error"),
+                error: r.error.clone(),
             })
             .await;
         match answer {
-            Ok(_) => done.push(r.get("id")),
+            Ok(_) => done.push(r.id),
             // Unknown: the send may not have recorded the Cloud API's id yet (a status can
             // arrive before that commit), so it is tried again; after a minute it is not one
             // of ours (sent from elsewhere on the same number).
             Err(s) if s.code() == tonic::Code::NotFound => {
-                let received: chrono::DateTime<chrono::Utc> = r.get("received_at");
+                let received: chrono::DateTime<chrono::Utc> = r.received_at;
                 if app.clock.now() - received > Duration::seconds(UNKNOWN_STATUS_SECONDS) {
-                    done.push(r.get("id"));
+                    done.push(r.id);
                 }
             }
             Err(s) => {
@@ -338,10 +342,12 @@ async fn forward_statuses(app: &App) -> anyhow::Result<usize> {
             }
         }
     }
-    sqlx::query("UPDATE status_updates SET state = 'DONE' WHERE id = ANY($1)")
-        .bind(&done)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE status_updates SET state = 'DONE' WHERE id = ANY($1)",
+        &done
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(done.len())
 }
@@ -362,15 +368,15 @@ mod tests {
         .unwrap();
         let now: chrono::DateTime<chrono::Utc> = "2026-11-30T03:00:00Z".parse().unwrap();
         for w in ["done", "retry", "failed", "untouched"] {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
                     content_enc, sent_at, received_at, state, attempts, next_attempt_at,
                     lease_until)
                  VALUES ($1, '111', $1, '', '', $2, $2, 'PENDING', 1, $2, $3)",
+                w,
+                now,
+                now + Duration::seconds(LEASE_SECONDS)
             )
-            .bind(w)
-            .bind(now)
-            .bind(now + Duration::seconds(LEASE_SECONDS))
             .execute(&pool)
             .await
             .unwrap();

@@ -229,12 +229,12 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO rejected_webhooks (body_enc, error, received_at) VALUES ($1, $2, $3)",
+                app.pii.encrypt(&String::from_utf8_lossy(body)),
+                e.to_string(),
+                now
             )
-            .bind(app.pii.encrypt(&String::from_utf8_lossy(body)))
-            .bind(e.to_string())
-            .bind(now)
             .execute(&app.pool)
             .await?;
             return Ok(());
@@ -328,7 +328,7 @@ impl Rows {
     /// Stores every row in one statement: all of them or none. A message id already stored
     /// (a redelivery, or twice in these rows) is kept once.
     async fn insert(&self, pool: &PgPool) -> sqlx::Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "WITH m AS (
                 INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
                     content_enc, sent_at, received_at, state, next_attempt_at, traceparent)
@@ -344,21 +344,21 @@ impl Rows {
                 SELECT * FROM UNNEST($9::text[], $10::text[], $11::text[], $12::timestamptz[])
                 ON CONFLICT (wamid, status) DO NOTHING
             )
-            SELECT 1",
+            SELECT 1 AS stored",
+            &self.wamid,
+            &self.phone_number_id,
+            &self.sender_key,
+            &self.sender_enc,
+            &self.content_enc,
+            &self.sent_at,
+            &self.received_at,
+            &self.traceparent,
+            &self.status_wamid,
+            &self.status,
+            &self.status_error,
+            &self.status_received_at
         )
-        .bind(&self.wamid)
-        .bind(&self.phone_number_id)
-        .bind(&self.sender_key)
-        .bind(&self.sender_enc)
-        .bind(&self.content_enc)
-        .bind(&self.sent_at)
-        .bind(&self.received_at)
-        .bind(&self.traceparent)
-        .bind(&self.status_wamid)
-        .bind(&self.status)
-        .bind(&self.status_error)
-        .bind(&self.status_received_at)
-        .execute(pool)
+        .fetch_optional(pool)
         .await
         .map(drop)
     }

@@ -146,16 +146,11 @@ async fn build(
         };
         let start = local_instant(tz, from, NaiveTime::MIN);
         let end = local_instant(tz, to + Duration::days(1), NaiveTime::MIN);
-        let received: Vec<(chrono::DateTime<chrono::Utc>,)> = sqlx::query_as(
-            "SELECT received_at FROM feedback WHERE office_code = $1 AND received_at >= $2 AND received_at < $3",
-        )
-        .bind(&o.code)
-        .bind(start)
-        .bind(end)
+        let received: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar!("SELECT received_at FROM feedback WHERE office_code = $1 AND received_at >= $2 AND received_at < $3", &o.code, start, end)
         .fetch_all(&app.pool)
         .await
         .map_err(|_| "Layanan sedang tidak tersedia. Silakan coba beberapa saat lagi.".to_owned())?;
-        for (at,) in received {
+        for at in received {
             let date = format_date(local_date(tz, at));
             let line = lines.entry((o.code.clone(), date.clone())).or_default();
             line.stats.office_code = o.code.clone();

@@ -164,24 +164,23 @@ pub(super) async fn login(
         .map(|r| r.as_str_name().trim_start_matches("STAFF_ROLE_").to_owned())
         .unwrap_or_default();
     // Expired sessions go as new ones come.
-    let _ = sqlx::query("DELETE FROM staff_sessions WHERE expires_at <= $1")
-        .bind(now)
+    let _ = sqlx::query!("DELETE FROM staff_sessions WHERE expires_at <= $1", now)
         .execute(&app.pool)
         .await;
-    let stored = sqlx::query(
+    let stored = sqlx::query!(
         "INSERT INTO staff_sessions (id, token_enc, csrf, username, display_name, role,
             office_code, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        hex_sha256(&secret),
+        app.pii.encrypt(&staff.access_token),
+        random_hex(16),
+        &staff.username,
+        &staff.display_name,
+        &role,
+        &staff.office_code,
+        now,
+        expires
     )
-    .bind(hex_sha256(&secret))
-    .bind(app.pii.encrypt(&staff.access_token))
-    .bind(random_hex(16))
-    .bind(&staff.username)
-    .bind(&staff.display_name)
-    .bind(&role)
-    .bind(&staff.office_code)
-    .bind(now)
-    .bind(expires)
     .execute(&app.pool)
     .await;
     if let Err(e) = stored {
@@ -204,12 +203,13 @@ pub(super) async fn login(
 
 pub(super) async fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
     let secret = cookie_value(headers)?;
-    sqlx::query_as(
+    sqlx::query_as!(
+        Session,
         "SELECT token_enc, csrf, display_name, role, office_code FROM staff_sessions
          WHERE id = $1 AND expires_at > $2",
+        hex_sha256(&secret),
+        app.clock.now()
     )
-    .bind(hex_sha256(&secret))
-    .bind(app.clock.now())
     .fetch_optional(&app.pool)
     .await
     .ok()
@@ -260,10 +260,12 @@ pub(super) async fn logout(
             &s.csrf,
         )
     {
-        let _ = sqlx::query("DELETE FROM staff_sessions WHERE id = $1")
-            .bind(hex_sha256(&secret))
-            .execute(&app.pool)
-            .await;
+        let _ = sqlx::query!(
+            "DELETE FROM staff_sessions WHERE id = $1",
+            hex_sha256(&secret)
+        )
+        .execute(&app.pool)
+        .await;
     }
     let mut r = to_login();
     r.headers_mut().insert(
