@@ -11,8 +11,8 @@ use crate::counters::HoldRecord;
 use crate::office::{Office, SessionHours};
 use antrean_platform::actor::Actor;
 use antrean_platform::domain::SessionOfDay;
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool, Row};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
 
 /// Where a hold is in its life, in the ledger (`holds.state`) and in Redis (one letter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,35 +143,35 @@ pub struct DayPlan {
 }
 
 pub async fn load_offices(pool: &PgPool) -> sqlx::Result<Vec<Office>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT code, name, city, timezone, address, wa_display_number, wa_phone_number_id,
                 pagi_start, pagi_end, siang_start, siang_end, pagi_capacity, siang_capacity
-         FROM offices ORDER BY code",
+         FROM offices ORDER BY code"
     )
     .fetch_all(pool)
     .await?;
     rows.into_iter()
         .map(|r| {
-            let tz_name: String = r.get("timezone");
+            let tz_name: String = r.timezone;
             Ok(Office {
-                code: r.get("code"),
-                name: r.get("name"),
-                city: r.get("city"),
+                code: r.code,
+                name: r.name,
+                city: r.city,
                 tz: tz_name
                     .parse()
                     .map_err(|_| sqlx::Error::Decode(format!("time zone {tz_name}").into()))?,
-                address: r.get("address"),
-                wa_display_number: r.get("wa_display_number"),
-                wa_phone_number_id: r.get("wa_phone_number_id"),
+                address: r.address,
+                wa_display_number: r.wa_display_number,
+                wa_phone_number_id: r.wa_phone_number_id,
                 pagi: SessionHours {
-                    start: r.get::<NaiveTime, _>("pagi_start"),
-                    end: r.get::<NaiveTime, _>("pagi_end"),
-                    default_capacity: r.get::<i32, _>("pagi_capacity") as u32,
+                    start: r.pagi_start,
+                    end: r.pagi_end,
+                    default_capacity: r.pagi_capacity as u32,
                 },
                 siang: SessionHours {
-                    start: r.get::<NaiveTime, _>("siang_start"),
-                    end: r.get::<NaiveTime, _>("siang_end"),
-                    default_capacity: r.get::<i32, _>("siang_capacity") as u32,
+                    start: r.siang_start,
+                    end: r.siang_end,
+                    default_capacity: r.siang_capacity as u32,
                 },
             })
         })
@@ -185,36 +185,36 @@ pub async fn lock_day(
     office: &Office,
     date: NaiveDate,
 ) -> sqlx::Result<DayRow> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO quota_days (office_code, date) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &office.code,
+        date
     )
-    .bind(&office.code)
-    .bind(date)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO session_quota (office_code, date, session, capacity)
          VALUES ($1, $2, 'PAGI', $3), ($1, $2, 'SIANG', $4) ON CONFLICT DO NOTHING",
+        &office.code,
+        date,
+        office.pagi.default_capacity as i32,
+        office.siang.default_capacity as i32
     )
-    .bind(&office.code)
-    .bind(date)
-    .bind(office.pagi.default_capacity as i32)
-    .bind(office.siang.default_capacity as i32)
     .execute(&mut *conn)
     .await?;
-    let r = sqlx::query(
-        "SELECT override, note, epoch FROM quota_days
+    let r = sqlx::query!(
+        "SELECT override AS override_, note, epoch FROM quota_days
          WHERE office_code = $1 AND date = $2 FOR UPDATE",
+        &office.code,
+        date
     )
-    .bind(&office.code)
-    .bind(date)
     .fetch_one(&mut *conn)
     .await?;
-    let override_: Option<String> = r.get("override");
+    let override_: Option<String> = r.override_;
     Ok(DayRow {
         override_: override_.as_deref().map(Override::from_column),
-        note: r.get("note"),
-        epoch: r.get("epoch"),
+        note: r.note,
+        epoch: r.epoch,
     })
 }
 
@@ -240,18 +240,14 @@ pub async fn day_for_build(
     date: NaiveDate,
     now: DateTime<Utc>,
 ) -> sqlx::Result<DayForBuild> {
-    let day = sqlx::query(
-        "INSERT INTO quota_days (office_code, date, epoch) VALUES ($1, $2, 1)
+    let day = sqlx::query!("INSERT INTO quota_days (office_code, date, epoch) VALUES ($1, $2, 1)
          ON CONFLICT (office_code, date) DO UPDATE SET epoch = quota_days.epoch + 1
-         RETURNING override, note, epoch, (SELECT name FROM holidays WHERE date = $2) AS holiday",
-    )
-    .bind(&office.code)
-    .bind(date)
+         RETURNING override AS override_, note, epoch, (SELECT name FROM holidays WHERE date = $2) AS holiday", &office.code, date)
     .fetch_one(&mut *conn)
     .await?;
-    let override_: Option<String> = day.get("override");
-    let note: String = day.get("note");
-    let holiday: Option<String> = day.get("holiday");
+    let override_: Option<String> = day.override_;
+    let note: String = day.note;
+    let holiday: Option<String> = day.holiday;
     let rule = day_rule(
         date,
         holiday.as_deref(),
@@ -259,14 +255,15 @@ pub async fn day_for_build(
             .as_deref()
             .map(|o| (Override::from_column(o), note.as_str())),
     );
-    let rows: Vec<BuildRow> = sqlx::query_as(
-        "WITH ins AS (
+    let rows: Vec<BuildRow> = sqlx::query_as!(
+        BuildRow,
+        r#"WITH ins AS (
             INSERT INTO session_quota (office_code, date, session, capacity)
             VALUES ($1, $2, 'PAGI', $3), ($1, $2, 'SIANG', $4) ON CONFLICT DO NOTHING
             RETURNING session, capacity, confirmed)
-         SELECT session, capacity, confirmed, NULL::text AS hold_id, NULL::int AS seats,
-                NULL::timestamptz AS expires_at, NULL::int AS remaining_after,
-                NULL::text AS state
+         SELECT session AS "session!", capacity, confirmed, NULL::text AS hold_id,
+                NULL::int AS seats, NULL::timestamptz AS expires_at,
+                NULL::int AS remaining_after, NULL::text AS "state?: HoldState"
            FROM ins
          UNION ALL
          SELECT session, capacity, confirmed, NULL, NULL, NULL, NULL, NULL FROM session_quota
@@ -275,13 +272,13 @@ pub async fn day_for_build(
          SELECT session, NULL, NULL, hold_id, seats, expires_at, remaining_after, state
            FROM holds
           WHERE office_code = $1 AND date = $2
-            AND (state = 'COMMITTED' OR (state = 'HELD' AND expires_at > $5))",
+            AND (state = 'COMMITTED' OR (state = 'HELD' AND expires_at > $5))"#,
+        &office.code,
+        date,
+        office.pagi.default_capacity as i32,
+        office.siang.default_capacity as i32,
+        now
     )
-    .bind(&office.code)
-    .bind(date)
-    .bind(office.pagi.default_capacity as i32)
-    .bind(office.siang.default_capacity as i32)
-    .bind(now)
     .fetch_all(&mut *conn)
     .await?;
     let mut capacity = [0; 2];
@@ -322,7 +319,7 @@ pub async fn day_for_build(
             capacity,
             confirmed,
         },
-        epoch: day.get("epoch"),
+        epoch: day.epoch,
         holds,
     })
 }
@@ -354,8 +351,8 @@ pub async fn insert_hold(pool: &PgPool, h: &NewHold) -> sqlx::Result<InsertHold>
 /// holds whose epoch is current and answers every hold's day epoch and whether it went in.
 pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<InsertHold>> {
     let column = |f: fn(&NewHold) -> i32| holds.iter().map(f).collect::<Vec<_>>();
-    let answered: Vec<(String, i64, bool)> = sqlx::query_as(
-        "WITH t AS (
+    let answered: Vec<(String, i64, bool)> = sqlx::query!(
+        r#"WITH t AS (
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::date[], $4::text[], $5::int[],
                                   $6::timestamptz[], $7::int[], $8::int[], $9::bigint[])
                       WITH ORDINALITY AS t(h, o, d, s, n, e, r, c, ep, i)
@@ -371,26 +368,28 @@ pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<
              ON CONFLICT (hold_id) DO NOTHING
              RETURNING hold_id
          )
-         SELECT t.h, day.epoch, EXISTS (SELECT 1 FROM ins WHERE ins.hold_id = t.h)
+         SELECT t.h AS "hold_id!", day.epoch AS "epoch!",
+                EXISTS (SELECT 1 FROM ins WHERE ins.hold_id = t.h) AS "inserted!"
            FROM t JOIN day ON day.office_code = t.o AND day.date = t.d
-          ORDER BY t.i",
-    )
-    .bind(holds.iter().map(|h| h.hold_id.as_str()).collect::<Vec<_>>())
-    .bind(
+          ORDER BY t.i"#,
+        holds.iter().map(|h| h.hold_id.as_str()).collect::<Vec<_>>() as _,
         holds
             .iter()
             .map(|h| h.office_code.as_str())
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>() as _,
+        holds.iter().map(|h| h.date).collect::<Vec<_>>() as _,
+        holds.iter().map(|h| h.session.as_str()).collect::<Vec<_>>() as _,
+        &column(|h| h.seats as i32),
+        holds.iter().map(|h| h.expires_at).collect::<Vec<_>>() as _,
+        &column(|h| h.remaining_after as i32),
+        &column(|h| h.admitted_capacity as i32),
+        holds.iter().map(|h| h.epoch).collect::<Vec<_>>() as _
     )
-    .bind(holds.iter().map(|h| h.date).collect::<Vec<_>>())
-    .bind(holds.iter().map(|h| h.session.as_str()).collect::<Vec<_>>())
-    .bind(column(|h| h.seats as i32))
-    .bind(holds.iter().map(|h| h.expires_at).collect::<Vec<_>>())
-    .bind(column(|h| h.remaining_after as i32))
-    .bind(column(|h| h.admitted_capacity as i32))
-    .bind(holds.iter().map(|h| h.epoch).collect::<Vec<_>>())
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.hold_id, r.epoch, r.inserted))
+    .collect();
     // Every hold's day has a row (the counters that admitted it were built from it).
     if answered.len() != holds.len() {
         return Err(sqlx::Error::RowNotFound);
@@ -416,8 +415,7 @@ pub async fn insert_holds(pool: &PgPool, holds: &[NewHold]) -> sqlx::Result<Vec<
 }
 
 pub async fn get_hold(conn: &mut PgConnection, hold_id: &str) -> sqlx::Result<Option<HoldRow>> {
-    sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1")
-        .bind(hold_id)
+    sqlx::query_as!(HoldRow, r#"SELECT hold_id, office_code, date, session, seats, expires_at, remaining_after, admitted_capacity, state AS "state: HoldState" FROM holds WHERE hold_id = $1"#, hold_id)
         .fetch_optional(conn)
         .await
 }
@@ -464,8 +462,8 @@ async fn commit_live(
     held: &HoldRow,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<Committing>> {
-    sqlx::query_as(
-        "WITH h AS (
+    let done = sqlx::query!(
+        r#"WITH h AS (
             SELECT hold_id FROM holds
             WHERE hold_id = $6 AND state = 'HELD' AND expires_at > $7 FOR UPDATE),
          seats AS (
@@ -479,17 +477,36 @@ async fn commit_live(
             SET state = CASE WHEN EXISTS (SELECT 1 FROM seats) THEN 'COMMITTED' ELSE 'RELEASED' END,
                 updated_at = now()
             WHERE hold_id IN (SELECT hold_id FROM h) RETURNING *)
-         SELECT (SELECT capacity FROM seats) AS capacity, hold.* FROM hold",
+         SELECT (SELECT capacity FROM seats) AS capacity, hold_id AS "hold_id!",
+                office_code AS "office_code!", date AS "date!", session AS "session!",
+                seats AS "seats!", expires_at AS "expires_at!",
+                remaining_after AS "remaining_after!", admitted_capacity AS "admitted_capacity!",
+                state AS "state!: HoldState"
+           FROM hold"#,
+        &held.office_code,
+        held.date,
+        &held.session,
+        held.seats,
+        held.admitted_capacity,
+        &held.hold_id,
+        now
     )
-    .bind(&held.office_code)
-    .bind(held.date)
-    .bind(&held.session)
-    .bind(held.seats)
-    .bind(held.admitted_capacity)
-    .bind(&held.hold_id)
-    .bind(now)
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(done.map(|r| Committing {
+        capacity: r.capacity,
+        hold: HoldRow {
+            hold_id: r.hold_id,
+            office_code: r.office_code,
+            date: r.date,
+            session: r.session,
+            seats: r.seats,
+            expires_at: r.expires_at,
+            remaining_after: r.remaining_after,
+            admitted_capacity: r.admitted_capacity,
+            state: r.state,
+        },
+    }))
 }
 
 fn committed_or_not(done: Committing) -> CommitHold {
@@ -510,17 +527,16 @@ async fn commit_hold_by_state(
     now: DateTime<Utc>,
 ) -> sqlx::Result<CommitHold> {
     let mut tx = pool.begin().await?;
-    let h: HoldRow = sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1 FOR UPDATE")
-        .bind(hold_id)
+    let h: HoldRow = sqlx::query_as!(HoldRow, r#"SELECT hold_id, office_code, date, session, seats, expires_at, remaining_after, admitted_capacity, state AS "state: HoldState" FROM holds WHERE hold_id = $1 FOR UPDATE"#, hold_id)
         .fetch_one(&mut *tx)
         .await?;
     let capacity = || async {
-        sqlx::query_scalar::<_, i32>(
+        sqlx::query_scalar!(
             "SELECT capacity FROM session_quota WHERE office_code = $1 AND date = $2 AND session = $3",
+            &h.office_code,
+            h.date,
+            &h.session
         )
-        .bind(&h.office_code)
-        .bind(h.date)
-        .bind(&h.session)
         .fetch_one(pool)
         .await
     };
@@ -550,10 +566,8 @@ async fn commit_hold_by_state(
 }
 
 /// The commit statement's answer: the session's capacity when the seats were confirmed.
-#[derive(FromRow)]
 struct Committing {
     capacity: Option<i32>,
-    #[sqlx(flatten)]
     hold: HoldRow,
 }
 
@@ -562,8 +576,7 @@ struct Committing {
 pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(HoldRow, bool)>> {
     let mut tx = pool.begin().await?;
     let Some(h): Option<HoldRow> =
-        sqlx::query_as("SELECT * FROM holds WHERE hold_id = $1 FOR UPDATE")
-            .bind(hold_id)
+        sqlx::query_as!(HoldRow, r#"SELECT hold_id, office_code, date, session, seats, expires_at, remaining_after, admitted_capacity, state AS "state: HoldState" FROM holds WHERE hold_id = $1 FOR UPDATE"#, hold_id)
             .fetch_optional(&mut *tx)
             .await?
     else {
@@ -571,14 +584,14 @@ pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(
     };
     let changed = match h.state {
         HoldState::Committed => {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE session_quota SET confirmed = confirmed - $4
                  WHERE office_code = $1 AND date = $2 AND session = $3",
+                &h.office_code,
+                h.date,
+                &h.session,
+                h.seats
             )
-            .bind(&h.office_code)
-            .bind(h.date)
-            .bind(&h.session)
-            .bind(h.seats)
             .execute(&mut *tx)
             .await?;
             true
@@ -594,21 +607,20 @@ pub async fn release_hold(pool: &PgPool, hold_id: &str) -> sqlx::Result<Option<(
 }
 
 async fn set_state(conn: &mut PgConnection, hold_id: &str, state: HoldState) -> sqlx::Result<()> {
-    sqlx::query("UPDATE holds SET state = $2, updated_at = now() WHERE hold_id = $1")
-        .bind(hold_id)
-        .bind(state)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE holds SET state = $2, updated_at = now() WHERE hold_id = $1",
+        hold_id,
+        state.as_str()
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Marks held holds past their expiry as EXPIRED and answers them.
 pub async fn expire_due(pool: &PgPool, now: DateTime<Utc>) -> sqlx::Result<Vec<HoldRow>> {
-    sqlx::query_as(
-        "UPDATE holds SET state = 'EXPIRED', updated_at = now()
-         WHERE state = 'HELD' AND expires_at <= $1 RETURNING *",
-    )
-    .bind(now)
+    sqlx::query_as!(HoldRow, r#"UPDATE holds SET state = 'EXPIRED', updated_at = now()
+         WHERE state = 'HELD' AND expires_at <= $1 RETURNING hold_id, office_code, date, session, seats, expires_at, remaining_after, admitted_capacity, state AS "state: HoldState""#, now)
     .fetch_all(pool)
     .await
 }
@@ -648,17 +660,17 @@ pub async fn set_session_capacity(
     session: SessionOfDay,
     capacity: u32,
 ) -> sqlx::Result<i32> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "UPDATE session_quota s SET capacity = $4
          FROM (SELECT capacity FROM session_quota
                WHERE office_code = $1 AND date = $2 AND session = $3 FOR UPDATE) before
          WHERE s.office_code = $1 AND s.date = $2 AND s.session = $3
          RETURNING before.capacity",
+        office,
+        date,
+        session.as_str(),
+        capacity as i32
     )
-    .bind(office)
-    .bind(date)
-    .bind(session.as_str())
-    .bind(capacity as i32)
     .fetch_one(conn)
     .await
 }
@@ -674,16 +686,16 @@ pub async fn add_capacity_once(
     seats: u32,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Option<(i32, i32)>> {
-    let fresh = sqlx::query(
+    let fresh = sqlx::query!(
         "INSERT INTO capacity_additions (idempotency_key, office_code, date, session, seats, at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        key,
+        office,
+        date,
+        session.as_str(),
+        seats as i32,
+        now
     )
-    .bind(key)
-    .bind(office)
-    .bind(date)
-    .bind(session.as_str())
-    .bind(seats as i32)
-    .bind(now)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -691,18 +703,18 @@ pub async fn add_capacity_once(
     if !fresh {
         return Ok(None);
     }
-    sqlx::query_as(
-        "UPDATE session_quota SET capacity = capacity + $4
+    let r = sqlx::query!(
+        r#"UPDATE session_quota SET capacity = capacity + $4
          WHERE office_code = $1 AND date = $2 AND session = $3
-         RETURNING capacity - $4, capacity",
+         RETURNING capacity - $4 AS "before!", capacity"#,
+        office,
+        date,
+        session.as_str(),
+        seats as i32
     )
-    .bind(office)
-    .bind(date)
-    .bind(session.as_str())
-    .bind(seats as i32)
     .fetch_one(conn)
-    .await
-    .map(Some)
+    .await?;
+    Ok(Some((r.before, r.capacity)))
 }
 
 /// Marks a date `CLOSED` or `SPECIAL`, with its note.
@@ -713,13 +725,13 @@ pub async fn set_day_override(
     override_: &str,
     note: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE quota_days SET override = $3, note = $4 WHERE office_code = $1 AND date = $2",
+        office,
+        date,
+        override_,
+        note
     )
-    .bind(office)
-    .bind(date)
-    .bind(override_)
-    .bind(note)
     .execute(conn)
     .await?;
     Ok(())
@@ -727,11 +739,7 @@ pub async fn set_day_override(
 
 /// The seats confirmed on a date, both sessions.
 pub async fn confirmed_seats(pool: &PgPool, office: &str, date: NaiveDate) -> sqlx::Result<u32> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(confirmed), 0) FROM session_quota WHERE office_code = $1 AND date = $2",
-    )
-    .bind(office)
-    .bind(date)
+    let n: i64 = sqlx::query_scalar!(r#"SELECT COALESCE(SUM(confirmed), 0) AS "n!" FROM session_quota WHERE office_code = $1 AND date = $2"#, office, date)
     .fetch_one(pool)
     .await?;
     Ok(u32::try_from(n).unwrap_or(0))
@@ -745,19 +753,23 @@ pub async fn capacity_report(
     from: NaiveDate,
     to: NaiveDate,
 ) -> sqlx::Result<Vec<(String, NaiveDate, i64, i64, bool)>> {
-    sqlx::query_as(
-        "SELECT s.office_code, s.date, SUM(s.capacity)::bigint, SUM(s.confirmed)::bigint,
-                COALESCE(d.override, '') <> 'CLOSED'
+    Ok(sqlx::query!(
+        r#"SELECT s.office_code, s.date, SUM(s.capacity)::bigint AS "capacity!",
+                SUM(s.confirmed)::bigint AS "confirmed!",
+                COALESCE(d.override, '') <> 'CLOSED' AS "open!"
          FROM session_quota s JOIN quota_days d USING (office_code, date)
          WHERE ($1 = '' OR s.office_code = $1) AND s.date BETWEEN $2 AND $3
          GROUP BY s.office_code, s.date, d.override
-         ORDER BY s.office_code, s.date",
+         ORDER BY s.office_code, s.date"#,
+        office,
+        from,
+        to
     )
-    .bind(office)
-    .bind(from)
-    .bind(to)
     .fetch_all(pool)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| (r.office_code, r.date, r.capacity, r.confirmed, r.open))
+    .collect())
 }
 
 /// An office's release rule.
@@ -766,16 +778,16 @@ pub async fn set_release_rule(
     office: &str,
     rule: &crate::releases::Rule,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO release_rules (office_code, release_local, draw_window_seconds)
          VALUES ($1, $2, $3)
          ON CONFLICT (office_code) DO UPDATE
          SET release_local = EXCLUDED.release_local,
              draw_window_seconds = EXCLUDED.draw_window_seconds",
+        office,
+        rule.release_local,
+        rule.draw_window_seconds
     )
-    .bind(office)
-    .bind(rule.release_local)
-    .bind(rule.draw_window_seconds)
     .execute(conn)
     .await?;
     Ok(())
@@ -789,16 +801,16 @@ pub async fn schedule_release(
     opens_at: DateTime<Utc>,
     draw_window_seconds: u32,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO scheduled_releases (office_code, date, opens_at, draw_window_seconds)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (office_code, date) DO UPDATE
          SET opens_at = EXCLUDED.opens_at, draw_window_seconds = EXCLUDED.draw_window_seconds",
+        office,
+        date,
+        opens_at,
+        draw_window_seconds as i32
     )
-    .bind(office)
-    .bind(date)
-    .bind(opens_at)
-    .bind(draw_window_seconds as i32)
     .execute(conn)
     .await?;
     Ok(())
@@ -806,9 +818,20 @@ pub async fn schedule_release(
 
 /// Every office's release rule that differs from the default.
 pub async fn release_rules(pool: &PgPool) -> sqlx::Result<Vec<crate::releases::RuleRow>> {
-    sqlx::query_as("SELECT * FROM release_rules")
-        .fetch_all(pool)
-        .await
+    Ok(
+        sqlx::query!("SELECT office_code, release_local, draw_window_seconds FROM release_rules")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| crate::releases::RuleRow {
+                office_code: r.office_code,
+                rule: crate::releases::Rule {
+                    release_local: r.release_local,
+                    draw_window_seconds: r.draw_window_seconds,
+                },
+            })
+            .collect(),
+    )
 }
 
 /// The dates opened on their own schedule, from `since`.
@@ -816,11 +839,12 @@ pub async fn scheduled_releases(
     pool: &PgPool,
     since: NaiveDate,
 ) -> sqlx::Result<Vec<crate::releases::ScheduledRow>> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        crate::releases::ScheduledRow,
         "SELECT office_code, date, opens_at, draw_window_seconds FROM scheduled_releases
          WHERE date >= $1",
+        since
     )
-    .bind(since)
     .fetch_all(pool)
     .await
 }
