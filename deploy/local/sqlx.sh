@@ -11,7 +11,7 @@ command -v sqlx >/dev/null || cargo install sqlx-cli --version '^0.8' --no-defau
 base=${SQLX_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/antrean_sqlx}
 sqlx database create --database-url "$base"
 # The services whose SQL is checked, each with the schema its connections use.
-for service in ${SQLX_SERVICES:-identity quota notification gateway}; do
+for service in ${SQLX_SERVICES:-identity quota booking notification gateway}; do
   psql -q "$base" -c "CREATE SCHEMA IF NOT EXISTS \"$service\""
   url="$base?options=-c%20search_path%3D$service"
   sqlx migrate run --source "services/$service/migrations" --database-url "$url" >/dev/null

@@ -66,9 +66,7 @@ pub struct ApplicantRow {
 
 /// A person of a booking being confirmed, with the session's last queue number once the
 /// booking's people have taken theirs.
-#[derive(FromRow)]
 struct Numbered {
-    #[sqlx(flatten)]
     person: ApplicantRow,
     last: i32,
 }
@@ -457,31 +455,13 @@ impl Bookings {
         // row is inserted once the contact's lock is taken, and the count below, a statement
         // of its own, sees every booking committed before.
         let created = transition(None, Held)?;
-        let inserted = sqlx::query(
-            "WITH one_at_a_time AS (SELECT pg_advisory_xact_lock(hashtextextended($11::text, 0)))
+        let inserted = sqlx::query!("WITH one_at_a_time AS (SELECT pg_advisory_xact_lock(hashtextextended($11::uuid::text, 0)))
              INSERT INTO bookings (id, idempotency_key, request_hash, channel, office_code, date,
                 session, timezone, session_start_at, session_end_at, contact_id,
                 contact_phone_masked, status, confirmation_code, expires_at, created_at, updated_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $14, $15, $15
                FROM one_at_a_time
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(&key)
-        .bind(&request_hash)
-        .bind(channel.as_str_name())
-        .bind(&office_code)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(office.tz.name())
-        .bind(local_instant(office.tz, date, start))
-        .bind(local_instant(office.tz, date, end))
-        .bind(contact_id)
-        .bind(&contact.phone_masked)
-        .bind(&code)
-        .bind(now + Duration::seconds(i64::from(ttl)))
-        .bind(now)
-        .bind(created.to)
+             ON CONFLICT (idempotency_key) DO NOTHING", id, &key, &request_hash, channel.as_str_name(), &office_code, date, session.as_str(), office.tz.name(), local_instant(office.tz, date, start), local_instant(office.tz, date, end), contact_id, &contact.phone_masked, &code, now + Duration::seconds(i64::from(ttl)), now, created.to.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -526,20 +506,20 @@ impl Bookings {
         let mut order: Vec<&ApplicantRow> = applicants.iter().collect();
         order.sort_by(|a, b| a.person_key.cmp(&b.person_key));
         for a in order {
-            let r = sqlx::query(
+            let r = sqlx::query!(
                 "INSERT INTO booking_applicants (booking_id, position, applicant_id, person_key,
                     name, application_type, office_code, date, session, active)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+                id,
+                a.position,
+                a.applicant_id,
+                &a.person_key,
+                &a.name,
+                &a.application_type,
+                &office_code,
+                date,
+                session.as_str()
             )
-            .bind(id)
-            .bind(a.position)
-            .bind(a.applicant_id)
-            .bind(&a.person_key)
-            .bind(&a.name)
-            .bind(&a.application_type)
-            .bind(&office_code)
-            .bind(date)
-            .bind(session.as_str())
             .execute(&mut *tx)
             .await;
             if let Err(e) = r {
@@ -575,16 +555,10 @@ impl Bookings {
             .and_then(from_timestamp)
             .unwrap_or(now + Duration::seconds(i64::from(ttl)));
         // The hold's own expiry and the HELD event; the row comes back for the answer.
-        let booking: BookingRow = sqlx::query_as(
-            "WITH held AS (
+        let booking: BookingRow = sqlx::query_as!(BookingRow, r#"WITH held AS (
                 INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
                 VALUES ($1, NULL, $4, '', $3))
-             UPDATE bookings SET expires_at = $2 WHERE id = $1 RETURNING *",
-        )
-        .bind(id)
-        .bind(expires_at)
-        .bind(now)
-        .bind(created.to)
+             UPDATE bookings SET expires_at = $2 WHERE id = $1 RETURNING id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at"#, id, expires_at, now, created.to.as_str())
         .fetch_one(&mut *tx)
         .await?;
         count_transition(created.to);
@@ -604,8 +578,7 @@ impl Bookings {
 
     async fn replay(&self, key: &str, hash: &str) -> Result<Option<(BookingView, String)>> {
         let row: Option<BookingRow> =
-            sqlx::query_as("SELECT * FROM bookings WHERE idempotency_key = $1")
-                .bind(key)
+            sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE idempotency_key = $1"#, key)
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(row) = row else { return Ok(None) };
@@ -628,23 +601,24 @@ impl Bookings {
     ) -> Result<u32> {
         // An expired booking is left out of the count by what it is, not by whether this
         // statement locked it: one the sweeper expires meanwhile is left out too.
-        let (stale, active): (Vec<Uuid>, i64) = sqlx::query_as(
-            "WITH stale AS (
+        let counted = sqlx::query!(
+            r#"WITH stale AS (
                 SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $3
                   AND (contact_id = $1 OR id IN (SELECT booking_id FROM booking_applicants
                                                  WHERE active AND person_key = ANY($2)))
                 FOR UPDATE)
-             SELECT ARRAY(SELECT id FROM stale),
+             SELECT ARRAY(SELECT id FROM stale) AS "stale!",
                     (SELECT count(*) FROM booking_applicants ba
                        JOIN bookings b ON b.id = ba.booking_id
                       WHERE b.contact_id = $1 AND ba.active
-                        AND NOT (b.status = 'HELD' AND b.expires_at <= $3))",
+                        AND NOT (b.status = 'HELD' AND b.expires_at <= $3)) AS "active!""#,
+            contact_id,
+            person_keys,
+            now
         )
-        .bind(contact_id)
-        .bind(person_keys)
-        .bind(now)
         .fetch_one(&mut *conn)
         .await?;
+        let (stale, active) = (counted.stale, counted.active);
         for id in stale {
             change(
                 conn,
@@ -669,11 +643,8 @@ impl Bookings {
         name: &str,
         requester: Uuid,
     ) -> Result<BookingError> {
-        let row: Option<BookingRow> = sqlx::query_as(
-            "SELECT b.* FROM bookings b JOIN booking_applicants ba ON ba.booking_id = b.id
-             WHERE ba.person_key = $1 AND ba.active LIMIT 1",
-        )
-        .bind(person_key)
+        let row: Option<BookingRow> = sqlx::query_as!(BookingRow, r#"SELECT b.id, b.idempotency_key, b.request_hash, b.channel, b.office_code, b.date, b.session, b.timezone, b.session_start_at, b.session_end_at, b.contact_id, b.contact_phone_masked, b.status AS "status: BookingStatus", b.confirmation_code, b.confirm_attempts, b.expires_at, b.booking_code, b.created_at, b.updated_at FROM bookings b JOIN booking_applicants ba ON ba.booking_id = b.id
+             WHERE ba.person_key = $1 AND ba.active LIMIT 1"#, person_key)
         .fetch_optional(&self.pool)
         .await?;
         let Some(b) = row else {
@@ -718,8 +689,7 @@ impl Bookings {
             ));
         }
         let mut tx = self.pool.begin().await?;
-        let b: BookingRow = sqlx::query_as("SELECT * FROM bookings WHERE id = $1 FOR UPDATE")
-            .bind(id)
+        let b: BookingRow = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE id = $1 FOR UPDATE"#, id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(BookingError::NotFound)?;
@@ -750,11 +720,13 @@ impl Bookings {
         }
         if b.confirmation_code != code {
             let attempts = b.confirm_attempts + 1;
-            sqlx::query("UPDATE bookings SET confirm_attempts = $2 WHERE id = $1")
-                .bind(id)
-                .bind(attempts)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE bookings SET confirm_attempts = $2 WHERE id = $1",
+                id,
+                attempts
+            )
+            .execute(&mut *tx)
+            .await?;
             let max = self.config.max_code_attempts as i32;
             if attempts >= max {
                 change(
@@ -813,8 +785,8 @@ impl Bookings {
         // The people and the session's last queue number once theirs are taken, in one
         // statement. Row lock on the counter: confirms of one session take numbers one after
         // another.
-        let numbered: Vec<Numbered> = sqlx::query_as(
-            "WITH people AS (
+        let numbered: Vec<Numbered> = sqlx::query!(
+            r#"WITH people AS (
                 SELECT position, applicant_id, person_key, name, application_type, queue_number,
                        scheduled_at
                 FROM booking_applicants WHERE booking_id = $1),
@@ -824,14 +796,32 @@ impl Bookings {
                 ON CONFLICT (office_code, date, session)
                 DO UPDATE SET last = queue_counters.last + EXCLUDED.last
                 RETURNING last)
-             SELECT people.*, counter.last FROM people, counter ORDER BY position",
+             SELECT people.position AS "position!", people.applicant_id AS "applicant_id!",
+                    people.person_key AS "person_key!", people.name AS "name!",
+                    people.application_type AS "application_type!", people.queue_number,
+                    people.scheduled_at, counter.last AS "last!"
+             FROM people, counter ORDER BY position"#,
+            id,
+            &b.office_code,
+            b.date,
+            &b.session
         )
-        .bind(id)
-        .bind(&b.office_code)
-        .bind(b.date)
-        .bind(&b.session)
         .fetch_all(&mut *tx)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|r| Numbered {
+            person: ApplicantRow {
+                position: r.position,
+                applicant_id: r.applicant_id,
+                person_key: r.person_key,
+                name: r.name,
+                application_type: r.application_type,
+                queue_number: r.queue_number,
+                scheduled_at: r.scheduled_at,
+            },
+            last: r.last,
+        })
+        .collect();
         let last = numbered.first().map_or(0, |p| p.last);
         let mut applicants: Vec<ApplicantRow> = numbered.into_iter().map(|p| p.person).collect();
         let n = applicants.len() as i32;
@@ -862,8 +852,8 @@ impl Bookings {
         // statement; the row comes back for the answer. The row is locked above, so it is
         // still HELD.
         let confirmed = transition(Some(Held), Confirmed)?;
-        let booking: BookingRow = sqlx::query_as(
-            "WITH numbers AS (
+        let booking_code = BookingCode::generate();
+        let booking: BookingRow = sqlx::query_as!(BookingRow, r#"WITH numbers AS (
                 UPDATE booking_applicants ba
                 SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
                 FROM UNNEST($5::int[], $6::int[], $7::text[], $8::timestamptz[])
@@ -876,18 +866,7 @@ impl Bookings {
              event AS (
                 INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
                 SELECT id, $9, $10, '', $3 FROM confirmed)
-             SELECT * FROM confirmed",
-        )
-        .bind(id)
-        .bind(BookingCode::generate().as_str())
-        .bind(now)
-        .bind(remind_at)
-        .bind(&positions)
-        .bind(&seqs)
-        .bind(&numbers)
-        .bind(&times)
-        .bind(confirmed.from)
-        .bind(confirmed.to)
+             SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM confirmed"#, id, booking_code.as_str(), now, remind_at, &positions, &seqs, &numbers as _, &times as _, confirmed.from.map(BookingStatus::as_str), confirmed.to.as_str())
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| BookingError::WrongStatus(Held.as_str().to_owned()))?;
@@ -943,11 +922,11 @@ impl Bookings {
             Err(BookingError::NotFound) => None,
             Err(e) => return Err(e),
         };
-        let id: Option<Uuid> = sqlx::query_scalar(
+        let id: Option<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE booking_code = $1 AND contact_id = $2",
+            code.as_ref().map_or("", |c| c.as_str()),
+            contact.unwrap_or(Uuid::nil())
         )
-        .bind(code.as_ref().map_or("", |c| c.as_str()))
-        .bind(contact.unwrap_or(Uuid::nil()))
         .fetch_optional(&self.pool)
         .await?;
         // A malformed code is said so (after the same steps as any other failure).
@@ -963,10 +942,10 @@ impl Bookings {
 
     pub async fn list(&self, phone: &str) -> Result<Vec<BookingView>> {
         let contact = self.contact_of(phone).await?;
-        let ids: Vec<Uuid> = sqlx::query_scalar(
+        let ids: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 50",
+            contact
         )
-        .bind(contact)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -980,11 +959,12 @@ impl Bookings {
     pub async fn cancel(&self, code: &str, phone: &str) -> Result<BookingView> {
         let b = self.by_code(code, phone).await?.booking;
         let mut tx = self.pool.begin().await?;
-        let status: BookingStatus =
-            sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1 FOR UPDATE")
-                .bind(b.id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let status: BookingStatus = sqlx::query_scalar!(
+            r#"SELECT status AS "status: BookingStatus" FROM bookings WHERE id = $1 FOR UPDATE"#,
+            b.id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         match status {
             Cancelled => {}
             Held | Confirmed => {
@@ -1017,8 +997,7 @@ impl Bookings {
         let at = at.unwrap_or_else(|| self.clock.now());
         let mut tx = self.pool.begin().await?;
         let b: BookingRow =
-            sqlx::query_as("SELECT * FROM bookings WHERE booking_code = $1 FOR UPDATE")
-                .bind(code.as_str())
+            sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE booking_code = $1 FOR UPDATE"#, code.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(BookingError::NotFound)?;
@@ -1041,10 +1020,10 @@ impl Bookings {
             Confirmed => {}
             other => return Err(BookingError::WrongStatus(other.as_str().to_owned())),
         }
-        let first: Option<DateTime<Utc>> = sqlx::query_scalar(
+        let first: Option<DateTime<Utc>> = sqlx::query_scalar!(
             "SELECT min(scheduled_at) FROM booking_applicants WHERE booking_id = $1",
+            b.id
         )
-        .bind(b.id)
         .fetch_one(&mut *tx)
         .await?;
         let to = if first.is_some_and(|s| at > s) {
@@ -1091,11 +1070,11 @@ impl Bookings {
         let now = self.clock.now();
         let mut changed = 0;
         let mut tx = self.pool.begin().await?;
-        let expired: Vec<Uuid> = sqlx::query_scalar(
+        let expired: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE status = 'HELD' AND expires_at <= $1
              FOR UPDATE SKIP LOCKED LIMIT 500",
+            now
         )
-        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         for id in &expired {
@@ -1109,11 +1088,11 @@ impl Bookings {
             )
             .await?;
         }
-        let no_shows: Vec<Uuid> = sqlx::query_scalar(
+        let no_shows: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE status = 'CONFIRMED' AND session_end_at <= $1
              FOR UPDATE SKIP LOCKED LIMIT 500",
+            now
         )
-        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         for id in &no_shows {
@@ -1130,28 +1109,21 @@ impl Bookings {
         tx.commit().await?;
         changed += expired.len() + no_shows.len();
 
-        let pending: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM bookings WHERE status IN ('EXPIRED', 'CANCELLED') AND NOT seats_released
-             ORDER BY updated_at LIMIT 500",
-        )
+        let pending: Vec<Uuid> = sqlx::query_scalar!("SELECT id FROM bookings WHERE status IN ('EXPIRED', 'CANCELLED') AND NOT seats_released
+             ORDER BY updated_at LIMIT 500")
         .fetch_all(&self.pool)
         .await?;
         for id in pending {
             self.release_seats(id).await;
         }
-        let unrecorded: Vec<BookingRow> = sqlx::query_as(
-            "SELECT * FROM bookings WHERE status = 'NO_SHOW' AND NOT no_show_recorded LIMIT 500",
-        )
+        let unrecorded: Vec<BookingRow> = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE status = 'NO_SHOW' AND NOT no_show_recorded LIMIT 500"#)
         .fetch_all(&self.pool)
         .await?;
         for b in unrecorded {
             self.record_no_show(&b).await;
         }
-        let due: Vec<BookingRow> = sqlx::query_as(
-            "SELECT * FROM bookings WHERE status = 'CONFIRMED' AND NOT reminder_sent
-               AND remind_at <= $1 ORDER BY remind_at LIMIT 200",
-        )
-        .bind(now)
+        let due: Vec<BookingRow> = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE status = 'CONFIRMED' AND NOT reminder_sent
+               AND remind_at <= $1 ORDER BY remind_at LIMIT 200"#, now)
         .fetch_all(&self.pool)
         .await?;
         for b in due {
@@ -1307,19 +1279,21 @@ impl Bookings {
                 parameters: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             })
             .await?;
-        sqlx::query("UPDATE bookings SET reminder_sent = true, reconfirm_by = $2 WHERE id = $1")
-            .bind(b.id)
-            .bind(deadline)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE bookings SET reminder_sent = true, reconfirm_by = $2 WHERE id = $1",
+            b.id,
+            deadline
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn record_no_show(&self, b: &BookingRow) {
-        let applicants: Vec<Uuid> = match sqlx::query_scalar(
+        let applicants: Vec<Uuid> = match sqlx::query_scalar!(
             "SELECT applicant_id FROM booking_applicants WHERE booking_id = $1",
+            b.id
         )
-        .bind(b.id)
         .fetch_all(&self.pool)
         .await
         {
@@ -1340,10 +1314,12 @@ impl Bookings {
                 return tracing::warn!(error = %e, booking_id = %b.id, "no-show not recorded yet; will retry");
             }
         }
-        let _ = sqlx::query("UPDATE bookings SET no_show_recorded = true WHERE id = $1")
-            .bind(b.id)
-            .execute(&self.pool)
-            .await;
+        let _ = sqlx::query!(
+            "UPDATE bookings SET no_show_recorded = true WHERE id = $1",
+            b.id
+        )
+        .execute(&self.pool)
+        .await;
     }
 
     /// Gives the booking's seats back to the quota; flags it done, or leaves it for the
@@ -1358,10 +1334,12 @@ impl Bookings {
             .await;
         match r {
             Ok(_) => {
-                let _ = sqlx::query("UPDATE bookings SET seats_released = true WHERE id = $1")
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await;
+                let _ = sqlx::query!(
+                    "UPDATE bookings SET seats_released = true WHERE id = $1",
+                    id
+                )
+                .execute(&self.pool)
+                .await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, booking_id = %id, "seats not released yet; will retry")
@@ -1370,8 +1348,7 @@ impl Bookings {
     }
 
     pub(crate) async fn view(&self, id: Uuid) -> Result<BookingView> {
-        let booking: BookingRow = sqlx::query_as("SELECT * FROM bookings WHERE id = $1")
-            .bind(id)
+        let booking: BookingRow = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE id = $1"#, id)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(BookingError::NotFound)?;
@@ -1385,11 +1362,8 @@ impl Bookings {
 
 /// The applicants of booking `id`, in the request's order.
 async fn applicants_of(conn: &mut PgConnection, id: Uuid) -> Result<Vec<ApplicantRow>> {
-    Ok(sqlx::query_as(
-        "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
-         FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
-    )
-    .bind(id)
+    Ok(sqlx::query_as!(ApplicantRow, "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
+         FROM booking_applicants WHERE booking_id = $1 ORDER BY position", id)
     .fetch_all(conn)
     .await?)
 }
@@ -1405,13 +1379,13 @@ pub(crate) async fn change(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let t = transition(Some(from), to)?;
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE bookings SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+        id,
+        from.as_str(),
+        to.as_str(),
+        at
     )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(at)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -1419,10 +1393,12 @@ pub(crate) async fn change(
         return Err(BookingError::WrongStatus(from.as_str().to_owned()));
     }
     if !to.is_active() {
-        sqlx::query("UPDATE booking_applicants SET active = false WHERE booking_id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE booking_applicants SET active = false WHERE booking_id = $1",
+            id
+        )
+        .execute(&mut *conn)
+        .await?;
     }
     event(conn, id, t, reason, at).await
 }
@@ -1436,15 +1412,15 @@ async fn event(
     at: DateTime<Utc>,
 ) -> Result<()> {
     count_transition(t.to);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
          VALUES ($1, $2, $3, $4, $5)",
+        id,
+        t.from.map(BookingStatus::as_str),
+        t.to.as_str(),
+        reason,
+        at
     )
-    .bind(id)
-    .bind(t.from)
-    .bind(t.to)
-    .bind(reason)
-    .bind(at)
     .execute(conn)
     .await?;
     Ok(())

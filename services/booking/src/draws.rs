@@ -50,6 +50,9 @@ pub struct DrawRow {
     pub entries_sha256: Option<String>,
     pub entry_count: Option<i32>,
     pub state: String,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub drawn_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -67,6 +70,7 @@ pub struct EntryRow {
     pub booking_id: Option<Uuid>,
     pub note: String,
     pub notified: bool,
+    pub created_at: DateTime<Utc>,
 }
 
 /// An entry as its entrant learns of it.
@@ -156,33 +160,34 @@ impl Bookings {
             return Ok(None);
         }
         let seed: [u8; 32] = rand::rng().random();
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO draws (office_code, date, opens_at, closes_at, seed_enc, seed_sha256,
                 beacon_round, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (office_code, date) DO NOTHING",
+            &release.office_code,
+            date,
+            opens_at,
+            closes_at,
+            self.pii.encrypt(&hex::encode(seed)),
+            antrean_platform::draw::seed_sha256(&seed),
+            self.beacon_round_after(closes_at),
+            self.now()
         )
-        .bind(&release.office_code)
-        .bind(date)
-        .bind(opens_at)
-        .bind(closes_at)
-        .bind(self.pii.encrypt(&hex::encode(seed)))
-        .bind(antrean_platform::draw::seed_sha256(&seed))
-        .bind(self.beacon_round_after(closes_at))
-        .bind(self.now())
         .execute(self.pool())
         .await?;
         self.draw_row(&release.office_code, date).await
     }
 
     async fn draw_row(&self, office: &str, date: NaiveDate) -> Result<Option<DrawRow>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM draws WHERE office_code = $1 AND date = $2")
-                .bind(office)
-                .bind(date)
-                .fetch_optional(self.pool())
-                .await?,
+        Ok(sqlx::query_as!(
+            DrawRow,
+            "SELECT * FROM draws WHERE office_code = $1 AND date = $2",
+            office,
+            date
         )
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// Creates the draws of releases opening within the hour, so each seed's hash is
@@ -255,19 +260,20 @@ impl Bookings {
         // too: one statement answers a person already booked and the phone's people.
         let contact_id = Uuid::parse_str(&contact.contact_id)
             .map_err(|e| BookingError::Upstream(Box::new(status::internal("contact id", e))))?;
-        let (booked, active): (Option<String>, i64) = sqlx::query_as(
-            "SELECT
+        let (booked, active): (Option<String>, i64) = sqlx::query!(
+            r#"SELECT
                 (SELECT person_key FROM booking_applicants
-                  WHERE person_key = ANY($1) AND active LIMIT 1),
+                  WHERE person_key = ANY($1) AND active LIMIT 1) AS booked,
                 (SELECT count(*) FROM booking_applicants ba JOIN bookings b ON b.id = ba.booking_id
                   WHERE b.contact_id = $2 AND ba.active
-                    AND NOT (b.status = 'HELD' AND b.expires_at <= $3))",
+                    AND NOT (b.status = 'HELD' AND b.expires_at <= $3)) AS "active!""#,
+            &person_keys,
+            contact_id,
+            now
         )
-        .bind(&person_keys)
-        .bind(contact_id)
-        .bind(now)
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .map(|r| (r.booked, r.active))?;
         if let Some(key) = booked {
             let name = resolved
                 .applicants
@@ -333,42 +339,37 @@ impl Bookings {
         // entries a second take it at once). The draw takes it exclusively after leaving
         // OPEN, so it freezes the list only once every entry that saw OPEN has committed;
         // an entry after that sees DRAWING and is refused.
-        sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
-            .bind(entry_lock(&office_code, date))
-            .execute(&mut *tx)
-            .await?;
-        let inserted: Option<Uuid> = sqlx::query_scalar(
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+            entry_lock(&office_code, date)
+        )
+        .execute(&mut *tx)
+        .await?;
+        let inserted: Option<Uuid> = sqlx::query_scalar!(
             "INSERT INTO draw_entries (id, office_code, date, session, seats, channel,
                 contact_key, request_enc, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
              WHERE EXISTS (SELECT 1 FROM draws
                            WHERE office_code = $2 AND date = $3 AND state = 'OPEN')
              ON CONFLICT (office_code, date, contact_key) DO NOTHING RETURNING id",
-        )
-        .bind(id)
-        .bind(&office_code)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(person_keys.len() as i32)
-        .bind(
+            id,
+            &office_code,
+            date,
+            session.as_str(),
+            person_keys.len() as i32,
             pb::Channel::try_from(req.channel)
                 .unwrap_or(pb::Channel::Unspecified)
                 .as_str_name(),
+            &contact_key,
+            self.seal_request(&stored),
+            now
         )
-        .bind(&contact_key)
-        .bind(self.seal_request(&stored))
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
             drop(tx);
             // This contact entered already (a repeat or a second message): that entry stands.
-            let existing: Option<EntryRow> = sqlx::query_as(
-                "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 AND contact_key = $3",
-            )
-            .bind(&office_code)
-            .bind(date)
-            .bind(&contact_key)
+            let existing: Option<EntryRow> = sqlx::query_as!(EntryRow, "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 AND contact_key = $3", &office_code, date, &contact_key)
             .fetch_optional(self.pool())
             .await?;
             return match existing {
@@ -381,27 +382,27 @@ impl Bookings {
                 )),
             };
         }
-        let r = sqlx::query(
+        let r = sqlx::query!(
             "INSERT INTO draw_entry_people (office_code, date, person_key, entry_id)
              SELECT $1, $2, k, $4 FROM UNNEST($3::text[]) AS k",
+            &office_code,
+            date,
+            &person_keys,
+            id
         )
-        .bind(&office_code)
-        .bind(date)
-        .bind(&person_keys)
-        .bind(id)
         .execute(&mut *tx)
         .await;
         if let Err(e) = r {
             if antrean_platform::db::is_unique_violation(&e, None) {
                 drop(tx);
                 // Which of them entered already (through another contact).
-                let taken: Option<String> = sqlx::query_scalar(
+                let taken: Option<String> = sqlx::query_scalar!(
                     "SELECT person_key FROM draw_entry_people
                      WHERE office_code = $1 AND date = $2 AND person_key = ANY($3) LIMIT 1",
+                    &office_code,
+                    date,
+                    &person_keys
                 )
-                .bind(&office_code)
-                .bind(date)
-                .bind(&person_keys)
                 .fetch_optional(self.pool())
                 .await?;
                 let name = resolved
@@ -437,6 +438,7 @@ impl Bookings {
             booking_id: None,
             note: String::new(),
             notified: false,
+            created_at: now,
         };
         self.entry_view(entry, closes_at).await
     }
@@ -460,7 +462,7 @@ impl Bookings {
     pub async fn run_due_draws(&self) -> Result<usize> {
         // Due: closed, and either no entry came in the last QUIET_SECONDS (what was received
         // in the window has arrived) or the grace after the close is over.
-        let due: Vec<(String, NaiveDate)> = sqlx::query_as(
+        let due: Vec<(String, NaiveDate)> = sqlx::query!(
             "SELECT d.office_code, d.date FROM draws d
              WHERE d.state <> 'DONE' AND d.closes_at <= $1
                AND (d.state = 'DRAWING' OR d.closes_at <= $1 - make_interval(secs => $2)
@@ -468,12 +470,15 @@ impl Bookings {
                                    WHERE e.office_code = d.office_code AND e.date = d.date
                                      AND e.created_at > $1 - make_interval(secs => $3)))
              ORDER BY d.closes_at",
+            self.now(),
+            f64::from(self.config().draw_entry_grace_seconds),
+            QUIET_SECONDS
         )
-        .bind(self.now())
-        .bind(f64::from(self.config().draw_entry_grace_seconds))
-        .bind(QUIET_SECONDS)
         .fetch_all(self.pool())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|d| (d.office_code, d.date))
+        .collect();
         let mut done = 0;
         for (office, date) in due {
             if self.run_draw(&office, date).await? {
@@ -489,17 +494,18 @@ impl Bookings {
         let now = self.now();
         // The lease, on the database's clock: one replica at a time; a crashed one's lease
         // lapses and another resumes where it stopped.
-        let taken: Option<DrawRow> = sqlx::query_as(
+        let taken: Option<DrawRow> = sqlx::query_as!(
+            DrawRow,
             "UPDATE draws SET lease_until = now() + make_interval(secs => $4),
                 state = CASE WHEN state = 'OPEN' THEN 'DRAWING' ELSE state END
              WHERE office_code = $1 AND date = $2 AND state <> 'DONE' AND closes_at <= $3
                AND (lease_until IS NULL OR lease_until < now())
              RETURNING *",
+            office,
+            date,
+            now,
+            LEASE_SECONDS as f64
         )
-        .bind(office)
-        .bind(date)
-        .bind(now)
-        .bind(LEASE_SECONDS as f64)
         .fetch_optional(self.pool())
         .await?;
         let Some(mut draw) = taken else {
@@ -508,11 +514,13 @@ impl Bookings {
         let result = self.draw_under_lease(&mut draw).await;
         if !matches!(result, Ok(true)) {
             // Let the next round (here or elsewhere) try again at once.
-            sqlx::query("UPDATE draws SET lease_until = NULL WHERE office_code = $1 AND date = $2")
-                .bind(office)
-                .bind(date)
-                .execute(self.pool())
-                .await?;
+            sqlx::query!(
+                "UPDATE draws SET lease_until = NULL WHERE office_code = $1 AND date = $2",
+                office,
+                date
+            )
+            .execute(self.pool())
+            .await?;
         }
         result
     }
@@ -523,28 +531,30 @@ impl Bookings {
         // entry lock exclusively waits for those still under way.
         if draw.entries_sha256.is_none() {
             let mut tx = self.pool().begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(entry_lock(&office, date))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            let ids: Vec<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM draw_entries WHERE office_code = $1 AND date = $2",
+            sqlx::query!(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                entry_lock(&office, date)
             )
-            .bind(&office)
-            .bind(date)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            let ids: Vec<Uuid> = sqlx::query_scalar!(
+                "SELECT id FROM draw_entries WHERE office_code = $1 AND date = $2",
+                &office,
+                date
+            )
             .fetch_all(self.pool())
             .await?;
             let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
             let hash = antrean_platform::draw::entries_sha256(&ids);
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE draws SET entries_sha256 = $3, entry_count = $4
                  WHERE office_code = $1 AND date = $2 AND entries_sha256 IS NULL",
+                &office,
+                date,
+                &hash,
+                ids.len() as i32
             )
-            .bind(&office)
-            .bind(date)
-            .bind(&hash)
-            .bind(ids.len() as i32)
             .execute(self.pool())
             .await?;
             draw.entries_sha256 = Some(hash);
@@ -554,13 +564,13 @@ impl Bookings {
             Some(b) => b.clone(),
             None => match self.beacon(draw.beacon_round).await {
                 Some(b) => {
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE draws SET beacon_randomness = $3
                          WHERE office_code = $1 AND date = $2 AND beacon_randomness IS NULL",
+                        &office,
+                        date,
+                        &b
                     )
-                    .bind(&office)
-                    .bind(date)
-                    .bind(&b)
                     .execute(self.pool())
                     .await?;
                     b
@@ -572,11 +582,12 @@ impl Bookings {
             },
         };
         // 3. The order, once.
-        let mut entries: Vec<EntryRow> = sqlx::query_as(
+        let mut entries: Vec<EntryRow> = sqlx::query_as!(
+            EntryRow,
             "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 ORDER BY position, id",
+            &office,
+            date
         )
-        .bind(&office)
-        .bind(date)
         .fetch_all(self.pool())
         .await?;
         if entries.iter().any(|e| e.position.is_none()) {
@@ -588,12 +599,12 @@ impl Bookings {
                 .filter_map(|s| Uuid::parse_str(s).ok())
                 .collect();
             let positions: Vec<i32> = (1..=ids.len() as i32).collect();
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE draw_entries e SET position = u.position
                  FROM UNNEST($1::uuid[], $2::int[]) AS u(id, position) WHERE e.id = u.id",
+                &ids,
+                &positions
             )
-            .bind(&ids)
-            .bind(&positions)
             .execute(self.pool())
             .await?;
             let rank: HashMap<Uuid, i32> = ids.into_iter().zip(positions).collect();
@@ -606,13 +617,13 @@ impl Bookings {
         self.admit_in_order(draw, &entries).await?;
         // 5. One outcome message per entrant.
         self.send_outcomes(&office, date).await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE draws SET state = 'DONE', drawn_at = $3, lease_until = NULL
              WHERE office_code = $1 AND date = $2",
+            &office,
+            date,
+            self.now()
         )
-        .bind(&office)
-        .bind(date)
-        .bind(self.now())
         .execute(self.pool())
         .await?;
         tracing::info!(%office, %date, entries = entries.len(), "release draw done");
@@ -735,7 +746,7 @@ impl Bookings {
         self.record_passed(&mut passed).await?;
         // Whoever did not win waits in the session's waitlist, in drawn order (a repeat adds
         // nobody twice: one place per phone and session).
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
                 contact_key, request_enc, state, created_at, updated_at)
              SELECT gen_random_uuid(), e.office_code, e.date, e.session, e.seats, e.channel,
@@ -745,10 +756,10 @@ impl Bookings {
              ORDER BY e.position
              ON CONFLICT (office_code, date, session, contact_key)
                 WHERE state IN ('WAITING', 'OFFERED') DO NOTHING",
+            &draw.office_code,
+            draw.date,
+            self.now()
         )
-        .bind(&draw.office_code)
-        .bind(draw.date)
-        .bind(self.now())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -781,10 +792,10 @@ impl Bookings {
         if passed.is_empty() {
             return Ok(());
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE draw_entries SET outcome = 'WAITLISTED' WHERE id = ANY($1) AND outcome IS NULL",
+            &*passed
         )
-        .bind(&*passed)
         .execute(self.pool())
         .await?;
         passed.clear();
@@ -798,12 +809,12 @@ impl Bookings {
         &self,
         draw: &DrawRow,
     ) -> Result<std::collections::HashSet<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar!(
             "SELECT idempotency_key FROM bookings
              WHERE office_code = $1 AND date = $2 AND idempotency_key LIKE 'draw:%'",
+            &draw.office_code,
+            draw.date
         )
-        .bind(&draw.office_code)
-        .bind(draw.date)
         .fetch_all(self.pool())
         .await?
         .into_iter()
@@ -852,14 +863,14 @@ impl Bookings {
         booking: Option<Uuid>,
         note: &str,
     ) -> Result<()> {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE draw_entries SET outcome = $2, booking_id = $3, note = $4
              WHERE id = $1 AND outcome IS NULL",
+            id,
+            outcome,
+            booking,
+            note
         )
-        .bind(id)
-        .bind(outcome)
-        .bind(booking)
-        .bind(note)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -867,12 +878,13 @@ impl Bookings {
 
     /// Hands each decided, unannounced entry's outcome to the outbox (once per entry).
     async fn send_outcomes(&self, office_code: &str, date: NaiveDate) -> Result<()> {
-        let pending: Vec<EntryRow> = sqlx::query_as(
+        let pending: Vec<EntryRow> = sqlx::query_as!(
+            EntryRow,
             "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2
                AND outcome IS NOT NULL AND NOT notified ORDER BY position",
+            office_code,
+            date
         )
-        .bind(office_code)
-        .bind(date)
         .fetch_all(self.pool())
         .await?;
         if pending.is_empty() {
@@ -880,15 +892,18 @@ impl Bookings {
         }
         let office = self.office(office_code).await?;
         // Waitlist places of this date, per session, in line order.
-        let places: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT session, contact_key,
-                    row_number() OVER (PARTITION BY session ORDER BY seq)
-             FROM waitlist_entries WHERE office_code = $1 AND date = $2 AND state = 'WAITING'",
+        let places: Vec<(String, String, i64)> = sqlx::query!(
+            r#"SELECT session, contact_key,
+                    row_number() OVER (PARTITION BY session ORDER BY seq) AS "place!"
+             FROM waitlist_entries WHERE office_code = $1 AND date = $2 AND state = 'WAITING'"#,
+            office_code,
+            date
         )
-        .bind(office_code)
-        .bind(date)
         .fetch_all(self.pool())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|p| (p.session, p.contact_key, p.place))
+        .collect();
         let places: HashMap<(String, String), i64> =
             places.into_iter().map(|(s, k, n)| ((s, k), n)).collect();
         let results = futures::stream::iter(pending)
@@ -910,10 +925,12 @@ impl Bookings {
                 Err(e) => failed = Some(e),
             }
         }
-        sqlx::query("UPDATE draw_entries SET notified = true WHERE id = ANY($1)")
-            .bind(&sent)
-            .execute(self.pool())
-            .await?;
+        sqlx::query!(
+            "UPDATE draw_entries SET notified = true WHERE id = ANY($1)",
+            &sent
+        )
+        .execute(self.pool())
+        .await?;
         match failed {
             Some(e) => Err(e),
             None => Ok(()),
@@ -1045,11 +1062,12 @@ impl Bookings {
         let done = draw.state == "DONE";
         let mut entries = Vec::new();
         if done {
-            let rows: Vec<EntryRow> = sqlx::query_as(
+            let rows: Vec<EntryRow> = sqlx::query_as!(
+                EntryRow,
                 "SELECT * FROM draw_entries WHERE office_code = $1 AND date = $2 ORDER BY position",
+                &office,
+                date
             )
-            .bind(&office)
-            .bind(date)
             .fetch_all(self.pool())
             .await?;
             entries = rows

@@ -41,6 +41,9 @@ pub struct Ticket {
     pub called_at: Option<DateTime<Utc>>,
     pub recalls: i32,
     pub call_seq: Option<i64>,
+    pub position: Option<i32>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -52,6 +55,7 @@ pub struct PriorityRow {
     pub used: i32,
     pub cutoff_local: String,
     pub rolled_over: bool,
+    pub cutoff_at: DateTime<Utc>,
 }
 
 /// What a staff member does to a called ticket.
@@ -71,21 +75,22 @@ async fn lock_call_state(
     office: &str,
     date: NaiveDate,
 ) -> Result<(i32, i32)> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO call_state (office_code, date) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        office,
+        date
     )
-    .bind(office)
-    .bind(date)
     .execute(&mut *conn)
     .await?;
-    Ok(sqlx::query_as(
+    let c = sqlx::query!(
         "SELECT since_priority, last_walk_in FROM call_state
          WHERE office_code = $1 AND date = $2 FOR UPDATE",
+        office,
+        date
     )
-    .bind(office)
-    .bind(date)
     .fetch_one(&mut *conn)
-    .await?)
+    .await?;
+    Ok((c.since_priority, c.last_walk_in))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -143,16 +148,16 @@ pub async fn issue_appointment_tickets(
     booking_id: Uuid,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO tickets (id, office_code, date, session, priority, booking_id, position,
             queue_number, name, order_at, state, created_at)
          SELECT gen_random_uuid(), office_code, date, session, false, booking_id, position,
             queue_number, name, scheduled_at, 'WAITING', $2
          FROM booking_applicants WHERE booking_id = $1
          ON CONFLICT (booking_id, position) DO NOTHING",
+        booking_id,
+        at
     )
-    .bind(booking_id)
-    .bind(at)
     .execute(conn)
     .await?;
     Ok(())
@@ -207,22 +212,23 @@ impl Bookings {
                 ));
             }
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE call_state SET since_priority = $3 WHERE office_code = $1 AND date = $2",
+            &office,
+            today,
+            if pick.priority { 0 } else { since_priority + 1 }
         )
-        .bind(&office)
-        .bind(today)
-        .bind(if pick.priority { 0 } else { since_priority + 1 })
         .execute(&mut *tx)
         .await?;
-        let called: Ticket = sqlx::query_as(
+        let called: Ticket = sqlx::query_as!(
+            Ticket,
             "UPDATE tickets SET state = 'CALLED', counter = $2, called_at = $3,
                 call_seq = nextval('ticket_calls')
              WHERE id = $1 RETURNING *",
+            pick.id,
+            counter,
+            now
         )
-        .bind(pick.id)
-        .bind(counter)
-        .bind(now)
         .fetch_one(&mut *tx)
         .await?;
         record(
@@ -251,11 +257,11 @@ impl Bookings {
             .map_err(|_| invalid("ticket_id", "bukan ID tiket yang valid", "not a ticket id"))?;
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let t: Ticket = sqlx::query_as("SELECT * FROM tickets WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(BookingError::NotFound)?;
+        let t: Ticket =
+            sqlx::query_as!(Ticket, "SELECT * FROM tickets WHERE id = $1 FOR UPDATE", id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(BookingError::NotFound)?;
         by.require(Permission::Operate, &t.office_code)
             .map_err(|s| BookingError::Refused(Box::new(s)))?;
         if t.state != "CALLED" {
@@ -269,38 +275,50 @@ impl Bookings {
                 format!("{} is not being called ({}).", t.queue_number, t.state),
             ));
         }
-        let (sql, name) = match action {
+        let (after, name) = match action {
             TicketAction::Recall => (
-                "UPDATE tickets SET recalls = recalls + 1, called_at = $2,
-                    call_seq = nextval('ticket_calls')
-                 WHERE id = $1 RETURNING *",
+                sqlx::query_as!(
+                    Ticket,
+                    "UPDATE tickets SET recalls = recalls + 1, called_at = $2,
+                        call_seq = nextval('ticket_calls')
+                     WHERE id = $1 RETURNING *",
+                    id,
+                    now
+                )
+                .fetch_one(&mut *tx)
+                .await?,
                 "Recall",
             ),
             TicketAction::Skip => (
-                "UPDATE tickets SET state = 'SKIPPED', finished_at = $2 WHERE id = $1 RETURNING *",
+                sqlx::query_as!(
+                    Ticket,
+                    "UPDATE tickets SET state = 'SKIPPED', finished_at = $2 WHERE id = $1 RETURNING *",
+                    id,
+                    now
+                )
+                .fetch_one(&mut *tx)
+                .await?,
                 "Skip",
             ),
             TicketAction::Serve => (
-                "UPDATE tickets SET state = 'SERVED', finished_at = $2 WHERE id = $1 RETURNING *",
+                sqlx::query_as!(
+                    Ticket,
+                    "UPDATE tickets SET state = 'SERVED', finished_at = $2 WHERE id = $1 RETURNING *",
+                    id,
+                    now
+                )
+                .fetch_one(&mut *tx)
+                .await?,
                 "MarkServed",
             ),
         };
-        let after: Ticket = sqlx::query_as(sql)
-            .bind(id)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
         // The booking is served once nobody of it waits or stands at a counter any more.
         if let (TicketAction::Serve, Some(booking)) = (action, t.booking_id) {
-            let open: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM tickets WHERE booking_id = $1 AND state IN ('WAITING', 'CALLED')",
-            )
-            .bind(booking)
+            let open: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tickets WHERE booking_id = $1 AND state IN ('WAITING', 'CALLED')"#, booking)
             .fetch_one(&mut *tx)
             .await?;
             let status: BookingStatus =
-                sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1 FOR UPDATE")
-                    .bind(booking)
+                sqlx::query_scalar!(r#"SELECT status AS "status: BookingStatus" FROM bookings WHERE id = $1 FOR UPDATE"#, booking)
                     .fetch_one(&mut *tx)
                     .await?;
             if open == 0 && status == BookingStatus::CheckedIn {
@@ -363,13 +381,14 @@ impl Bookings {
         }
         let session = session.ok_or(BookingError::Invalid(Vec::new()))?;
         let mut tx = self.pool().begin().await?;
-        let quota: Option<PriorityRow> = sqlx::query_as(
+        let quota: Option<PriorityRow> = sqlx::query_as!(
+            PriorityRow,
             "SELECT * FROM priority_quota WHERE office_code = $1 AND date = $2 AND session = $3
              FOR UPDATE",
+            &office,
+            today,
+            session.as_str()
         )
-        .bind(&office)
-        .bind(today)
-        .bind(session.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(quota) = quota.filter(|q| q.used < q.capacity && !q.rolled_over) else {
@@ -384,13 +403,13 @@ impl Bookings {
                 ),
             ));
         };
-        sqlx::query(
+        sqlx::query!(
             "UPDATE priority_quota SET used = used + 1
              WHERE office_code = $1 AND date = $2 AND session = $3",
+            &office,
+            today,
+            session.as_str()
         )
-        .bind(&office)
-        .bind(today)
-        .bind(session.as_str())
         .execute(&mut *tx)
         .await?;
         let t = issue_walk_in(
@@ -430,12 +449,14 @@ impl Bookings {
         let code = Self::parse_code(code)?;
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let b: Option<(Uuid, String, String, NaiveDate, String)> = sqlx::query_as(
-            "SELECT id, office_code, status, date, session FROM bookings WHERE booking_code = $1 FOR UPDATE",
+        let b = sqlx::query!(
+            r#"SELECT id, office_code, status AS "status: BookingStatus", date, session
+               FROM bookings WHERE booking_code = $1 FOR UPDATE"#,
+            code.as_str()
         )
-        .bind(code.as_str())
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|b| (b.id, b.office_code, b.status, b.date, b.session));
         let (id, b_office, status, date, session) = b.ok_or(BookingError::NotFound)?;
         if b_office != office {
             return Err(BookingError::WrongOffice {
@@ -445,7 +466,7 @@ impl Bookings {
         if date != today {
             return Err(BookingError::WrongDate { booking_date: date });
         }
-        if status != "FORFEITED" {
+        if status != BookingStatus::Forfeited {
             return Err(crate::error::refused(
                 Code::FailedPrecondition,
                 Reason::NotForfeited,
@@ -454,17 +475,22 @@ impl Bookings {
                 "Only a forfeited (late) booking can move to the walk-in lane.".into(),
             ));
         }
-        let people: Vec<(i32, String)> = sqlx::query_as(
+        let people: Vec<(i32, String)> = sqlx::query!(
             "SELECT position, name FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
+            id
         )
-        .bind(id)
         .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|p| (p.position, p.name))
+        .collect();
+        let existing: Option<Ticket> = sqlx::query_as!(
+            Ticket,
+            "SELECT * FROM tickets WHERE booking_id = $1 ORDER BY position LIMIT 1",
+            id
+        )
+        .fetch_optional(&mut *tx)
         .await?;
-        let existing: Option<Ticket> =
-            sqlx::query_as("SELECT * FROM tickets WHERE booking_id = $1 ORDER BY position LIMIT 1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
         if let Some(t) = existing {
             // Already moved: the same answer again.
             return Ok(t);
@@ -567,12 +593,7 @@ impl Bookings {
         }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let before: Option<PriorityRow> = sqlx::query_as(
-            "SELECT * FROM priority_quota WHERE office_code = $1 AND date = $2 AND session = $3 FOR UPDATE",
-        )
-        .bind(&office)
-        .bind(date)
-        .bind(session.as_str())
+        let before: Option<PriorityRow> = sqlx::query_as!(PriorityRow, "SELECT * FROM priority_quota WHERE office_code = $1 AND date = $2 AND session = $3 FOR UPDATE", &office, date, session.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(b) = &before {
@@ -593,19 +614,11 @@ impl Bookings {
                 ));
             }
         }
-        let row: PriorityRow = sqlx::query_as(
-            "INSERT INTO priority_quota (office_code, date, session, capacity, cutoff_at, cutoff_local)
+        let row: PriorityRow = sqlx::query_as!(PriorityRow, "INSERT INTO priority_quota (office_code, date, session, capacity, cutoff_at, cutoff_local)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (office_code, date, session) DO UPDATE
                 SET capacity = $4, cutoff_at = $5, cutoff_local = $6
-             RETURNING *",
-        )
-        .bind(&office)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(r.priority_capacity as i32)
-        .bind(local_instant(info.tz, date, cutoff))
-        .bind(format_hhmm(cutoff))
+             RETURNING *", &office, date, session.as_str(), r.priority_capacity as i32, local_instant(info.tz, date, cutoff), format_hhmm(cutoff))
         .fetch_one(&mut *tx)
         .await?;
         record(
@@ -628,10 +641,11 @@ impl Bookings {
     /// so a retry after a crash adds nothing twice). Answers how many sessions rolled over.
     pub async fn roll_over_priority(&self) -> Result<usize> {
         let now = self.now();
-        let due: Vec<PriorityRow> = sqlx::query_as(
+        let due: Vec<PriorityRow> = sqlx::query_as!(
+            PriorityRow,
             "SELECT * FROM priority_quota WHERE NOT rolled_over AND cutoff_at <= $1 LIMIT 100",
+            now
         )
-        .bind(now)
         .fetch_all(self.pool())
         .await?;
         let mut done = 0;
@@ -668,13 +682,13 @@ impl Bookings {
                 general = Some(s.capacity);
             }
             let mut tx = self.pool().begin().await?;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE priority_quota SET rolled_over = true
                  WHERE office_code = $1 AND date = $2 AND session = $3",
+                &q.office_code,
+                q.date,
+                &q.session
             )
-            .bind(&q.office_code)
-            .bind(q.date)
-            .bind(&q.session)
             .execute(&mut *tx)
             .await?;
             record(
@@ -712,27 +726,29 @@ impl Bookings {
         let office = office.trim().to_uppercase();
         let info = self.office(&office).await?;
         let today = local_date(info.tz, self.now());
-        let mut called: Vec<Ticket> = sqlx::query_as(
+        let mut called: Vec<Ticket> = sqlx::query_as!(
+            Ticket,
             "SELECT DISTINCT ON (counter) * FROM tickets
              WHERE office_code = $1 AND date = $2 AND call_seq IS NOT NULL
              ORDER BY counter, call_seq DESC",
+            &office,
+            today
         )
-        .bind(&office)
-        .bind(today)
         .fetch_all(self.pool())
         .await?;
 
         called.sort_by_key(|t| std::cmp::Reverse(t.call_seq));
-        let (wa, wp, served): (i64, i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE state = 'WAITING' AND NOT priority),
-                    count(*) FILTER (WHERE state = 'WAITING' AND priority),
-                    count(*) FILTER (WHERE state = 'SERVED')
-             FROM tickets WHERE office_code = $1 AND date = $2",
+        let counts = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE state = 'WAITING' AND NOT priority) AS "appointments!",
+                    count(*) FILTER (WHERE state = 'WAITING' AND priority) AS "priority!",
+                    count(*) FILTER (WHERE state = 'SERVED') AS "served!"
+             FROM tickets WHERE office_code = $1 AND date = $2"#,
+            &office,
+            today
         )
-        .bind(&office)
-        .bind(today)
         .fetch_one(self.pool())
         .await?;
+        let (wa, wp, served) = (counts.appointments, counts.priority, counts.served);
         Ok(pb::QueueBoard {
             office_code: office,
             office_name: info.name.clone(),
@@ -768,30 +784,31 @@ async fn issue_walk_in(
     now: DateTime<Utc>,
 ) -> Result<Ticket> {
     lock_call_state(conn, office, date).await?;
-    let n: i32 = sqlx::query_scalar(
+    let n: i32 = sqlx::query_scalar!(
         "UPDATE call_state SET last_walk_in = last_walk_in + 1
          WHERE office_code = $1 AND date = $2 RETURNING last_walk_in",
+        office,
+        date
     )
-    .bind(office)
-    .bind(date)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Ticket,
         "INSERT INTO tickets (id, office_code, date, session, priority, booking_id, position,
             queue_number, name, priority_reason, order_at, state, created_at)
          VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10, 'WAITING', $10)
          RETURNING *",
+        Uuid::now_v7(),
+        office,
+        date,
+        session,
+        booking_id,
+        position,
+        format!("P-{n:03}"),
+        name,
+        reason,
+        now
     )
-    .bind(Uuid::now_v7())
-    .bind(office)
-    .bind(date)
-    .bind(session)
-    .bind(booking_id)
-    .bind(position)
-    .bind(format!("P-{n:03}"))
-    .bind(name)
-    .bind(reason)
-    .bind(now)
     .fetch_one(conn)
     .await?)
 }

@@ -20,11 +20,13 @@ pub struct Setting {
 
 impl Bookings {
     pub async fn reconfirmation(&self, office: &str) -> Result<Setting> {
-        let row: Option<Setting> =
-            sqlx::query_as("SELECT * FROM office_settings WHERE office_code = $1")
-                .bind(office)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<Setting> = sqlx::query_as!(
+            Setting,
+            "SELECT * FROM office_settings WHERE office_code = $1",
+            office
+        )
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.unwrap_or(Setting {
             office_code: office.to_owned(),
             reconfirm_required: false,
@@ -53,16 +55,17 @@ impl Bookings {
         };
         let before = self.reconfirmation(&office).await?;
         let mut tx = self.pool().begin().await?;
-        let row: Setting = sqlx::query_as(
+        let row: Setting = sqlx::query_as!(
+            Setting,
             "INSERT INTO office_settings (office_code, reconfirm_required, reconfirm_cutoff_local)
              VALUES ($1, $2, $3)
              ON CONFLICT (office_code) DO UPDATE
                 SET reconfirm_required = $2, reconfirm_cutoff_local = $3
              RETURNING *",
+            &office,
+            required,
+            &cutoff
         )
-        .bind(&office)
-        .bind(required)
-        .bind(&cutoff)
         .fetch_one(&mut *tx)
         .await?;
         antrean_platform::audit::record(
@@ -106,11 +109,11 @@ impl Bookings {
         if b.status != BookingStatus::Confirmed {
             return Err(BookingError::WrongStatus(b.status.as_str().to_owned()));
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE bookings SET reconfirmed_at = COALESCE(reconfirmed_at, $2) WHERE id = $1",
+            b.id,
+            self.now()
         )
-        .bind(b.id)
-        .bind(self.now())
         .execute(self.pool())
         .await?;
         self.view(b.id).await
@@ -121,11 +124,11 @@ impl Bookings {
     pub(crate) async fn release_unreconfirmed(&self) -> Result<usize> {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let due: Vec<Uuid> = sqlx::query_scalar(
+        let due: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE status = 'CONFIRMED' AND reconfirmed_at IS NULL
                AND reconfirm_by <= $1 FOR UPDATE SKIP LOCKED LIMIT 500",
+            now
         )
-        .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         for id in &due {

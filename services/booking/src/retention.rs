@@ -25,35 +25,35 @@ impl Bookings {
     /// One batch of erasures; answers how many bookings were erased.
     pub async fn erase_expired(&self, retention_days: u32) -> Result<usize> {
         let cutoff = self.now().date_naive() - chrono::Days::new(u64::from(retention_days));
-        let batch: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        let batch: Vec<(Uuid, Uuid)> = sqlx::query!(
             "SELECT id, contact_id FROM bookings
              WHERE erased_at IS NULL AND date < $1
                AND status NOT IN ('HELD', 'CONFIRMED', 'CHECKED_IN')
              ORDER BY date LIMIT $2",
+            cutoff,
+            BATCH
         )
-        .bind(cutoff)
-        .bind(BATCH)
         .fetch_all(self.pool())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b.contact_id))
+        .collect();
         let ids: Vec<Uuid> = batch.iter().map(|b| b.0).collect();
         // People no booking outside this batch (a later one, or one not yet erased) uses.
-        let applicants: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT DISTINCT ba.applicant_id FROM booking_applicants ba
+        let applicants: Vec<Uuid> = sqlx::query_scalar!("SELECT DISTINCT ba.applicant_id FROM booking_applicants ba
              WHERE ba.booking_id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM booking_applicants o JOIN bookings b ON b.id = o.booking_id
                    WHERE o.applicant_id = ba.applicant_id AND b.erased_at IS NULL
-                     AND NOT (b.id = ANY($1)))",
-        )
-        .bind(&ids)
+                     AND NOT (b.id = ANY($1)))", &ids)
         .fetch_all(self.pool())
         .await?;
-        let contacts: Vec<Uuid> = sqlx::query_scalar(
+        let contacts: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT DISTINCT b.contact_id FROM bookings b
              WHERE b.id = ANY($1)
                AND NOT EXISTS (SELECT 1 FROM bookings o WHERE o.contact_id = b.contact_id
                    AND o.erased_at IS NULL AND NOT (o.id = ANY($1)))",
+            &ids
         )
-        .bind(&ids)
         .fetch_all(self.pool())
         .await?;
         if !applicants.is_empty() || !contacts.is_empty() {
@@ -67,45 +67,47 @@ impl Bookings {
         }
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE booking_applicants SET name = '', person_key = '' WHERE booking_id = ANY($1)",
+            &ids
         )
-        .bind(&ids)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE tickets SET name = '' WHERE date < $1 AND name <> ''")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        sqlx::query!(
+            "UPDATE tickets SET name = '' WHERE date < $1 AND name <> ''",
+            cutoff
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
             "UPDATE bookings SET contact_phone_masked = '', confirmation_code = '',
                 booking_code = NULL, contact_id = $2, erased_at = $3
              WHERE id = ANY($1)",
+            &ids,
+            Uuid::nil(),
+            now
         )
-        .bind(&ids)
-        .bind(Uuid::nil())
-        .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE waitlist_entries SET request_enc = ''::bytea, contact_key = 'erased:' || id
              WHERE date < $1 AND state NOT IN ('WAITING', 'OFFERED') AND request_enc <> ''::bytea",
+            cutoff
         )
-        .bind(cutoff)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE draw_entries SET request_enc = ''::bytea, contact_key = 'erased:' || id
              WHERE date < $1 AND request_enc <> ''::bytea",
+            cutoff
         )
-        .bind(cutoff)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE draw_entry_people SET person_key = 'erased:' || gen_random_uuid()
              WHERE date < $1 AND person_key NOT LIKE 'erased:%'",
+            cutoff
         )
-        .bind(cutoff)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

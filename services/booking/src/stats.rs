@@ -32,8 +32,7 @@ impl Bookings {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<pb::StatsReport> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "WITH people AS (
+        let rows: Vec<Row> = sqlx::query_as!(Row, r#"WITH people AS (
                 SELECT b.office_code, b.date, b.status, b.channel, b.confirmed_at
                 FROM bookings b JOIN booking_applicants a ON a.booking_id = b.id
                 WHERE ($1 = '' OR b.office_code = $1) AND b.date BETWEEN $2 AND $3
@@ -51,29 +50,25 @@ impl Bookings {
                 UNION SELECT office_code, date FROM walk
                 UNION SELECT office_code, date FROM wait
              )
-             SELECT k.office_code, k.date,
-                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL) AS booked,
-                count(p.*) FILTER (WHERE p.status IN ('CHECKED_IN', 'SERVED')) AS checked_in,
-                count(p.*) FILTER (WHERE p.status = 'SERVED') AS served,
-                count(p.*) FILTER (WHERE p.status = 'FORFEITED') AS forfeited,
-                count(p.*) FILTER (WHERE p.status = 'NO_SHOW') AS no_show,
-                count(p.*) FILTER (WHERE p.status = 'CANCELLED' AND p.confirmed_at IS NOT NULL) AS cancelled,
-                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WHATSAPP') AS whatsapp,
-                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WEB') AS web,
-                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_APP') AS app,
-                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_STAFF') AS staff,
-                COALESCE(max(w.n), 0) AS walk_ins,
-                COALESCE(max(q.n), 0)::bigint AS waitlist
+             SELECT k.office_code AS "office_code!", k.date AS "date!",
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL) AS "booked!",
+                count(p.*) FILTER (WHERE p.status IN ('CHECKED_IN', 'SERVED')) AS "checked_in!",
+                count(p.*) FILTER (WHERE p.status = 'SERVED') AS "served!",
+                count(p.*) FILTER (WHERE p.status = 'FORFEITED') AS "forfeited!",
+                count(p.*) FILTER (WHERE p.status = 'NO_SHOW') AS "no_show!",
+                count(p.*) FILTER (WHERE p.status = 'CANCELLED' AND p.confirmed_at IS NOT NULL) AS "cancelled!",
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WHATSAPP') AS "whatsapp!",
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_WEB') AS "web!",
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_APP') AS "app!",
+                count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_STAFF') AS "staff!",
+                COALESCE(max(w.n), 0) AS "walk_ins!",
+                COALESCE(max(q.n), 0)::bigint AS "waitlist!"
              FROM keys k
              LEFT JOIN people p ON p.office_code = k.office_code AND p.date = k.date
              LEFT JOIN walk w ON w.office_code = k.office_code AND w.date = k.date
              LEFT JOIN wait q ON q.office_code = k.office_code AND q.date = k.date
              GROUP BY k.office_code, k.date
-             ORDER BY k.office_code, k.date",
-        )
-        .bind(office)
-        .bind(from)
-        .bind(to)
+             ORDER BY k.office_code, k.date"#, office, from, to)
         .fetch_all(self.pool())
         .await?;
         let mut total = pb::StatsRow::default();

@@ -35,6 +35,10 @@ pub struct Entry {
     pub booking_id: Option<Uuid>,
     pub offer_expires_at: Option<DateTime<Utc>>,
     pub offer_sent: bool,
+    pub contact_key: String,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Bookings {
@@ -151,33 +155,34 @@ impl Bookings {
         };
         let sealed = self.seal_request(&request);
         let key = hex::encode(self.pii.blind("waitlist-phone", &phone));
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO waitlist_entries (id, office_code, date, session, seats, channel,
                 contact_key, request_enc, state, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'WAITING', $9, $9)
              ON CONFLICT (office_code, date, session, contact_key)
                 WHERE state IN ('WAITING', 'OFFERED') DO NOTHING",
+            Uuid::now_v7(),
+            &office,
+            date,
+            session.as_str(),
+            seats as i32,
+            channel.as_str_name(),
+            &key,
+            sealed,
+            now
         )
-        .bind(Uuid::now_v7())
-        .bind(&office)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(seats as i32)
-        .bind(channel.as_str_name())
-        .bind(&key)
-        .bind(sealed)
-        .bind(now)
         .execute(self.pool())
         .await?;
-        let entry: Entry = sqlx::query_as(
+        let entry: Entry = sqlx::query_as!(
+            Entry,
             "SELECT * FROM waitlist_entries
              WHERE office_code = $1 AND date = $2 AND session = $3 AND contact_key = $4
                AND state IN ('WAITING', 'OFFERED')",
+            &office,
+            date,
+            session.as_str(),
+            &key
         )
-        .bind(&office)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(&key)
         .fetch_one(self.pool())
         .await?;
         let position = self.position(&entry).await?;
@@ -186,14 +191,8 @@ impl Bookings {
 
     /// Place in line among the entries still waiting (1 = next).
     pub async fn position(&self, e: &Entry) -> Result<u32> {
-        let ahead: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM waitlist_entries
-             WHERE office_code = $1 AND date = $2 AND session = $3 AND state = 'WAITING' AND seq < $4",
-        )
-        .bind(&e.office_code)
-        .bind(e.date)
-        .bind(&e.session)
-        .bind(e.seq)
+        let ahead: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM waitlist_entries
+             WHERE office_code = $1 AND date = $2 AND session = $3 AND state = 'WAITING' AND seq < $4"#, &e.office_code, e.date, &e.session, e.seq)
         .fetch_one(self.pool())
         .await?;
         Ok(ahead as u32 + 1)
@@ -237,20 +236,19 @@ impl Bookings {
     pub async fn promote_waitlists(&self) -> Result<usize> {
         // A session whose day has passed everywhere in Indonesia (UTC+7..+9) has no seats to
         // offer: its line is over.
-        sqlx::query(
-            "UPDATE waitlist_entries SET state = 'DROPPED', note = 'tanggal sudah lewat', updated_at = $2
-             WHERE state = 'WAITING' AND date < $1",
-        )
-        .bind((self.now() + chrono::Duration::hours(7)).date_naive())
-        .bind(self.now())
+        sqlx::query!("UPDATE waitlist_entries SET state = 'DROPPED', note = 'tanggal sudah lewat', updated_at = $2
+             WHERE state = 'WAITING' AND date < $1", (self.now() + chrono::Duration::hours(7)).date_naive(), self.now())
         .execute(self.pool())
         .await?;
-        let sessions: Vec<(String, NaiveDate, String)> = sqlx::query_as(
+        let sessions: Vec<(String, NaiveDate, String)> = sqlx::query!(
             "SELECT DISTINCT office_code, date, session FROM waitlist_entries
-             WHERE state IN ('WAITING', 'OFFERED')",
+             WHERE state IN ('WAITING', 'OFFERED')"
         )
         .fetch_all(self.pool())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|w| (w.office_code, w.date, w.session))
+        .collect();
         let mut offers = 0;
         for (office, date, session) in sessions {
             match session.parse::<SessionOfDay>() {
@@ -270,44 +268,42 @@ impl Bookings {
         session: SessionOfDay,
     ) -> Result<usize> {
         let mut lock = self.pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-            .bind(format!("waitlist:{office}:{date}:{}", session.as_str()))
-            .execute(&mut *lock)
-            .await?;
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            format!("waitlist:{office}:{date}:{}", session.as_str())
+        )
+        .execute(&mut *lock)
+        .await?;
         // Offers taken become BOOKED; offers expired or cancelled have passed.
-        sqlx::query(
-            "UPDATE waitlist_entries w SET
+        sqlx::query!("UPDATE waitlist_entries w SET
                 state = CASE WHEN b.status IN ('EXPIRED', 'CANCELLED') THEN 'PASSED' ELSE 'BOOKED' END,
                 updated_at = $4
              FROM bookings b
              WHERE b.id = w.booking_id AND w.state = 'OFFERED'
-               AND w.office_code = $1 AND w.date = $2 AND w.session = $3 AND b.status <> 'HELD'",
-        )
-        .bind(office)
-        .bind(date)
-        .bind(session.as_str())
-        .bind(self.now())
+               AND w.office_code = $1 AND w.date = $2 AND w.session = $3 AND b.status <> 'HELD'", office, date, session.as_str(), self.now())
         .execute(&mut *lock)
         .await?;
-        let waiting: Vec<Entry> = sqlx::query_as(
+        let waiting: Vec<Entry> = sqlx::query_as!(
+            Entry,
             "SELECT * FROM waitlist_entries
              WHERE office_code = $1 AND date = $2 AND session = $3 AND state = 'WAITING'
              ORDER BY seq",
+            office,
+            date,
+            session.as_str()
         )
-        .bind(office)
-        .bind(date)
-        .bind(session.as_str())
         .fetch_all(&mut *lock)
         .await?;
         // Offers whose message did not go out yet (the notification service was down).
-        let unsent: Vec<Entry> = sqlx::query_as(
+        let unsent: Vec<Entry> = sqlx::query_as!(
+            Entry,
             "SELECT w.* FROM waitlist_entries w JOIN bookings b ON b.id = w.booking_id
              WHERE w.office_code = $1 AND w.date = $2 AND w.session = $3
                AND w.state = 'OFFERED' AND NOT w.offer_sent AND b.status = 'HELD'",
+            office,
+            date,
+            session.as_str()
         )
-        .bind(office)
-        .bind(date)
-        .bind(session.as_str())
         .fetch_all(&mut *lock)
         .await?;
         for e in unsent {
@@ -347,14 +343,14 @@ impl Bookings {
             match self.create_with_ttl(req.clone(), ttl).await {
                 Ok((view, code)) => {
                     let expires = view.booking.expires_at;
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE waitlist_entries SET state = 'OFFERED', booking_id = $2,
                             offer_expires_at = $3, updated_at = $4 WHERE id = $1",
+                        e.id,
+                        view.booking.id,
+                        expires,
+                        self.now()
                     )
-                    .bind(e.id)
-                    .bind(view.booking.id)
-                    .bind(expires)
-                    .bind(self.now())
                     .execute(&mut *lock)
                     .await?;
                     left = left.saturating_sub(e.seats as u32);
@@ -409,10 +405,12 @@ impl Bookings {
     ) -> Result<()> {
         match self.send_offer(e, req, view, code, expires).await {
             Ok(()) => {
-                sqlx::query("UPDATE waitlist_entries SET offer_sent = true WHERE id = $1")
-                    .bind(e.id)
-                    .execute(conn)
-                    .await?;
+                sqlx::query!(
+                    "UPDATE waitlist_entries SET offer_sent = true WHERE id = $1",
+                    e.id
+                )
+                .execute(conn)
+                .await?;
             }
             Err(err) => tracing::warn!(error = %err, entry = %e.id, "waitlist offer not sent yet"),
         }
@@ -420,10 +418,7 @@ impl Bookings {
     }
 
     async fn drop_entry(&self, conn: &mut sqlx::PgConnection, id: Uuid, why: &str) -> Result<()> {
-        sqlx::query("UPDATE waitlist_entries SET state = 'DROPPED', note = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(why)
-            .bind(self.now())
+        sqlx::query!("UPDATE waitlist_entries SET state = 'DROPPED', note = $2, updated_at = $3 WHERE id = $1", id, why, self.now())
             .execute(conn)
             .await?;
         Ok(())

@@ -38,6 +38,9 @@ pub async fn record<'e, E>(executor: E, a: Action<'_>) -> sqlx::Result<()>
 where
     E: sqlx::PgExecutor<'e>,
 {
+    // Dynamic on purpose: the table is each calling service's own (its schema), and the
+    // platform has no schema whose metadata a macro could check it against; every service's
+    // tests run it.
     sqlx::query(
         "INSERT INTO staff_actions (at, staff_id, username, role, office_code, action, target,
             before, after)

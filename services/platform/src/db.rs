@@ -24,6 +24,8 @@ pub async fn migrate_command(schema: &str, migrator: &Migrator) -> Option<anyhow
     Some(
         async {
             let pool = connect_and_migrate(&url, schema, 1, migrator).await?;
+            // Dynamic on purpose (as every statement here): they run before, or outside of, a
+            // service's schema, against whatever database the URL names.
             let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
                 .fetch_one(&pool)
                 .await?;
@@ -64,6 +66,7 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
             .fetch_one(&mut admin)
             .await?;
     if !exists {
+        // A name is an identifier, which cannot be a bound parameter.
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         // Several services start at once: another one may have created it meanwhile.
         if let Err(e) = sqlx::query(&sql).execute(&mut admin).await
