@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Compile-time checked SQL: `sqlx.sh prepare` writes each service's query metadata
 # (services/<name>/.sqlx, committed) from a scratch database migrated to the service's own
-# schema; `sqlx.sh check` fails if any of it is missing or stale. Builds read only the
-# committed metadata (SQLX_OFFLINE=true in .cargo/config.toml), so they need no database.
+# schema; `sqlx.sh check` fails if any of it is missing or stale. Libraries and binaries only:
+# test code uses no query macros, and a service's dev-dependencies (other services) would be
+# checked against the wrong schema. Builds read only the committed metadata
+# (SQLX_OFFLINE=true in .cargo/config.toml), so they need no database.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-check}
@@ -18,9 +20,9 @@ for service in ${SQLX_SERVICES:-identity quota booking notification gateway}; do
   (
     cd "services/$service"
     if [ "$mode" = prepare ]; then
-      DATABASE_URL=$url cargo sqlx prepare -- --all-targets
+      DATABASE_URL=$url cargo sqlx prepare
     else
-      DATABASE_URL=$url cargo sqlx prepare --check -- --all-targets
+      DATABASE_URL=$url cargo sqlx prepare --check
     fi
   )
 done

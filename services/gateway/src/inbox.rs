@@ -368,15 +368,15 @@ mod tests {
         .unwrap();
         let now: chrono::DateTime<chrono::Utc> = "2026-11-30T03:00:00Z".parse().unwrap();
         for w in ["done", "retry", "failed", "untouched"] {
-            sqlx::query!(
+            sqlx::query(
                 "INSERT INTO inbound_messages (wamid, phone_number_id, sender_key, sender_enc,
                     content_enc, sent_at, received_at, state, attempts, next_attempt_at,
                     lease_until)
                  VALUES ($1, '111', $1, '', '', $2, $2, 'PENDING', 1, $2, $3)",
-                w,
-                now,
-                now + Duration::seconds(LEASE_SECONDS)
             )
+            .bind(w)
+            .bind(now)
+            .bind(now + Duration::seconds(LEASE_SECONDS))
             .execute(&pool)
             .await
             .unwrap();
