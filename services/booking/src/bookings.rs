@@ -210,10 +210,8 @@ impl Wanted {
             ));
         }
         if applicants == 0 || applicants > antrean_platform::domain::MAX_APPLICANTS as usize {
-            v.push(FieldViolation::new(
-                "applicants",
-                "jumlah pemohon 1 sampai 5 orang",
-            ));
+            let (id, en) = antrean_platform::domain::applicants_rule();
+            v.push(FieldViolation::bilingual("applicants", id, en));
         }
         if v.len() > before {
             return None;

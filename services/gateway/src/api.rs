@@ -361,15 +361,8 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
     };
     let list = b.applicants.0;
     if list.is_empty() || list.len() > antrean_platform::domain::MAX_APPLICANTS as usize {
-        bad.push((
-            "applicants".into(),
-            if en {
-                "1 to 5 applicants"
-            } else {
-                "jumlah pemohon 1 sampai 5 orang"
-            }
-            .into(),
-        ));
+        let (id, english) = antrean_platform::domain::applicants_rule();
+        bad.push(("applicants".into(), if en { english } else { id }));
     }
     let mut applicants = Vec::new();
     for (i, a) in list.into_iter().enumerate() {

@@ -155,11 +155,8 @@ impl IdentityGrpc {
     ) -> Vec<ApplicantData> {
         let (_, today) = self.today();
         if list.is_empty() || list.len() > MAX_APPLICANTS {
-            v.push(FieldViolation::bilingual(
-                "applicants",
-                "jumlah pemohon 1 sampai 5 orang",
-                "1 to 5 applicants",
-            ));
+            let (id, en) = antrean_platform::domain::applicants_rule();
+            v.push(FieldViolation::bilingual("applicants", id, en));
         }
         let mut out = Vec::new();
         let mut seen = HashSet::new();

@@ -234,6 +234,19 @@ const BULAN: [&str; 12] = [
 /// an applicant and up to four family members. Every service checks against this one number.
 pub const MAX_APPLICANTS: u32 = 5;
 
+/// The [`MAX_APPLICANTS`] rule as people read it: Bahasa Indonesia, then English.
+pub fn applicants_rule() -> (String, String) {
+    (
+        format!("jumlah pemohon 1 sampai {MAX_APPLICANTS} orang"),
+        format!("1 to {MAX_APPLICANTS} applicants"),
+    )
+}
+
+/// The same rule for seats (a hold's seats are its people).
+pub fn seats_rule() -> String {
+    format!("jumlah kursi 1 sampai {MAX_APPLICANTS}")
+}
+
 /// A month's name as applicants read it: `Desember`.
 pub fn bulan(d: NaiveDate) -> &'static str {
     use chrono::Datelike;

@@ -305,7 +305,7 @@ impl QuotaService for QuotaGrpc {
         if seats > crate::quota::MAX_SEATS {
             return Err(QuotaError::Invalid(vec![FieldViolation::new(
                 "seats",
-                "jumlah kursi 1 sampai 5",
+                antrean_platform::domain::seats_rule(),
             )])
             .into());
         }

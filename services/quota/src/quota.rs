@@ -456,7 +456,10 @@ impl Quota {
             ));
         }
         if !(1..=MAX_SEATS).contains(&cmd.seats) {
-            v.push(FieldViolation::new("seats", "jumlah kursi 1 sampai 5"));
+            v.push(FieldViolation::new(
+                "seats",
+                antrean_platform::domain::seats_rule(),
+            ));
         }
         if cmd.ttl_seconds > MAX_TTL_SECONDS {
             v.push(FieldViolation::new(
