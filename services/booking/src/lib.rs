@@ -3,6 +3,11 @@
 //! - [`bookings`]: the state machine (create, confirm, cancel, check in, sweep), on the
 //!   `booking` schema, calling identity and quota.
 //! - [`draws`]: the release draw: entries in a date's first minutes, a verifiable order.
+//! - [`queue`]: the queue at the counters: tickets, calling fairly between the appointment
+//!   and priority lanes, walk-ins, the priority capacity's roll-over.
+//! - [`waitlist`]: waitlists of full sessions, offered in line order as seats come free.
+//! - [`reconfirm`]: the optional H-1 reconfirmation, and cancelling what was not reconfirmed.
+//! - [`stats`]: the dashboard's figures, counted in people from the ledger.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`status`]: a booking's status and the one rule of how it may change.
 //! - [`schedule`]: scheduled times spread evenly over a session.

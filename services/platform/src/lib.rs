@@ -14,6 +14,9 @@
 //! - [`draw`]: the release draw's verifiable order.
 //! - [`domain`]: words every service uses: [`domain::SessionOfDay`], dates, time zones.
 //! - [`tls`]: mutual TLS between the processes; a caller's identity from its certificate.
+//! - [`actor`]: staff authorisation: the signed actor token every staff RPC carries.
+//! - [`audit`]: the staff audit trail written with each change.
+//! - [`group_commit`]: writes that arrive together share one statement and its commit.
 //! - [`testing`]: fresh databases and Redis key prefixes for integration tests.
 
 pub mod actor;

@@ -13,6 +13,7 @@
 //! - [`quota`]: the domain service tying both together, including the rebuild of missing
 //!   counters from the ledger (see `docs/quota.md` for why it never oversells).
 //! - [`releases`]: when dates open for booking, and their release-draw windows.
+//! - [`error`]: the one mapping of quota errors to gRPC statuses.
 //! - [`grpc`]: `antrean.v1.QuotaService` over [`quota::Quota`].
 //! - [`config`]: settings from the environment.
 
