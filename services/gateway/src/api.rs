@@ -85,8 +85,6 @@ type ApiResult = Result<Response, ApiError>;
     params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
     responses(
         (status = 200, description = "Offices", body = Vec<views::Office>),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn offices(
@@ -129,8 +127,6 @@ pub(crate) struct Range {
         (status = 200, description = "Availability", body = views::Availability),
         (status = 400, description = "Invalid dates or range", body = ErrorResponse),
         (status = 404, description = "Unknown office", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn availability(
@@ -409,8 +405,6 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
     responses(
         (status = 202, description = "Code sent", body = views::VerificationStarted),
         (status = 400, description = "Invalid phone or e-mail (see fields)", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn start_verification(
@@ -449,8 +443,6 @@ pub(crate) async fn start_verification(
         (status = 400, description = "WRONG_CODE (with attempts_left) or invalid fields", body = ErrorResponse),
         (status = 404, description = "Unknown verification", body = ErrorResponse),
         (status = 410, description = "EXPIRED, or VERIFICATION_ENDED after five wrong codes", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn confirm_verification(
@@ -510,8 +502,6 @@ async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<
         (status = 403, description = "BLOCKED_NO_SHOW", body = ErrorResponse),
         (status = 404, description = "Unknown office", body = ErrorResponse),
         (status = 409, description = "SOLD_OUT, ALREADY_BOOKED, LIMIT_REACHED, IDEMPOTENCY_KEY_REUSED, NOT_RELEASED (with opens_at), DRAW_RUNNING (with retry_at), ALREADY_ENTERED", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn create_booking(
@@ -590,8 +580,6 @@ pub(crate) async fn create_booking(
         (status = 200, description = "The draw", body = views::Draw),
         (status = 400, description = "Invalid date", body = ErrorResponse),
         (status = 404, description = "NO_DRAW (the date's release has no draw window) or unknown office", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn get_draw(
@@ -637,8 +625,6 @@ pub(crate) async fn get_draw(
         (status = 403, description = "BLOCKED_NO_SHOW", body = ErrorResponse),
         (status = 404, description = "Unknown office", body = ErrorResponse),
         (status = 409, description = "SEATS_AVAILABLE (book directly) or NOT_BOOKABLE", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn join_waitlist(
@@ -737,8 +723,6 @@ async fn lookup(
         (status = 200, description = "The booking", body = views::Booking),
         (status = 400, description = "Missing phone", body = ErrorResponse),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn get_booking(
@@ -770,8 +754,6 @@ pub(crate) async fn get_booking(
         (status = 400, description = "Missing phone", body = ErrorResponse),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
         (status = 409, description = "WRONG_STATUS", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn cancel_booking(
@@ -812,8 +794,6 @@ pub(crate) async fn cancel_booking(
     responses(
         (status = 200, description = "PDF", content_type = "application/pdf", body = Vec<u8>),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn proof_pdf(
@@ -851,8 +831,6 @@ pub(crate) async fn proof_pdf(
     responses(
         (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
-        (status = 429, description = "Too many requests (see Retry-After)", body = ErrorResponse),
-        (status = 503, description = "A dependency is unavailable", body = ErrorResponse),
     )
 )]
 pub(crate) async fn qr_svg(

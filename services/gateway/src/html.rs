@@ -1,6 +1,7 @@
 //! What every page shares. Pages are askama templates (`templates/`, escaped automatically:
 //! no HTML is built from strings), shown by [`render`]; the portal's pages extend
-//! `portal/base.html`, the staff pages `staff/base.html`, and both include `alert.html`.
+//! `portal/base.html`, the staff pages `staff/base.html` (both extend the one shell `page.html`),
+//! and both include `alert.html`.
 //! [`urlencode`] encodes values for the `Location` of redirects (templates use askama's
 //! `urlencode_strict`). The stylesheet and scripts are served from `assets/` ([`routes`]);
 //! pages carry no inline script.

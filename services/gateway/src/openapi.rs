@@ -38,9 +38,40 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         views::ContactProof,
         api::BookingBody,
     )),
-    modifiers(&ContactToken)
+    modifiers(&ContactToken, &EveryOperation)
 )]
 struct ApiDoc;
+
+/// What every operation may answer besides its own: 429 past a limit, 503 when a
+/// dependency is down.
+struct EveryOperation;
+
+impl utoipa::Modify for EveryOperation {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let r = &mut op.responses.responses;
+                r.insert(
+                    "429".into(),
+                    error("Too many requests (see Retry-After)").into(),
+                );
+                r.insert("503".into(), error("A dependency is unavailable").into());
+            }
+        }
+    }
+}
 
 /// The contact token of `confirmVerification`, sent as `Authorization: Bearer`.
 struct ContactToken;
