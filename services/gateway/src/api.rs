@@ -219,9 +219,14 @@ impl std::ops::Deref for Text {
 }
 
 /// A list field of a request body: items that are not objects of `T` read as empty ones, and
-/// anything but a list as an empty list, so validation names what is wrong.
+/// anything but a list as an empty list, so validation names what is wrong. At most
+/// [`List::MAX`] items are read: a longer list is refused by its count, never built whole.
 #[derive(Debug)]
 struct List<T>(Vec<T>);
+
+impl<T> List<T> {
+    const MAX: usize = 64;
+}
 
 impl<T> Default for List<T> {
     fn default() -> Self {
@@ -237,6 +242,7 @@ impl<'de, T: serde::de::DeserializeOwned + Default> Deserialize<'de> for List<T>
                 .map(|items| {
                     items
                         .iter()
+                        .take(Self::MAX)
                         .map(|i| T::deserialize(i).unwrap_or_default())
                         .collect()
                 })
