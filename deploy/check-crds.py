@@ -13,6 +13,10 @@ REQUIRED = {
     ],
     ("cert-manager.io/v1", "Issuer"): [("spec",)],
     ("cert-manager.io/v1", "ClusterIssuer"): [("spec",)],
+    ("monitoring.coreos.com/v1", "PodMonitor"): [
+        ("spec", "selector"),
+        ("spec", "podMetricsEndpoints"),
+    ],
 }
 ISSUER_KINDS = ("selfSigned", "ca", "acme", "vault", "venafi")
 
@@ -46,6 +50,16 @@ def main(rendered, out):
                 errors.append(f"{kind} {name}: {'.'.join(path)} is required")
         if kind.endswith("Issuer") and not any(k in (d.get("spec") or {}) for k in ISSUER_KINDS):
             errors.append(f"{kind} {name}: spec names no issuer type ({', '.join(ISSUER_KINDS)})")
+        if kind == "PodMonitor":
+            endpoints = get(d, ("spec", "podMetricsEndpoints")) or []
+            if not isinstance(endpoints, list) or not endpoints:
+                errors.append(f"PodMonitor {name}: podMetricsEndpoints must list endpoints")
+            for e in endpoints if isinstance(endpoints, list) else []:
+                if not (isinstance(e, dict) and (e.get("port") or e.get("portNumber"))):
+                    errors.append(f"PodMonitor {name}: every endpoint names its port")
+            if not (get(d, ("spec", "selector", "matchLabels"))
+                    or get(d, ("spec", "selector", "matchExpressions"))):
+                errors.append(f"PodMonitor {name}: selector selects nothing")
         if kind == "Certificate":
             spec = d["spec"]
             if not spec.get("commonName") and not spec.get("dnsNames"):
