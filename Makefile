@@ -33,11 +33,14 @@ admin: services
 chat:
 	cargo run -q -p antrean-gateway --bin antrean-chat -- --office $(OFFICE) --phone $(PHONE)
 
-## browser-deps: Debian chromium and npm playwright-core for the portal tests (no browser download), poppler-utils for the PDF tests, PyPI openapi-spec-validator
+## browser-deps: Debian chromium and npm playwright-core for the portal tests (no browser download), poppler-utils for the PDF tests, promtool (Debian prometheus) for the Prometheus configuration, PyPI openapi-spec-validator
 browser-deps:
 	@command -v chromium >/dev/null && command -v pdftotext >/dev/null || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils >/dev/null || \
 	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium poppler-utils >/dev/null; }; }
+	@command -v promtool >/dev/null || { sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null || \
+	  { $$sudo apt-get update -q >/dev/null && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; }
 	@[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 	@python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q openapi-spec-validator
 
@@ -46,7 +49,7 @@ bench: services
 	deploy/local/bench.sh $(BENCH_ARGS)
 
 ## k8s-check: render every kustomize overlay and validate it (kubernetes-validate --strict, yamllint)
-k8s-check:
+k8s-check: browser-deps
 	deploy/k8s-check.sh
 
 ## lint: rustfmt, clippy (warnings as errors) and the committed SQL metadata up to date

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Renders every overlay with `kubectl kustomize`, validates the output strictly against the
 # Kubernetes schemas (kubernetes-validate), checks custom resources' required fields
-# (deploy/check-crds.py) and lints every YAML file (yamllint).
+# (deploy/check-crds.py), lints every YAML file (yamllint) and checks the local Prometheus
+# configuration (promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v kubernetes-validate >/dev/null && command -v yamllint >/dev/null \
@@ -18,3 +19,6 @@ for overlay in k8s/overlays/*/; do
   echo "k8s overlay $name: $(grep -c '^kind:' "$out/$name.yaml") resources valid"
 done
 yamllint -c .yamllint.yaml k8s deploy .yamllint.yaml
+# The plain Prometheus configuration of the local services. (deploy/prometheus/scrape.yaml
+# uses Kubernetes discovery, which Debian's promtool is built without; yamllint reads it.)
+promtool check config deploy/prometheus/local.yaml
