@@ -82,7 +82,6 @@ type ApiResult = Result<Response, ApiError>;
 #[utoipa::path(
     get, path = "/api/v1/offices", operation_id = "listOffices",
     summary = "Immigration offices and their WhatsApp numbers",
-    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
     responses(
         (status = 200, description = "Offices", body = Vec<views::Office>),
     )
@@ -120,8 +119,7 @@ pub(crate) struct Range {
     params(
         ("code" = String, Path, example = "BOGOR"),
         ("from" = Option<String>, Query, format = Date),
-        ("to" = Option<String>, Query, format = Date),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+        ("to" = Option<String>, Query, format = Date)
     ),
     responses(
         (status = 200, description = "Availability", body = views::Availability),
@@ -406,7 +404,6 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
 #[utoipa::path(
     post, path = "/api/v1/verifications", operation_id = "startVerification",
     summary = "Prove a phone before booking: a 6-digit code goes to it by WhatsApp (authentication template) and to the e-mail when given",
-    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
     request_body = StartVerification,
     responses(
         (status = 202, description = "Code sent", body = views::VerificationStarted),
@@ -442,7 +439,7 @@ pub(crate) async fn start_verification(
 #[utoipa::path(
     post, path = "/api/v1/verifications/{verification_id}/confirm", operation_id = "confirmVerification",
     summary = "The code for a contact token (30 minutes), sent as `Authorization: Bearer` with bookings and waitlist joins",
-    params(("verification_id" = String, Path), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    params(("verification_id" = String, Path)),
     request_body = ConfirmVerification,
     responses(
         (status = 200, description = "Verified", body = views::ContactProof),
@@ -496,8 +493,7 @@ async fn booking_limits(app: &App, ip: IpAddr, token: &str, en: bool) -> Result<
     summary = "Book 1-5 applicants for the verified contact: confirmed at once with booking code, queue numbers and schedule",
     security(("contactToken" = [])),
     params(
-        ("Idempotency-Key" = String, Header, max_length = 200, description = "Unique per booking attempt; a replay answers the first result."),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+        ("Idempotency-Key" = String, Header, max_length = 200, description = "Unique per booking attempt; a replay answers the first result.")
     ),
     request_body = BookingBody,
     responses(
@@ -579,8 +575,7 @@ pub(crate) async fn create_booking(
     summary = "A release draw as published: before the window the seed's SHA-256 and the beacon round; at the close the frozen entry list's SHA-256; after the draw the seed, the beacon's randomness and every entry (pseudonymous id, session, seats, position, outcome). `antrean-draw verify` recomputes the order",
     params(
         ("office_code" = String, Path, example = "BOGOR"),
-        ("date" = String, Path, format = Date),
-        ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")
+        ("date" = String, Path, format = Date)
     ),
     responses(
         (status = 200, description = "The draw", body = views::Draw),
@@ -622,7 +617,6 @@ pub(crate) async fn get_draw(
     post, path = "/api/v1/waitlist", operation_id = "joinWaitlist",
     summary = "Join the waitlist of a full session for the verified contact; freed seats are offered in line order by WhatsApp with a confirmation code (confirm it by replying to the message)",
     security(("contactToken" = [])),
-    params(("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
     request_body = BookingBody,
     responses(
         (status = 201, description = "In line (joining again answers the same place)", body = views::WaitlistEntry),
@@ -724,7 +718,7 @@ async fn lookup(
 #[utoipa::path(
     get, path = "/api/v1/bookings/{booking_code}", operation_id = "getBooking",
     summary = "A booking by code; a wrong phone answers 404 like an unknown code",
-    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890")),
     responses(
         (status = 200, description = "The booking", body = views::Booking),
         (status = 400, description = "Missing phone", body = ErrorResponse),
@@ -753,7 +747,7 @@ pub(crate) async fn get_booking(
 #[utoipa::path(
     post, path = "/api/v1/bookings/{booking_code}/cancel", operation_id = "cancelBooking",
     summary = "Cancel; the seats return at once",
-    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D")),
     request_body = CancelBody,
     responses(
         (status = 200, description = "Cancelled", body = views::Booking),
@@ -796,7 +790,7 @@ pub(crate) async fn cancel_booking(
 #[utoipa::path(
     get, path = "/api/v1/bookings/{booking_code}/proof.pdf", operation_id = "getProofPdf",
     summary = "Proof of booking as a PDF (code, QR code, queue numbers, schedule, checklist)",
-    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890")),
     responses(
         (status = 200, description = "PDF", content_type = "application/pdf", body = Vec<u8>),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
@@ -833,7 +827,7 @@ pub(crate) async fn proof_pdf(
 #[utoipa::path(
     get, path = "/api/v1/bookings/{booking_code}/qr.svg", operation_id = "getQrCode",
     summary = "The booking code as a QR code, scanned at the door",
-    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890"), ("Accept-Language" = Option<String>, Header, description = "`en` for English messages; Bahasa Indonesia otherwise.")),
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D"), ("phone" = String, Query, description = "The contact phone of the booking (second factor).", example = "081234567890")),
     responses(
         (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
         (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),

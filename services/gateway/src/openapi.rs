@@ -42,13 +42,25 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 )]
 struct ApiDoc;
 
-/// What every operation may answer besides its own: 429 past a limit, 503 when a
-/// dependency is down.
+/// What every operation shares: the `Accept-Language` header, and besides its own answers
+/// 429 past a limit and 503 when a dependency is down.
 struct EveryOperation;
 
 impl utoipa::Modify for EveryOperation {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{
+            ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type,
+        };
+        let language = ParameterBuilder::new()
+            .name("Accept-Language")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "`en` for English messages; Bahasa Indonesia otherwise.",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
         let error = |description: &str| {
             ResponseBuilder::new()
                 .description(description)
@@ -62,6 +74,9 @@ impl utoipa::Modify for EveryOperation {
         };
         for item in doc.paths.paths.values_mut() {
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(language.clone());
                 let r = &mut op.responses.responses;
                 r.insert(
                     "429".into(),
