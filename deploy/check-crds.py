@@ -17,6 +17,7 @@ REQUIRED = {
         ("spec", "selector"),
         ("spec", "podMetricsEndpoints"),
     ],
+    ("monitoring.coreos.com/v1", "PrometheusRule"): [("spec", "groups")],
 }
 ISSUER_KINDS = ("selfSigned", "ca", "acme", "vault", "venafi")
 
@@ -60,6 +61,18 @@ def main(rendered, out):
             if not (get(d, ("spec", "selector", "matchLabels"))
                     or get(d, ("spec", "selector", "matchExpressions"))):
                 errors.append(f"PodMonitor {name}: selector selects nothing")
+        if kind == "PrometheusRule":
+            # The schema's required fields: every group a name and rules, every rule an expr
+            # and either alert or record. (promtool checks the same groups in full.)
+            for g in get(d, ("spec", "groups")) or []:
+                if not (isinstance(g, dict) and g.get("name") and isinstance(g.get("rules"), list)):
+                    errors.append(f"PrometheusRule {name}: every group needs a name and rules")
+                    continue
+                for r in g["rules"]:
+                    if not (isinstance(r, dict) and r.get("expr")
+                            and bool(r.get("alert")) != bool(r.get("record"))):
+                        errors.append(f"PrometheusRule {name}: group {g['name']}: every rule "
+                                      "needs expr and one of alert or record")
         if kind == "Certificate":
             spec = d["spec"]
             if not spec.get("commonName") and not spec.get("dnsNames"):

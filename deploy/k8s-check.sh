@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Renders every overlay with `kubectl kustomize`, validates the output strictly against the
 # Kubernetes schemas (kubernetes-validate), checks custom resources' required fields
-# (deploy/check-crds.py), lints every YAML file (yamllint) and checks the local Prometheus
-# configuration (promtool).
+# (deploy/check-crds.py), lints every YAML file (yamllint), checks the local Prometheus
+# configuration and the alert rules (promtool: check, and the rules' unit tests; rules.py:
+# written from their source, a runbook and a firing test for every alert) and the Grafana
+# dashboards (deploy/grafana/check.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v kubernetes-validate >/dev/null && command -v yamllint >/dev/null \
@@ -22,3 +24,6 @@ yamllint -c .yamllint.yaml k8s deploy .yamllint.yaml
 # The plain Prometheus configuration of the local services. (deploy/prometheus/scrape.yaml
 # uses Kubernetes discovery, which Debian's promtool is built without; yamllint reads it.)
 promtool check config deploy/prometheus/local.yaml
+deploy/prometheus/rules.py --check
+promtool check rules deploy/prometheus/antrean.rules.yaml
+promtool test rules deploy/prometheus/antrean.rules.test.yaml

@@ -870,6 +870,10 @@ impl Bookings {
         .ok_or_else(|| BookingError::WrongStatus(Held.as_str().to_owned()))?;
         count_transition(confirmed.to);
         tx.commit().await?;
+        // The offices and channels are fixed sets: bounded labels.
+        metrics::counter!("booking_confirmations_total",
+            "office" => b.office_code.clone(), "channel" => b.channel.clone())
+        .increment(1);
         tracing::info!(booking_id = %id, "booking confirmed");
         Ok(BookingView {
             booking,

@@ -462,8 +462,8 @@ impl Bookings {
     pub async fn run_due_draws(&self) -> Result<usize> {
         // Due: closed, and either no entry came in the last QUIET_SECONDS (what was received
         // in the window has arrived) or the grace after the close is over.
-        let due: Vec<(String, NaiveDate)> = sqlx::query!(
-            "SELECT d.office_code, d.date FROM draws d
+        let due: Vec<(String, NaiveDate, DateTime<Utc>)> = sqlx::query!(
+            "SELECT d.office_code, d.date, d.closes_at FROM draws d
              WHERE d.state <> 'DONE' AND d.closes_at <= $1
                AND (d.state = 'DRAWING' OR d.closes_at <= $1 - make_interval(secs => $2)
                     OR NOT EXISTS (SELECT 1 FROM draw_entries e
@@ -477,14 +477,30 @@ impl Bookings {
         .fetch_all(self.pool())
         .await?
         .into_iter()
-        .map(|d| (d.office_code, d.date))
+        .map(|d| (d.office_code, d.date, d.closes_at))
         .collect();
+        // How long the oldest closed draw has waited for its result: what an operator is
+        // alerted on when a draw does not finish (docs/runbooks/DrawNotFinished.md).
+        let now = self.now();
+        let overdue = |closes: &[DateTime<Utc>]| {
+            closes
+                .iter()
+                .map(|&c| antrean_platform::clock::seconds_since(now, c))
+                .fold(0.0, f64::max)
+        };
+        let gauge = metrics::gauge!("booking_draw_overdue_seconds");
+        gauge.set(overdue(&due.iter().map(|d| d.2).collect::<Vec<_>>()));
         let mut done = 0;
-        for (office, date) in due {
+        let mut waiting = Vec::new();
+        for (office, date, closes_at) in due {
             if self.run_draw(&office, date).await? {
                 done += 1;
+                metrics::counter!("booking_draws_completed_total").increment(1);
+            } else {
+                waiting.push(closes_at);
             }
         }
+        gauge.set(overdue(&waiting));
         Ok(done)
     }
 

@@ -39,7 +39,14 @@ struct Claimed {
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut erased_at: Option<std::time::Instant> = None;
+        let mut measured_at: Option<std::time::Instant> = None;
         loop {
+            if measured_at.is_none_or(|t| t.elapsed() >= MEASURE_EVERY) {
+                measured_at = Some(std::time::Instant::now());
+                if let Err(e) = measure_backlog(&app).await {
+                    tracing::warn!(error = %e, "measuring the inbox backlog failed");
+                }
+            }
             if erased_at.is_none_or(|t| t.elapsed() >= ERASE_EVERY) {
                 erased_at = Some(std::time::Instant::now());
                 if let Err(e) = erase_old(&app).await {
@@ -59,6 +66,24 @@ pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// How often the age of the oldest pending message is measured.
+const MEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sets `whatsapp_inbox_oldest_pending_seconds`: how long the oldest message not yet
+/// answered has waited (0 when none waits), so a stuck inbox shows even though it answers
+/// nothing. One probe of `inbound_pending_by_time`.
+async fn measure_backlog(app: &App) -> anyhow::Result<()> {
+    let oldest = sqlx::query_scalar!(
+        "SELECT received_at FROM inbound_messages WHERE state = 'PENDING'
+         ORDER BY sent_at, received_at, wamid LIMIT 1"
+    )
+    .fetch_optional(&app.pool)
+    .await?;
+    let age = oldest.map_or(0.0, |at| antrean_platform::clock::seconds_since(app.clock.now(), at));
+    metrics::gauge!("whatsapp_inbox_oldest_pending_seconds").set(age);
+    Ok(())
 }
 
 /// How often old messages are looked for.
@@ -191,7 +216,12 @@ async fn process(app: &App, c: Claimed) -> Outcome {
         Err(e) => return outcome("FAILED", &e.to_string(), None),
     };
     match bot::handle(app, &incoming).await {
-        Ok(()) => outcome("DONE", "", None),
+        Ok(()) => {
+            // From the webhook that brought it to its answer (the reply is in the outbox).
+            metrics::histogram!("whatsapp_reply_delay_seconds")
+                .record(antrean_platform::clock::seconds_since(app.clock.now(), c.received_at));
+            outcome("DONE", "", None)
+        }
         Err(status) if c.attempts < MAX_ATTEMPTS => {
             let delay = Duration::seconds((1i64 << c.attempts.clamp(1, 8)).min(120));
             tracing::warn!(wamid = %c.wamid, error = %status.message(), "message will be retried");

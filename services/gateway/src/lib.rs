@@ -287,6 +287,9 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(portal::routes())
         .merge(staff::routes())
         .merge(html::routes())
+        .route_layer(axum::middleware::from_fn(
+            antrean_platform::metrics::observe_http,
+        ))
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r

@@ -61,6 +61,42 @@ pub struct StatusUpdate {
     pub error: String,
 }
 
+/// Counts the Cloud API's quality updates of a business number (`field:
+/// "phone_number_quality_update"`) in `whatsapp_quality_updates_total{event}`: a FLAGGED or
+/// DOWNGRADE means recipients are blocking or reporting the number, and its messaging limit
+/// falls next (docs/runbooks/WhatsAppQualityDropped.md).
+pub fn observe_quality_updates(v: &Value) {
+    let changes = v
+        .pointer("/entry")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.pointer("/changes").and_then(Value::as_array))
+        .flatten();
+    for change in changes {
+        if change.get("field").and_then(Value::as_str) != Some("phone_number_quality_update") {
+            continue;
+        }
+        let value = change.get("value").unwrap_or(&Value::Null);
+        let said = value.get("event").and_then(Value::as_str).unwrap_or("");
+        // A fixed set of labels, whatever the body says.
+        let event = ["FLAGGED", "UNFLAGGED", "DOWNGRADE", "UPGRADE"]
+            .into_iter()
+            .find(|e| *e == said)
+            .unwrap_or("OTHER");
+        let number = value
+            .get("display_phone_number")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let limit = value
+            .get("current_limit")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        tracing::warn!(event, number, limit, "WhatsApp quality update of a business number");
+        metrics::counter!("whatsapp_quality_updates_total", "event" => event).increment(1);
+    }
+}
+
 /// Every message and status in a webhook body (a batch may hold many entries and changes).
 pub fn read_batch(v: &Value) -> (Vec<Inbound>, Vec<StatusUpdate>) {
     let mut messages = Vec::new();
@@ -245,6 +281,7 @@ async fn store(app: &App, body: &[u8]) -> sqlx::Result<()> {
         // relays: the sender's 24-hour window opens.
         app.sandbox.observe_webhook(&value);
     }
+    observe_quality_updates(&value);
     let (messages, statuses) = read_batch(&value);
     let traceparent = antrean_platform::grpc::current_traceparent();
     let mut rows = Rows::default();

@@ -134,6 +134,13 @@ impl Outbox {
         &self.pool
     }
 
+    /// When the oldest message still waiting to be delivered was queued.
+    pub async fn oldest_queued(&self) -> sqlx::Result<Option<DateTime<Utc>>> {
+        sqlx::query_scalar!("SELECT min(created_at) FROM outbox WHERE state = 'QUEUED'")
+            .fetch_one(&self.pool)
+            .await
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

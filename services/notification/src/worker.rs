@@ -51,7 +51,12 @@ impl Worker {
     /// what it sent is recorded) or until the task is aborted.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let mut measured_at: Option<std::time::Instant> = None;
             while !self.stopping.load(Ordering::SeqCst) {
+                if measured_at.is_none_or(|t| t.elapsed() >= MEASURE_EVERY) {
+                    measured_at = Some(std::time::Instant::now());
+                    self.measure_backlog().await;
+                }
                 match self.round().await {
                     Ok(0) => {
                         let wake = self.outbox.wake.notified();
@@ -67,6 +72,18 @@ impl Worker {
                 }
             }
         })
+    }
+
+    /// Sets `notification_outbox_oldest_queued_seconds`: how long the oldest undelivered
+    /// message has waited (0 when none waits), so a stuck outbox shows though it sends nothing.
+    async fn measure_backlog(&self) {
+        match self.outbox.oldest_queued().await {
+            Ok(oldest) => {
+                let age = oldest.map_or(0.0, |at| antrean_platform::clock::seconds_since(self.outbox.now(), at));
+                metrics::gauge!("notification_outbox_oldest_queued_seconds").set(age);
+            }
+            Err(e) => tracing::warn!(error = %e, "measuring the outbox backlog failed"),
+        }
     }
 
     /// Asks the running rounds to stop once the one under way is recorded.
@@ -150,6 +167,10 @@ impl Worker {
         };
         metrics::counter!("notification_deliveries_total", "channel" => m.channel.clone(), "outcome" => label)
             .increment(1);
+        if matches!(outcome, Outcome::Accepted(_)) {
+            metrics::histogram!("notification_delivery_delay_seconds", "channel" => m.channel.clone())
+                .record(antrean_platform::clock::seconds_since(self.outbox.now(), m.created_at));
+        }
         match outcome {
             Outcome::Accepted(wamid) => Mark::sent(m.id, &wamid),
             Outcome::Retry(e) if (m.attempts as u32) < self.max_attempts => {
@@ -166,3 +187,6 @@ impl Worker {
         }
     }
 }
+
+/// How often the age of the oldest undelivered message is measured.
+const MEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);

@@ -18,6 +18,11 @@ impl Clock for SystemClock {
     }
 }
 
+/// Seconds from `then` to `now` (0 when `then` is later): a wait, as metrics record it.
+pub fn seconds_since(now: DateTime<Utc>, then: DateTime<Utc>) -> f64 {
+    (now - then).to_std().map_or(0.0, |d| d.as_secs_f64())
+}
+
 pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }

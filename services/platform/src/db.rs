@@ -54,6 +54,7 @@ pub async fn connect_and_migrate(
         .connect_with(options.options([("search_path", schema)]))
         .await?;
     migrator.run(&pool).await?;
+    crate::metrics::watch_pool(schema, pool.clone());
     Ok(pool)
 }
 

@@ -156,6 +156,10 @@ impl Files {
                 self.cert.display()
             )
         })?;
+        if let Some(expiry) = not_after(leaf) {
+            metrics::gauge!("tls_certificate_expiry_timestamp_seconds", "identity" => identity.clone())
+                .set(expiry.as_secs_f64());
+        }
         let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .with_context(|| format!("TLS_KEY_FILE {}", self.key.display()))?;
         let signer = rustls::crypto::ring::sign::any_supported_type(&key)
@@ -282,6 +286,13 @@ impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.refresh().key.clone())
     }
+}
+
+/// When a certificate expires, as time since the Unix epoch.
+pub fn not_after(der: &CertificateDer<'_>) -> Option<Duration> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).ok()?;
+    Some(cert.tbs_certificate.validity.not_after.to_unix_duration())
 }
 
 /// The identity a certificate names: its subject's common name.

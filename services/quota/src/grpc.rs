@@ -326,6 +326,7 @@ impl QuotaService for QuotaGrpc {
         req: Request<pb::HoldRequest>,
     ) -> Result<Response<pb::HoldResponse>, Status> {
         let r = req.into_inner();
+        let office = r.office_code.clone();
         let answer = self
             .quota
             .hold(HoldCommand {
@@ -346,7 +347,14 @@ impl QuotaService for QuotaGrpc {
             Err(QuotaError::Invalid(_) | QuotaError::UnknownOffice(_)) => "invalid",
             Err(_) => "error",
         };
-        metrics::counter!("quota_holds_total", "outcome" => outcome).increment(1);
+        // Only a known office becomes a label: a caller cannot grow the series.
+        let office = if self.quota.office(&office).is_ok() {
+            office
+        } else {
+            "-".to_owned()
+        };
+        metrics::counter!("quota_holds_total", "office" => office, "outcome" => outcome)
+            .increment(1);
         let a = answer.map_err(|e| self.sold_out.status(e))?;
         Ok(Response::new(pb::HoldResponse {
             hold_id: a.hold_id,

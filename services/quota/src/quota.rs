@@ -800,6 +800,10 @@ impl Quota {
             return Err(e.into());
         }
         tracing::info!(office = %office.code, %date, epoch, "quota counters built from the ledger");
+        // A rebuild (epoch above 1) follows lost counters (Redis restarted or failed over) or
+        // counters dropped after a staff change; many at once mean Redis lost them.
+        let kind = if epoch > 1 { "rebuild" } else { "first" };
+        metrics::counter!("quota_counter_builds_total", "kind" => kind).increment(1);
         Ok(())
     }
 
