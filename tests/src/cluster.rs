@@ -36,7 +36,10 @@ pub fn free_port() -> u16 {
 
 pub struct Service {
     pub name: &'static str,
+    /// gRPC, or the gateway's HTTP (which also answers `/metrics`).
     pub port: u16,
+    /// `/metrics` of a gRPC service.
+    pub metrics_port: u16,
     /// The plaintext health port (with TLS).
     pub health_port: u16,
     pub child: Option<Child>,
@@ -68,6 +71,7 @@ impl Cluster {
             .map(|&name| Service {
                 name,
                 port: free_port(),
+                metrics_port: free_port(),
                 health_port: free_port(),
                 child: None,
             })
@@ -87,7 +91,16 @@ impl Cluster {
                 format!("{upper}_URL"),
                 format!("http://127.0.0.1:{}", s.port),
             );
-            env.insert(format!("{upper}_METRICS_ADDR"), "127.0.0.1:0".to_owned());
+            env.insert(
+                format!("{upper}_METRICS_ADDR"),
+                format!("127.0.0.1:{}", s.metrics_port),
+            );
+            if s.name == "gateway" {
+                // The gateway's sandboxes stand in for the Cloud API and the draw beacon.
+                let base = format!("http://127.0.0.1:{}/sandbox", s.port);
+                env.insert("WHATSAPP_SANDBOX_URL".into(), format!("{base}/whatsapp"));
+                env.insert("DRAW_BEACON_URL".into(), format!("{base}/beacon"));
+            }
         }
         let logs = std::env::temp_dir().join(format!(
             "antrean-cluster-{}-{}",
@@ -117,6 +130,17 @@ impl Cluster {
             .iter()
             .find(|s| s.name == name)
             .expect("a service of the cluster")
+    }
+
+    /// Where a service answers `/metrics`.
+    pub fn metrics_url(&self, name: &str) -> String {
+        let s = self.service(name);
+        let port = if name == "gateway" {
+            s.port
+        } else {
+            s.metrics_port
+        };
+        format!("http://127.0.0.1:{port}/metrics")
     }
 
     /// Starts every service, in order.
@@ -158,6 +182,10 @@ impl Cluster {
             .spawn()
             .expect("the service starts");
         s.child = Some(child);
+        if s.name == "gateway" {
+            wait_http(s.port).await;
+            return;
+        }
         let port = if self.tls.is_some() {
             s.health_port
         } else {
@@ -243,6 +271,20 @@ pub fn tls_endpoint(port: u16, tls: ClientTlsConfig) -> Endpoint {
         .expect("a TLS endpoint")
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
+}
+
+/// Waits until the gateway's `/healthz` answers.
+pub async fn wait_http(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    for _ in 0..600 {
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not answer /healthz on port {port}");
 }
 
 /// Waits until a plaintext gRPC health port answers SERVING.

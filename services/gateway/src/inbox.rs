@@ -81,7 +81,9 @@ async fn measure_backlog(app: &App) -> anyhow::Result<()> {
     )
     .fetch_optional(&app.pool)
     .await?;
-    let age = oldest.map_or(0.0, |at| antrean_platform::clock::seconds_since(app.clock.now(), at));
+    let age = oldest.map_or(0.0, |at| {
+        antrean_platform::clock::seconds_since(app.clock.now(), at)
+    });
     metrics::gauge!("whatsapp_inbox_oldest_pending_seconds").set(age);
     Ok(())
 }
@@ -218,8 +220,9 @@ async fn process(app: &App, c: Claimed) -> Outcome {
     match bot::handle(app, &incoming).await {
         Ok(()) => {
             // From the webhook that brought it to its answer (the reply is in the outbox).
-            metrics::histogram!("whatsapp_reply_delay_seconds")
-                .record(antrean_platform::clock::seconds_since(app.clock.now(), c.received_at));
+            metrics::histogram!("whatsapp_reply_delay_seconds").record(
+                antrean_platform::clock::seconds_since(app.clock.now(), c.received_at),
+            );
             outcome("DONE", "", None)
         }
         Err(status) if c.attempts < MAX_ATTEMPTS => {

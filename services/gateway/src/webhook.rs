@@ -92,7 +92,12 @@ pub fn observe_quality_updates(v: &Value) {
             .get("current_limit")
             .and_then(Value::as_str)
             .unwrap_or("");
-        tracing::warn!(event, number, limit, "WhatsApp quality update of a business number");
+        tracing::warn!(
+            event,
+            number,
+            limit,
+            "WhatsApp quality update of a business number"
+        );
         metrics::counter!("whatsapp_quality_updates_total", "event" => event).increment(1);
     }
 }

@@ -79,7 +79,9 @@ impl Worker {
     async fn measure_backlog(&self) {
         match self.outbox.oldest_queued().await {
             Ok(oldest) => {
-                let age = oldest.map_or(0.0, |at| antrean_platform::clock::seconds_since(self.outbox.now(), at));
+                let age = oldest.map_or(0.0, |at| {
+                    antrean_platform::clock::seconds_since(self.outbox.now(), at)
+                });
                 metrics::gauge!("notification_outbox_oldest_queued_seconds").set(age);
             }
             Err(e) => tracing::warn!(error = %e, "measuring the outbox backlog failed"),

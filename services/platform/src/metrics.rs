@@ -57,13 +57,27 @@ pub fn render() -> String {
 /// Reports `pool`'s connections at every scrape, as `pool="<schema>"` (the newest pool of a
 /// schema replaces an older one).
 pub fn watch_pool(schema: &str, pool: sqlx::PgPool) {
-    let mut pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut pools = POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     pools.retain(|(s, _)| s != schema);
     pools.push((schema.to_owned(), pool));
+    drop(pools);
+    register_dependency("postgres");
+}
+
+/// Starts `dependency_errors_total{dependency}` at 0, so its rate is known (and alerts can
+/// read it) before the first error.
+pub fn register_dependency(dependency: &'static str) {
+    // Services connect before they serve `/metrics`: the recorder must exist already.
+    install();
+    metrics::counter!("dependency_errors_total", "dependency" => dependency).increment(0);
 }
 
 fn sample_pools() {
-    let pools = POOLS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let pools = POOLS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (schema, pool) in pools.iter() {
         let size = pool.size();
         let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);

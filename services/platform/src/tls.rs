@@ -157,6 +157,8 @@ impl Files {
             )
         })?;
         if let Some(expiry) = not_after(leaf) {
+            // Loaded at startup, before `/metrics` is served: the recorder must exist already.
+            crate::metrics::install();
             metrics::gauge!("tls_certificate_expiry_timestamp_seconds", "identity" => identity.clone())
                 .set(expiry.as_secs_f64());
         }

@@ -228,6 +228,7 @@ impl Counters {
     /// `url` names one Redis, or several cluster nodes separated by commas
     /// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379,redis://10.0.0.3:6379`).
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        antrean_platform::metrics::register_dependency("redis");
         let conn = Conn::connect(url).await?;
         let mut counters = Self {
             conn,
