@@ -7,7 +7,7 @@ export REDIS_URL ?= redis://127.0.0.1:6379
 OFFICE ?= BOGOR
 PHONE ?= 081234567890
 
-.PHONY: up down test admin chat lint sqlx-prepare fmt build services logs browser-deps k8s-check bench
+.PHONY: up down test admin chat lint sqlx-prepare fmt build services logs browser-deps k8s-check bench restore-drill
 
 ## up: build and start all five services in the background (starts PostgreSQL/Redis if needed)
 up:
@@ -24,6 +24,12 @@ test: services browser-deps
 	cargo build --workspace --bins
 	cargo nextest run --workspace --no-fail-fast
 	deploy/k8s-check.sh
+
+## restore-drill: run the services, take bookings, pg_dump the ledger, restore it into a fresh database with an empty Redis, start the services on it and check every booking, queue number and availability figure (docs/backup.md; make test runs it too)
+restore-drill: services
+	@command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+	cargo build --workspace --bins
+	cargo nextest run -p antrean-tests --test restore_drill
 
 ## admin: create the first directorate admin, e.g. make admin USERNAME=admin.pusat NAME="Admin Pusat" (password from ADMIN_PASSWORD, else asked)
 admin: services
