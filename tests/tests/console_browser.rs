@@ -78,7 +78,13 @@ async fn the_console_checks_in_calls_and_the_display_follows_in_chromium() {
     // The directorate's dashboard over what the console just did.
     run_browser_script(
         "dashboard.mjs",
-        &[&w.gateway, &admin.username, staff::PASSWORD, "2026-12-01"],
+        &[
+            &w.gateway,
+            &admin.username,
+            staff::PASSWORD,
+            "2026-12-01",
+            "2026-12-02",
+        ],
     )
     .await;
 }

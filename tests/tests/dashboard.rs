@@ -100,7 +100,13 @@ async fn dashboard_figures_equal_the_ledger() {
     };
     check_in(booked[0].booking_code.clone()).await;
     check_in(booked[1].booking_code.clone()).await;
-    for _ in 0..2 {
+    // Called 12 and 30 minutes after checking in at 07:00 WIB; the first is recalled at
+    // 07:20, which does not lengthen its wait.
+    for (i, called) in ["2026-12-01T00:12:00Z", "2026-12-01T00:30:00Z"]
+        .into_iter()
+        .enumerate()
+    {
+        s.clock.set(called.parse().unwrap());
         let t = s
             .booking
             .clone()
@@ -114,6 +120,19 @@ async fn dashboard_figures_equal_the_ledger() {
             .await
             .unwrap()
             .into_inner();
+        if i == 0 {
+            s.clock.set("2026-12-01T00:20:00Z".parse().unwrap());
+            s.booking
+                .clone()
+                .recall(as_staff(
+                    &clerk,
+                    pb::TicketActionRequest {
+                        ticket_id: t.ticket_id.clone(),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
         s.booking
             .clone()
             .mark_served(as_staff(
@@ -144,6 +163,8 @@ async fn dashboard_figures_equal_the_ledger() {
     assert_eq!((r.whatsapp, r.web, r.app, r.staff), (1, 4, 1, 0));
     assert_eq!(r.no_show, 1);
     assert_eq!(report.total.as_ref().unwrap().booked, 6);
+    // Waiting: two called, 12 and 30 minutes after checking in.
+    assert_eq!((r.called, r.wait_seconds), (2, (12 + 30) * 60));
 
     // Independently from the ledger, status by status.
     let pool = s.pool().await;
@@ -182,6 +203,44 @@ async fn dashboard_figures_equal_the_ledger() {
         count("SELECT sum(capacity) FROM quota.session_quota WHERE office_code = 'BOGOR' AND date = '2026-12-01'").await
     );
     assert_eq!(c.confirmed, r.booked - r.cancelled);
+
+    // Every date of the range, whether anyone asked for it or not: Saturday 5 December
+    // offers nothing; Friday 4 December, never materialised, the office's default seats.
+    let week = s
+        .quota
+        .clone()
+        .get_capacity_report(as_staff(
+            &head,
+            pb::GetCapacityReportRequest {
+                office_code: "BOGOR".into(),
+                from: DAY.into(),
+                to: "2026-12-06".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    let dates: Vec<&str> = week.iter().map(|r| r.date.as_str()).collect();
+    assert_eq!(
+        dates,
+        [
+            "2026-12-01",
+            "2026-12-02",
+            "2026-12-03",
+            "2026-12-04",
+            "2026-12-05",
+            "2026-12-06"
+        ]
+    );
+    let friday = &week[3];
+    assert!(friday.open);
+    assert_eq!(
+        friday.capacity,
+        count("SELECT (pagi_capacity + siang_capacity)::bigint FROM quota.offices WHERE code = 'BOGOR'").await
+    );
+    assert_eq!((week[4].open, week[4].capacity), (false, 0));
+    assert_eq!((week[5].open, week[5].capacity), (false, 0));
 
     // Nationally: both offices, for admins only.
     let national = stats(&s, &admin, "").await.unwrap();

@@ -44,6 +44,8 @@ pub struct Ticket {
     pub position: Option<i32>,
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The first call: the end of the wait from check-in (recalls move `called_at`).
+    pub first_called_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -223,6 +225,7 @@ impl Bookings {
         let called: Ticket = sqlx::query_as!(
             Ticket,
             "UPDATE tickets SET state = 'CALLED', counter = $2, called_at = $3,
+                first_called_at = COALESCE(first_called_at, $3),
                 call_seq = nextval('ticket_calls')
              WHERE id = $1 RETURNING *",
             pick.id,

@@ -22,6 +22,8 @@ struct Row {
     staff: i64,
     walk_ins: i64,
     waitlist: i64,
+    called: i64,
+    wait_seconds: i64,
 }
 
 impl Bookings {
@@ -45,10 +47,18 @@ impl Bookings {
                 SELECT office_code, date, sum(seats) AS n FROM waitlist_entries
                 WHERE state = 'WAITING' AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
                 GROUP BY office_code, date
+             ), calls AS (
+                SELECT office_code, date, count(*) AS n,
+                    sum(GREATEST(EXTRACT(EPOCH FROM first_called_at - created_at), 0))::bigint AS waited
+                FROM tickets
+                WHERE first_called_at IS NOT NULL
+                  AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
+                GROUP BY office_code, date
              ), keys AS (
                 SELECT DISTINCT office_code, date FROM people
                 UNION SELECT office_code, date FROM walk
                 UNION SELECT office_code, date FROM wait
+                UNION SELECT office_code, date FROM calls
              )
              SELECT k.office_code AS "office_code!", k.date AS "date!",
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL) AS "booked!",
@@ -62,11 +72,14 @@ impl Bookings {
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_APP') AS "app!",
                 count(p.*) FILTER (WHERE p.confirmed_at IS NOT NULL AND p.channel = 'CHANNEL_STAFF') AS "staff!",
                 COALESCE(max(w.n), 0) AS "walk_ins!",
-                COALESCE(max(q.n), 0)::bigint AS "waitlist!"
+                COALESCE(max(q.n), 0)::bigint AS "waitlist!",
+                COALESCE(max(c.n), 0) AS "called!",
+                COALESCE(max(c.waited), 0) AS "wait_seconds!"
              FROM keys k
              LEFT JOIN people p ON p.office_code = k.office_code AND p.date = k.date
              LEFT JOIN walk w ON w.office_code = k.office_code AND w.date = k.date
              LEFT JOIN wait q ON q.office_code = k.office_code AND q.date = k.date
+             LEFT JOIN calls c ON c.office_code = k.office_code AND c.date = k.date
              GROUP BY k.office_code, k.date
              ORDER BY k.office_code, k.date"#, office, from, to)
         .fetch_all(self.pool())
@@ -90,6 +103,8 @@ impl Bookings {
                     staff: r.staff as u32,
                     walk_ins: r.walk_ins as u32,
                     waitlist: r.waitlist as u32,
+                    called: r.called as u32,
+                    wait_seconds: r.wait_seconds.max(0) as u64,
                 };
                 total.booked += row.booked;
                 total.checked_in += row.checked_in;
@@ -103,6 +118,8 @@ impl Bookings {
                 total.staff += row.staff;
                 total.walk_ins += row.walk_ins;
                 total.waitlist += row.waitlist;
+                total.called += row.called;
+                total.wait_seconds += row.wait_seconds;
                 row
             })
             .collect();

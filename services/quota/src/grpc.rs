@@ -348,11 +348,10 @@ impl QuotaService for QuotaGrpc {
             Err(_) => "error",
         };
         // Only a known office becomes a label: a caller cannot grow the series.
-        let office = if self.quota.office(&office).is_ok() {
-            office
-        } else {
-            "-".to_owned()
-        };
+        let office = self
+            .quota
+            .office(&office)
+            .map_or_else(|_| "-".to_owned(), |o| o.code.clone());
         metrics::counter!("quota_holds_total", "office" => office, "outcome" => outcome)
             .increment(1);
         let a = answer.map_err(|e| self.sold_out.status(e))?;

@@ -752,15 +752,17 @@ pub async fn capacity_report(
     office: &str,
     from: NaiveDate,
     to: NaiveDate,
-) -> sqlx::Result<Vec<(String, NaiveDate, i64, i64, bool)>> {
+) -> sqlx::Result<Vec<MaterialisedDay>> {
     Ok(sqlx::query!(
-        r#"SELECT s.office_code, s.date, SUM(s.capacity)::bigint AS "capacity!",
-                SUM(s.confirmed)::bigint AS "confirmed!",
-                COALESCE(d.override, '') <> 'CLOSED' AS "open!"
-         FROM session_quota s JOIN quota_days d USING (office_code, date)
-         WHERE ($1 = '' OR s.office_code = $1) AND s.date BETWEEN $2 AND $3
-         GROUP BY s.office_code, s.date, d.override
-         ORDER BY s.office_code, s.date"#,
+        r#"SELECT d.office_code, d.date, d.override AS override_, d.note,
+                s.capacity AS "capacity?", s.confirmed AS "confirmed?"
+         FROM quota_days d
+         LEFT JOIN (SELECT office_code, date, SUM(capacity)::bigint AS capacity,
+                           SUM(confirmed)::bigint AS confirmed
+                      FROM session_quota
+                     WHERE ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
+                     GROUP BY office_code, date) s USING (office_code, date)
+         WHERE ($1 = '' OR d.office_code = $1) AND d.date BETWEEN $2 AND $3"#,
         office,
         from,
         to
@@ -768,7 +770,43 @@ pub async fn capacity_report(
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|r| (r.office_code, r.date, r.capacity, r.confirmed, r.open))
+    .map(|r| MaterialisedDay {
+        office: r.office_code,
+        date: r.date,
+        override_: r.override_.as_deref().map(Override::from_column),
+        note: r.note,
+        capacity: r.capacity.unwrap_or(0).max(0) as u32,
+        confirmed: r.confirmed.unwrap_or(0).max(0) as u32,
+    })
+    .collect())
+}
+
+/// A day the ledger holds rows for: its override and its sessions' seats together.
+#[derive(Debug, Clone)]
+pub struct MaterialisedDay {
+    pub office: String,
+    pub date: NaiveDate,
+    pub override_: Option<Override>,
+    pub note: String,
+    pub capacity: u32,
+    pub confirmed: u32,
+}
+
+/// The national holidays in `[from, to]`, by date.
+pub async fn holidays(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<std::collections::HashMap<NaiveDate, String>> {
+    Ok(sqlx::query!(
+        "SELECT date, name FROM holidays WHERE date BETWEEN $1 AND $2",
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.date, r.name))
     .collect())
 }
 

@@ -4,7 +4,7 @@
 //! Counters missing in Redis (restart, flush, failover, or invalidated by a calendar change)
 //! are rebuilt from the ledger before anyone is admitted for that day: see [`Quota::build`].
 use crate::admissions::{self, Recorder};
-use crate::calendar::{ClosedReason, DayRule, horizon};
+use crate::calendar::{ClosedReason, DayRule, day_rule, horizon};
 use crate::config::Rules;
 use crate::counters::{
     CommitOutcome, Counters, DayBuild, DayCounters, DayKey, HoldArgs, HoldOutcome,
@@ -1090,11 +1090,41 @@ impl Quota {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(String, NaiveDate, u32, u32, bool)>> {
-        let rows = ledger::capacity_report(&self.pool, office, from, to).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(o, d, c, n, open)| (o, d, c as u32, n as u32, open))
-            .collect())
+        let (days, holidays) = tokio::try_join!(
+            ledger::capacity_report(&self.pool, office, from, to),
+            ledger::holidays(&self.pool, from, to)
+        )?;
+        let days: HashMap<(&str, NaiveDate), &ledger::MaterialisedDay> = days
+            .iter()
+            .map(|d| ((d.office.as_str(), d.date), d))
+            .collect();
+        let mut out = Vec::new();
+        for o in self
+            .offices
+            .all()
+            .iter()
+            .filter(|o| office.is_empty() || o.code == office)
+        {
+            for date in from.iter_days().take_while(|d| *d <= to) {
+                let day = days.get(&(o.code.as_str(), date));
+                let rule = day_rule(
+                    date,
+                    holidays.get(&date).map(String::as_str),
+                    day.and_then(|d| d.override_.map(|v| (v, d.note.as_str()))),
+                );
+                let open = matches!(rule, DayRule::Open { .. });
+                // Seats offered: the ledger's once the day has rows, else the office's
+                // defaults; none on a closed date.
+                let capacity = match (open, day) {
+                    (false, _) => 0,
+                    (true, Some(d)) => d.capacity,
+                    (true, None) => o.pagi.default_capacity + o.siang.default_capacity,
+                };
+                let confirmed = day.map_or(0, |d| d.confirmed);
+                out.push((o.code.clone(), date, capacity, confirmed, open));
+            }
+        }
+        Ok(out)
     }
 
     /// Closes a date for new holds. Existing bookings stay; answers their confirmed seats.

@@ -1,7 +1,11 @@
-//! The directorate's dashboard (`/petugas/dasbor`): per office and nationally, for a date
-//! range, capacity (quota ledger), bookings by outcome and channel, walk-ins (booking ledger)
-//! and feedback received (gateway); a chart, a CSV export and live counters for today.
-//! Directorate admins see every office; office heads their own (the services check again).
+//! The directorate's dashboard (`/petugas/dasbor`), for a date range against the period of the
+//! same length just before it: capacity (quota ledger), bookings by outcome and channel,
+//! walk-ins, waiting times and the waitlist (booking ledger) and feedback received (gateway).
+//! Nationally: the headline figures, offices ranked by utilisation, no-show and forfeit rates,
+//! waiting time from check-in to call and waitlist length, and a heatmap of offices by day;
+//! each office drills down to its own figures and days. Live counters for today and a CSV
+//! export of every office and day. Directorate admins see every office; office heads their
+//! own (the services check again).
 use super::session::{StaffContext, message_page, session_context};
 use crate::App;
 use crate::html::{fragment, render};
@@ -51,18 +55,174 @@ impl Line {
         a.staff += b.staff;
         a.walk_ins += b.walk_ins;
         a.waitlist += b.waitlist;
+        a.called += b.called;
+        a.wait_seconds += b.wait_seconds;
     }
 
     /// No-shows among the people whose day is over and who were booked.
     pub fn no_show_rate(&self) -> String {
+        Measure::NoShow.show(Measure::NoShow.value(self))
+    }
+
+    /// Mean wait from check-in to the first call.
+    pub fn mean_wait(&self) -> String {
+        Measure::Wait.show(Measure::Wait.value(self))
+    }
+
+    /// Booked people whose day is settled: checked in, forfeited or not shown.
+    fn settled(&self) -> u32 {
         let s = &self.stats;
-        let settled = s.checked_in + s.forfeited + s.no_show;
-        if settled == 0 {
-            "-".into()
-        } else {
-            format!("{:.1}%", 100.0 * f64::from(s.no_show) / f64::from(settled))
+        s.checked_in + s.forfeited + s.no_show
+    }
+}
+
+fn ratio(part: u32, whole: u32) -> Option<f64> {
+    (whole > 0).then(|| f64::from(part) / f64::from(whole))
+}
+
+/// What the directorate compares offices by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// People booked out of the seats offered.
+    Utilisation,
+    /// Not shown out of the settled bookings.
+    NoShow,
+    /// Forfeited (arrived too late) out of the settled bookings.
+    Forfeit,
+    /// Mean seconds from check-in to the first call.
+    Wait,
+    /// People on the waitlist now for the period's dates.
+    Waitlist,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 5] = [
+        Measure::Utilisation,
+        Measure::NoShow,
+        Measure::Forfeit,
+        Measure::Wait,
+        Measure::Waitlist,
+    ];
+
+    /// Its name in the page's address (`?urut=`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Measure::Utilisation => "utilisasi",
+            Measure::NoShow => "tidak-hadir",
+            Measure::Forfeit => "hangus",
+            Measure::Wait => "tunggu",
+            Measure::Waitlist => "daftar-tunggu",
         }
     }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Measure::Utilisation => "Utilisasi kuota",
+            Measure::NoShow => "Tidak hadir",
+            Measure::Forfeit => "Hangus",
+            Measure::Wait => "Tunggu check-in s.d. dipanggil",
+            Measure::Waitlist => "Daftar tunggu",
+        }
+    }
+
+    fn parse(key: &str) -> Option<Measure> {
+        Measure::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    pub fn value(self, l: &Line) -> Option<f64> {
+        let s = &l.stats;
+        match self {
+            Measure::Utilisation => ratio(s.booked, l.capacity),
+            Measure::NoShow => ratio(s.no_show, l.settled()),
+            Measure::Forfeit => ratio(s.forfeited, l.settled()),
+            Measure::Wait => (s.called > 0).then(|| s.wait_seconds as f64 / f64::from(s.called)),
+            Measure::Waitlist => Some(f64::from(s.waitlist)),
+        }
+    }
+
+    /// As the page shows it, in Indonesian notation (`72,5%`, `12 mnt`).
+    pub fn show(self, v: Option<f64>) -> String {
+        let Some(v) = v else {
+            return "-".into();
+        };
+        match self {
+            Measure::Utilisation | Measure::NoShow | Measure::Forfeit => {
+                format!("{}%", decimal(100.0 * v))
+            }
+            Measure::Wait if v < 60.0 => format!("{v:.0} dtk"),
+            Measure::Wait => format!("{:.0} mnt", v / 60.0),
+            Measure::Waitlist => format!("{v:.0}"),
+        }
+    }
+
+    /// The change from `before` to `now`, and whether it is good news.
+    fn change(self, now: Option<f64>, before: Option<f64>) -> Change {
+        let (Some(now), Some(before)) = (now, before) else {
+            return Change::default();
+        };
+        let (amount, unit) = match self {
+            Measure::Utilisation | Measure::NoShow | Measure::Forfeit => {
+                (100.0 * (now - before), " poin")
+            }
+            Measure::Wait => ((now - before) / 60.0, " mnt"),
+            Measure::Waitlist => (now - before, ""),
+        };
+        let shown = match self {
+            Measure::Utilisation | Measure::NoShow | Measure::Forfeit => decimal(amount.abs()),
+            _ => format!("{:.0}", amount.abs()),
+        };
+        if shown == "0" || shown == "0,0" {
+            return Change {
+                text: "tetap".into(),
+                trend: "tetap",
+            };
+        }
+        // Only more seats used is good news; more no-shows, forfeits, waiting or people
+        // waiting for a seat is not.
+        let good = (amount > 0.0) == (self == Measure::Utilisation);
+        Change {
+            text: format!("{} {shown}{unit}", if amount > 0.0 { "▲" } else { "▼" }),
+            trend: if good { "baik" } else { "buruk" },
+        }
+    }
+}
+
+/// One decimal with a decimal comma.
+fn decimal(v: f64) -> String {
+    format!("{v:.1}").replace('.', ",")
+}
+
+/// A change against the previous period, as shown beside a figure.
+#[derive(Debug, Default, Clone)]
+pub struct Change {
+    pub text: String,
+    /// `baik`, `buruk`, `tetap`, or empty when there is nothing to compare with.
+    pub trend: &'static str,
+}
+
+/// One figure now, before, and the change.
+pub struct Figure {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub now: String,
+    pub before: String,
+    pub change: Change,
+}
+
+fn figures(now: &Line, before: &Line) -> Vec<Figure> {
+    Measure::ALL
+        .into_iter()
+        .map(|m| {
+            let (n, b) = (m.value(now), m.value(before));
+            Figure {
+                key: m.key(),
+                label: m.label(),
+                now: m.show(n),
+                before: m.show(b),
+                change: m.change(n, b),
+            }
+        })
+        .collect()
 }
 
 /// The report: lines keyed by (office, date), in order.
@@ -233,14 +393,169 @@ struct Row<'a> {
     line: &'a Line,
 }
 
+/// One office's lines over a report, added up.
+fn by_office(r: &Report) -> BTreeMap<&str, Line> {
+    let mut out: BTreeMap<&str, Line> = BTreeMap::new();
+    for ((office, _), l) in &r.lines {
+        out.entry(office.as_str()).or_default().add(l);
+    }
+    out
+}
+
+/// An office in the ranking.
+struct Ranked {
+    code: String,
+    name: String,
+    figures: Vec<Figure>,
+}
+
+/// Every office of the scope, ordered by `by` (highest first; offices without the figure
+/// last, then by code).
+fn ranking(offices: &[Arc<pb::Office>], now: &Report, before: &Report, by: Measure) -> Vec<Ranked> {
+    let (now, before) = (by_office(now), by_office(before));
+    let empty = Line::default();
+    let mut ranked: Vec<(Option<f64>, Ranked)> = offices
+        .iter()
+        .map(|o| {
+            let n = now.get(o.code.as_str()).unwrap_or(&empty);
+            let b = before.get(o.code.as_str()).unwrap_or(&empty);
+            (
+                by.value(n),
+                Ranked {
+                    code: o.code.clone(),
+                    name: o.name.clone(),
+                    figures: figures(n, b),
+                },
+            )
+        })
+        .collect();
+    ranked.sort_by(|(a, x), (b, y)| match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(a).then_with(|| x.code.cmp(&y.code)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => x.code.cmp(&y.code),
+    });
+    ranked.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The heatmap: one row per office, one cell per date, shaded by utilisation.
+struct Heatmap {
+    width: u32,
+    height: u32,
+    columns: Vec<Column>,
+    rows: Vec<HeatRow>,
+}
+
+struct Column {
+    x: u32,
+    /// Day of the month; the month too on the first column and on the 1st.
+    label: String,
+}
+
+struct HeatRow {
+    y: u32,
+    code: String,
+    cells: Vec<Cell>,
+}
+
+struct Cell {
+    x: u32,
+    date: String,
+    /// `h0` (no seats offered) and `h1`..`h5` by utilisation.
+    shade: &'static str,
+    title: String,
+}
+
+const CELL: u32 = 22;
+const ROW: u32 = 18;
+const LABEL: u32 = 80;
+
+fn heatmap(offices: &[Arc<pb::Office>], r: &Report) -> Heatmap {
+    let days = (r.to - r.from).num_days().max(0) as u32 + 1;
+    let columns = (0..days)
+        .map(|i| {
+            let d = r.from + Duration::days(i64::from(i));
+            let day = d.format("%d").to_string();
+            Column {
+                x: LABEL + CELL * i + CELL / 2,
+                label: if i == 0 || day == "01" {
+                    d.format("%d/%m").to_string()
+                } else {
+                    day
+                },
+            }
+        })
+        .collect();
+    let rows = offices
+        .iter()
+        .zip(0u32..)
+        .map(|(o, j)| HeatRow {
+            y: 24 + ROW * j,
+            code: o.code.clone(),
+            cells: (0..days)
+                .map(|i| {
+                    let date = format_date(r.from + Duration::days(i64::from(i)));
+                    let line = r.lines.get(&(o.code.clone(), date.clone()));
+                    let u = line.and_then(|l| Measure::Utilisation.value(l));
+                    let shade = match u {
+                        None => "h0",
+                        Some(u) if u < 0.25 => "h1",
+                        Some(u) if u < 0.5 => "h2",
+                        Some(u) if u < 0.75 => "h3",
+                        Some(u) if u < 0.9 => "h4",
+                        Some(_) => "h5",
+                    };
+                    let title = match (line, u) {
+                        (Some(l), Some(_)) => format!(
+                            "{} {date}: {} dari {} kursi ({})",
+                            o.code,
+                            l.stats.booked,
+                            l.capacity,
+                            Measure::Utilisation.show(u)
+                        ),
+                        _ => format!("{} {date}: tidak ada kuota", o.code),
+                    };
+                    Cell {
+                        x: LABEL + CELL * i,
+                        date,
+                        shade,
+                        title,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    Heatmap {
+        width: LABEL + CELL * days + 4,
+        height: 24 + ROW * u32::try_from(offices.len()).unwrap_or(0) + 4,
+        columns,
+        rows,
+    }
+}
+
+/// The period of the same length just before `[from, to]`.
+fn previous(from: NaiveDate, to: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let before = from - Duration::days(1);
+    (before - (to - from), before)
+}
+
 #[derive(Template)]
 #[template(path = "staff/dashboard.html")]
 struct DashboardPage<'a> {
     scope: &'a str,
     admin: bool,
+    /// Every office at once (an admin without an office chosen).
+    national: bool,
     office: &'a str,
     from: String,
     to: String,
+    previous_from: String,
+    previous_to: String,
+    sort: &'static str,
+    headline: Vec<Figure>,
+    measures: [Measure; 5],
+    ranking: Vec<Ranked>,
+    heatmap: Option<Heatmap>,
     total: Line,
     bars: Vec<Bar>,
     width: u32,
@@ -275,30 +590,63 @@ async fn page(
         Ok(r) => r,
         Err(m) => return message_page(StatusCode::BAD_REQUEST, "Dasbor", &m),
     };
-    let report = match build(&app, &ctx, &office, from, to).await {
+    let (previous_from, previous_to) = previous(from, to);
+    let sort = q
+        .get("urut")
+        .and_then(|k| Measure::parse(k.trim()))
+        .unwrap_or(Measure::Utilisation);
+    let (report, before, offices) = match tokio::try_join!(
+        build(&app, &ctx, &office, from, to),
+        build(&app, &ctx, &office, previous_from, previous_to),
+        async {
+            app.backend
+                .offices()
+                .await
+                .map_err(|s| crate::error::ApiError::from_status(&s, false).message_text())
+        },
+    ) {
         Ok(r) => r,
         Err(m) => return message_page(StatusCode::BAD_GATEWAY, "Dasbor", &m),
     };
+    let national = office.is_empty();
+    let scope: Vec<Arc<pb::Office>> = offices
+        .into_iter()
+        .filter(|o| national || o.code == office)
+        .collect();
+    let total = totals(&report);
     let bars = bars(&report);
     let width = 40 * u32::try_from(bars.len()).unwrap_or(u32::MAX / 80) + 40;
     render(&DashboardPage {
-        scope: if office.is_empty() {
-            "Nasional"
-        } else {
-            &office
-        },
+        scope: if national { "Nasional" } else { &office },
         admin: ctx.admin(),
+        national,
         office: &office,
         from: format_date(from),
         to: format_date(to),
-        total: totals(&report),
+        previous_from: format_date(previous_from),
+        previous_to: format_date(previous_to),
+        sort: sort.key(),
+        headline: figures(&total, &totals(&before)),
+        measures: Measure::ALL,
+        ranking: if national {
+            ranking(&scope, &report, &before, sort)
+        } else {
+            Vec::new()
+        },
+        heatmap: national.then(|| heatmap(&scope, &report)),
+        total,
         bars,
         width,
-        rows: report
-            .lines
-            .iter()
-            .map(|((office, date), line)| Row { office, date, line })
-            .collect(),
+        // One office's days; nationally the heatmap and the CSV hold them.
+        rows: if national {
+            Vec::new()
+        } else {
+            report
+                .lines
+                .iter()
+                .map(|((office, date), line)| Row { office, date, line })
+                .collect()
+        },
     })
 }
 
@@ -323,12 +671,12 @@ async fn csv(
         Err(m) => return (StatusCode::BAD_GATEWAY, m).into_response(),
     };
     let mut out = String::from(
-        "office_code,date,capacity,booked,checked_in,served,forfeited,no_show,cancelled,whatsapp,web,app,staff,walk_ins,waitlist,feedback\n",
+        "office_code,date,capacity,booked,checked_in,served,forfeited,no_show,cancelled,whatsapp,web,app,staff,walk_ins,waitlist,feedback,called,wait_seconds\n",
     );
     for ((o, d), l) in &report.lines {
         let s = &l.stats;
         out.push_str(&format!(
-            "{o},{d},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{o},{d},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.capacity,
             s.booked,
             s.checked_in,
@@ -342,7 +690,9 @@ async fn csv(
             s.staff,
             s.walk_ins,
             s.waitlist,
-            l.feedback
+            l.feedback,
+            s.called,
+            s.wait_seconds
         ));
     }
     let name = if office.is_empty() {
@@ -407,5 +757,128 @@ async fn live(
             .keep_alive(KeepAlive::default())
             .into_response(),
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(capacity: u32, booked: u32, checked_in: u32, no_show: u32, waited: &[u64]) -> Line {
+        Line {
+            capacity,
+            stats: pb::StatsRow {
+                booked,
+                checked_in,
+                no_show,
+                called: waited.len() as u32,
+                wait_seconds: waited.iter().sum(),
+                ..Default::default()
+            },
+            feedback: 0,
+        }
+    }
+
+    fn office(code: &str) -> Arc<pb::Office> {
+        Arc::new(pb::Office {
+            code: code.into(),
+            name: format!("Kantor {code}"),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn the_previous_period_is_as_long_and_ends_the_day_before() {
+        let d = |s| parse_date(s).unwrap();
+        assert_eq!(
+            previous(d("2026-12-01"), d("2026-12-14")),
+            (d("2026-11-17"), d("2026-11-30"))
+        );
+        assert_eq!(
+            previous(d("2026-12-01"), d("2026-12-01")),
+            (d("2026-11-30"), d("2026-11-30"))
+        );
+    }
+
+    #[test]
+    fn figures_read_in_indonesian_and_changes_say_whether_they_are_good_news() {
+        let now = line(200, 150, 120, 30, &[600, 1200]);
+        let before = line(200, 100, 90, 10, &[300]);
+        let f = figures(&now, &before);
+        let by = |k: &str| f.iter().find(|x| x.key == k).unwrap();
+        assert_eq!(by("utilisasi").now, "75,0%");
+        assert_eq!(by("utilisasi").before, "50,0%");
+        assert_eq!(by("utilisasi").change.text, "▲ 25,0 poin");
+        assert_eq!(by("utilisasi").change.trend, "baik");
+        assert_eq!(by("tidak-hadir").now, "20,0%");
+        assert_eq!(by("tidak-hadir").change.trend, "buruk");
+        assert_eq!(by("tunggu").now, "15 mnt");
+        assert_eq!(by("tunggu").before, "5 mnt");
+        assert_eq!(by("tunggu").change.text, "▲ 10 mnt");
+        assert_eq!(by("tunggu").change.trend, "buruk");
+        // Nothing to divide by: no figure, and nothing to compare.
+        let empty = Line::default();
+        assert_eq!(
+            Measure::Utilisation.show(Measure::Utilisation.value(&empty)),
+            "-"
+        );
+        assert_eq!(figures(&now, &empty)[0].change.trend, "");
+        assert_eq!(Measure::Wait.show(Some(42.0)), "42 dtk");
+        assert_eq!(figures(&now, &now)[0].change.text, "tetap");
+    }
+
+    #[test]
+    fn offices_rank_highest_first_and_those_without_the_figure_last() {
+        let (from, to) = (
+            parse_date("2026-12-01").unwrap(),
+            parse_date("2026-12-01").unwrap(),
+        );
+        let mut lines = BTreeMap::new();
+        for (code, l) in [
+            ("BOGOR", line(100, 50, 40, 10, &[])),
+            ("JAKPUS", line(100, 90, 60, 30, &[60])),
+            ("MEDAN", line(100, 70, 70, 0, &[])),
+        ] {
+            lines.insert((code.to_owned(), "2026-12-01".to_owned()), l);
+        }
+        let now = Report {
+            office: String::new(),
+            from,
+            to,
+            lines,
+        };
+        let before = Report {
+            office: String::new(),
+            from,
+            to,
+            lines: BTreeMap::new(),
+        };
+        let offices: Vec<_> = ["AMBON", "BOGOR", "JAKPUS", "MEDAN"]
+            .into_iter()
+            .map(office)
+            .collect();
+        let codes = |by| {
+            ranking(&offices, &now, &before, by)
+                .into_iter()
+                .map(|r| r.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes(Measure::Utilisation),
+            ["JAKPUS", "MEDAN", "BOGOR", "AMBON"]
+        );
+        assert_eq!(
+            codes(Measure::NoShow),
+            ["JAKPUS", "BOGOR", "MEDAN", "AMBON"]
+        );
+        assert_eq!(codes(Measure::Wait), ["JAKPUS", "AMBON", "BOGOR", "MEDAN"]);
+        let map = heatmap(&offices, &now);
+        assert_eq!(map.rows.len(), 4);
+        assert_eq!(map.rows[0].cells[0].shade, "h0");
+        assert_eq!(map.rows[2].cells[0].shade, "h5");
+        assert_eq!(
+            map.rows[1].cells[0].title,
+            "BOGOR 2026-12-01: 50 dari 100 kursi (50,0%)"
+        );
     }
 }
