@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "k8s/components/monitoring/dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
-BOOKING = 'method=~"/antrean.v1.BookingService/.*"'
+BOOKING = 'method=~"antrean.v1.BookingService/.*"'
 SERVER_ERRORS = 'code=~"INTERNAL|UNAVAILABLE|DEADLINE_EXCEEDED|UNKNOWN|DATA_LOSS"'
 SERVICES = 'job=~"identity|quota|booking|notification|gateway"'
 
@@ -244,9 +244,9 @@ def pipelines():
                    width=8),
             series("Hold duration",
                    [target(quantile(0.5, "rpc_server_duration_seconds", "",
-                                    'method="/antrean.v1.QuotaService/Hold"'), "p50"),
+                                    'method="antrean.v1.QuotaService/Hold"'), "p50"),
                     target(quantile(0.99, "rpc_server_duration_seconds", "",
-                                    'method="/antrean.v1.QuotaService/Hold"'), "p99")],
+                                    'method="antrean.v1.QuotaService/Hold"'), "p99")],
                    "s", "Objective: 99% within 25 ms.", width=8),
             series("Holds recorded per ledger statement",
                    [target('max(quota_admissions_batch_holds{quantile="0.5"})', "p50"),

@@ -29,8 +29,8 @@ OPERATOR = ROOT / "k8s/components/monitoring/prometheus-rules.yaml"
 RUNBOOKS = "https://github.com/antrean/antrean/blob/main/docs/runbooks"
 
 GRPC_SERVER_ERRORS = 'code=~"INTERNAL|UNAVAILABLE|DEADLINE_EXCEEDED|UNKNOWN|DATA_LOSS"'
-BOOKING = 'method=~"/antrean.v1.BookingService/.*"'
-HOLD = 'method="/antrean.v1.QuotaService/Hold"'
+BOOKING = 'method=~"antrean.v1.BookingService/.*"'
+HOLD = 'method="antrean.v1.QuotaService/Hold"'
 WEBHOOK = 'route="/webhooks/whatsapp"'
 
 

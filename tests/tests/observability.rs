@@ -3,7 +3,10 @@
 //! availability read and a booking; then every metric named by a Grafana dashboard's query
 //! (k8s/components/monitoring/dashboards) or by an alert or recording rule
 //! (deploy/prometheus/antrean.rules.yaml) must be among the series the services' `/metrics`
-//! answer. A renamed metric or a typo in a query fails here, not on an operator's screen.
+//! answer, with the labels its selectors match on; and a selector on a method, a route, a
+//! histogram bucket, a channel, a dependency or a pool state must match a series the
+//! services really export. A renamed metric or
+//! label, or a typo in a query, fails here, not on an operator's screen.
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::booking_service_client::BookingServiceClient;
 use antrean_proto::v1::quota_service_client::QuotaServiceClient;
@@ -188,6 +191,130 @@ fn exported(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every series of a `/metrics` answer: its name and labels.
+fn series_of(text: &str) -> Vec<(String, Vec<(String, String)>)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let name = l.split(['{', ' ']).next().unwrap_or_default().to_owned();
+            let labels = l
+                .split_once('{')
+                .and_then(|(_, rest)| rest.rsplit_once('}'))
+                .map(|(inner, _)| {
+                    matchers(inner)
+                        .into_iter()
+                        .map(|(k, _, v)| (k, v))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name, labels)
+        })
+        .collect()
+}
+
+/// `name op "value"` pairs of a label list, split at commas outside quotes.
+fn matchers(inner: &str) -> Vec<(String, String, String)> {
+    let mut parts = Vec::new();
+    let (mut quote, mut part) = (false, String::new());
+    for c in inner.chars() {
+        match c {
+            '"' => {
+                quote = !quote;
+                part.push(c);
+            }
+            ',' if !quote => parts.push(std::mem::take(&mut part)),
+            _ => part.push(c),
+        }
+    }
+    parts.push(part);
+    parts
+        .into_iter()
+        .filter(|p| !p.trim().is_empty())
+        .filter_map(|p| {
+            let p = p.trim();
+            let at = p.find(['=', '!'])?;
+            let (name, rest) = p.split_at(at);
+            let op: String = rest.chars().take_while(|c| "=!~".contains(*c)).collect();
+            let value = rest[op.len()..].trim().trim_matches('"').to_owned();
+            Some((name.trim().to_owned(), op, value))
+        })
+        .collect()
+}
+
+/// Every `metric{matchers}` of an expression.
+fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(open) = rest.find('{') {
+        let name: String = rest[..open]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        if !name.is_empty() {
+            out.push((name, matchers(&rest[open + 1..open + close])));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out
+}
+
+/// Labels Prometheus adds to every series it scrapes (deploy/prometheus/scrape.yaml).
+const TARGET_LABELS: &[&str] = &["job", "instance", "namespace", "pod"];
+
+/// Labels whose values are a fixed vocabulary every running system exports: a selector on
+/// one of them must match a real series.
+const VOCABULARY: &[&str] = &["method", "route", "le", "channel", "dependency", "state"];
+
+/// What is wrong with a selector against the exported series: labels the metric never
+/// has, or a method, route or bucket no series has.
+fn selector_problems(
+    name: &str,
+    matchers: &[(String, String, String)],
+    series: &[(String, Vec<(String, String)>)],
+) -> Vec<String> {
+    let of_metric: Vec<&Vec<(String, String)>> = series
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, l)| l)
+        .collect();
+    let mut problems = Vec::new();
+    for (label, op, value) in matchers {
+        if TARGET_LABELS.contains(&label.as_str()) {
+            continue;
+        }
+        if !of_metric
+            .iter()
+            .any(|ls| ls.iter().any(|(k, _)| k == label))
+        {
+            problems.push(format!("{name}: no series has the label {label}"));
+            continue;
+        }
+        if !VOCABULARY.contains(&label.as_str()) || value.contains('$') {
+            continue;
+        }
+        let matches = |v: &str| match op.as_str() {
+            "=" => v == value,
+            // The regular expressions here are a prefix followed by `.*`.
+            "=~" => value.strip_suffix(".*").is_some_and(|p| v.starts_with(p)) || v == value,
+            _ => true,
+        };
+        if !of_metric
+            .iter()
+            .any(|ls| ls.iter().any(|(k, v)| k == label && matches(v)))
+        {
+            problems.push(format!("{name}: no series has {label}{op}\"{value}\""));
+        }
+    }
+    problems
+}
+
 #[test]
 fn metric_names_are_read_from_queries() {
     assert_eq!(
@@ -204,6 +331,42 @@ fn metric_names_are_read_from_queries() {
             "db_pool_connections".to_owned(),
             "db_pool_max_connections".to_owned()
         ])
+    );
+    assert_eq!(
+        selectors(r#"sum(rate(x_total{method=~"a.B/.*", code!="OK"}[5m])) / y{le="0.5"}"#),
+        vec![
+            (
+                "x_total".to_owned(),
+                vec![
+                    ("method".to_owned(), "=~".to_owned(), "a.B/.*".to_owned()),
+                    ("code".to_owned(), "!=".to_owned(), "OK".to_owned())
+                ]
+            ),
+            (
+                "y".to_owned(),
+                vec![("le".to_owned(), "=".to_owned(), "0.5".to_owned())]
+            )
+        ]
+    );
+    let exported = series_of("x_total{method=\"a.B/C\",code=\"OK\"} 3\n");
+    assert!(
+        selector_problems(
+            "x_total",
+            &selectors(r#"x_total{method=~"a.B/.*"}"#)[0].1,
+            &exported
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        selector_problems(
+            "x_total",
+            &selectors(r#"x_total{method="/a.B/C",cod="OK"}"#)[0].1,
+            &exported
+        ),
+        [
+            "x_total: no series has method=\"/a.B/C\"",
+            "x_total: no series has the label cod"
+        ]
     );
     assert_eq!(
         metrics_of("label_values(quota_holds_total, office)"),
@@ -302,7 +465,7 @@ async fn every_dashboard_and_rule_query_names_series_the_services_export() {
     // Deliveries and the backlog gauges come a moment later: scrape until all are there.
     let mut missing = Vec::new();
     for _ in 0..60 {
-        let mut series = BTreeSet::new();
+        let mut texts = String::new();
         for s in &cluster.services {
             let text = http
                 .get(cluster.metrics_url(s.name))
@@ -312,15 +475,27 @@ async fn every_dashboard_and_rule_query_names_series_the_services_export() {
                 .text()
                 .await
                 .unwrap();
-            series.extend(exported(&text));
+            texts.push_str(&text);
+            texts.push('\n');
         }
-        missing = names
+        let names_exported = exported(&texts);
+        let series = series_of(&texts);
+        let mut found: BTreeSet<String> = names
             .iter()
-            .filter(|(_, m)| !series.contains(m))
+            .filter(|(_, m)| !names_exported.contains(m))
             .map(|(f, m)| format!("{m} (in {f})"))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
             .collect();
+        for (file, expr) in &wanted {
+            for (name, ms) in selectors(expr) {
+                if records.contains(&name) || FROM_PROMETHEUS.contains(&name.as_str()) {
+                    continue;
+                }
+                for p in selector_problems(&name, &ms, &series) {
+                    found.insert(format!("{p} (in {file})"));
+                }
+            }
+        }
+        missing = found.into_iter().collect();
         if missing.is_empty() {
             break;
         }

@@ -527,7 +527,7 @@ async fn metrics_count_webhooks_holds_transitions_and_deliveries() {
         .unwrap();
     for series in [
         r#"whatsapp_webhooks_total{result="accepted"}"#,
-        r#"quota_holds_total{outcome="admitted"}"#,
+        r#"quota_holds_total{office="BOGOR",outcome="admitted"}"#,
         r#"booking_transitions_total{to="CONFIRMED"}"#,
         r#"notification_deliveries_total{channel="WHATSAPP",outcome="sent"}"#,
         r#"rpc_server_requests_total{method="antrean.v1.BookingService/CreateBooking",code="OK"}"#,
