@@ -212,8 +212,11 @@ fn series_of(text: &str) -> Vec<(String, Vec<(String, String)>)> {
         .collect()
 }
 
+/// A label matcher: name, operator (`=`, `!=`, `=~`, `!~`) and value.
+type Matcher = (String, String, String);
+
 /// `name op "value"` pairs of a label list, split at commas outside quotes.
-fn matchers(inner: &str) -> Vec<(String, String, String)> {
+fn matchers(inner: &str) -> Vec<Matcher> {
     let mut parts = Vec::new();
     let (mut quote, mut part) = (false, String::new());
     for c in inner.chars() {
@@ -242,7 +245,7 @@ fn matchers(inner: &str) -> Vec<(String, String, String)> {
 }
 
 /// Every `metric{matchers}` of an expression.
-fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>)> {
     let mut out = Vec::new();
     let mut rest = expr;
     while let Some(open) = rest.find('{') {
@@ -276,7 +279,7 @@ const VOCABULARY: &[&str] = &["method", "route", "le", "channel", "dependency", 
 /// has, or a method, route or bucket no series has.
 fn selector_problems(
     name: &str,
-    matchers: &[(String, String, String)],
+    matchers: &[Matcher],
     series: &[(String, Vec<(String, String)>)],
 ) -> Vec<String> {
     let of_metric: Vec<&Vec<(String, String)>> = series
