@@ -84,6 +84,8 @@ pub enum Created {
 pub struct BookingView {
     pub booking: BookingRow,
     pub applicants: Vec<ApplicantRow>,
+    /// The date and session it left when it was rescheduled.
+    pub moved_from: Option<(NaiveDate, String)>,
 }
 
 /// What the booking service needs to know of an office.
@@ -159,7 +161,7 @@ pub(crate) fn refuse_blocked(people: &[pb::ResolvedApplicant], now: DateTime<Utc
     Ok(())
 }
 
-fn invalid(field: &str, why: &str) -> BookingError {
+pub(crate) fn invalid(field: &str, why: &str) -> BookingError {
     BookingError::Invalid(vec![FieldViolation::new(field, why)])
 }
 
@@ -569,6 +571,7 @@ impl Bookings {
             BookingView {
                 booking,
                 applicants,
+                moved_from: None,
             },
             code,
         ))
@@ -779,67 +782,23 @@ impl Bookings {
             reason = "the schema's CHECK admits only PAGI and SIANG"
         )]
         let session: SessionOfDay = b.session.parse().expect("schema");
-        let (start, end) = office.hours_of(session)?;
-        // The people and the session's last queue number once theirs are taken, in one
-        // statement. Row lock on the counter: confirms of one session take numbers one after
-        // another.
-        let numbered: Vec<Numbered> = sqlx::query!(
-            r#"WITH people AS (
-                SELECT position, applicant_id, person_key, name, application_type, queue_number,
-                       scheduled_at
-                FROM booking_applicants WHERE booking_id = $1),
-             counter AS (
-                INSERT INTO queue_counters (office_code, date, session, last)
-                SELECT $2, $3, $4, count(*) FROM people
-                ON CONFLICT (office_code, date, session)
-                DO UPDATE SET last = queue_counters.last + EXCLUDED.last
-                RETURNING last)
-             SELECT people.position AS "position!", people.applicant_id AS "applicant_id!",
-                    people.person_key AS "person_key!", people.name AS "name!",
-                    people.application_type AS "application_type!", people.queue_number,
-                    people.scheduled_at, counter.last AS "last!"
-             FROM people, counter ORDER BY position"#,
-            id,
-            &b.office_code,
-            b.date,
-            &b.session
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| Numbered {
-            person: ApplicantRow {
-                position: r.position,
-                applicant_id: r.applicant_id,
-                person_key: r.person_key,
-                name: r.name,
-                application_type: r.application_type,
-                queue_number: r.queue_number,
-                scheduled_at: r.scheduled_at,
-            },
-            last: r.last,
-        })
-        .collect();
-        let last = numbered.first().map_or(0, |p| p.last);
-        let mut applicants: Vec<ApplicantRow> = numbered.into_iter().map(|p| p.person).collect();
-        let n = applicants.len() as i32;
-        for a in &mut applicants {
-            let seq = (last - n + 1 + a.position) as u32;
-            a.scheduled_at = Some(scheduled_at(
-                office.tz,
+        let Numbers {
+            applicants,
+            positions,
+            seqs,
+            numbers,
+            times,
+        } = self
+            .take_numbers(
+                &mut tx,
+                id,
+                &b.office_code,
                 b.date,
-                start,
-                end,
+                session,
+                &office,
                 committed.capacity,
-                self.config.schedule_batch,
-                seq,
-            ));
-            a.queue_number = Some(format!("{}-{:03}", session.queue_letter(), seq));
-        }
-        let positions: Vec<i32> = applicants.iter().map(|a| a.position).collect();
-        let seqs: Vec<i32> = positions.iter().map(|p| last - n + 1 + p).collect();
-        let numbers: Vec<_> = applicants.iter().map(|a| a.queue_number.clone()).collect();
-        let times: Vec<_> = applicants.iter().map(|a| a.scheduled_at).collect();
+            )
+            .await?;
         let remind_at = local_instant(
             office.tz,
             b.date.pred_opt().unwrap_or(b.date),
@@ -878,6 +837,7 @@ impl Bookings {
         Ok(BookingView {
             booking,
             applicants,
+            moved_from: None,
         })
     }
 
@@ -1134,12 +1094,13 @@ impl Bookings {
             }
         }
         changed += self.release_unreconfirmed().await?;
+        changed += self.release_due().await?;
         Ok(changed)
     }
 
     /// What a message to a booking's own contact needs: the office, the contact (with its
     /// phone, from identity) and the booking as it stands.
-    async fn to_tell(
+    pub(crate) async fn to_tell(
         &self,
         b: &BookingRow,
     ) -> anyhow::Result<(Arc<OfficeInfo>, pb::Contact, BookingView)> {
@@ -1327,11 +1288,25 @@ impl Bookings {
     /// Gives the booking's seats back to the quota; flags it done, or leaves it for the
     /// sweeper to retry.
     pub(crate) async fn release_seats(&self, id: Uuid) {
+        // The hold is the booking's own id until it is rescheduled.
+        let hold = match sqlx::query_scalar!(
+            r#"SELECT COALESCE(hold_id, id) AS "hold!" FROM bookings WHERE id = $1"#,
+            id
+        )
+        .fetch_one(&self.pool)
+        .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, booking_id = %id, "seats not released yet; will retry");
+                return;
+            }
+        };
         let r = self
             .quota
             .clone()
             .release(pb::ReleaseRequest {
-                hold_id: id.to_string(),
+                hold_id: hold.to_string(),
             })
             .await;
         match r {
@@ -1355,9 +1330,16 @@ impl Bookings {
             .await?
             .ok_or(BookingError::NotFound)?;
         let applicants = applicants_of(&mut *self.pool.acquire().await?, id).await?;
+        let moved = sqlx::query!(
+            "SELECT previous_date, previous_session FROM bookings WHERE id = $1",
+            id
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(BookingView {
             booking,
             applicants,
+            moved_from: moved.previous_date.zip(moved.previous_session),
         })
     }
 }
@@ -1426,6 +1408,149 @@ async fn event(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A confirmed booking's schedule as the notification templates name it: the first
+/// applicant's name and time, every queue number, the office, date and session.
+pub(crate) fn schedule_params(office: &OfficeInfo, v: &BookingView) -> HashMap<String, String> {
+    let first = v.applicants.first();
+    let zone = antrean_platform::domain::indonesian_zone_abbreviation(office.tz);
+    let numbers = v
+        .applicants
+        .iter()
+        .filter_map(|a| a.queue_number.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    [
+        ("name", first.map(|a| a.name.clone()).unwrap_or_default()),
+        (
+            "booking_code",
+            v.booking
+                .booking_code
+                .as_deref()
+                .and_then(BookingCode::parse)
+                .map(|c| c.display())
+                .unwrap_or_default(),
+        ),
+        ("office_name", office.name.clone()),
+        ("date", antrean_platform::domain::tanggal(v.booking.date)),
+        ("session", v.booking.session.clone()),
+        (
+            "schedule_local",
+            first
+                .and_then(|a| a.scheduled_at)
+                .map(|t| {
+                    format!(
+                        "{} {zone}",
+                        antrean_platform::domain::local_hhmm(office.tz, t)
+                    )
+                })
+                .unwrap_or_default(),
+        ),
+        ("queue_number", numbers),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A booking's people with their new queue numbers and times, and the same as the arrays
+/// the statements that write them bind.
+pub(crate) struct Numbers {
+    pub applicants: Vec<ApplicantRow>,
+    pub positions: Vec<i32>,
+    pub seqs: Vec<i32>,
+    pub numbers: Vec<Option<String>>,
+    pub times: Vec<Option<DateTime<Utc>>>,
+}
+
+impl Bookings {
+    /// Takes queue numbers for booking `id`'s people on `office_code`, `date`, `session` (a
+    /// session of `capacity` seats) and works out their times; the caller writes them in
+    /// its transaction.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the day and its office, spelled out"
+    )]
+    pub(crate) async fn take_numbers(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        office_code: &str,
+        date: NaiveDate,
+        session: SessionOfDay,
+        office: &OfficeInfo,
+        capacity: u32,
+    ) -> Result<Numbers> {
+        let (start, end) = office.hours_of(session)?;
+        // The people and the session's last queue number once theirs are taken, in one
+        // statement. Row lock on the counter: confirms of one session take numbers one after
+        // another.
+        let numbered: Vec<Numbered> = sqlx::query!(
+            r#"WITH people AS (
+                SELECT position, applicant_id, person_key, name, application_type, queue_number,
+                       scheduled_at
+                FROM booking_applicants WHERE booking_id = $1),
+             counter AS (
+                INSERT INTO queue_counters (office_code, date, session, last)
+                SELECT $2, $3, $4, count(*) FROM people
+                ON CONFLICT (office_code, date, session)
+                DO UPDATE SET last = queue_counters.last + EXCLUDED.last
+                RETURNING last)
+             SELECT people.position AS "position!", people.applicant_id AS "applicant_id!",
+                    people.person_key AS "person_key!", people.name AS "name!",
+                    people.application_type AS "application_type!", people.queue_number,
+                    people.scheduled_at, counter.last AS "last!"
+             FROM people, counter ORDER BY position"#,
+            id,
+            office_code,
+            date,
+            session.as_str()
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| Numbered {
+            person: ApplicantRow {
+                position: r.position,
+                applicant_id: r.applicant_id,
+                person_key: r.person_key,
+                name: r.name,
+                application_type: r.application_type,
+                queue_number: r.queue_number,
+                scheduled_at: r.scheduled_at,
+            },
+            last: r.last,
+        })
+        .collect();
+        let last = numbered.first().map_or(0, |p| p.last);
+        let mut applicants: Vec<ApplicantRow> = numbered.into_iter().map(|p| p.person).collect();
+        let n = applicants.len() as i32;
+        for a in &mut applicants {
+            let seq = (last - n + 1 + a.position) as u32;
+            a.scheduled_at = Some(scheduled_at(
+                office.tz,
+                date,
+                start,
+                end,
+                capacity,
+                self.config.schedule_batch,
+                seq,
+            ));
+            a.queue_number = Some(format!("{}-{:03}", session.queue_letter(), seq));
+        }
+        let positions: Vec<i32> = applicants.iter().map(|a| a.position).collect();
+        let seqs: Vec<i32> = positions.iter().map(|p| last - n + 1 + p).collect();
+        let numbers: Vec<_> = applicants.iter().map(|a| a.queue_number.clone()).collect();
+        let times: Vec<_> = applicants.iter().map(|a| a.scheduled_at).collect();
+        Ok(Numbers {
+            applicants,
+            positions,
+            seqs,
+            numbers,
+            times,
+        })
+    }
 }
 
 /// Counts one status change in `booking_transitions_total`.

@@ -33,6 +33,10 @@ pub struct BookingConfig {
     /// How long a HELD booking waits for its confirmation code.
     #[arg(long, env = "BOOKING_HOLD_TTL_SECONDS", default_value_t = 900)]
     pub hold_ttl_seconds: u32,
+    /// A booking may move to another date (once) until this many days before its date, in
+    /// the office's calendar: 1 is up to the day before.
+    #[arg(long, env = "BOOKING_RESCHEDULE_DAYS_BEFORE", default_value_t = 1)]
+    pub reschedule_days_before: u32,
     /// Wrong confirmation codes after which the hold is cancelled.
     #[arg(long, env = "BOOKING_MAX_CODE_ATTEMPTS", default_value_t = 5)]
     pub max_code_attempts: u32,

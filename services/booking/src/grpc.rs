@@ -27,6 +27,7 @@ pub static ALLOW: AllowList = AllowList {
         ("CreateBooking", CHANNELS),
         ("ConfirmBooking", CHANNELS),
         ("CancelBooking", CHANNELS),
+        ("RescheduleBooking", CHANNELS),
         ("Reconfirm", CHANNELS),
         ("JoinWaitlist", CHANNELS),
         ("GetBooking", ALL),
@@ -144,6 +145,17 @@ impl BookingGrpc {
                 0
             },
             contact_phone_masked: b.contact_phone_masked.clone(),
+            rescheduled_from_date: v
+                .moved_from
+                .as_ref()
+                .map(|(d, _)| format_date(*d))
+                .unwrap_or_default(),
+            rescheduled_from_session: v
+                .moved_from
+                .as_ref()
+                .and_then(|(_, s)| s.parse::<SessionOfDay>().ok())
+                .map(|s| s.to_proto() as i32)
+                .unwrap_or_default(),
         }
     }
 }
@@ -211,6 +223,36 @@ impl BookingService for BookingGrpc {
             .confirm(&r.booking_id, &r.confirmation_code)
             .await?;
         Ok(Response::new(self.to_proto(&v)))
+    }
+
+    async fn reschedule_booking(
+        &self,
+        req: Request<pb::RescheduleBookingRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        required("contact_phone", &r.contact_phone)?;
+        let via = pb::Channel::try_from(r.requested_via).unwrap_or_default();
+        let moved = self
+            .bookings
+            .reschedule(&r.booking_code, &r.contact_phone, &r.date, r.session, via)
+            .await?;
+        // The old seats are back: their session's waitlist gets them now.
+        if let Some((date, session)) = &moved.moved_from
+            && let Ok(session) = session.parse::<SessionOfDay>()
+        {
+            let (bookings, office, date) = (
+                self.bookings.clone(),
+                moved.booking.office_code.clone(),
+                *date,
+            );
+            tokio::spawn(async move {
+                if let Err(e) = bookings.promote(&office, date, session).await {
+                    tracing::warn!(error = %e, "waitlist promotion after a reschedule failed");
+                }
+            });
+        }
+        Ok(Response::new(self.to_proto(&moved)))
     }
 
     async fn cancel_booking(

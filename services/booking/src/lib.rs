@@ -7,6 +7,7 @@
 //!   and priority lanes, walk-ins, the priority capacity's roll-over.
 //! - [`waitlist`]: waitlists of full sessions, offered in line order as seats come free.
 //! - [`reconfirm`]: the optional H-1 reconfirmation, and cancelling what was not reconfirmed.
+//! - [`reschedule`]: moving a confirmed booking to another date or session, once.
 //! - [`stats`]: the dashboard's figures, counted in people from the ledger.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`status`]: a booking's status and the one rule of how it may change.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod grpc;
 pub mod queue;
 pub mod reconfirm;
+pub mod reschedule;
 pub mod retention;
 pub mod schedule;
 pub mod stats;

@@ -75,6 +75,7 @@ pub enum TemplateCategory {
 pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
     ("antrean_percobaan_booking", TemplateCategory::Utility, 5),
     ("antrean_pengingat_h1", TemplateCategory::Utility, 5),
+    ("antrean_jadwal_diubah", TemplateCategory::Utility, 7),
     (
         "antrean_pengingat_h1_konfirmasi",
         TemplateCategory::Utility,
