@@ -406,10 +406,24 @@ impl WhatsApp {
     }
 }
 
-/// The readable text of a Cloud API message body (text, or list body plus row titles).
+/// The readable text of a Cloud API message body (text, a template's name and parameters, or
+/// list body plus row titles).
 pub fn reply_text(body: &serde_json::Value) -> String {
     if let Some(t) = body["text"]["body"].as_str() {
         return t.to_owned();
+    }
+    // An approved template: its name, then its body parameters, a line each.
+    if let Some(name) = body["template"]["name"].as_str() {
+        let mut out = format!("[{name}]");
+        for p in body["template"]["components"][0]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            out.push('\n');
+            out.push_str(p["text"].as_str().unwrap_or_default());
+        }
+        return out;
     }
     let i = &body["interactive"];
     let mut out = i["body"]["text"].as_str().unwrap_or_default().to_owned();

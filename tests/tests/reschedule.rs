@@ -439,3 +439,188 @@ async fn a_move_asked_on_the_web_is_sent_by_approved_template_and_one_by_whatsap
         "the WhatsApp conversation answers it"
     );
 }
+
+const RESCHEDULE: &str = "/api/v1/bookings/{booking_code}/reschedule";
+
+/// POSTs to the reschedule endpoint and checks the answer against the OpenAPI document.
+async fn api_move(w: &WhatsApp, code: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = w
+        .http
+        .post(format!("{}/api/v1/bookings/{code}/reschedule", w.gateway))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    w.check_response(RESCHEDULE, "post", status, &v);
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_api_moves_a_booking_and_answers_each_refusal_by_its_code() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    let (b, phone) = book(s, 7, FROM, 2).await;
+    set_capacity(s, "2026-12-03", pb::Session::Pagi, 1).await;
+
+    // Bad input: each field named, nothing moved.
+    let (status, v) = api_move(
+        &w,
+        &b.booking_code,
+        serde_json::json!({"date": "3/12/2026", "session": "SORE"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let mut fields: Vec<&str> = v["error"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["date", "phone", "session"], "{v}");
+    // A full session: 409 SOLD_OUT with the next free dates.
+    let (status, v) = api_move(
+        &w,
+        &b.booking_code,
+        serde_json::json!({"phone": phone, "date": "2026-12-03", "session": "PAGI"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("SOLD_OUT")),
+        "{v}"
+    );
+    assert!(
+        !v["error"]["details"]["next_dates"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{v}"
+    );
+    // The wrong phone: 404, as for an unknown code.
+    let (status, _) = api_move(
+        &w,
+        &b.booking_code,
+        serde_json::json!({"phone": "081299990000", "date": TO}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Moved, in its own session when none is named.
+    let (status, v) = api_move(
+        &w,
+        &b.booking_code,
+        serde_json::json!({"phone": phone, "date": TO}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["date"].as_str(), v["session"].as_str()),
+        (Some(TO), Some("PAGI"))
+    );
+    assert_eq!(
+        v["rescheduled_from"],
+        serde_json::json!({"date": FROM, "session": "PAGI"})
+    );
+    assert_eq!(v["applicants"].as_array().unwrap().len(), 2);
+    // Once only.
+    let (status, v) = api_move(
+        &w,
+        &b.booking_code,
+        serde_json::json!({"phone": phone, "date": "2026-12-04"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("RESCHEDULE_USED")),
+        "{v}"
+    );
+    // Too late: on its day (2 December, WIB).
+    let (late, late_phone) = book(s, 8, "2026-12-03", 1).await;
+    s.clock.set("2026-12-02T17:05:00Z".parse().unwrap()); // 00:05 WIB on 3 December
+    let (status, v) = api_move(
+        &w,
+        &late.booking_code,
+        serde_json::json!({"phone": late_phone, "date": "2026-12-04"}),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("TOO_LATE")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ubah_on_whatsapp_moves_the_booking_and_replies_with_the_new_schedule() {
+    let w = start_with_whatsapp().await;
+    let phone = "6281234567811";
+    let held = w
+        .say(BOGOR_NUMBER, phone, "#Rina Wati#14021990#01122026#PAGI")
+        .await;
+    let code = held
+        .lines()
+        .find_map(|l| l.strip_prefix("Kode konfirmasi:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let confirmed = w.say(BOGOR_NUMBER, phone, &code).await;
+    let booking_code = confirmed
+        .lines()
+        .find_map(|l| l.strip_prefix("Kode booking:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Wrong formats answer with the format and an example.
+    let reply = w.say(BOGOR_NUMBER, phone, "#UBAH").await;
+    assert!(
+        reply.contains("#UBAH#KODEBOOKING#TGLBARU") && reply.contains("Contoh:"),
+        "{reply}"
+    );
+    let reply = w
+        .say(BOGOR_NUMBER, phone, &format!("#UBAH#{booking_code}#31122"))
+        .await;
+    assert!(reply.contains("Tanggal baru tidak valid"), "{reply}");
+
+    let reply = w
+        .say(
+            BOGOR_NUMBER,
+            phone,
+            &format!("#UBAH#{booking_code}#02122026#SIANG"),
+        )
+        .await;
+    assert!(reply.starts_with("[antrean_jadwal_diubah]"), "{reply}");
+    assert!(reply.contains(&booking_code), "{reply}");
+    assert!(
+        reply.contains("2 Desember 2026") && reply.contains("SIANG"),
+        "{reply}"
+    );
+    assert!(reply.contains("B-001"), "{reply}");
+
+    // Once only, said in Indonesian with the format.
+    let reply = w
+        .say(
+            BOGOR_NUMBER,
+            phone,
+            &format!("#UBAH#{booking_code}#03122026"),
+        )
+        .await;
+    assert!(
+        reply.contains("hanya sekali") && reply.contains("Format:"),
+        "{reply}"
+    );
+    // Another sender with the code learns nothing.
+    let reply = w
+        .say(
+            BOGOR_NUMBER,
+            "6281234567812",
+            &format!("#UBAH#{booking_code}#03122026"),
+        )
+        .await;
+    assert!(
+        !reply.contains("Rina") && !reply.contains("Desember"),
+        "{reply}"
+    );
+}

@@ -37,6 +37,16 @@ impl Bookings {
         via: pb::Channel,
     ) -> Result<BookingView> {
         let current = self.by_code(code, phone).await?;
+        // No session named: the booking's own.
+        let session = if session == pb::Session::Unspecified as i32 {
+            current
+                .booking
+                .session
+                .parse::<SessionOfDay>()
+                .map_or(session, |s| s.to_proto() as i32)
+        } else {
+            session
+        };
         let mut v = Vec::new();
         let wanted = Wanted::check(
             pb::Channel::Web as i32,
@@ -246,7 +256,8 @@ impl Bookings {
         sqlx::query!(
             "WITH numbers AS (
                 UPDATE booking_applicants ba
-                SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at
+                SET queue_seq = u.seq, queue_number = u.number, scheduled_at = u.at,
+                    date = $6, session = $7
                 FROM UNNEST($2::int[], $3::int[], $4::text[], $5::timestamptz[])
                      AS u(position, seq, number, at)
                 WHERE ba.booking_id = $1 AND ba.position = u.position)

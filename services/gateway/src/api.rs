@@ -40,6 +40,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v1/draws/{office_code}/{date}", get(get_draw))
         .route("/api/v1/bookings/{code}", get(get_booking))
         .route("/api/v1/bookings/{code}/cancel", post(cancel_booking))
+        .route(
+            "/api/v1/bookings/{code}/reschedule",
+            post(reschedule_booking),
+        )
         .route("/api/v1/bookings/{code}/proof.pdf", get(proof_pdf))
         .route("/api/v1/bookings/{code}/qr.svg", get(qr_svg))
         .route(
@@ -326,6 +330,23 @@ pub(crate) struct CancelBody {
     phone: Text,
 }
 
+/// `POST /api/v1/bookings/{code}/reschedule`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct RescheduleBody {
+    /// The contact phone of the booking (second factor).
+    #[serde(default)]
+    #[schema(required = true, value_type = String)]
+    phone: Text,
+    /// The new date, office-local.
+    #[serde(default)]
+    #[schema(required = true, value_type = String, format = Date)]
+    date: Text,
+    /// The new session; the booking's own when left out.
+    #[serde(default)]
+    #[schema(schema_with = session_schema)]
+    session: Text,
+}
+
 /// The booking fields of a request body (create and waitlist share them). The contact is
 /// the one the bearer's contact token proves.
 struct BookingInput {
@@ -335,15 +356,9 @@ struct BookingInput {
     applicants: Vec<pb::ApplicantInput>,
 }
 
-fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> BookingInput {
-    let office_code = b.office_code.to_ascii_uppercase();
-    if office_code.is_empty() {
-        bad.push(("office_code".into(), required(en)));
-    }
-    if parse_date(&b.date).is_none() {
-        bad.push(("date".into(), date_message(en)));
-    }
-    let session = match b.session.to_ascii_uppercase().as_str() {
+/// `PAGI` or `SIANG` (any case); anything else is a bad `session` field.
+fn session_field(s: &str, en: bool, bad: &mut Vec<(String, String)>) -> pb::Session {
+    match s.to_ascii_uppercase().as_str() {
         "PAGI" => pb::Session::Pagi,
         "SIANG" => pb::Session::Siang,
         _ => {
@@ -358,7 +373,18 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
             ));
             pb::Session::Unspecified
         }
-    };
+    }
+}
+
+fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> BookingInput {
+    let office_code = b.office_code.to_ascii_uppercase();
+    if office_code.is_empty() {
+        bad.push(("office_code".into(), required(en)));
+    }
+    if parse_date(&b.date).is_none() {
+        bad.push(("date".into(), date_message(en)));
+    }
+    let session = session_field(&b.session, en, bad);
     let list = b.applicants.0;
     if list.is_empty() || list.len() > antrean_platform::domain::MAX_APPLICANTS as usize {
         let (id, english) = antrean_platform::domain::applicants_rule();
@@ -785,6 +811,68 @@ pub(crate) async fn cancel_booking(
         .map_err(|s| ApiError::from_status(&s, en))?
         .into_inner();
     Ok(Json(views::booking(&app.backend, &cancelled).await).into_response())
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/bookings/{booking_code}/reschedule", operation_id = "rescheduleBooking",
+    summary = "Move to another date or session, once, up to the day before",
+    description = "The new seats are held and committed before the old ones are released, for all the booking's applicants together; queue numbers and times are taken anew and the new details are sent by WhatsApp (and e-mail where known). Asking again for the date and session it moved to answers the booking.",
+    params(("booking_code" = String, Path, example = "7K3M-9QX2-HT4R-D")),
+    request_body = RescheduleBody,
+    responses(
+        (status = 200, description = "Rescheduled", body = views::Booking),
+        (status = 400, description = "Missing phone, a bad date or session, or the same schedule", body = ErrorResponse),
+        (status = 404, description = "Unknown code or wrong phone", body = ErrorResponse),
+        (status = 409, description = "RESCHEDULE_USED (moved once already), TOO_LATE (on or after the day before), SOLD_OUT (with details.next_dates), CLOSED, WRONG_STATUS", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn reschedule_booking(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    bytes: Bytes,
+) -> ApiResult {
+    let en = english(&headers);
+    let b: RescheduleBody = body(&bytes, en)?;
+    let mut bad = Vec::new();
+    if b.phone.is_empty() {
+        bad.push(("phone".into(), required(en)));
+    }
+    if parse_date(&b.date).is_none() {
+        bad.push(("date".into(), date_message(en)));
+    }
+    let session = if b.session.is_empty() {
+        pb::Session::Unspecified
+    } else {
+        session_field(&b.session, en, &mut bad)
+    };
+    if !bad.is_empty() {
+        return Err(ApiError::fields(en, bad));
+    }
+    let phone = b.phone.0;
+    lookup(
+        &app,
+        crate::client::addr(&app, peer, &headers),
+        en,
+        &code,
+        Some(phone.clone()),
+    )
+    .await?;
+    let moved = app
+        .backend
+        .booking()
+        .reschedule_booking(pb::RescheduleBookingRequest {
+            booking_code: code,
+            contact_phone: phone,
+            date: b.date.0,
+            session: session as i32,
+            requested_via: pb::Channel::Web as i32,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner();
+    Ok(Json(views::booking(&app.backend, &moved).await).into_response())
 }
 
 #[utoipa::path(

@@ -260,6 +260,14 @@ async fn run(
             None => office_only("membatalkan booking"),
             Some(_) => cancel(app, m, &code).await?,
         },
+        Command::Reschedule {
+            code,
+            date,
+            session,
+        } => match office {
+            None => office_only("mengubah jadwal"),
+            Some(_) => reschedule(app, m, &code, date, session.as_deref()).await?,
+        },
         Command::Status(code) => status_of(app, m, &code).await?,
         Command::Reconfirm(code) => reconfirm(app, m, &code).await?,
         Command::Feedback(text) => match office {
@@ -712,6 +720,71 @@ async fn cancel(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status> {
             ("office_name", office_name),
             ("date", booking_date(&b)),
             ("session", session_word(b.session)),
+        ],
+    ))
+}
+
+/// `#UBAH#<kode>#DDMMYYYY[#PAGI|#SIANG]`: the booking moves (once, up to the day before);
+/// the reply carries the new schedule.
+async fn reschedule(
+    app: &App,
+    m: &Incoming,
+    code: &str,
+    date: chrono::NaiveDate,
+    session: Option<&str>,
+) -> Result<Reply, Status> {
+    let session = match session {
+        Some("PAGI") => pb::Session::Pagi,
+        Some("SIANG") => pb::Session::Siang,
+        _ => pb::Session::Unspecified,
+    };
+    let answer = by_code(
+        app,
+        m,
+        (
+            crate::chat::RESCHEDULE_FORMAT,
+            crate::chat::RESCHEDULE_EXAMPLE,
+        ),
+        |phone| {
+            let mut client = app.backend.booking();
+            let code = code.to_owned();
+            async move {
+                client
+                    .reschedule_booking(pb::RescheduleBookingRequest {
+                        booking_code: code,
+                        contact_phone: phone,
+                        date: antrean_platform::domain::format_date(date),
+                        session: session as i32,
+                        requested_via: pb::Channel::Whatsapp as i32,
+                    })
+                    .await
+            }
+        },
+    )
+    .await?;
+    let (b, office_name) = match answer {
+        Ok(x) => x,
+        Err(reply) => return Ok(reply),
+    };
+    let a = b.applicants.first().cloned().unwrap_or_default();
+    let zone = &b.timezone_abbreviation;
+    Ok(Reply::new(
+        "booking_rescheduled",
+        &[
+            ("name", a.name.clone()),
+            ("booking_code", b.booking_code.clone()),
+            ("office_name", office_name),
+            ("date", booking_date(&b)),
+            ("session", session_word(b.session)),
+            ("schedule_local", format!("{} {zone}", a.scheduled_local)),
+            (
+                "queue_number",
+                b.applicants
+                    .iter()
+                    .map(|a| a.queue_number.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ],
     ))
 }

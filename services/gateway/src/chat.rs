@@ -29,6 +29,12 @@ pub enum Command {
     Confirm(String),
     Reconfirm(String),
     Cancel(String),
+    /// `#UBAH#<kode booking>#DDMMYYYY`, optionally `#PAGI` or `#SIANG`.
+    Reschedule {
+        code: String,
+        date: NaiveDate,
+        session: Option<String>,
+    },
     Status(String),
     Feedback(String),
     Menu,
@@ -44,6 +50,9 @@ pub enum ChatError {
     ArrivalDate,
     Session,
     CancelFormat,
+    RescheduleFormat,
+    RescheduleDate,
+    RescheduleSession,
     ReconfirmFormat,
     StatusFormat,
     FeedbackFormat,
@@ -52,6 +61,9 @@ pub enum ChatError {
 pub const BOOK_FORMAT: &str =
     "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
 pub const BOOK_EXAMPLE: &str = "#Budi Santoso#25011987#01122026#PAGI";
+pub const RESCHEDULE_FORMAT: &str =
+    "#UBAH#KODEBOOKING#TGLBARU (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
+pub const RESCHEDULE_EXAMPLE: &str = "#UBAH#7K3M-9QX2-HT4R-D#03122026#SIANG";
 pub const WAIT_FORMAT: &str =
     "#TUNGGU#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
 pub const WAIT_EXAMPLE: &str = "#TUNGGU#Budi Santoso#25011987#01122026#PAGI";
@@ -76,6 +88,21 @@ impl ChatError {
                 "Kode booking belum ditulis.",
                 "#BATAL#KODEBOOKING",
                 "#BATAL#7K3M-9QX2-HT4R-D",
+            ),
+            ChatError::RescheduleFormat => (
+                "Kode booking dan tanggal baru belum ditulis.",
+                RESCHEDULE_FORMAT,
+                RESCHEDULE_EXAMPLE,
+            ),
+            ChatError::RescheduleDate => (
+                "Tanggal baru tidak valid. Tulis 8 angka: tanggal, bulan, tahun.",
+                RESCHEDULE_FORMAT,
+                RESCHEDULE_EXAMPLE,
+            ),
+            ChatError::RescheduleSession => (
+                "Sesi hanya PAGI atau SIANG.",
+                RESCHEDULE_FORMAT,
+                RESCHEDULE_EXAMPLE,
             ),
             ChatError::ReconfirmFormat => (
                 "Kode booking belum ditulis.",
@@ -135,6 +162,25 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
             return arg(1)
                 .map(|c| Command::Cancel(c.to_owned()))
                 .ok_or(ChatError::CancelFormat);
+        }
+        "UBAH" => {
+            let (Some(code), Some(date)) = (arg(1), arg(2)) else {
+                return Err(ChatError::RescheduleFormat);
+            };
+            let date = parse_ddmmyyyy(date).ok_or(ChatError::RescheduleDate)?;
+            let session = match arg(3).map(str::to_uppercase) {
+                None => None,
+                Some(s) if s == "PAGI" || s == "SIANG" => Some(s),
+                Some(_) => return Err(ChatError::RescheduleSession),
+            };
+            if parts.len() > 4 {
+                return Err(ChatError::RescheduleFormat);
+            }
+            return Ok(Command::Reschedule {
+                code: code.to_owned(),
+                date,
+                session,
+            });
         }
         "YA" => {
             return arg(1)
@@ -255,6 +301,34 @@ mod tests {
             Ok(Command::Reconfirm("7k3m-9qx2-ht4r-d".into()))
         );
         assert_eq!(parse("#YA"), Err(ChatError::ReconfirmFormat));
+        assert_eq!(
+            parse("#ubah# 7K3M-9QX2-HT4R-D # 03122026"),
+            Ok(Command::Reschedule {
+                code: "7K3M-9QX2-HT4R-D".into(),
+                date: d("2026-12-03"),
+                session: None
+            })
+        );
+        assert_eq!(
+            parse("#UBAH#7K3M-9QX2-HT4R-D#03.12.2026#siang"),
+            Ok(Command::Reschedule {
+                code: "7K3M-9QX2-HT4R-D".into(),
+                date: d("2026-12-03"),
+                session: Some("SIANG".into())
+            })
+        );
+        assert_eq!(
+            parse("#UBAH#7K3M-9QX2-HT4R-D"),
+            Err(ChatError::RescheduleFormat)
+        );
+        assert_eq!(
+            parse("#UBAH#7K3M-9QX2-HT4R-D#31022026"),
+            Err(ChatError::RescheduleDate)
+        );
+        assert_eq!(
+            parse("#UBAH#7K3M-9QX2-HT4R-D#03122026#SORE"),
+            Err(ChatError::RescheduleSession)
+        );
         assert_eq!(parse("halo, mau tanya"), Ok(Command::Menu));
     }
 

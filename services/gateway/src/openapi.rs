@@ -23,6 +23,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         api::join_waitlist,
         api::get_booking,
         api::cancel_booking,
+        api::reschedule_booking,
         api::proof_pdf,
         api::qr_svg,
     ),

@@ -352,6 +352,17 @@ pub struct Booking {
     pub expires_at: Option<String>,
     pub contact: BookingContact,
     pub applicants: Vec<BookingApplicant>,
+    /// Where the booking was before it was rescheduled (a booking moves once); null if never.
+    pub rescheduled_from: Option<Slot>,
+}
+
+/// A date and session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Slot {
+    #[schema(format = Date)]
+    pub date: String,
+    #[schema(schema_with = session_schema)]
+    pub session: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -423,6 +434,10 @@ pub async fn booking(backend: &Backend, b: &pb::Booking) -> Booking {
                 arrive_by: local(a.arrive_by.as_ref(), tz),
             })
             .collect(),
+        rescheduled_from: (!b.rescheduled_from_date.is_empty()).then(|| Slot {
+            date: b.rescheduled_from_date.clone(),
+            session: session_name(b.rescheduled_from_session),
+        }),
     }
 }
 
