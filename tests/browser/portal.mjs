@@ -1,7 +1,8 @@
 // Books end to end through the portal in real Chromium: office search, calendar, the phone
 // verified first (the code read from the authentication template the WhatsApp sandbox
 // received, a wrong code tried before), the form (with an inline error first), the booking
-// confirmed at once: the proof with QR and PDF, look-up by keyboard only, and cancelling. Saves a screenshot of each
+// confirmed at once: the proof with QR and PDF, look-up by keyboard only, rescheduling once,
+// and cancelling. Saves a screenshot of each
 // step in screenshots/ and checks labels, keyboard use and contrast.
 // Usage: node portal.mjs <gateway url> <cloud api url>
 import { chromium } from 'playwright-core';
@@ -132,6 +133,21 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForSelector('#kode-booking');
   await shot(page, 'lookup');
+
+  // Moved once to the next afternoon: new queue number and time, the old slot said, no
+  // second move offered.
+  await checkLabels(page);
+  await page.fill('#tanggal-baru', '2026-12-02');
+  await page.selectOption('#sesi-baru', 'SIANG');
+  await page.click('#ubah button[type=submit]');
+  await page.waitForSelector('#pemberitahuan');
+  const moved = await page.textContent('main');
+  for (const want of ['Jadwal berhasil diubah', 'B-001', '2 Desember 2026', 'Jadwal sudah diubah dari Selasa, 1 Desember 2026 sesi PAGI']) {
+    if (!moved.includes(want)) fail(`rescheduled proof lacks ${want}: ${moved}`);
+  }
+  if (await page.$('#ubah')) fail('a second move is offered');
+  if ((await page.textContent('#kode-booking')).trim() !== bookingCode) fail('the booking code changed');
+  await shot(page, 'rescheduled');
 
   await page.click('button.secondary');
   await page.waitForSelector('[role=status]');

@@ -113,7 +113,7 @@ async fn a_probe_in_every_portal_field_comes_back_as_text() {
         "every field is shown again:\n{page}"
     );
 
-    // Look-up and cancellation by code and phone.
+    // Look-up, rescheduling and cancellation by code and phone.
     let (_, page) = text(
         http.post(format!("{g}/cek"))
             .form(&[("code", p), ("phone", p)]),
@@ -126,6 +126,14 @@ async fn a_probe_in_every_portal_field_comes_back_as_text() {
     )
     .await;
     inert("cancellation", &page);
+    let (_, page) = text(http.post(format!("{g}/ubah")).form(&[
+        ("code", p),
+        ("phone", p),
+        ("date", p),
+        ("session", p),
+    ]))
+    .await;
+    inert("reschedule", &page);
 
     // A real booking whose names carry the characters HTML cares about.
     let booked = w

@@ -226,6 +226,11 @@ impl ApiError {
         self.message.clone()
     }
 
+    /// Adds a sentence to the message for people.
+    pub fn append_message(&mut self, more: &str) {
+        self.message = format!("{} {more}", self.message);
+    }
+
     /// (field, message) pairs of a validation error.
     pub fn field_errors(&self) -> Vec<(String, String)> {
         self.fields

@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/cek", get(lookup_page).post(lookup))
         .route("/batal", axum::routing::post(cancel))
+        .route("/ubah", axum::routing::post(reschedule))
 }
 
 /// A page with a heading and one message (errors, the waitlist, a cancellation).
@@ -768,10 +769,23 @@ struct ProofHtml<'a> {
     phone: &'a str,
     checklist: &'a [&'a str],
     cancellable: bool,
+    /// Confirmed and never moved: the form to move it once.
+    reschedulable: bool,
+    /// `PAGI` or `SIANG`: the session the form starts on.
+    session: &'static str,
+    /// "1 Desember 2026 sesi PAGI" once the booking was moved.
+    moved_from: String,
+    /// Said above the proof (a move just made).
+    notice: Option<&'a str>,
 }
 
 async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
+    proof_with(app, b, phone, None).await
+}
+
+async fn proof_with(app: &App, b: &pb::Booking, phone: &str, notice: Option<&str>) -> Response {
     let page = views::proof_page(&app.backend, b).await;
+    let confirmed = pb::BookingStatus::try_from(b.status) == Ok(pb::BookingStatus::Confirmed);
     render(&ProofHtml {
         page: &page,
         title: page.title_lines.first().map_or("", String::as_str),
@@ -783,7 +797,84 @@ async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
             pb::BookingStatus::try_from(b.status),
             Ok(pb::BookingStatus::Confirmed | pb::BookingStatus::Held)
         ),
+        reschedulable: confirmed && b.rescheduled_from_date.is_empty(),
+        session: views::session_name(b.session),
+        moved_from: if b.rescheduled_from_date.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{} sesi {}",
+                antrean_platform::domain::parse_date(&b.rescheduled_from_date).map_or(
+                    b.rescheduled_from_date.clone(),
+                    antrean_platform::domain::tanggal
+                ),
+                views::session_name(b.rescheduled_from_session)
+            )
+        },
+        notice,
     })
+}
+
+/// `POST /ubah`: the look-up page's form moves the booking (once, up to the day before).
+async fn reschedule(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| f.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let (code, phone, date) = (field("code"), field("phone"), field("date"));
+    let session = match field("session").to_ascii_uppercase().as_str() {
+        "PAGI" => pb::Session::Pagi,
+        "SIANG" => pb::Session::Siang,
+        _ => pb::Session::Unspecified,
+    };
+    let ip = crate::client::addr(&app, peer, &headers);
+    if let Err(e) = crate::ratelimit::lookups(&app, ip, &phone, false).await {
+        return error_page(&e);
+    }
+    let started = tokio::time::Instant::now();
+    let r = app
+        .backend
+        .booking()
+        .reschedule_booking(pb::RescheduleBookingRequest {
+            booking_code: code,
+            contact_phone: phone.clone(),
+            date,
+            session: session as i32,
+            requested_via: pb::Channel::Web as i32,
+        })
+        .await;
+    match r {
+        Ok(b) => {
+            proof_with(
+                &app,
+                &b.into_inner(),
+                &phone,
+                Some("Jadwal berhasil diubah. Rincian baru juga dikirim lewat WhatsApp."),
+            )
+            .await
+        }
+        Err(s) => {
+            crate::error::pad_failure(started).await;
+            let mut e = ApiError::from_status(&s, false);
+            // A full session: the dates that still have room, to choose from.
+            let next = antrean_platform::status::metadata(&s)
+                .get("next_dates")
+                .filter(|d| !d.is_empty())
+                .map(|d| {
+                    d.split(',')
+                        .filter_map(antrean_platform::domain::parse_date)
+                        .map(antrean_platform::domain::tanggal)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+            if let Some(next) = next {
+                e.append_message(&format!("Tanggal yang masih tersedia: {next}."));
+            }
+            error_page(&e)
+        }
+    }
 }
 
 #[derive(Template)]
