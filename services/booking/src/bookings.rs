@@ -680,6 +680,17 @@ impl Bookings {
 
     /// CONFIRMED with a booking code, queue numbers and schedule. Idempotent.
     pub async fn confirm(&self, booking_id: &str, code: &str) -> Result<BookingView> {
+        self.confirm_telling(booking_id, code, true).await
+    }
+
+    /// [`Bookings::confirm`]; `tell` false when the caller sends the confirmation itself (a
+    /// release draw's result carries the booking code and schedule).
+    pub(crate) async fn confirm_telling(
+        &self,
+        booking_id: &str,
+        code: &str,
+        tell: bool,
+    ) -> Result<BookingView> {
         let id = Uuid::parse_str(booking_id.trim())
             .map_err(|_| invalid("booking_id", "bukan ID booking yang valid"))?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
@@ -818,12 +829,13 @@ impl Bookings {
                 WHERE ba.booking_id = $1 AND ba.position = u.position),
              confirmed AS (
                 UPDATE bookings SET status = $10, updated_at = $3, booking_code = $2,
-                    confirmed_at = $3, remind_at = $4
+                    confirmed_at = $3, remind_at = $4,
+                    confirmation_sent = (channel = 'CHANNEL_WHATSAPP' OR NOT $11)
                 WHERE id = $1 AND status = $9 RETURNING *),
              event AS (
                 INSERT INTO booking_events (booking_id, from_status, to_status, reason, at)
                 SELECT id, $9, $10, '', $3 FROM confirmed)
-             SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM confirmed"#, id, booking_code.as_str(), now, remind_at, &positions, &seqs, &numbers as _, &times as _, confirmed.from.map(BookingStatus::as_str), confirmed.to.as_str())
+             SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM confirmed"#, id, booking_code.as_str(), now, remind_at, &positions, &seqs, &numbers as _, &times as _, confirmed.from.map(BookingStatus::as_str), confirmed.to.as_str(), tell)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| BookingError::WrongStatus(Held.as_str().to_owned()))?;
@@ -834,11 +846,20 @@ impl Bookings {
             "office" => b.office_code.clone(), "channel" => b.channel.clone())
         .increment(1);
         tracing::info!(booking_id = %id, "booking confirmed");
-        Ok(BookingView {
+        let view = BookingView {
             booking,
             applicants,
             moved_from: None,
-        })
+        };
+        // A WhatsApp conversation answers its own confirmation; every other channel gets it
+        // sent (the sweeper retries what did not go).
+        if tell
+            && view.booking.channel != pb::Channel::Whatsapp.as_str_name()
+            && let Err(e) = self.tell_confirmed(&view.booking).await
+        {
+            tracing::warn!(error = %e, booking_id = %id, "confirmation message not sent yet; will retry");
+        }
+        Ok(view)
     }
 
     // ---- Look up, cancel, check in -----------------------------------------------------
@@ -1093,6 +1114,14 @@ impl Bookings {
                 tracing::warn!(error = %e, booking_id = %b.id, "H-1 reminder not sent yet; will retry");
             }
         }
+        let unsent: Vec<BookingRow> = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings WHERE status = 'CONFIRMED' AND NOT confirmation_sent ORDER BY updated_at LIMIT 200"#)
+        .fetch_all(&self.pool)
+        .await?;
+        for b in unsent {
+            if let Err(e) = self.tell_confirmed(&b).await {
+                tracing::warn!(error = %e, booking_id = %b.id, "confirmation message not sent yet; will retry");
+            }
+        }
         changed += self.release_unreconfirmed().await?;
         changed += self.release_due().await?;
         Ok(changed)
@@ -1165,6 +1194,42 @@ impl Bookings {
                 })
                 .await?;
         }
+        Ok(())
+    }
+
+    /// The booking code, queue numbers, schedule and what to bring, by WhatsApp (the approved
+    /// template `antrean_booking_terkonfirmasi`: a web, app or helpdesk applicant's 24-hour
+    /// window is shut) and by e-mail where one is known; marked sent once accepted.
+    pub(crate) async fn tell_confirmed(&self, b: &BookingRow) -> anyhow::Result<()> {
+        let (office, contact, view) = self.to_tell(b).await?;
+        let params = schedule_params(&office, &view);
+        let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
+        if !contact.email.is_empty() {
+            channels.push((pb::Channel::Email, "email"));
+        }
+        for (channel, tag) in channels {
+            self.notification
+                .clone()
+                .send(pb::SendRequest {
+                    idempotency_key: format!("confirmed:{}:{tag}", b.id),
+                    channel: channel as i32,
+                    recipient: Some(pb::Recipient {
+                        phone: contact.phone.clone(),
+                        whatsapp_user_id: contact.whatsapp_user_id.clone(),
+                        email: contact.email.clone(),
+                    }),
+                    sender_phone_number_id: office.phone_number_id.clone(),
+                    template: "booking_confirmed_notice".into(),
+                    parameters: params.clone(),
+                })
+                .await?;
+        }
+        sqlx::query!(
+            "UPDATE bookings SET confirmation_sent = true WHERE id = $1",
+            b.id
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

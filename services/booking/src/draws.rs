@@ -867,7 +867,10 @@ impl Bookings {
             (view, code) = self.create_admission(req, ttl, true, None).await?;
         }
         if view.booking.status == BookingStatus::Held {
-            return self.confirm(&view.booking.id.to_string(), &code).await;
+            // The draw's result message is the confirmation.
+            return self
+                .confirm_telling(&view.booking.id.to_string(), &code, false)
+                .await;
         }
         Ok(view)
     }

@@ -77,6 +77,11 @@ pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
     ("antrean_pengingat_h1", TemplateCategory::Utility, 5),
     ("antrean_jadwal_diubah", TemplateCategory::Utility, 7),
     (
+        "antrean_booking_terkonfirmasi",
+        TemplateCategory::Utility,
+        7,
+    ),
+    (
         "antrean_pengingat_h1_konfirmasi",
         TemplateCategory::Utility,
         7,

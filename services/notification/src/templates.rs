@@ -79,6 +79,7 @@ pub fn subject(template: &str) -> &'static str {
         "booking_cancelled" => "Booking antrean paspor dibatalkan",
         "booking_status" => "Status booking antrean paspor",
         "booking_rescheduled" => "Jadwal antrean paspor diubah",
+        "booking_confirmed_notice" => "Booking antrean paspor terkonfirmasi",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
         "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
         "waitlist_offer" => "Kursi antrean paspor tersedia untuk Anda",
@@ -161,6 +162,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `feedback_received` | `office_name` |
 /// | `error` | `message`, `format`, `example` |
 /// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
+/// | `booking_confirmed_notice` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_booking_terkonfirmasi`) |
 /// | `booking_rescheduled` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_jadwal_diubah`) |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
 /// | `reminder_h1_reconfirm` | `name`, `office_name`, `date`, `schedule_local`, `queue_number`, `booking_code`, `reconfirm_by_local` (approved UTILITY template) |
@@ -289,6 +291,26 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 format!(
                     "Seseorang dari nomor lain mencoba memesan antrean paspor untuk {}, yang sudah memiliki booking aktif {} di {} pada {} sesi {}. Booking Anda tetap berlaku. Bila itu bukan permintaan Anda, abaikan pesan ini dan jangan berikan kode booking kepada siapa pun.",
                     v[0], v[1], v[2], v[3], v[4]
+                ),
+            )
+        }
+        "booking_confirmed_notice" => {
+            let vals = values(&[
+                "name",
+                "booking_code",
+                "office_name",
+                "date",
+                "session",
+                "schedule_local",
+                "queue_number",
+            ])?;
+            let v = vals.v;
+            approved(
+                "antrean_booking_terkonfirmasi",
+                vals.list(),
+                format!(
+                    "Antrean paspor atas nama {} terkonfirmasi.\n\nKode booking: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\nNomor antrean: {}\n\nDatang 30 menit sebelum jadwal; jika terlambat, kode booking hangus. Bawa e-KTP dan Kartu Keluarga asli, serta dokumen pendukung sesuai jenis permohonan (daftar lengkap di bukti booking). Simpan kode booking ini untuk cek, ubah jadwal atau batal.",
+                    v[0], v[1], v[2], v[3], v[4], v[5], v[6]
                 ),
             )
         }
