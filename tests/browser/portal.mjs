@@ -1,7 +1,8 @@
 // Books end to end through the portal in real Chromium: office search, calendar, the phone
 // verified first (the code read from the authentication template the WhatsApp sandbox
 // received, a wrong code tried before), the form (with an inline error first), the booking
-// confirmed at once: the proof with QR and PDF, look-up by keyboard only, rescheduling once,
+// confirmed at once: the proof with QR and PDF, the phone's own bookings listed, look-up by
+// keyboard only, rescheduling once,
 // and cancelling. Saves a screenshot of each
 // step in screenshots/ and checks labels, keyboard use and contrast.
 // Usage: node portal.mjs <gateway url> <cloud api url>
@@ -117,6 +118,17 @@ try {
     const c = await contrast(page, sel);
     if (c < min) fail(`contrast of ${sel} is ${c.toFixed(2)}`);
   }
+
+  // The phone verified for the booking lists its bookings (a lost code is found again).
+  await page.goto(`${gateway}/booking-saya`);
+  await checkLabels(page);
+  const mine = await page.$$eval('#booking-saya li', (rows) => rows.map((r) => r.dataset.kode));
+  if (mine.join(',') !== bookingCode) fail(`my bookings: ${mine}`);
+  if (!(await page.textContent('#booking-saya')).includes('terkonfirmasi')) fail('status not shown');
+  await shot(page, 'my-bookings');
+  await page.click(`#booking-saya li[data-kode="${bookingCode}"] button`);
+  await page.waitForSelector('#kode-booking');
+  if ((await page.textContent('#kode-booking')).trim() !== bookingCode) fail('the list opens another booking');
 
   // Look-up with the keyboard only.
   await page.goto(`${gateway}/cek`);

@@ -111,6 +111,7 @@ async fn hold_confirm_and_check_in_on_time() {
     let listed = c
         .list_bookings(pb::ListBookingsRequest {
             contact_phone: "6281234567890".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -72,15 +72,16 @@ async fn a_web_booking_is_confirmed_by_approved_template_and_a_lost_message_is_s
     }
     s.bookings.sweep().await.unwrap();
     s.bookings.sweep().await.unwrap();
-    let sent = s
+    // (The sweep also sends the H-1 reminder, due on the morning before.)
+    let _ = s
         .cloud_api
-        .wait_for_recipient(digits, 2, std::time::Duration::from_secs(8))
+        .wait_for_recipient(digits, 3, std::time::Duration::from_secs(8))
         .await;
-    assert_eq!(
-        sent.len(),
-        3,
-        "verification, confirmation, and the one sent again"
-    );
+    let confirmations = templates(&s, digits)
+        .into_iter()
+        .filter(|t| t == "antrean_booking_terkonfirmasi")
+        .count();
+    assert_eq!(confirmations, 2, "the confirmation, and the one sent again");
     let sent_flag: bool =
         sqlx::query_scalar("SELECT confirmation_sent FROM booking.bookings WHERE id = $1::uuid")
             .bind(&b.booking_id)
@@ -110,4 +111,99 @@ async fn a_whatsapp_booking_is_answered_in_its_conversation_only() {
         templates(&w.system, phone).is_empty(),
         "no template beside the conversation's answer"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cek_on_whatsapp_and_the_web_list_show_a_phones_own_bookings_only() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    let phone = "081355503003";
+    let digits = "6281355503003";
+    let birth = "1979-11-12";
+    let mut codes = Vec::new();
+    for (i, name) in ["Ani Lestari", "Budi Lestari", "Cici Lestari"]
+        .into_iter()
+        .enumerate()
+    {
+        let b = s
+            .book(create(
+                &format!("mine-{i}"),
+                if i == 1 { "MAKASSAR" } else { "BOGOR" },
+                "2026-12-01",
+                pb::Session::Pagi,
+                phone,
+                vec![applicant(&nik(birth, 40 + i as u32), name, birth)],
+            ))
+            .await;
+        codes.push(b.booking_code);
+    }
+    s.booking
+        .clone()
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_code: codes[2].clone(),
+            contact_phone: phone.into(),
+        })
+        .await
+        .unwrap();
+
+    let reply = w.say(BOGOR_NUMBER, digits, "#CEK").await;
+    assert!(
+        reply.contains(&codes[0]) && reply.contains(&codes[1]),
+        "{reply}"
+    );
+    assert!(
+        !reply.contains(&codes[2]),
+        "a cancelled booking is not active: {reply}"
+    );
+    assert!(
+        reply.contains("Makassar") && reply.contains("A-001"),
+        "{reply}"
+    );
+    // The national number answers it too; another phone has none.
+    let national = w.say(NATIONAL_NUMBER, digits, "#cek").await;
+    assert!(national.contains(&codes[0]), "{national}");
+    let stranger = w.say(BOGOR_NUMBER, "6281355503999", "#CEK").await;
+    assert!(stranger.contains("Tidak ada booking aktif"), "{stranger}");
+    assert!(!stranger.contains(&codes[0]), "{stranger}");
+
+    // The web: the phone proven by its token, every booking or only those ahead.
+    let token = w.contact_token(phone).await;
+    let (status, all) = list(&w, "", Some(format!("Bearer {token}"))).await;
+    assert_eq!(status, 200, "{all}");
+    let listed: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["booking_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 3, "{all}");
+    let (_, ahead) = list(&w, "?active=true", Some(format!("Bearer {token}"))).await;
+    let ahead: Vec<&str> = ahead
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["booking_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(ahead.len(), 2);
+    assert!(!ahead.contains(&codes[2].as_str()));
+    let (status, v) = list(&w, "", None).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("CONTACT_NOT_VERIFIED"))
+    );
+    let (status, _) = list(&w, "", Some("Bearer not-a-token".into())).await;
+    assert_eq!(status, 401);
+}
+
+/// `GET /api/v1/bookings` with an optional `Authorization`, checked against the document.
+async fn list(w: &WhatsApp, query: &str, auth: Option<String>) -> (u16, serde_json::Value) {
+    let mut r = w.http.get(format!("{}/api/v1/bookings{query}", w.gateway));
+    if let Some(a) = auth {
+        r = r.header("authorization", a);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    let v: serde_json::Value = r.json().await.unwrap();
+    w.check_response("/api/v1/bookings", "get", status, &v);
+    (status, v)
 }

@@ -865,12 +865,18 @@ impl Bookings {
     // ---- Look up, cancel, check in -----------------------------------------------------
 
     async fn contact_of(&self, phone: &str) -> Result<Uuid> {
+        self.contact_by(phone, "").await
+    }
+
+    /// The contact of a phone, or of a contact token when one is given.
+    async fn contact_by(&self, phone: &str, token: &str) -> Result<Uuid> {
         let c = self
             .identity
             .clone()
             .resolve_contact(pb::ResolveContactRequest {
                 phone: phone.to_owned(),
                 create: false,
+                contact_token: token.to_owned(),
             })
             .await;
         match c {
@@ -923,8 +929,9 @@ impl Bookings {
         self.view(id).await
     }
 
-    pub async fn list(&self, phone: &str) -> Result<Vec<BookingView>> {
-        let contact = self.contact_of(phone).await?;
+    /// The bookings of a phone, or of the contact a token proved, newest first (50 at most).
+    pub async fn list(&self, phone: &str, token: &str) -> Result<Vec<BookingView>> {
+        let contact = self.contact_by(phone, token).await?;
         let ids: Vec<Uuid> = sqlx::query_scalar!(
             "SELECT id FROM bookings WHERE contact_id = $1 ORDER BY created_at DESC LIMIT 50",
             contact

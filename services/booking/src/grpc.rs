@@ -308,9 +308,11 @@ impl BookingService for BookingGrpc {
         &self,
         req: Request<pb::ListBookingsRequest>,
     ) -> Result<Response<pb::ListBookingsResponse>, Status> {
-        let phone = req.into_inner().contact_phone;
-        required("contact_phone", &phone)?;
-        let list = match self.bookings.list(&phone).await {
+        let r = req.into_inner();
+        if r.contact_token.trim().is_empty() {
+            required("contact_phone", &r.contact_phone)?;
+        }
+        let list = match self.bookings.list(&r.contact_phone, &r.contact_token).await {
             Err(BookingError::NotFound) => Vec::new(),
             other => other?,
         };

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tonic::{Code, Status};
@@ -35,7 +36,7 @@ pub fn routes() -> Router<Arc<App>> {
             "/api/v1/verifications/{id}/confirm",
             post(confirm_verification),
         )
-        .route("/api/v1/bookings", post(create_booking))
+        .route("/api/v1/bookings", post(create_booking).get(list_bookings))
         .route("/api/v1/waitlist", post(join_waitlist))
         .route("/api/v1/draws/{office_code}/{date}", get(get_draw))
         .route("/api/v1/bookings/{code}", get(get_booking))
@@ -739,6 +740,53 @@ async fn lookup(
         )),
         Err(s) => Err(ApiError::from_status(&s, en)),
     }
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/bookings", operation_id = "listBookings",
+    summary = "The bookings of the phone a contact token proved, newest first (50 at most): a lost booking code is found again here",
+    params(("active" = Option<bool>, Query, description = "Only bookings still ahead (held, confirmed, checked in).")),
+    security(("contactToken" = [])),
+    responses(
+        (status = 200, description = "The bookings", body = Vec<views::Booking>),
+        (status = 401, description = "CONTACT_NOT_VERIFIED: no live contact token", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn list_bookings(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let en = english(&headers);
+    let token = bearer(&headers, en)?;
+    // Limited like look-ups by code, per client network and per token.
+    crate::ratelimit::lookups(&app, crate::client::addr(&app, peer, &headers), &token, en).await?;
+    let active = q.get("active").is_some_and(|v| v == "true" || v == "1");
+    let list = app
+        .backend
+        .booking()
+        .list_bookings(pb::ListBookingsRequest {
+            contact_phone: String::new(),
+            contact_token: token,
+        })
+        .await
+        .map_err(|s| ApiError::from_status(&s, en))?
+        .into_inner()
+        .bookings;
+    let mut out = Vec::with_capacity(list.len());
+    for b in list.iter().filter(|b| !active || is_active(b)) {
+        out.push(views::booking(&app.backend, b).await);
+    }
+    Ok(Json(out).into_response())
+}
+
+/// Held, confirmed or checked in: a booking still ahead of its applicant.
+pub(crate) fn is_active(b: &pb::Booking) -> bool {
+    matches!(
+        pb::BookingStatus::try_from(b.status),
+        Ok(pb::BookingStatus::Held | pb::BookingStatus::Confirmed | pb::BookingStatus::CheckedIn)
+    )
 }
 
 #[utoipa::path(

@@ -269,6 +269,7 @@ async fn run(
             Some(_) => reschedule(app, m, &code, date, session.as_deref()).await?,
         },
         Command::Status(code) => status_of(app, m, &code).await?,
+        Command::Mine => mine(app, m).await?,
         Command::Reconfirm(code) => reconfirm(app, m, &code).await?,
         Command::Feedback(text) => match office {
             None => office_only("mengirim apresiasi atau pengaduan"),
@@ -579,6 +580,7 @@ async fn offered_booking(app: &App, m: &Incoming, o: &pb::Office) -> Result<Opti
         .booking()
         .list_bookings(pb::ListBookingsRequest {
             contact_phone: phone,
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -817,6 +819,58 @@ async fn reconfirm(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status>
             ("office_name", office_name),
             ("date", booking_date(&b)),
         ],
+    ))
+}
+
+/// `#CEK`: the sender's active bookings, every office (the sender is proven by the signed
+/// webhook, so the list is theirs): code, office, date, session, queue numbers and time.
+async fn mine(app: &App, m: &Incoming) -> Result<Reply, Status> {
+    let Some(phone) = m.phone.clone() else {
+        return Ok(Reply::new("booking_list", &[("bookings", String::new())]));
+    };
+    let list = app
+        .backend
+        .booking()
+        .list_bookings(pb::ListBookingsRequest {
+            contact_phone: phone,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .bookings;
+    let mut lines = Vec::new();
+    for b in list.iter().filter(|b| crate::api::is_active(b)) {
+        let office = app.backend.office(&b.office_code).await?;
+        let name = office.map_or(b.office_code.clone(), |o| o.name.clone());
+        let code = if b.booking_code.is_empty() {
+            "(belum dikonfirmasi)".to_owned()
+        } else {
+            b.booking_code.clone()
+        };
+        let people = b
+            .applicants
+            .iter()
+            .map(|a| {
+                if a.queue_number.is_empty() {
+                    a.name.clone()
+                } else {
+                    format!(
+                        "{} ({}, {} {})",
+                        a.name, a.queue_number, a.scheduled_local, b.timezone_abbreviation
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        lines.push(format!(
+            "*{code}*\n{name}\n{} sesi {}\n{people}",
+            booking_date(b),
+            session_word(b.session)
+        ));
+    }
+    Ok(Reply::new(
+        "booking_list",
+        &[("bookings", lines.join("\n\n"))],
     ))
 }
 

@@ -36,6 +36,8 @@ pub enum Command {
         session: Option<String>,
     },
     Status(String),
+    /// `#CEK`: the sender's active bookings.
+    Mine,
     Feedback(String),
     Menu,
     /// A row chosen from the menu list (`menu:...`).
@@ -157,6 +159,7 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
     let arg = |i: usize| parts.get(i).copied().filter(|s| !s.is_empty());
     match head.as_str() {
         "TGLLAYANAN" => return Ok(Command::Dates),
+        "CEK" => return Ok(Command::Mine),
         "MENU" => return Ok(Command::Menu),
         "BATAL" => {
             return arg(1)
@@ -301,6 +304,7 @@ mod tests {
             Ok(Command::Reconfirm("7k3m-9qx2-ht4r-d".into()))
         );
         assert_eq!(parse("#YA"), Err(ChatError::ReconfirmFormat));
+        assert_eq!(parse(" #cek "), Ok(Command::Mine));
         assert_eq!(
             parse("#ubah# 7K3M-9QX2-HT4R-D # 03122026"),
             Ok(Command::Reschedule {

@@ -22,6 +22,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         api::get_draw,
         api::join_waitlist,
         api::get_booking,
+        api::list_bookings,
         api::cancel_booking,
         api::reschedule_booking,
         api::proof_pdf,

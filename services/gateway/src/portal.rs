@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/cek", get(lookup_page).post(lookup))
         .route("/batal", axum::routing::post(cancel))
         .route("/ubah", axum::routing::post(reschedule))
+        .route("/booking-saya", get(mine))
 }
 
 /// A page with a heading and one message (errors, the waitlist, a cancellation).
@@ -392,6 +393,99 @@ fn form_url(office: &str, date: &str, session: &str) -> String {
 }
 
 /// The proven contact of this browser: the contact token and the phone it proves, kept in
+/// The bookings of one's own phone, once verified (a lost booking code is found here).
+const MINE: &str = "/booking-saya";
+
+/// One booking in the list of one's own.
+struct MineRow {
+    code: String,
+    office: String,
+    date: String,
+    session: &'static str,
+    status: &'static str,
+    people: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal/mine.html")]
+struct MinePage<'a> {
+    phone: &'a str,
+    phone_masked: String,
+    rows: Vec<MineRow>,
+}
+
+/// `GET /booking-saya`: every booking of the phone the contact cookie proved, newest first,
+/// each opening its proof (look-up by code and phone); unverified, the phone first.
+async fn mine(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(contact) = Contact::from_cookies(&headers) else {
+        return verify_page(MINE, None, "", "");
+    };
+    let ip = crate::client::addr(&app, peer, &headers);
+    if let Err(e) = crate::ratelimit::lookups(&app, ip, &contact.phone, false).await {
+        return error_page(&e);
+    }
+    let list = match app
+        .backend
+        .booking()
+        .list_bookings(pb::ListBookingsRequest {
+            contact_phone: String::new(),
+            contact_token: contact.token.clone(),
+        })
+        .await
+    {
+        Ok(l) => l.into_inner().bookings,
+        // The cookie's token ran out: verify again.
+        Err(s) if s.code() == tonic::Code::Unauthenticated => {
+            return verify_page(
+                MINE,
+                Some("Verifikasi nomor HP sudah kedaluwarsa. Silakan verifikasi lagi."),
+                "",
+                "",
+            );
+        }
+        Err(s) => return error_page(&ApiError::from_status(&s, false)),
+    };
+    let mut rows = Vec::new();
+    for b in &list {
+        let office = app.backend.office(&b.office_code).await.ok().flatten();
+        rows.push(MineRow {
+            code: b.booking_code.clone(),
+            office: office.map_or(b.office_code.clone(), |o| o.name.clone()),
+            date: antrean_platform::domain::parse_date(&b.date)
+                .map_or(b.date.clone(), antrean_platform::domain::tanggal),
+            session: views::session_name(b.session),
+            status: antrean_platform::domain::booking_status_label(
+                pb::BookingStatus::try_from(b.status)
+                    .map(|s| s.as_str_name().trim_start_matches("BOOKING_STATUS_"))
+                    .unwrap_or_default(),
+            ),
+            people: b
+                .applicants
+                .iter()
+                .map(|a| {
+                    if a.queue_number.is_empty() {
+                        a.name.clone()
+                    } else {
+                        format!("{} ({})", a.name, a.queue_number)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            active: crate::api::is_active(b) && !b.booking_code.is_empty(),
+        });
+    }
+    render(&MinePage {
+        phone: &contact.phone,
+        phone_masked: antrean_platform::phone::mask(&contact.phone),
+        rows,
+    })
+}
+
 /// HttpOnly cookies for the token's 30 minutes.
 struct Contact {
     token: String,
@@ -425,8 +519,12 @@ impl Contact {
     }
 }
 
-/// Where to go once verified: only this portal's booking form.
+/// Where to go once verified: only this portal's booking form, or the list of one's own
+/// bookings.
 fn safe_next(next: &str) -> String {
+    if next == MINE {
+        return next.to_owned();
+    }
     let ok = next.starts_with("/kantor/")
         && next
             .bytes()

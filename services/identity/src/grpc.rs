@@ -311,6 +311,19 @@ impl IdentityService for IdentityGrpc {
         req: Request<pb::ResolveContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
         let r = req.into_inner();
+        let token = r.contact_token.trim();
+        if !token.is_empty() {
+            let proven = self
+                .verifications
+                .contact_of_token(token, self.clock.now())
+                .await
+                .map_err(|e| status::internal("contact token", e))?
+                .ok_or_else(status::contact_not_verified)?;
+            return Ok(Response::new(pb::Contact {
+                contact_id: proven.contact_id.to_string(),
+                ..Default::default()
+            }));
+        }
         let phone = antrean_platform::phone::normalize(&r.phone).map_err(|(id, en)| {
             Status::from(Problem::invalid(vec![FieldViolation::bilingual(
                 "phone", id, en,

@@ -94,6 +94,7 @@ async fn pii_is_encrypted_at_rest_and_found_by_keyed_hash() {
             .resolve_contact(pb::ResolveContactRequest {
                 phone: form.into(),
                 create: false,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -78,6 +78,7 @@ pub fn subject(template: &str) -> &'static str {
         "booking_confirmed" => "Booking antrean paspor terkonfirmasi",
         "booking_cancelled" => "Booking antrean paspor dibatalkan",
         "booking_status" => "Status booking antrean paspor",
+        "booking_list" => "Booking antrean paspor Anda",
         "booking_rescheduled" => "Jadwal antrean paspor diubah",
         "booking_confirmed_notice" => "Booking antrean paspor terkonfirmasi",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
@@ -157,6 +158,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `booking_held` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` |
 /// | `booking_confirmed` | `booking_code`, `queue_number`, `name`, `office_name`, `date`, `session`, `schedule_local`, `arrive_by_local` |
 /// | `booking_status` | `booking_code`, `status`, `office_name`, `date`, `session`, `queue_number`, `schedule_local` |
+/// | `booking_list` | `bookings` (one block per active booking; empty: none) |
 /// | `booking_cancelled` | `booking_code`, `office_name`, `date`, `session` |
 /// | `too_many_messages` | (none): a sender over the per-sender limit, told once |
 /// | `feedback_received` | `office_name` |
@@ -262,6 +264,16 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("queue_number")?,
             get("schedule_local")?
         )),
+        "booking_list" => {
+            let list = get("bookings")?;
+            text(if list.trim().is_empty() {
+                "Tidak ada booking aktif untuk nomor WhatsApp ini. Pesan dengan: #NAMA#TGLLAHIR#TGLDATANG".to_owned()
+            } else {
+                format!(
+                    "Booking aktif untuk nomor ini:\n\n{list}\n\nUbah jadwal dengan #UBAH#KODEBOOKING#TGLBARU, batalkan dengan #BATAL#KODEBOOKING."
+                )
+            })
+        }
         "booking_cancelled" => text(format!(
             "Booking {} di {} pada {} sesi {} telah dibatalkan. Kuota dikembalikan untuk pemohon lain. Terima kasih.",
             get("booking_code")?,
