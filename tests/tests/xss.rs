@@ -176,6 +176,15 @@ async fn a_probe_in_every_staff_field_comes_back_as_text() {
     inert("sign-in", &page);
 
     let chief = StaffBrowser::sign_in(g, &admin.username).await;
+    // Feedback an applicant wrote, in the feedback screen, and the office filter.
+    w.say(BOGOR_NUMBER, "6281377770001", &format!("#SARAN#{p}"))
+        .await;
+    let (_, page) = chief.get("/petugas/saran").await;
+    echoed("feedback", &page, ESCAPED);
+    let (_, page) = chief
+        .get(&format!("/petugas/saran?kantor={}", urlencoded(p)))
+        .await;
+    inert("feedback office", &page);
     // An admin's office comes from the query (upper-cased): shown in the page and its forms.
     let (_, page) = chief
         .get(&format!("/petugas?kantor={}", urlencoded(p)))

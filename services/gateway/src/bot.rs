@@ -274,13 +274,16 @@ async fn run(
         Command::Feedback(text) => match office {
             None => office_only("mengirim apresiasi atau pengaduan"),
             Some(o) => {
+                // The sender, encrypted, for the office's one answer.
+                let sender = serde_json::json!({"phone": m.phone, "user_id": m.user_id});
                 sqlx::query!(
-                    "INSERT INTO feedback (office_code, wamid, text_enc, received_at)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (wamid) DO NOTHING",
+                    "INSERT INTO feedback (office_code, wamid, text_enc, received_at, sender_enc)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (wamid) DO NOTHING",
                     &o.code,
                     &m.wamid,
                     app.pii.encrypt(&text),
-                    app.clock.now()
+                    app.clock.now(),
+                    app.pii.encrypt(&sender.to_string())
                 )
                 .execute(&app.pool)
                 .await

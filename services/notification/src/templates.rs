@@ -80,6 +80,7 @@ pub fn subject(template: &str) -> &'static str {
         "booking_status" => "Status booking antrean paspor",
         "booking_list" => "Booking antrean paspor Anda",
         "booking_rescheduled" => "Jadwal antrean paspor diubah",
+        "feedback_answer" => "Jawaban atas saran Anda",
         "booking_confirmed_notice" => "Booking antrean paspor terkonfirmasi",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
         "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
@@ -165,6 +166,7 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `error` | `message`, `format`, `example` |
 /// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
 /// | `booking_confirmed_notice` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_booking_terkonfirmasi`) |
+/// | `feedback_answer` | `office_name`, `answer` (approved UTILITY template `antrean_jawaban_saran`) |
 /// | `booking_rescheduled` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_jadwal_diubah`) |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
 /// | `reminder_h1_reconfirm` | `name`, `office_name`, `date`, `schedule_local`, `queue_number`, `booking_code`, `reconfirm_by_local` (approved UTILITY template) |
@@ -324,6 +326,15 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                     "Antrean paspor atas nama {} terkonfirmasi.\n\nKode booking: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\nNomor antrean: {}\n\nDatang 30 menit sebelum jadwal; jika terlambat, kode booking hangus. Bawa e-KTP dan Kartu Keluarga asli, serta dokumen pendukung sesuai jenis permohonan (daftar lengkap di bukti booking). Simpan kode booking ini untuk cek, ubah jadwal atau batal.",
                     v[0], v[1], v[2], v[3], v[4], v[5], v[6]
                 ),
+            )
+        }
+        "feedback_answer" => {
+            let vals = values(&["office_name", "answer"])?;
+            let v = vals.v;
+            approved(
+                "antrean_jawaban_saran",
+                vals.list(),
+                format!("Jawaban {} atas saran Anda:\n\n{}", v[0], v[1]),
             )
         }
         "booking_rescheduled" => {

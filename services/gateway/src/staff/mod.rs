@@ -1,10 +1,11 @@
 //! The staff side: [`session`] (sign-in, sessions, the CSRF-checked form extractor),
 //! [`console`] (the office's work: check-in, calling, walk-ins, capacity and calendar),
-//! [`dashboard`] (the directorate's and office heads' figures) and [`display`] (the public
-//! queue screen).
+//! [`dashboard`] (the directorate's and office heads' figures), [`feedback`] (`#SARAN`
+//! messages, handled and answered) and [`display`] (the public queue screen).
 pub mod console;
 pub mod dashboard;
 pub mod display;
+pub mod feedback;
 pub mod session;
 
 use crate::App;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/petugas/keluar", post(session::logout))
         .merge(console::routes())
         .merge(dashboard::routes())
+        .merge(feedback::routes())
         .route("/layar/{office}", get(display::display_page))
         .route("/layar/{office}/events", get(display::display_events))
 }

@@ -32,6 +32,8 @@ pub(super) struct Session {
     pub(super) display_name: String,
     role: String,
     office_code: String,
+    pub(super) staff_id: String,
+    pub(super) username: String,
 }
 
 impl Session {
@@ -41,6 +43,14 @@ impl Session {
 
     pub(super) fn manages(&self) -> bool {
         self.role != "OFFICE_STAFF"
+    }
+
+    pub(super) fn role(&self) -> &str {
+        &self.role
+    }
+
+    pub(super) fn office_code(&self) -> &str {
+        &self.office_code
     }
 
     pub(super) fn role_label(&self) -> &'static str {
@@ -169,8 +179,8 @@ pub(super) async fn login(
         .await;
     let stored = sqlx::query!(
         "INSERT INTO staff_sessions (id, token_enc, csrf, username, display_name, role,
-            office_code, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            office_code, created_at, expires_at, staff_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         hex_sha256(&secret),
         app.pii.encrypt(&staff.access_token),
         random_hex(16),
@@ -179,7 +189,8 @@ pub(super) async fn login(
         &role,
         &staff.office_code,
         now,
-        expires
+        expires,
+        &staff.staff_id
     )
     .execute(&app.pool)
     .await;
@@ -205,7 +216,8 @@ pub(super) async fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
     let secret = cookie_value(headers)?;
     sqlx::query_as!(
         Session,
-        "SELECT token_enc, csrf, display_name, role, office_code FROM staff_sessions
+        "SELECT token_enc, csrf, display_name, role, office_code, staff_id, username
+         FROM staff_sessions
          WHERE id = $1 AND expires_at > $2",
         hex_sha256(&secret),
         app.clock.now()
