@@ -207,6 +207,10 @@ async fn a_probe_in_every_staff_field_comes_back_as_text() {
         ("/petugas/konfirmasi-ulang", vec!["wajib", "batas"]),
         ("/petugas/rilis", vec!["jam", "jendela"]),
         ("/petugas/walkin", vec!["hangus"]),
+        (
+            "/petugas/booking",
+            vec!["tanggal", "hp", "email", "nama_0", "nik_0", "lahir_0"],
+        ),
     ] {
         let mut form: Vec<(&str, &str)> = fields.iter().map(|f| (*f, p)).collect();
         form.push(("kantor", "BOGOR"));

@@ -372,6 +372,50 @@ impl Bookings {
         Ok(Created::Booking(view, code))
     }
 
+    /// A helpdesk booking by `by` (checked by the caller to operate the office): the same
+    /// rules as any other (one active booking per person, the people-per-phone limit, no-show
+    /// blocks, the horizon, the quota, the release draw), confirmed at once since the staff
+    /// member has the applicant in front of them, the confirmation going to the applicant's
+    /// phone (and e-mail); audited.
+    pub async fn create_for(
+        &self,
+        by: &antrean_platform::actor::Actor,
+        req: pb::CreateBookingRequest,
+    ) -> Result<Created> {
+        if self.in_draw_window(&req) {
+            return Ok(Created::Entry(self.enter_draw(req).await?));
+        }
+        let (view, code) = self
+            .create_with_ttl(req.clone(), self.config.hold_ttl_seconds)
+            .await?;
+        // A replay finds the booking confirmed already: nothing more to do or record.
+        if view.booking.status != Held {
+            return Ok(Created::Booking(view, String::new()));
+        }
+        let view = self.confirm(&view.booking.id.to_string(), &code).await?;
+        let recorded = antrean_platform::audit::record(
+            &self.pool,
+            antrean_platform::audit::Action {
+                actor: by,
+                action: "CreateBookingForApplicant",
+                office_code: &view.booking.office_code,
+                target: &view.booking.id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "date": antrean_platform::domain::format_date(view.booking.date),
+                    "session": view.booking.session,
+                    "people": view.applicants.len(),
+                })),
+                at: self.now(),
+            },
+        )
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, booking_id = %view.booking.id, "helpdesk booking not audited");
+        }
+        Ok(Created::Booking(view, String::new()))
+    }
+
     /// [`Bookings::create`] with the hold kept `ttl` seconds (waitlist offers have their own).
     pub(crate) async fn create_with_ttl(
         &self,

@@ -173,32 +173,44 @@ impl BookingService for BookingGrpc {
         &self,
         req: Request<pb::CreateBookingRequest>,
     ) -> Result<Response<pb::CreateBookingResponse>, Status> {
-        Ok(Response::new(
-            match self.bookings.create(req.into_inner()).await? {
-                crate::bookings::Created::Booking(view, code) => pb::CreateBookingResponse {
-                    booking: Some(self.to_proto(&view)),
-                    confirmation_code: code,
-                    entry: None,
-                },
-                crate::bookings::Created::Entry(e) => pb::CreateBookingResponse {
-                    booking: None,
-                    confirmation_code: String::new(),
-                    entry: Some(pb::DrawEntry {
-                        entry_id: e.entry.id.to_string(),
-                        office_code: e.entry.office_code.clone(),
-                        date: antrean_platform::domain::format_date(e.entry.date),
-                        session: e
-                            .entry
-                            .session
-                            .parse::<antrean_platform::domain::SessionOfDay>()
-                            .map_or(0, |s| s.to_proto() as i32),
-                        seats: e.entry.seats as u32,
-                        draw_at: Some(antrean_platform::domain::to_timestamp(e.draw_at)),
-                        draw_at_local: e.draw_at_local,
-                    }),
-                },
+        // A helpdesk booking (CHANNEL_STAFF): staff of the office book for an applicant who
+        // cannot, in person, so it is confirmed at once; only with an actor token that may
+        // operate that office, and it is audited.
+        let staff = if req.get_ref().channel == pb::Channel::Staff as i32 {
+            let office = req.get_ref().office_code.trim().to_uppercase();
+            Some(self.staff(&req, Permission::Operate, &office)?)
+        } else {
+            None
+        };
+        let r = req.into_inner();
+        let created = match &staff {
+            Some(by) => self.bookings.create_for(by, r).await?,
+            None => self.bookings.create(r).await?,
+        };
+        Ok(Response::new(match created {
+            crate::bookings::Created::Booking(view, code) => pb::CreateBookingResponse {
+                booking: Some(self.to_proto(&view)),
+                confirmation_code: code,
+                entry: None,
             },
-        ))
+            crate::bookings::Created::Entry(e) => pb::CreateBookingResponse {
+                booking: None,
+                confirmation_code: String::new(),
+                entry: Some(pb::DrawEntry {
+                    entry_id: e.entry.id.to_string(),
+                    office_code: e.entry.office_code.clone(),
+                    date: antrean_platform::domain::format_date(e.entry.date),
+                    session: e
+                        .entry
+                        .session
+                        .parse::<antrean_platform::domain::SessionOfDay>()
+                        .map_or(0, |s| s.to_proto() as i32),
+                    seats: e.entry.seats as u32,
+                    draw_at: Some(antrean_platform::domain::to_timestamp(e.draw_at)),
+                    draw_at_local: e.draw_at_local,
+                }),
+            },
+        }))
     }
 
     async fn get_draw(

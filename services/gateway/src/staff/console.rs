@@ -23,6 +23,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/petugas/panggil", post(call_next))
         .route("/petugas/tiket/{id}/{aksi}", post(ticket_action))
         .route("/petugas/walkin", post(walk_in))
+        .route("/petugas/booking", post(helpdesk))
         .route("/petugas/kapasitas", post(capacity))
         .route("/petugas/prioritas", post(priority))
         .route("/petugas/tutup", post(close_date))
@@ -243,6 +244,92 @@ async fn walk_in(p: Posted) -> Response {
         .ok()
         .map(|t| format!("Nomor prioritas {} diberikan.", t.get_ref().queue_number));
     p.show_ticket(r, ok).await
+}
+
+/// A helpdesk booking (CHANNEL_STAFF) at the console's office for an applicant who cannot
+/// book themselves: 1-5 people (`nama_i`, `nik_i`, `lahir_i`, `jenis_i`), the applicant's
+/// phone (and e-mail); the same rules as any booking, confirmed at once, the code and
+/// schedule sent to that phone. A form sent twice books once (its key is the form itself).
+async fn helpdesk(p: Posted) -> Response {
+    let mut applicants = Vec::new();
+    for i in 0..antrean_platform::domain::MAX_APPLICANTS {
+        let f = |k: &str| p.field(&format!("{k}_{i}")).trim().to_owned();
+        let (name, nik, birth) = (f("nama"), f("nik"), f("lahir"));
+        if name.is_empty() && nik.is_empty() && birth.is_empty() {
+            continue;
+        }
+        applicants.push(pb::ApplicantInput {
+            nik,
+            name,
+            birth_date: birth,
+            application_type: match f("jenis").as_str() {
+                "REPLACEMENT" => pb::ApplicationType::Replacement,
+                _ => pb::ApplicationType::New,
+            } as i32,
+        });
+    }
+    let (date, session, phone) = (p.field("tanggal"), p.field("sesi"), p.field("hp"));
+    let key = {
+        use sha2::{Digest, Sha256};
+        let people: Vec<String> = applicants
+            .iter()
+            .map(|a| format!("{}/{}", a.nik, a.name))
+            .collect();
+        let form = format!(
+            "{}|{}|{date}|{session}|{phone}|{}",
+            p.session.csrf,
+            p.office,
+            people.join(",")
+        );
+        format!("helpdesk:{}", hex::encode(Sha256::digest(form.as_bytes())))
+    };
+    let r = p
+        .app
+        .backend
+        .booking()
+        .create_booking(p.request(pb::CreateBookingRequest {
+            idempotency_key: key,
+            received_at: None,
+            channel: pb::Channel::Staff as i32,
+            office_code: p.office.clone(),
+            date: date.clone(),
+            session: session_of(&session),
+            contact: Some(pb::ContactInput {
+                phone,
+                email: p.field("email").trim().to_owned(),
+                ..Default::default()
+            }),
+            applicants,
+        }))
+        .await;
+    let outcome = match r.map(tonic::Response::into_inner) {
+        Ok(pb::CreateBookingResponse {
+            booking: Some(b), ..
+        }) => {
+            let numbers: Vec<String> = b
+                .applicants
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} ({} {})",
+                        a.queue_number, a.name, a.scheduled_local, b.timezone_abbreviation
+                    )
+                })
+                .collect();
+            Outcome::Ok(format!(
+                "Booking {} dibuat untuk {date} sesi {session}: {}. Kode booking dan jadwal dikirim ke WhatsApp pemohon.",
+                b.booking_code,
+                numbers.join(", ")
+            ))
+        }
+        Ok(pb::CreateBookingResponse { entry: Some(e), .. }) => Outcome::Ok(format!(
+            "Tanggal ini sedang dalam undian rilis: pemohon ikut undian (nomor {}), hasilnya pukul {}.",
+            e.entry_id, e.draw_at_local
+        )),
+        Ok(_) => Outcome::Err("Layanan sedang tidak tersedia. Silakan coba lagi.".into()),
+        Err(e) => Outcome::Err(status_message(&e)),
+    };
+    p.show(outcome, Panel::None).await
 }
 
 async fn capacity(p: Posted) -> Response {
