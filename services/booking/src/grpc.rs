@@ -28,6 +28,7 @@ pub static ALLOW: AllowList = AllowList {
         ("ConfirmBooking", CHANNELS),
         ("CancelBooking", CHANNELS),
         ("RescheduleBooking", CHANNELS),
+        ("RelocateBookings", STAFF),
         ("Reconfirm", CHANNELS),
         ("JoinWaitlist", CHANNELS),
         ("GetBooking", ALL),
@@ -265,6 +266,21 @@ impl BookingService for BookingGrpc {
             });
         }
         Ok(Response::new(self.to_proto(&moved)))
+    }
+
+    async fn relocate_bookings(
+        &self,
+        req: Request<pb::RelocateBookingsRequest>,
+    ) -> Result<Response<pb::RelocationReport>, Status> {
+        let office = req.get_ref().office_code.trim().to_uppercase();
+        let by = self.staff(&req, Permission::Manage, &office)?;
+        let r = req.into_inner();
+        let date = crate::relocate::closed_date(&r.date)?;
+        let report = self
+            .bookings
+            .relocate(&by, &office, date, r.reason.trim())
+            .await?;
+        Ok(Response::new(report.into()))
     }
 
     async fn cancel_booking(

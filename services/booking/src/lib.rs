@@ -8,6 +8,7 @@
 //! - [`waitlist`]: waitlists of full sessions, offered in line order as seats come free.
 //! - [`reconfirm`]: the optional H-1 reconfirmation, and cancelling what was not reconfirmed.
 //! - [`reschedule`]: moving a confirmed booking to another date or session, once.
+//! - [`relocate`]: a closed date's bookings moved to the office's next dates with room.
 //! - [`stats`]: the dashboard's figures, counted in people from the ledger.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`status`]: a booking's status and the one rule of how it may change.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod grpc;
 pub mod queue;
 pub mod reconfirm;
+pub mod relocate;
 pub mod reschedule;
 pub mod retention;
 pub mod schedule;

@@ -60,18 +60,25 @@ impl Bookings {
             return Err(BookingError::Invalid(v));
         };
         let b = &current.booking;
-        if let Some((from_date, from_session)) = &current.moved_from {
+        // Moved by the office (a closed date) still leaves the applicant's own move.
+        let used = sqlx::query_scalar!("SELECT rescheduled_at FROM bookings WHERE id = $1", b.id)
+            .fetch_one(self.pool())
+            .await?;
+        if used.is_some() {
             // Asked again for where it went: the answer is the booking as it is.
             if b.date == wanted.date && b.session == wanted.session.as_str() {
                 return Ok(current);
             }
+            let from = current
+                .moved_from
+                .as_ref()
+                .map(|(d, s)| format!(" (dari {} sesi {s})", tanggal(*d)))
+                .unwrap_or_default();
             return Err(refused(
                 Code::FailedPrecondition,
                 Reason::RescheduleUsed,
                 format!(
-                    "Booking ini sudah pernah diubah jadwalnya (dari {} sesi {}); perubahan jadwal hanya sekali.",
-                    tanggal(*from_date),
-                    from_session
+                    "Booking ini sudah pernah diubah jadwalnya{from}; perubahan jadwal hanya sekali."
                 ),
                 "This booking was rescheduled already; a booking may be rescheduled once.".into(),
             ));
@@ -105,7 +112,7 @@ impl Bookings {
         // 1. The intent: these seats go back unless the booking adopts them.
         let id = b.id;
         // The same id for the same move: a retry finds the hold it left.
-        let hold = move_hold_id(id, wanted.date, wanted.session);
+        let hold = move_hold_id("reschedule", id, wanted.date, wanted.session);
         sqlx::query!(
             "INSERT INTO pending_releases (hold_id, booking_id, not_before) VALUES ($1, $2, $3)
              ON CONFLICT (hold_id) DO NOTHING",
@@ -160,6 +167,7 @@ impl Bookings {
                 wanted.session,
                 &office,
                 committed.capacity,
+                None,
             )
             .await
         {
@@ -184,8 +192,10 @@ impl Bookings {
         Ok(moved)
     }
 
-    /// Step 3: answers the hold the booking held before.
-    async fn move_booking(
+    /// Step 3: answers the hold the booking held before. `closed`: the office moves it off
+    /// that closed date (it must still be there), which does not use the applicant's move.
+    #[allow(clippy::too_many_arguments, reason = "the move, spelled out")]
+    pub(crate) async fn move_booking(
         &self,
         id: Uuid,
         hold: Uuid,
@@ -193,6 +203,7 @@ impl Bookings {
         session: SessionOfDay,
         office: &crate::bookings::OfficeInfo,
         capacity: u32,
+        closed: Option<NaiveDate>,
     ) -> Result<Uuid> {
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query!(
@@ -203,7 +214,11 @@ impl Bookings {
         )
         .fetch_one(&mut *tx)
         .await?;
-        if row.rescheduled_at.is_some() {
+        if let Some(closed) = closed {
+            if row.date != closed {
+                return Err(BookingError::WrongStatus("MOVED".into()));
+            }
+        } else if row.rescheduled_at.is_some() {
             return Err(refused(
                 Code::FailedPrecondition,
                 Reason::RescheduleUsed,
@@ -263,7 +278,8 @@ impl Bookings {
                 WHERE ba.booking_id = $1 AND ba.position = u.position)
              UPDATE bookings SET date = $6, session = $7, session_start_at = $8,
                  session_end_at = $9, hold_id = $10, previous_date = date,
-                 previous_session = session, rescheduled_at = $11, updated_at = $11,
+                 previous_session = session, updated_at = $11,
+                 rescheduled_at = CASE WHEN $13 THEN rescheduled_at ELSE $11 END,
                  remind_at = $12, reminder_sent = false, reconfirm_by = NULL,
                  reconfirmed_at = NULL
              WHERE id = $1",
@@ -278,7 +294,8 @@ impl Bookings {
             local_instant(office.tz, date, end),
             hold,
             now,
-            remind_at
+            remind_at,
+            closed.is_some()
         )
         .execute(&mut *tx)
         .await?;
@@ -288,7 +305,12 @@ impl Bookings {
              VALUES ($1, 'CONFIRMED', 'CONFIRMED', $2, $3)",
             id,
             format!(
-                "jadwal diubah dari {} {} ke {} {}",
+                "{} dari {} {} ke {} {}",
+                if closed.is_some() {
+                    "dipindahkan kantor (tanggal ditutup)"
+                } else {
+                    "jadwal diubah"
+                },
                 format_date(row.date),
                 row.session,
                 format_date(date),
@@ -405,12 +427,13 @@ impl Bookings {
     }
 }
 
-/// The hold of a move of booking `id` to `date` and `session`: derived, not drawn, so a
-/// retried move asks quota for the hold the first try made.
-fn move_hold_id(id: Uuid, date: NaiveDate, session: SessionOfDay) -> Uuid {
+/// The hold of a move (`kind`: an applicant's `reschedule`, the office's `relocate`) of
+/// booking `id` to `date` and `session`: derived, not drawn, so a retried move asks quota for
+/// the hold the first try made.
+pub(crate) fn move_hold_id(kind: &str, id: Uuid, date: NaiveDate, session: SessionOfDay) -> Uuid {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(
-        format!("reschedule:{id}:{}:{}", format_date(date), session.as_str()).as_bytes(),
+        format!("{kind}:{id}:{}:{}", format_date(date), session.as_str()).as_bytes(),
     );
     let mut bytes = [0u8; 16];
     for (b, d) in bytes.iter_mut().zip(digest.iter()) {

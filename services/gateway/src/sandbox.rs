@@ -76,6 +76,8 @@ pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
     ("antrean_percobaan_booking", TemplateCategory::Utility, 5),
     ("antrean_pengingat_h1", TemplateCategory::Utility, 5),
     ("antrean_jadwal_diubah", TemplateCategory::Utility, 7),
+    ("antrean_jadwal_dipindah", TemplateCategory::Utility, 8),
+    ("antrean_kantor_tutup", TemplateCategory::Utility, 6),
     ("antrean_jawaban_saran", TemplateCategory::Utility, 2),
     (
         "antrean_booking_terkonfirmasi",

@@ -80,6 +80,8 @@ pub fn subject(template: &str) -> &'static str {
         "booking_status" => "Status booking antrean paspor",
         "booking_list" => "Booking antrean paspor Anda",
         "booking_rescheduled" => "Jadwal antrean paspor diubah",
+        "booking_relocated" => "Kantor tutup: jadwal antrean paspor dipindahkan",
+        "booking_not_relocated" => "Kantor tutup: booking antrean paspor dibatalkan",
         "feedback_answer" => "Jawaban atas saran Anda",
         "booking_confirmed_notice" => "Booking antrean paspor terkonfirmasi",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
@@ -167,6 +169,8 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
 /// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
 /// | `booking_confirmed_notice` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_booking_terkonfirmasi`) |
 /// | `feedback_answer` | `office_name`, `answer` (approved UTILITY template `antrean_jawaban_saran`) |
+/// | `booking_relocated` | `booking_code`, `office_name`, `closed_date`, `reason`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_jadwal_dipindah`) |
+/// | `booking_not_relocated` | `name`, `booking_code`, `office_name`, `date`, `session`, `reason` (approved UTILITY template `antrean_kantor_tutup`) |
 /// | `booking_rescheduled` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_jadwal_diubah`) |
 /// | `reminder_h1` | `name`, `office_name`, `date`, `schedule_local`, `queue_number` (approved UTILITY template) |
 /// | `reminder_h1_reconfirm` | `name`, `office_name`, `date`, `schedule_local`, `queue_number`, `booking_code`, `reconfirm_by_local` (approved UTILITY template) |
@@ -335,6 +339,39 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 "antrean_jawaban_saran",
                 vals.list(),
                 format!("Jawaban {} atas saran Anda:\n\n{}", v[0], v[1]),
+            )
+        }
+        "booking_relocated" => {
+            let vals = values(&[
+                "booking_code",
+                "office_name",
+                "closed_date",
+                "reason",
+                "date",
+                "session",
+                "schedule_local",
+                "queue_number",
+            ])?;
+            let v = vals.v;
+            approved(
+                "antrean_jadwal_dipindah",
+                vals.list(),
+                format!(
+                    "{} tutup pada {} ({}). Booking {} dipindahkan ke tanggal terdekat yang masih ada kuota:\n\nTanggal: {}\nSesi: {}\nJadwal: {}\nNomor antrean: {}\n\nBila tanggal ini tidak cocok, ubah jadwal sekali tanpa biaya dengan #UBAH#{}#TGLBARU, atau batalkan dengan #BATAL#{}.",
+                    v[1], v[2], v[3], v[0], v[4], v[5], v[6], v[7], v[0], v[0]
+                ),
+            )
+        }
+        "booking_not_relocated" => {
+            let vals = values(&["name", "booking_code", "office_name", "date", "session", "reason"])?;
+            let v = vals.v;
+            approved(
+                "antrean_kantor_tutup",
+                vals.list(),
+                format!(
+                    "Mohon maaf, {} tutup pada {} ({}) dan tidak ada tanggal pengganti yang masih memiliki kuota untuk booking {} atas nama {} (sesi {}). Booking dibatalkan. Anda dapat masuk daftar tunggu dengan #TUNGGU#NAMA#TGLLAHIR#TGLDATANG.",
+                    v[2], v[3], v[5], v[1], v[0], v[4]
+                ),
             )
         }
         "booking_rescheduled" => {

@@ -378,25 +378,51 @@ async fn priority(p: Posted) -> Response {
 }
 
 async fn close_date(p: Posted) -> Response {
-    // A closed date leaves the availability answers at once, like every change made here.
-    let r = p
+    // A closed date leaves the availability answers at once, like every change made here;
+    // then its bookings are moved to the next dates with room and their applicants told.
+    let (date, reason) = (p.field("tanggal"), p.field("alasan"));
+    let closed = p
         .app
         .backend
         .quota()
         .close_date(p.request(pb::CloseDateRequest {
             office_code: p.office.clone(),
-            date: p.field("tanggal"),
-            reason: p.field("alasan"),
+            date: date.clone(),
+            reason: reason.clone(),
         }))
         .await;
-    let date = p.field("tanggal");
-    p.show_result(r, |c| {
-        format!(
-            "Tanggal {date} ditutup untuk booking baru. {} kursi sudah terkonfirmasi dan tetap berlaku.",
-            c.confirmed_seats
-        )
-    })
-    .await
+    if let Err(e) = closed {
+        return p.show(Outcome::Err(status_message(&e)), Panel::None).await;
+    }
+    let moved = p
+        .app
+        .backend
+        .booking()
+        .relocate_bookings(p.request(pb::RelocateBookingsRequest {
+            office_code: p.office.clone(),
+            date: date.clone(),
+            reason: if reason.trim().is_empty() {
+                "kantor tutup".into()
+            } else {
+                reason.trim().to_owned()
+            },
+        }))
+        .await;
+    let outcome = match moved {
+        Ok(r) => {
+            let r = r.into_inner();
+            Outcome::Ok(format!(
+                "Tanggal {date} ditutup. {} booking ({} orang) dipindahkan ke tanggal terdekat yang masih ada kuota; {} tidak dapat dipindahkan, dibatalkan dan ditawari daftar tunggu. Pemberitahuan: {} terkirim, {} tidak terjangkau.",
+                r.moved, r.moved_people, r.not_moved, r.told, r.unreachable
+            ))
+        }
+        // Closed, but the bookings are still on it: closing again moves them.
+        Err(e) => Outcome::Err(format!(
+            "Tanggal {date} ditutup, tetapi booking belum dipindahkan: {} Tutup tanggal ini lagi untuk memindahkan.",
+            status_message(&e)
+        )),
+    };
+    p.show(outcome, Panel::None).await
 }
 
 async fn special_day(p: Posted) -> Response {
