@@ -59,8 +59,14 @@ try {
 
   // The display in a second tab, updating by itself.
   const display = await context.newPage();
+  // What the display says aloud, recorded in place of the speakers.
+  await display.addInitScript(() => {
+    window.spoken = [];
+    window.speechSynthesis.speak = (u) => window.spoken.push([u.lang, u.text]);
+  });
   await display.goto(`${gateway}/layar/BOGOR`);
   if (!(await text(display, 'h1')).includes('Bogor')) fail('display heading');
+  await display.click('#suara');
   await page.bringToFront();
   await page.fill('input[name=loket]', 'Loket 1');
   await page.click('form[action="/petugas/panggil"] button');
@@ -75,6 +81,10 @@ try {
   await display.waitForFunction((n) => document.querySelector('#dipanggil tbody')?.textContent.includes(n), second, { timeout: 10000 });
   const board = await text(display, '#dipanggil');
   if (!board.includes('Loket 2') || board.includes('Ibu Sari')) fail(`display: ${board}`);
+  // Each call announced once, in Bahasa Indonesia, in the order called.
+  await display.waitForFunction(() => window.spoken.length >= 2, null, { timeout: 10000 });
+  const spoken = await display.evaluate(() => window.spoken);
+  if (JSON.stringify(spoken) !== JSON.stringify([['id-ID', 'Nomor antrean A-001, silakan ke loket 1'], ['id-ID', `Nomor antrean ${second}, silakan ke loket 2`]])) fail(`spoken: ${JSON.stringify(spoken)}`);
   await shot(display, 'display');
 
   // A form without the session's CSRF token is refused and changes nothing.

@@ -17,6 +17,8 @@ const CSS: &str = include_str!("../assets/antrean.css");
 const SCAN_JS: &str = include_str!("../assets/pindai.js");
 /// Live parts of pages (the display's board, the dashboard's counters).
 const LIVE_JS: &str = include_str!("../assets/langsung.js");
+/// The queue display's chime and spoken calls.
+const DISPLAY_JS: &str = include_str!("../assets/layar.js");
 
 /// The stylesheet and scripts every page takes.
 pub fn routes() -> Router<Arc<App>> {
@@ -27,6 +29,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/static/antrean.css", asset("text/css", CSS))
         .route("/static/pindai.js", asset("text/javascript", SCAN_JS))
         .route("/static/langsung.js", asset("text/javascript", LIVE_JS))
+        .route("/static/layar.js", asset("text/javascript", DISPLAY_JS))
 }
 
 /// What a page may load: only this gateway's own stylesheet, scripts and images (the QR code

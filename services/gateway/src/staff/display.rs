@@ -18,6 +18,28 @@ struct Board<'a> {
     b: &'a pb::QueueBoard,
 }
 
+/// One call of a ticket (its time and how many recalls): a new key is a new announcement
+/// (`/static/layar.js`).
+fn call_key(t: &pb::QueueTicket) -> String {
+    let at = t
+        .called_at
+        .as_ref()
+        .map_or(0, |c| c.seconds * 1000 + i64::from(c.nanos / 1_000_000));
+    format!("{}:{at}:{}", t.queue_number, t.recalls)
+}
+
+impl Board<'_> {
+    fn call_key(&self, t: &pb::QueueTicket) -> String {
+        call_key(t)
+    }
+}
+
+impl Display<'_> {
+    fn call_key(&self, t: &pb::QueueTicket) -> String {
+        call_key(t)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "staff/display.html")]
 struct Display<'a> {
