@@ -191,6 +191,23 @@ async fn the_menu_is_a_list_and_its_rows_answer() {
         syarat.contains("BAP") && syarat.contains("tidak dapat dipesan secara online"),
         "{syarat}"
     );
+    // The priority service explained from the menu.
+    assert!(
+        menu.contains("[menu:prioritas] Layanan prioritas"),
+        "{menu}"
+    );
+    let before = w.replies_to(PHONE).len();
+    let mut choice =
+        antrean_gateway::webhook::text_webhook(BOGOR_NUMBER, "", PHONE, &w.wamid(), "", 0);
+    choice["entry"][0]["changes"][0]["value"]["messages"][0] = serde_json::json!({
+        "from": PHONE, "id": w.wamid(), "timestamp": "1764478800", "type": "interactive",
+        "interactive": {"type": "list_reply", "list_reply": {"id": "menu:prioritas", "title": "Layanan prioritas"}}});
+    assert_eq!(w.post(&choice).await, 200);
+    let priority = w.next_reply(PHONE, before).await;
+    assert!(
+        priority.contains("tanpa booking online") && priority.contains("Lansia"),
+        "{priority}"
+    );
 
     let thanks = w
         .say(

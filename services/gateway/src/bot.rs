@@ -298,7 +298,7 @@ async fn run(
 fn is_info_key(key: &str) -> bool {
     matches!(
         key,
-        "syarat" | "pesan" | "status" | "batal" | "bayar" | "ambil" | "saran"
+        "syarat" | "pesan" | "status" | "batal" | "prioritas" | "bayar" | "ambil" | "saran"
     )
 }
 

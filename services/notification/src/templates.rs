@@ -27,8 +27,13 @@ pub const MENU_ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "menu:batal",
-        "Batalkan booking",
-        "Format #BATAL#KODEBOOKING",
+        "Ubah jadwal / batal",
+        "#UBAH#KODEBOOKING#TGLBARU, #BATAL#KODEBOOKING, #CEK",
+    ),
+    (
+        "menu:prioritas",
+        "Layanan prioritas",
+        "Lansia, disabilitas, ibu hamil atau menyusui, anak kecil",
     ),
     ("menu:bayar", "Pembayaran", "Cara membayar biaya paspor"),
     (
@@ -62,7 +67,10 @@ pub fn info_text(key: &str) -> Option<&'static str> {
             "*Cek status booking*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-D"
         }
         "batal" => {
-            "*Batalkan booking*\n\nKirim: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-D\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain."
+            "*Ubah jadwal atau batalkan booking*\n\nUbah jadwal (sekali, paling lambat sehari sebelumnya): #UBAH#KODEBOOKING#TGLBARU, boleh ditambah #PAGI atau #SIANG\nContoh: #UBAH#7K3M-9QX2-HT4R-D#03122026#SIANG\n\nBatalkan: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-D\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain.\n\nLupa kode booking? Kirim #CEK untuk melihat semua booking aktif nomor ini."
+        }
+        "prioritas" => {
+            "*Layanan prioritas*\n\nLansia (60 tahun ke atas), penyandang disabilitas, ibu hamil, ibu menyusui atau yang membawa bayi, dan anak kecil dilayani *tanpa booking online*, dari kuota prioritas harian kantor. Datang langsung ke kantor pada jam layanan dan sampaikan kepada petugas di pintu. Bagi yang tidak dapat memesan sendiri, petugas helpdesk di kantor dapat membantu memesan."
         }
         "saran" => {
             "*Apresiasi / pengaduan*\n\nKirim: #SARAN#isi pesan Anda\nContoh: #SARAN#Pelayanan loket 3 cepat dan ramah\nPesan Anda diteruskan ke kantor imigrasi ini."
