@@ -79,6 +79,7 @@ async fn a_closed_dates_150_bookings_move_in_order_in_whole_groups_and_oversell_
                 office_code: "BOGOR".into(),
                 date: CLOSED.into(),
                 reason: "pemadaman listrik".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -214,6 +215,7 @@ async fn a_closed_dates_150_bookings_move_in_order_in_whole_groups_and_oversell_
                 office_code: "BOGOR".into(),
                 date: CLOSED.into(),
                 reason: "pemadaman listrik".into(),
+                ..Default::default()
             },
         ))
         .await
@@ -231,9 +233,90 @@ async fn a_closed_dates_150_bookings_move_in_order_in_whole_groups_and_oversell_
                 office_code: "BOGOR".into(),
                 date: CLOSED.into(),
                 reason: String::new(),
+                ..Default::default()
             },
         ))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_cut_moves_only_the_latest_bookings_beyond_it_when_the_head_asks() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    let admin = staff::admin(s).await;
+    staff::create(
+        s,
+        &admin,
+        "kepala.bogor",
+        pb::StaffRole::OfficeHead,
+        "BOGOR",
+    )
+    .await;
+    let birth = "1991-12-13";
+    let mut ids = Vec::new();
+    for n in 0..12u32 {
+        let b = s
+            .book(create(
+                &format!("cut-{n}"),
+                "BOGOR",
+                CLOSED,
+                pb::Session::Pagi,
+                &format!("08138{:07}", n),
+                vec![applicant(&nik(birth, 700 + n), "Pemohon Potong", birth)],
+            ))
+            .await;
+        ids.push(b.booking_id);
+    }
+    let head = StaffBrowser::sign_in(&w.gateway, "kepala.bogor").await;
+    // Without the choice the bookings stay (capacity only stops new holds).
+    let (_, page) = head
+        .post(
+            "/petugas/kapasitas",
+            &[("tanggal", CLOSED), ("sesi", "PAGI"), ("kapasitas", "10")],
+        )
+        .await;
+    assert!(
+        page.contains("menjadi 10") && !page.contains("dipindahkan"),
+        "{page}"
+    );
+    let (_, page) = head
+        .post(
+            "/petugas/kapasitas",
+            &[
+                ("tanggal", CLOSED),
+                ("sesi", "PAGI"),
+                ("kapasitas", "8"),
+                ("pindahkan", "ya"),
+            ],
+        )
+        .await;
+    assert!(
+        page.contains("4 booking (4 orang) melebihi kapasitas dan dipindahkan"),
+        "{page}"
+    );
+    let pool = s.pool().await;
+    let dates: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id::text, date::text FROM booking.bookings ORDER BY confirmed_at, id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let stayed: Vec<&str> = dates
+        .iter()
+        .filter(|(_, d)| d == CLOSED)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let first: Vec<&str> = ids.iter().take(8).map(String::as_str).collect();
+    assert_eq!(stayed, first, "the earliest eight keep their seats");
+    assert!(dates.iter().skip(8).all(|(_, d)| d.as_str() > CLOSED));
+    let confirmed: i32 = sqlx::query_scalar(
+        "SELECT confirmed FROM quota.session_quota WHERE office_code = 'BOGOR' AND date = $1::date AND session = 'PAGI'",
+    )
+    .bind(CLOSED)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(confirmed, 8);
 }

@@ -276,9 +276,10 @@ impl BookingService for BookingGrpc {
         let by = self.staff(&req, Permission::Manage, &office)?;
         let r = req.into_inner();
         let date = crate::relocate::closed_date(&r.date)?;
+        let overflow = SessionOfDay::from_proto(r.session).map(|s| (s, r.keep));
         let report = self
             .bookings
-            .relocate(&by, &office, date, r.reason.trim())
+            .relocate(&by, &office, date, r.reason.trim(), overflow)
             .await?;
         Ok(Response::new(report.into()))
     }

@@ -27,12 +27,15 @@ pub struct Relocation {
 
 impl Bookings {
     /// Moves every confirmed booking of `office` on the closed `date`; see the module's doc.
+    /// `overflow`: a session and the seats it keeps (a capacity cut): only the bookings
+    /// beyond them move.
     pub async fn relocate(
         &self,
         by: &antrean_platform::actor::Actor,
         office: &str,
         date: NaiveDate,
         reason: &str,
+        overflow: Option<(SessionOfDay, u32)>,
     ) -> Result<Relocation> {
         let info = self.office(office).await?;
         let rows: Vec<BookingRow> = sqlx::query_as!(BookingRow, r#"SELECT id, idempotency_key, request_hash, channel, office_code, date, session, timezone, session_start_at, session_end_at, contact_id, contact_phone_masked, status AS "status: BookingStatus", confirmation_code, confirm_attempts, expires_at, booking_code, created_at, updated_at FROM bookings
@@ -41,6 +44,7 @@ impl Bookings {
         .fetch_all(self.pool())
         .await?;
         let mut report = Relocation::default();
+        let mut kept = 0u32;
         for b in rows {
             let people = sqlx::query_scalar!(
                 r#"SELECT count(*) AS "n!" FROM booking_applicants WHERE booking_id = $1 AND active"#,
@@ -48,6 +52,16 @@ impl Bookings {
             )
             .fetch_one(self.pool())
             .await? as u32;
+            if let Some((session, keep)) = overflow {
+                // Only the session cut; its earliest bookings keep the seats left.
+                if b.session != session.as_str() {
+                    continue;
+                }
+                if kept + people <= keep {
+                    kept += people;
+                    continue;
+                }
+            }
             #[allow(
                 clippy::expect_used,
                 reason = "the schema's CHECK admits only PAGI and SIANG"
@@ -79,7 +93,12 @@ impl Bookings {
                 actor: by,
                 action: "RelocateBookings",
                 office_code: office,
-                target: &format!("{office} {}", format_date(date)),
+                target: &match overflow {
+                    Some((session, keep)) => {
+                        format!("{office} {} {session} (kept {keep})", format_date(date))
+                    }
+                    None => format!("{office} {}", format_date(date)),
+                },
                 before: None,
                 after: Some(serde_json::json!({
                     "moved": report.moved, "moved_people": report.moved_people,

@@ -333,6 +333,7 @@ async fn helpdesk(p: Posted) -> Response {
 }
 
 async fn capacity(p: Posted) -> Response {
+    let capacity = p.field("kapasitas").trim().parse().unwrap_or(u32::MAX);
     let r = p
         .app
         .backend
@@ -341,17 +342,54 @@ async fn capacity(p: Posted) -> Response {
             office_code: p.office.clone(),
             date: p.field("tanggal"),
             session: session_of(&p.field("sesi")),
-            capacity: p.field("kapasitas").trim().parse().unwrap_or(u32::MAX),
+            capacity,
         }))
         .await;
     let (date, session) = (p.field("tanggal"), p.field("sesi"));
-    p.show_result(r, |a| {
-        format!(
-            "Kapasitas {date} sesi {session} menjadi {} (sisa {}).",
-            a.capacity, a.remaining
-        )
-    })
-    .await
+    let a = match r {
+        Ok(a) => a.into_inner(),
+        Err(e) => return p.show(Outcome::Err(status_message(&e)), Panel::None).await,
+    };
+    let mut text = format!(
+        "Kapasitas {date} sesi {session} menjadi {} (sisa {}).",
+        a.capacity, a.remaining
+    );
+    // The office head chose to move the bookings the new capacity no longer holds.
+    if p.field("pindahkan") == "ya" {
+        let moved = p
+            .app
+            .backend
+            .booking()
+            .relocate_bookings(p.request(pb::RelocateBookingsRequest {
+                office_code: p.office.clone(),
+                date: date.clone(),
+                reason: "kapasitas layanan dikurangi".into(),
+                session: session_of(&session),
+                keep: a.capacity,
+            }))
+            .await;
+        match moved {
+            Ok(r) => {
+                let r = r.into_inner();
+                text.push_str(&format!(
+                    " {} booking ({} orang) melebihi kapasitas dan dipindahkan ke tanggal terdekat; {} tidak dapat dipindahkan dan dibatalkan. Pemberitahuan: {} terkirim, {} tidak terjangkau.",
+                    r.moved, r.moved_people, r.not_moved, r.told, r.unreachable
+                ));
+            }
+            Err(e) => {
+                return p
+                    .show(
+                        Outcome::Err(format!(
+                            "{text} Kelebihan booking belum dipindahkan: {}",
+                            status_message(&e)
+                        )),
+                        Panel::None,
+                    )
+                    .await;
+            }
+        }
+    }
+    p.show(Outcome::Ok(text), Panel::None).await
 }
 
 async fn priority(p: Posted) -> Response {
@@ -406,6 +444,7 @@ async fn close_date(p: Posted) -> Response {
             } else {
                 reason.trim().to_owned()
             },
+            ..Default::default()
         }))
         .await;
     let outcome = match moved {
