@@ -1224,6 +1224,27 @@ impl Bookings {
         ];
         let parameters: std::collections::HashMap<String, String> =
             params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        self.tell_contact(
+            &office,
+            &contact,
+            &format!("attempt:{}:{hour}", b.id),
+            "booking_attempt_notice",
+            parameters,
+        )
+        .await
+    }
+
+    /// One message to a booking's contact by WhatsApp from the office's number (an approved
+    /// template: the contact's 24-hour window is likely shut), and by e-mail where one is
+    /// known; `key` (plus the channel) makes a retry send nothing twice.
+    pub(crate) async fn tell_contact(
+        &self,
+        office: &OfficeInfo,
+        contact: &pb::Contact,
+        key: &str,
+        template: &str,
+        params: HashMap<String, String>,
+    ) -> anyhow::Result<()> {
         let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
         if !contact.email.is_empty() {
             channels.push((pb::Channel::Email, "email"));
@@ -1232,7 +1253,7 @@ impl Bookings {
             self.notification
                 .clone()
                 .send(pb::SendRequest {
-                    idempotency_key: format!("attempt:{}:{hour}:{tag}", b.id),
+                    idempotency_key: format!("{key}:{tag}"),
                     channel: channel as i32,
                     recipient: Some(pb::Recipient {
                         phone: contact.phone.clone(),
@@ -1240,8 +1261,8 @@ impl Bookings {
                         email: contact.email.clone(),
                     }),
                     sender_phone_number_id: office.phone_number_id.clone(),
-                    template: "booking_attempt_notice".into(),
-                    parameters: parameters.clone(),
+                    template: template.into(),
+                    parameters: params.clone(),
                 })
                 .await?;
         }
@@ -1254,27 +1275,14 @@ impl Bookings {
     pub(crate) async fn tell_confirmed(&self, b: &BookingRow) -> anyhow::Result<()> {
         let (office, contact, view) = self.to_tell(b).await?;
         let params = schedule_params(&office, &view);
-        let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
-        if !contact.email.is_empty() {
-            channels.push((pb::Channel::Email, "email"));
-        }
-        for (channel, tag) in channels {
-            self.notification
-                .clone()
-                .send(pb::SendRequest {
-                    idempotency_key: format!("confirmed:{}:{tag}", b.id),
-                    channel: channel as i32,
-                    recipient: Some(pb::Recipient {
-                        phone: contact.phone.clone(),
-                        whatsapp_user_id: contact.whatsapp_user_id.clone(),
-                        email: contact.email.clone(),
-                    }),
-                    sender_phone_number_id: office.phone_number_id.clone(),
-                    template: "booking_confirmed_notice".into(),
-                    parameters: params.clone(),
-                })
-                .await?;
-        }
+        self.tell_contact(
+            &office,
+            &contact,
+            &format!("confirmed:{}", b.id),
+            "booking_confirmed_notice",
+            params,
+        )
+        .await?;
         sqlx::query!(
             "UPDATE bookings SET confirmation_sent = true WHERE id = $1",
             b.id

@@ -9,8 +9,7 @@ use crate::error::Result;
 use crate::status::BookingStatus::{self, Cancelled, Confirmed};
 use antrean_platform::domain::{SessionOfDay, format_date, tanggal};
 use antrean_proto::v1 as pb;
-use chrono::{Days, Duration, NaiveDate};
-use uuid::Uuid;
+use chrono::{Days, NaiveDate};
 
 /// Dates looked at for each booking.
 const CANDIDATES: u32 = 10;
@@ -68,10 +67,10 @@ impl Bookings {
             )]
             let session: SessionOfDay = b.session.parse().expect("schema");
             let told = match self.place(&b, people, session, &info).await? {
-                Some((to, to_session)) => {
+                Some(_) => {
                     report.moved += 1;
                     report.moved_people += people;
-                    self.tell_relocated(&b, date, to, to_session, reason).await
+                    self.tell_relocated(&b, date, reason).await
                 }
                 None => {
                     report.not_moved += 1;
@@ -171,70 +170,23 @@ impl Bookings {
         office: &crate::bookings::OfficeInfo,
     ) -> Result<bool> {
         let hold = crate::reschedule::move_hold_id("relocate", b.id, date, session);
-        let now = self.now();
-        sqlx::query!(
-            "INSERT INTO pending_releases (hold_id, booking_id, not_before) VALUES ($1, $2, $3)
-             ON CONFLICT (hold_id) DO NOTHING",
-            hold,
-            b.id,
-            now + Duration::hours(1)
-        )
-        .execute(self.pool())
-        .await?;
-        let held = self
-            .quota
-            .clone()
-            .hold(pb::HoldRequest {
-                hold_id: hold.to_string(),
-                office_code: b.office_code.clone(),
-                date: format_date(date),
-                session: session.to_proto() as i32,
-                seats: people,
-                ttl_seconds: self.config().hold_ttl_seconds,
-                draw_admission: false,
-            })
-            .await;
-        if let Err(s) = held {
-            self.release_pending(hold).await;
-            if antrean_platform::status::is_transport_failure(&s) {
-                return Err(s.into());
-            }
-            return Ok(false);
-        }
-        let committed = match self
-            .quota
-            .clone()
-            .commit(pb::CommitRequest {
-                hold_id: hold.to_string(),
-            })
-            .await
-        {
-            Ok(c) => c.into_inner(),
-            Err(s) => {
-                self.release_pending(hold).await;
-                return Err(s.into());
-            }
-        };
         match self
-            .move_booking(
+            .move_seats(
                 b.id,
+                &b.office_code,
                 hold,
                 date,
                 session,
+                people,
                 office,
-                committed.capacity,
                 Some(b.date),
             )
-            .await
+            .await?
         {
-            Ok(old) => {
-                self.release_pending(old).await;
-                Ok(true)
-            }
-            Err(e) => {
-                self.release_pending(hold).await;
-                Err(e)
-            }
+            Ok(()) => Ok(true),
+            Err(s) if antrean_platform::status::is_transport_failure(&s) => Err(s.into()),
+            // The day filled meanwhile: the next one is tried.
+            Err(_) => Ok(false),
         }
     }
 
@@ -259,19 +211,16 @@ impl Bookings {
         &self,
         b: &BookingRow,
         closed: NaiveDate,
-        _to: NaiveDate,
-        _session: SessionOfDay,
         reason: &str,
     ) -> anyhow::Result<()> {
         let (office, contact, view) = self.to_tell(b).await?;
         let mut params = crate::bookings::schedule_params(&office, &view);
         params.insert("closed_date".into(), tanggal(closed));
         params.insert("reason".into(), reason.to_owned());
-        self.send_to_contact(
+        self.tell_contact(
             &office,
             &contact,
-            b.id,
-            "relocated",
+            &format!("relocated:{}", b.id),
             "booking_relocated",
             params,
         )
@@ -282,49 +231,14 @@ impl Bookings {
         let (office, contact, view) = self.to_tell(b).await?;
         let mut params = crate::bookings::schedule_params(&office, &view);
         params.insert("reason".into(), reason.to_owned());
-        self.send_to_contact(
+        self.tell_contact(
             &office,
             &contact,
-            b.id,
-            "not-relocated",
+            &format!("not-relocated:{}", b.id),
             "booking_not_relocated",
             params,
         )
         .await
-    }
-
-    /// One message to a booking's contact by WhatsApp, and by e-mail where known.
-    async fn send_to_contact(
-        &self,
-        office: &crate::bookings::OfficeInfo,
-        contact: &pb::Contact,
-        id: Uuid,
-        what: &str,
-        template: &str,
-        params: std::collections::HashMap<String, String>,
-    ) -> anyhow::Result<()> {
-        let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
-        if !contact.email.is_empty() {
-            channels.push((pb::Channel::Email, "email"));
-        }
-        for (channel, tag) in channels {
-            self.notification
-                .clone()
-                .send(pb::SendRequest {
-                    idempotency_key: format!("{what}:{id}:{tag}"),
-                    channel: channel as i32,
-                    recipient: Some(pb::Recipient {
-                        phone: contact.phone.clone(),
-                        whatsapp_user_id: contact.whatsapp_user_id.clone(),
-                        email: contact.email.clone(),
-                    }),
-                    sender_phone_number_id: office.phone_number_id.clone(),
-                    template: template.into(),
-                    parameters: params.clone(),
-                })
-                .await?;
-        }
-        Ok(())
     }
 }
 

@@ -109,39 +109,85 @@ impl Bookings {
             ));
         }
 
-        // 1. The intent: these seats go back unless the booking adopts them.
         let id = b.id;
         // The same id for the same move: a retry finds the hold it left.
         let hold = move_hold_id("reschedule", id, wanted.date, wanted.session);
+        let seats = current.applicants.len() as u32;
+        if let Err(refusal) = self
+            .move_seats(
+                id,
+                &b.office_code,
+                hold,
+                wanted.date,
+                wanted.session,
+                seats,
+                &office,
+                None,
+            )
+            .await?
+        {
+            return Err(refusal.into());
+        }
+        tracing::info!(booking_id = %id, from = %b.date, to = %wanted.date, "booking rescheduled");
+        let moved = self.view(id).await?;
+        if via != pb::Channel::Whatsapp
+            && let Err(e) = self.tell_moved(&moved).await
+        {
+            // The booking moved; the message is the outbox's to retry once accepted, and
+            // the applicant sees the new schedule wherever they look it up.
+            tracing::warn!(error = %e, booking_id = %id, "reschedule message not sent");
+        }
+        Ok(moved)
+    }
+
+    /// Steps 1-4 of a move (see the module's doc) with the new hold `hold`: the hold's own
+    /// refusal (sold out, closed, beyond the horizon) comes back as it is, having changed
+    /// nothing; anything else failing leaves every hold on its way back.
+    #[allow(clippy::too_many_arguments, reason = "the move, spelled out")]
+    pub(crate) async fn move_seats(
+        &self,
+        id: Uuid,
+        office_code: &str,
+        hold: Uuid,
+        date: NaiveDate,
+        session: SessionOfDay,
+        seats: u32,
+        office: &crate::bookings::OfficeInfo,
+        closed: Option<NaiveDate>,
+    ) -> Result<std::result::Result<(), tonic::Status>> {
+        // 1. The intent: these seats go back unless the booking adopts them.
         sqlx::query!(
             "INSERT INTO pending_releases (hold_id, booking_id, not_before) VALUES ($1, $2, $3)
              ON CONFLICT (hold_id) DO NOTHING",
             hold,
             id,
-            now + Duration::seconds(ABANDONED_AFTER_SECONDS)
+            self.now() + Duration::seconds(ABANDONED_AFTER_SECONDS)
         )
         .execute(self.pool())
         .await?;
-
         // 2. The new seats, held and committed.
-        let seats = current.applicants.len() as u32;
         let held = self
             .quota
             .clone()
             .hold(pb::HoldRequest {
                 hold_id: hold.to_string(),
-                office_code: b.office_code.clone(),
-                date: format_date(wanted.date),
-                session: wanted.session.to_proto() as i32,
+                office_code: office_code.to_owned(),
+                date: format_date(date),
+                session: session.to_proto() as i32,
                 seats,
                 ttl_seconds: self.config().hold_ttl_seconds,
                 draw_admission: false,
             })
             .await;
         if let Err(s) = held {
-            // Nothing was held: nothing to give back.
-            self.forget_release(hold).await;
-            return Err(s.into());
+            if antrean_platform::status::is_transport_failure(&s) {
+                // The answer was lost: whatever was held goes back.
+                self.release_pending(hold).await;
+            } else {
+                // Refused: nothing was held, and a retry may ask for the same hold.
+                self.forget_release(hold).await;
+            }
+            return Ok(Err(s));
         }
         let committed = match self
             .quota
@@ -157,45 +203,26 @@ impl Bookings {
                 return Err(s.into());
             }
         };
-
-        // 3. The booking moves, in one transaction.
+        // 3. The booking moves, in one transaction; 4. the old seats go back.
         match self
-            .move_booking(
-                id,
-                hold,
-                wanted.date,
-                wanted.session,
-                &office,
-                committed.capacity,
-                None,
-            )
+            .move_booking(id, hold, date, session, office, committed.capacity, closed)
             .await
         {
             Ok(old) => {
-                // 4. The old seats go back.
                 self.release_pending(old).await;
+                Ok(Ok(()))
             }
             Err(e) => {
                 self.release_pending(hold).await;
-                return Err(e);
+                Err(e)
             }
         }
-        tracing::info!(booking_id = %id, from = %b.date, to = %wanted.date, "booking rescheduled");
-        let moved = self.view(id).await?;
-        if via != pb::Channel::Whatsapp
-            && let Err(e) = self.tell_moved(&moved).await
-        {
-            // The booking moved; the message is the outbox's to retry once accepted, and
-            // the applicant sees the new schedule wherever they look it up.
-            tracing::warn!(error = %e, booking_id = %id, "reschedule message not sent");
-        }
-        Ok(moved)
     }
 
     /// Step 3: answers the hold the booking held before. `closed`: the office moves it off
     /// that closed date (it must still be there), which does not use the applicant's move.
     #[allow(clippy::too_many_arguments, reason = "the move, spelled out")]
-    pub(crate) async fn move_booking(
+    async fn move_booking(
         &self,
         id: Uuid,
         hold: Uuid,
@@ -402,28 +429,14 @@ impl Bookings {
     async fn tell_moved(&self, v: &BookingView) -> anyhow::Result<()> {
         let (office, contact, _) = self.to_tell(&v.booking).await?;
         let params = crate::bookings::schedule_params(&office, v);
-        let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
-        if !contact.email.is_empty() {
-            channels.push((pb::Channel::Email, "email"));
-        }
-        for (channel, tag) in channels {
-            self.notification
-                .clone()
-                .send(pb::SendRequest {
-                    idempotency_key: format!("reschedule:{}:{tag}", v.booking.id),
-                    channel: channel as i32,
-                    recipient: Some(pb::Recipient {
-                        phone: contact.phone.clone(),
-                        whatsapp_user_id: contact.whatsapp_user_id.clone(),
-                        email: contact.email.clone(),
-                    }),
-                    sender_phone_number_id: office.phone_number_id.clone(),
-                    template: "booking_rescheduled".into(),
-                    parameters: params.clone(),
-                })
-                .await?;
-        }
-        Ok(())
+        self.tell_contact(
+            &office,
+            &contact,
+            &format!("reschedule:{}", v.booking.id),
+            "booking_rescheduled",
+            params,
+        )
+        .await
     }
 }
 
