@@ -207,3 +207,33 @@ async fn list(w: &WhatsApp, query: &str, auth: Option<String>) -> (u16, serde_js
     w.check_response("/api/v1/bookings", "get", status, &v);
     (status, v)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn penggantian_on_whatsapp_books_a_replacement_passport() {
+    let w = start_with_whatsapp().await;
+    let phone = "6281355507007";
+    let held = w
+        .say(
+            BOGOR_NUMBER,
+            phone,
+            "#Rudi Hartono#02031980#01122026#PENGGANTIAN#SIANG",
+        )
+        .await;
+    assert!(
+        held.contains("Kode konfirmasi:") && held.contains("SIANG"),
+        "{held}"
+    );
+    let kind: String =
+        sqlx::query_scalar("SELECT application_type FROM booking.booking_applicants")
+            .fetch_one(&w.system.pool().await)
+            .await
+            .unwrap();
+    assert_eq!(kind, "APPLICATION_TYPE_REPLACEMENT");
+    let wrong = w
+        .say(BOGOR_NUMBER, phone, "#Rudi Hartono#02031980#01122026#GANTI")
+        .await;
+    assert!(
+        wrong.contains("#PENGGANTIAN") && wrong.contains("Format:"),
+        "{wrong}"
+    );
+}

@@ -239,18 +239,26 @@ async fn run(
             birth,
             arrival,
             session,
+            replacement,
         } => match office {
             None => office_only("memesan antrean"),
-            Some(o) => book(app, m, o, name, birth, arrival, session).await?,
+            Some(o) => {
+                let person = person(name, birth, replacement);
+                book(app, m, o, person, arrival, session).await?
+            }
         },
         Command::Wait {
             name,
             birth,
             arrival,
             session,
+            replacement,
         } => match office {
             None => office_only("masuk daftar tunggu"),
-            Some(o) => wait(app, m, o, name, birth, arrival, session).await?,
+            Some(o) => {
+                let person = person(name, birth, replacement);
+                wait(app, m, o, person, arrival, session).await?
+            }
         },
         Command::Confirm(code) => match office {
             None => office_only("mengonfirmasi pemesanan"),
@@ -348,18 +356,31 @@ async fn dates(app: &App, o: &pb::Office) -> Result<Reply, Status> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The one applicant of a classic WhatsApp message (name and birth date, no NIK).
+fn person(name: String, birth: chrono::NaiveDate, replacement: bool) -> pb::ApplicantInput {
+    pb::ApplicantInput {
+        nik: String::new(),
+        name,
+        birth_date: format_date(birth),
+        application_type: if replacement {
+            pb::ApplicationType::Replacement
+        } else {
+            pb::ApplicationType::New
+        } as i32,
+    }
+}
+
 async fn book(
     app: &App,
     m: &Incoming,
     o: &pb::Office,
-    name: String,
-    birth: chrono::NaiveDate,
+    person: pb::ApplicantInput,
     arrival: chrono::NaiveDate,
     session: Option<String>,
 ) -> Result<Reply, Status> {
     let tz = tz_of(o);
     let today = local_date(tz, app.clock.now());
-    if birth > today {
+    if antrean_platform::domain::parse_date(&person.birth_date).is_some_and(|b| b > today) {
         return Ok(Reply::error(
             "Tanggal lahir tidak boleh di masa depan.",
             BOOK_FORMAT,
@@ -394,12 +415,7 @@ async fn book(
                 whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
                 contact_token: String::new(),
             }),
-            applicants: vec![pb::ApplicantInput {
-                nik: String::new(),
-                name,
-                birth_date: format_date(birth),
-                application_type: pb::ApplicationType::New as i32,
-            }],
+            applicants: vec![person],
         })
         .await;
     let created = match created {
@@ -518,8 +534,7 @@ async fn wait(
     app: &App,
     m: &Incoming,
     o: &pb::Office,
-    name: String,
-    birth: chrono::NaiveDate,
+    person: pb::ApplicantInput,
     arrival: chrono::NaiveDate,
     session: Option<String>,
 ) -> Result<Reply, Status> {
@@ -547,12 +562,7 @@ async fn wait(
                 whatsapp_user_id: m.user_id.clone().unwrap_or_default(),
                 contact_token: String::new(),
             }),
-            applicants: vec![pb::ApplicantInput {
-                nik: String::new(),
-                name,
-                birth_date: format_date(birth),
-                application_type: pb::ApplicationType::New as i32,
-            }],
+            applicants: vec![person],
             channel: pb::Channel::Whatsapp as i32,
         })
         .await;

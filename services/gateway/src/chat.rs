@@ -18,6 +18,8 @@ pub enum Command {
         birth: NaiveDate,
         arrival: NaiveDate,
         session: Option<String>,
+        /// `#PENGGANTIAN`: a replacement passport (full or expired); otherwise a new one.
+        replacement: bool,
     },
     /// The same fields as `Book`, for the waitlist of a full session.
     Wait {
@@ -25,6 +27,7 @@ pub enum Command {
         birth: NaiveDate,
         arrival: NaiveDate,
         session: Option<String>,
+        replacement: bool,
     },
     Confirm(String),
     Reconfirm(String),
@@ -60,8 +63,7 @@ pub enum ChatError {
     FeedbackFormat,
 }
 
-pub const BOOK_FORMAT: &str =
-    "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
+pub const BOOK_FORMAT: &str = "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG, dan #PENGGANTIAN untuk penggantian paspor (penuh atau habis masa berlaku)";
 pub const BOOK_EXAMPLE: &str = "#Budi Santoso#25011987#01122026#PAGI";
 pub const RESCHEDULE_FORMAT: &str =
     "#UBAH#KODEBOOKING#TGLBARU (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
@@ -85,7 +87,11 @@ impl ChatError {
                 BOOK_FORMAT,
                 BOOK_EXAMPLE,
             ),
-            ChatError::Session => ("Sesi hanya PAGI atau SIANG.", BOOK_FORMAT, BOOK_EXAMPLE),
+            ChatError::Session => (
+                "Sesi hanya PAGI atau SIANG; untuk penggantian paspor tambahkan #PENGGANTIAN.",
+                BOOK_FORMAT,
+                BOOK_EXAMPLE,
+            ),
             ChatError::CancelFormat => (
                 "Kode booking belum ditulis.",
                 "#BATAL#KODEBOOKING",
@@ -214,11 +220,13 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
                     birth,
                     arrival,
                     session,
+                    replacement,
                 }) => Ok(Command::Wait {
                     name,
                     birth,
                     arrival,
                     session,
+                    replacement,
                 }),
                 Err(e) => Err(e),
                 Ok(_) => Err(ChatError::BookFormat),
@@ -226,24 +234,30 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
         }
         _ => {}
     }
-    let (name, birth, arrival) = match parts.as_slice() {
-        [name, birth, arrival] | [name, birth, arrival, _] if !name.is_empty() => {
-            (*name, *birth, *arrival)
+    let (name, birth, arrival, extra) = match parts.as_slice() {
+        [name, birth, arrival, extra @ ..] if !name.is_empty() && extra.len() <= 2 => {
+            (*name, *birth, *arrival, extra)
         }
         _ => return Err(ChatError::BookFormat),
     };
     let birth = parse_ddmmyyyy(birth).ok_or(ChatError::BirthDate)?;
     let arrival = parse_ddmmyyyy(arrival).ok_or(ChatError::ArrivalDate)?;
-    let session = match parts.get(3).map(|s| s.to_uppercase()) {
-        None => None,
-        Some(s) if s == "PAGI" || s == "SIANG" => Some(s),
-        Some(_) => return Err(ChatError::Session),
-    };
+    // After the dates, in either order: the session, and the kind of application.
+    let (mut session, mut replacement) = (None, false);
+    for word in extra.iter().map(|s| s.to_uppercase()) {
+        match word.as_str() {
+            "PAGI" | "SIANG" if session.is_none() => session = Some(word),
+            "PENGGANTIAN" => replacement = true,
+            "BARU" => {}
+            _ => return Err(ChatError::Session),
+        }
+    }
     Ok(Command::Book {
         name: name.to_owned(),
         birth,
         arrival,
         session,
+        replacement,
     })
 }
 
@@ -265,7 +279,8 @@ mod tests {
                 name: "Budi Santoso".into(),
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
-                session: None
+                session: None,
+                replacement: false
             })
         );
         assert_eq!(
@@ -274,7 +289,8 @@ mod tests {
                 name: "Budi".into(),
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
-                session: Some("SIANG".into())
+                session: Some("SIANG".into()),
+                replacement: false
             })
         );
         assert_eq!(parse("123456"), Ok(Command::Confirm("123456".into())));
@@ -296,6 +312,7 @@ mod tests {
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
                 session: Some("SIANG".into()),
+                replacement: false,
             })
         );
         assert_eq!(parse("#TUNGGU#Budi"), Err(ChatError::BookFormat));
@@ -305,6 +322,34 @@ mod tests {
         );
         assert_eq!(parse("#YA"), Err(ChatError::ReconfirmFormat));
         assert_eq!(parse(" #cek "), Ok(Command::Mine));
+        assert_eq!(
+            parse("#Budi#25011987#01122026#penggantian#siang"),
+            Ok(Command::Book {
+                name: "Budi".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: Some("SIANG".into()),
+                replacement: true
+            })
+        );
+        assert_eq!(
+            parse("#Budi#25011987#01122026#PENGGANTIAN"),
+            Ok(Command::Book {
+                name: "Budi".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: None,
+                replacement: true
+            })
+        );
+        assert_eq!(
+            parse("#Budi#25011987#01122026#SORE"),
+            Err(ChatError::Session)
+        );
+        assert_eq!(
+            parse("#Budi#25011987#01122026#PAGI#PENGGANTIAN#LAGI"),
+            Err(ChatError::BookFormat)
+        );
         assert_eq!(
             parse("#ubah# 7K3M-9QX2-HT4R-D # 03122026"),
             Ok(Command::Reschedule {
