@@ -91,10 +91,9 @@ impl Cluster {
                 format!("{upper}_URL"),
                 format!("http://127.0.0.1:{}", s.port),
             );
-            env.insert(
-                format!("{upper}_METRICS_ADDR"),
-                format!("127.0.0.1:{}", s.metrics_port),
-            );
+            // Any free port: a port chosen here could be taken by another test before the
+            // service binds it. `expose_metrics` fixes them where a test scrapes.
+            env.insert(format!("{upper}_METRICS_ADDR"), "127.0.0.1:0".to_owned());
             if s.name == "gateway" {
                 // The gateway's sandboxes stand in for the Cloud API and the draw beacon.
                 let base = format!("http://127.0.0.1:{}/sandbox", s.port);
@@ -132,7 +131,18 @@ impl Cluster {
             .expect("a service of the cluster")
     }
 
-    /// Where a service answers `/metrics`.
+    /// Gives each gRPC service a known `/metrics` port (before starting), for tests that
+    /// scrape them.
+    pub fn expose_metrics(&mut self) {
+        for s in &self.services {
+            self.env.insert(
+                format!("{}_METRICS_ADDR", s.name.to_uppercase()),
+                format!("127.0.0.1:{}", s.metrics_port),
+            );
+        }
+    }
+
+    /// Where a service answers `/metrics` (after [`Cluster::expose_metrics`]).
     pub fn metrics_url(&self, name: &str) -> String {
         let s = self.service(name);
         let port = if name == "gateway" {

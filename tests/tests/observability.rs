@@ -387,6 +387,7 @@ async fn every_dashboard_and_rule_query_names_series_the_services_export() {
         &["identity", "quota", "notification", "booking", "gateway"],
         true,
     );
+    cluster.expose_metrics();
     cluster.start_all().await;
     let gateway = format!("http://127.0.0.1:{}", cluster.service("gateway").port);
     let http = reqwest::Client::new();
