@@ -1296,49 +1296,17 @@ impl Bookings {
     /// customer-service window only approved templates may be sent, so it is one.
     async fn remind(&self, b: &BookingRow) -> anyhow::Result<()> {
         let (office, contact, view) = self.to_tell(b).await?;
-        let first = view.applicants.first();
         let zone = antrean_platform::domain::indonesian_zone_abbreviation(office.tz);
-        let numbers = view
-            .applicants
-            .iter()
-            .filter_map(|a| a.queue_number.clone())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let params = [
-            ("name", first.map(|a| a.name.clone()).unwrap_or_default()),
-            ("office_name", office.name.clone()),
-            ("date", antrean_platform::domain::tanggal(b.date)),
-            (
-                "schedule_local",
-                first
-                    .and_then(|a| a.scheduled_at)
-                    .map(|t| {
-                        format!(
-                            "{} {zone}",
-                            antrean_platform::domain::local_hhmm(office.tz, t)
-                        )
-                    })
-                    .unwrap_or_default(),
-            ),
-            ("queue_number", numbers),
-        ];
+        // The schedule as every template names it (the reminder reads its five; the
+        // reconfirming one the booking code too).
+        let mut params = schedule_params(&office, &view);
         let deadline = self
             .reconfirm_deadline(&b.office_code, b.date, office.tz)
             .await?;
-        let mut params: Vec<(&str, String)> = params.into();
         let template = match deadline {
             Some(at) => {
-                params.push((
-                    "booking_code",
-                    view.booking
-                        .booking_code
-                        .clone()
-                        .and_then(|c| BookingCode::parse(&c))
-                        .map(|c| c.display())
-                        .unwrap_or_default(),
-                ));
-                params.push((
-                    "reconfirm_by_local",
+                params.insert(
+                    "reconfirm_by_local".into(),
                     format!(
                         "{} {zone}, {}",
                         antrean_platform::domain::local_hhmm(office.tz, at),
@@ -1346,7 +1314,7 @@ impl Bookings {
                             office.tz, at
                         ))
                     ),
-                ));
+                );
                 "reminder_h1_reconfirm"
             }
             None => "reminder_h1",
@@ -1363,7 +1331,7 @@ impl Bookings {
                 }),
                 sender_phone_number_id: office.phone_number_id.clone(),
                 template: template.into(),
-                parameters: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                parameters: params,
             })
             .await?;
         sqlx::query!(

@@ -159,6 +159,17 @@ fn approved(name: &str, values: &[&str], text: String) -> Rendered {
     }
 }
 
+/// A booking's schedule as the templates that carry it name it (booking's `schedule_params`).
+const SCHEDULE: [&str; 7] = [
+    "name",
+    "booking_code",
+    "office_name",
+    "date",
+    "session",
+    "schedule_local",
+    "queue_number",
+];
+
 /// Renders `template` with `params`. Every template and its parameters:
 ///
 /// | template | parameters |
@@ -321,15 +332,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "booking_confirmed_notice" => {
-            let vals = values(&[
-                "name",
-                "booking_code",
-                "office_name",
-                "date",
-                "session",
-                "schedule_local",
-                "queue_number",
-            ])?;
+            let vals = values(&SCHEDULE)?;
             let v = vals.v;
             approved(
                 "antrean_booking_terkonfirmasi",
@@ -383,15 +386,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             )
         }
         "booking_rescheduled" => {
-            let vals = values(&[
-                "name",
-                "booking_code",
-                "office_name",
-                "date",
-                "session",
-                "schedule_local",
-                "queue_number",
-            ])?;
+            let vals = values(&SCHEDULE)?;
             let v = vals.v;
             approved(
                 "antrean_jadwal_diubah",
