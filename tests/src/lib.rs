@@ -31,6 +31,8 @@ pub struct System {
     /// The WhatsApp Cloud API stand-in the notification service delivers to.
     pub cloud_api: antrean_gateway::sandbox::Sandbox,
     pub cloud_api_url: String,
+    /// The SMTP relay stand-in the notification service sends e-mail to.
+    pub mail: testing::SmtpSink,
 }
 
 /// Monday 30 November 2026, 10:00 WIB.
@@ -77,10 +79,13 @@ pub async fn start() -> System {
 
     let (l, api_addr) = testing::listener().await;
     let cloud_api = antrean_gateway::sandbox::spawn(l);
-    let nc = antrean_notification::NotificationConfig::for_tests(
+    let mut nc = antrean_notification::NotificationConfig::for_tests(
         db.clone(),
         format!("http://{api_addr}"),
     );
+    // The mail relay: an SMTP sink on loopback.
+    let mail = testing::SmtpSink::start(0).await;
+    nc.smtp_url = mail.url();
     let n = antrean_notification::build(&nc, clock.clone())
         .await
         .unwrap();
@@ -109,6 +114,7 @@ pub async fn start() -> System {
         notification_url,
         cloud_api,
         cloud_api_url: format!("http://{api_addr}"),
+        mail,
         bookings,
         quota_service: quota,
         clock,
@@ -122,6 +128,7 @@ pub fn applicant(nik: &str, name: &str, birth: &str) -> pb::ApplicantInput {
         name: name.into(),
         birth_date: birth.into(),
         application_type: pb::ApplicationType::New as i32,
+        passport_type: pb::PassportType::NonElectronic as i32,
     }
 }
 
@@ -181,6 +188,11 @@ impl System {
     /// Proves `phone` as a web or app user does (the code comes back in the RPC's answer
     /// here, where a real client reads it from WhatsApp): answers a contact token.
     pub async fn contact_token(&self, phone: &str) -> String {
+        self.contact_token_with_email(phone, "").await
+    }
+
+    /// A contact token proving `phone` and, when not empty, `email`.
+    pub async fn contact_token_with_email(&self, phone: &str, email: &str) -> String {
         let mut identity =
             antrean_proto::v1::identity_service_client::IdentityServiceClient::connect(
                 self.identity_url.clone(),
@@ -190,7 +202,7 @@ impl System {
         let v = identity
             .start_verification(pb::StartVerificationRequest {
                 phone: phone.into(),
-                email: String::new(),
+                email: email.into(),
             })
             .await
             .unwrap()

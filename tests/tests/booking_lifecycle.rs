@@ -15,6 +15,7 @@ async fn by_id(
     c.get_booking(pb::GetBookingRequest {
         key: Some(pb::get_booking_request::Key::BookingId(id.to_owned())),
         contact_phone: String::new(),
+        office_code: String::new(),
     })
     .await
     .unwrap()
@@ -93,6 +94,7 @@ async fn hold_confirm_and_check_in_on_time() {
                 confirmed.booking_code.to_lowercase(),
             )),
             contact_phone: "+62 812-3456-7890".into(),
+            office_code: String::new(),
         })
         .await
         .unwrap()
@@ -104,6 +106,7 @@ async fn hold_confirm_and_check_in_on_time() {
                 confirmed.booking_code.clone(),
             )),
             contact_phone: "081299990000".into(),
+            office_code: String::new(),
         })
         .await
         .unwrap_err();

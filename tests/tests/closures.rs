@@ -185,6 +185,7 @@ async fn a_closed_dates_150_bookings_move_in_order_in_whole_groups_and_oversell_
         .get_booking(pb::GetBookingRequest {
             key: Some(pb::get_booking_request::Key::BookingId(order[0].0.clone())),
             contact_phone: String::new(),
+            office_code: String::new(),
         })
         .await
         .unwrap()

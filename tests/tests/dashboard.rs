@@ -115,6 +115,7 @@ async fn dashboard_figures_equal_the_ledger() {
                 pb::CallNextRequest {
                     office_code: "BOGOR".into(),
                     counter: "Loket 1".into(),
+                    pickup: false,
                 },
             ))
             .await

@@ -67,6 +67,7 @@ async fn call(s: &System, token: &str, counter: &str) -> Result<pb::QueueTicket,
             pb::CallNextRequest {
                 office_code: "BOGOR".into(),
                 counter: counter.into(),
+                pickup: false,
             },
         ))
         .await
@@ -198,6 +199,7 @@ async fn calling_interleaves_walk_ins_so_neither_lane_starves() {
                 booked[0].booking_id.clone(),
             )),
             contact_phone: String::new(),
+            office_code: String::new(),
         })
         .await
         .unwrap()
@@ -435,6 +437,7 @@ async fn authorisation_matrix_of_the_staff_rpcs() {
                         pb::CallNextRequest {
                             office_code: "BOGOR".into(),
                             counter: "Loket 1".into(),
+                            pickup: false,
                         },
                     ))
                     .await

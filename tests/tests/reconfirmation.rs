@@ -130,6 +130,7 @@ async fn unreconfirmed_bookings_are_released_to_the_waitlist() {
             b.get_booking(pb::GetBookingRequest {
                 key: Some(pb::get_booking_request::Key::BookingCode(code)),
                 contact_phone: phone.into(),
+                office_code: String::new(),
             })
             .await
             .unwrap()

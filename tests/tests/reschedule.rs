@@ -250,6 +250,7 @@ async fn too_late_full_and_unchanged_moves_are_refused_and_keep_the_seats() {
                 b.booking_code.clone(),
             )),
             contact_phone: phone,
+            office_code: String::new(),
         })
         .await
         .unwrap()

@@ -125,6 +125,7 @@ async fn snapshot(c: &mut Clients, ids: &[String]) -> Snapshot {
                 .get_booking(pb::GetBookingRequest {
                     key: Some(pb::get_booking_request::Key::BookingId(id.clone())),
                     contact_phone: String::new(),
+                    office_code: String::new(),
                 })
                 .await
                 .unwrap()
@@ -197,6 +198,7 @@ async fn a_dumped_ledger_restores_into_the_same_bookings_and_availability() {
                     ids[n as usize].clone(),
                 )),
                 contact_phone: String::new(),
+                office_code: String::new(),
             })
             .await
             .unwrap()

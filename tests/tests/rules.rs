@@ -286,6 +286,7 @@ async fn an_unconfirmed_booking_past_its_hold_frees_its_phone_and_people_at_once
                 first.booking.unwrap().booking_id,
             )),
             contact_phone: String::new(),
+            office_code: String::new(),
         })
         .await
         .unwrap()

@@ -171,6 +171,7 @@ async fn every_grpc_port_refuses_strangers_and_callers_off_the_allow_list() {
             .call_next(pb::CallNextRequest {
                 office_code: "BOGOR".into(),
                 counter: "1".into(),
+                pickup: false,
             })
             .await
             .map(drop),

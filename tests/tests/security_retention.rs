@@ -114,6 +114,7 @@ async fn personal_data_goes_after_the_retention_period_and_the_statistics_stay()
                 old.booking_code.clone(),
             )),
             contact_phone: "081234567890".into(),
+            office_code: String::new(),
         })
         .await
         .unwrap_err();

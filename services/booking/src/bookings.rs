@@ -12,7 +12,8 @@ use crate::schedule::scheduled_at;
 use crate::status::{BookingStatus, BookingStatus::*, Transition, transition};
 use antrean_platform::clock::SharedClock;
 use antrean_platform::domain::{
-    SessionOfDay, from_timestamp, local_date, local_instant, parse_date, parse_hhmm,
+    SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_date,
+    local_hhmm, local_instant, parse_date, parse_hhmm, to_timestamp,
 };
 use antrean_platform::grpc::TracedChannel;
 use antrean_platform::status::Reason;
@@ -60,8 +61,36 @@ pub struct ApplicantRow {
     pub person_key: String,
     pub name: String,
     pub application_type: String,
+    pub passport_type: String,
+    pub birth_date: Option<NaiveDate>,
     pub queue_number: Option<String>,
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// Progress after the counter (`WAITING` until staff advance it) and since when.
+    pub stage: String,
+    pub stage_at: Option<DateTime<Utc>>,
+}
+
+impl ApplicantRow {
+    /// Under 17 on `date` (a birth date cleared by retention counts as an adult).
+    pub fn minor_on(&self, date: NaiveDate) -> bool {
+        self.birth_date
+            .is_some_and(|b| antrean_platform::requirements::minor_on(b, date))
+    }
+
+    /// The passport applied for (stored as `NON_ELECTRONIC` or `ELECTRONIC`).
+    pub fn passport(&self) -> pb::PassportType {
+        pb::PassportType::from_str_name(&format!("PASSPORT_TYPE_{}", self.passport_type))
+            .unwrap_or(pb::PassportType::NonElectronic)
+    }
+
+    /// What this person brings to a booking on `date`.
+    pub fn requirements(&self, date: NaiveDate) -> Vec<&'static str> {
+        antrean_platform::requirements::requirements(
+            pb::ApplicationType::from_str_name(&self.application_type).unwrap_or_default(),
+            self.passport(),
+            self.minor_on(date),
+        )
+    }
 }
 
 /// A person of a booking being confirmed, with the session's last queue number once the
@@ -92,6 +121,7 @@ pub struct BookingView {
 #[derive(Debug, Clone)]
 pub struct OfficeInfo {
     pub name: String,
+    pub address: String,
     /// The office's WhatsApp Cloud API number (reminders are sent from it).
     pub phone_number_id: String,
     pub tz: Tz,
@@ -144,6 +174,38 @@ pub(crate) fn require_proof(
         )));
     }
     Ok(())
+}
+
+/// Lost, damaged and name-change applications are booked by the office's help desk
+/// ([`Bookings::create_for`]) only: every other channel is refused with OFFICE_ONLY, naming the
+/// applicant's field.
+pub(crate) fn refuse_office_only(applicants: &[pb::ApplicantInput]) -> Result<()> {
+    let fields: Vec<FieldViolation> = applicants
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| {
+            pb::ApplicationType::try_from(a.application_type)
+                .is_ok_and(antrean_platform::requirements::office_only)
+        })
+        .map(|(i, _)| {
+            FieldViolation::bilingual(
+                format!("applicants[{i}].application_type"),
+                "hanya dilayani di kantor",
+                "handled only at the office",
+            )
+        })
+        .collect();
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let mut p = status::Problem::new(
+        tonic::Code::FailedPrecondition,
+        Reason::OfficeOnly,
+        antrean_platform::requirements::OFFICE_ONLY_ID,
+        antrean_platform::requirements::OFFICE_ONLY_EN,
+    );
+    p.violations = fields;
+    Err(BookingError::Refused(Box::new(p.into_status())))
 }
 
 /// NO_SHOW blocks in force on any of the resolved people refuse the request.
@@ -319,6 +381,7 @@ impl Bookings {
         }
         let info = Arc::new(OfficeInfo {
             name: o.name.clone(),
+            address: o.address.clone(),
             phone_number_id: o.whatsapp.clone().unwrap_or_default().phone_number_id,
             tz,
             hours,
@@ -340,6 +403,7 @@ impl Bookings {
         if let Ok(channel) = pb::Channel::try_from(req.channel) {
             require_proof(channel, req.contact.as_ref())?;
         }
+        refuse_office_only(&req.applicants)?;
         if self.in_draw_window(&req) {
             return Ok(Created::Entry(self.enter_draw(req).await?));
         }
@@ -538,9 +602,18 @@ impl Bookings {
                     person_key: a.person_key.clone(),
                     name: a.name.clone(),
                     application_type: pb::ApplicationType::try_from(a.application_type)
+                        .ok()
+                        .filter(|t| *t != pb::ApplicationType::Unspecified)
                         .unwrap_or(pb::ApplicationType::New)
                         .as_str_name()
                         .to_owned(),
+                    passport_type: antrean_platform::requirements::passport_type(a.passport_type)
+                        .as_str_name()
+                        .trim_start_matches("PASSPORT_TYPE_")
+                        .to_owned(),
+                    birth_date: parse_date(&a.birth_date),
+                    stage: "WAITING".into(),
+                    stage_at: None,
                     queue_number: None,
                     scheduled_at: None,
                 })
@@ -552,14 +625,17 @@ impl Bookings {
         for a in order {
             let r = sqlx::query!(
                 "INSERT INTO booking_applicants (booking_id, position, applicant_id, person_key,
-                    name, application_type, office_code, date, session, active)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)",
+                    name, application_type, passport_type, birth_date, office_code, date, session,
+                    active)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)",
                 id,
                 a.position,
                 a.applicant_id,
                 &a.person_key,
                 &a.name,
                 &a.application_type,
+                &a.passport_type,
+                a.birth_date,
                 &office_code,
                 date,
                 session.as_str()
@@ -1143,6 +1219,8 @@ impl Bookings {
         tx.commit().await?;
         changed += expired.len() + no_shows.len();
 
+        self.retell_stages().await?;
+        changed += self.remind_uncollected().await?;
         let pending: Vec<Uuid> = sqlx::query_scalar!("SELECT id FROM bookings WHERE status IN ('EXPIRED', 'CANCELLED') AND NOT seats_released
              ORDER BY updated_at LIMIT 500")
         .fetch_all(&self.pool)
@@ -1230,8 +1308,89 @@ impl Bookings {
             &format!("attempt:{}:{hour}", b.id),
             "booking_attempt_notice",
             parameters,
+            None,
         )
         .await
+    }
+
+    /// A booking as every RPC answers it.
+    pub fn to_proto(&self, v: &BookingView) -> pb::Booking {
+        let b = &v.booking;
+        let tz: Tz = b.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
+        let early = Duration::minutes(i64::from(self.config().arrive_early_minutes));
+        let max = self.config().max_code_attempts as i32;
+        pb::Booking {
+            booking_id: b.id.to_string(),
+            booking_code: b
+                .booking_code
+                .as_deref()
+                .and_then(BookingCode::parse)
+                .map(|c| c.display())
+                .unwrap_or_default(),
+            status: b.status.to_proto() as i32,
+            channel: pb::Channel::from_str_name(&b.channel).unwrap_or_default() as i32,
+            office_code: b.office_code.clone(),
+            date: format_date(b.date),
+            session: b
+                .session
+                .parse::<SessionOfDay>()
+                .map(|s| s.to_proto() as i32)
+                .unwrap_or_default(),
+            applicants: v
+                .applicants
+                .iter()
+                .map(|a| pb::BookingApplicant {
+                    applicant_id: a.applicant_id.to_string(),
+                    name: a.name.clone(),
+                    application_type: pb::ApplicationType::from_str_name(&a.application_type)
+                        .unwrap_or_default() as i32,
+                    queue_number: a.queue_number.clone().unwrap_or_default(),
+                    scheduled_at: a.scheduled_at.map(to_timestamp),
+                    arrive_by: a.scheduled_at.map(|s| to_timestamp(s - early)),
+                    scheduled_local: a
+                        .scheduled_at
+                        .map(|s| local_hhmm(tz, s))
+                        .unwrap_or_default(),
+                    arrive_by_local: a
+                        .scheduled_at
+                        .map(|s| local_hhmm(tz, s - early))
+                        .unwrap_or_default(),
+                    passport_type: a.passport() as i32,
+                    stage: antrean_platform::progress::parse(&a.stage) as i32,
+                    stage_at: a.stage_at.map(to_timestamp),
+                    minor: a.minor_on(b.date),
+                    requirements: a
+                        .requirements(b.date)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                })
+                .collect(),
+            contact_id: b.contact_id.to_string(),
+            expires_at: (b.status == BookingStatus::Held).then(|| to_timestamp(b.expires_at)),
+            created_at: Some(to_timestamp(b.created_at)),
+            updated_at: Some(to_timestamp(b.updated_at)),
+            timezone_abbreviation: indonesian_zone_abbreviation(tz).to_owned(),
+            confirmation_attempts_left: if b.status == BookingStatus::Held {
+                (max - b.confirm_attempts).max(0) as u32
+            } else {
+                0
+            },
+            contact_phone_masked: b.contact_phone_masked.clone(),
+            rescheduled_from_date: v
+                .moved_from
+                .as_ref()
+                .map(|(d, _)| format_date(*d))
+                .unwrap_or_default(),
+            rescheduled_from_session: v
+                .moved_from
+                .as_ref()
+                .and_then(|(_, s)| s.parse::<SessionOfDay>().ok())
+                .map(|s| s.to_proto() as i32)
+                .unwrap_or_default(),
+            // Filled in by the RPCs that show progress (see `BookingGrpc::with_pickup`).
+            pickup_hours: String::new(),
+        }
     }
 
     /// One message to a booking's contact by WhatsApp from the office's number (an approved
@@ -1244,12 +1403,17 @@ impl Bookings {
         key: &str,
         template: &str,
         params: HashMap<String, String>,
+        proof: Option<&BookingView>,
     ) -> anyhow::Result<()> {
         let mut channels = vec![(pb::Channel::Whatsapp, "wa")];
         if !contact.email.is_empty() {
             channels.push((pb::Channel::Email, "email"));
         }
         for (channel, tag) in channels {
+            // The e-mail carries the proof of booking as a PDF, as the portal gives it.
+            let attachment = proof
+                .filter(|_| channel == pb::Channel::Email)
+                .map(|v| self.proof_pdf(office, v));
             self.notification
                 .clone()
                 .send(pb::SendRequest {
@@ -1263,10 +1427,25 @@ impl Bookings {
                     sender_phone_number_id: office.phone_number_id.clone(),
                     template: template.into(),
                     parameters: params.clone(),
+                    attachment,
                 })
                 .await?;
         }
         Ok(())
+    }
+
+    /// Booking `v`'s proof of booking as the PDF attachment of an e-mail.
+    fn proof_pdf(&self, office: &OfficeInfo, v: &BookingView) -> pb::Attachment {
+        let booking = self.to_proto(v);
+        let page = antrean_proof::page(&booking, &office.name, &office.address);
+        pb::Attachment {
+            filename: format!(
+                "bukti-booking-{}.pdf",
+                booking.booking_code.replace('-', "")
+            ),
+            content_type: "application/pdf".into(),
+            content: antrean_proof::pdf(&page),
+        }
     }
 
     /// The booking code, queue numbers, schedule and what to bring, by WhatsApp (the approved
@@ -1281,6 +1460,7 @@ impl Bookings {
             &format!("confirmed:{}", b.id),
             "booking_confirmed_notice",
             params,
+            Some(&view),
         )
         .await?;
         sqlx::query!(
@@ -1332,6 +1512,7 @@ impl Bookings {
                 sender_phone_number_id: office.phone_number_id.clone(),
                 template: template.into(),
                 parameters: params,
+                attachment: None,
             })
             .await?;
         sqlx::query!(
@@ -1438,8 +1619,13 @@ impl Bookings {
 
 /// The applicants of booking `id`, in the request's order.
 async fn applicants_of(conn: &mut PgConnection, id: Uuid) -> Result<Vec<ApplicantRow>> {
-    Ok(sqlx::query_as!(ApplicantRow, "SELECT position, applicant_id, person_key, name, application_type, queue_number, scheduled_at
-         FROM booking_applicants WHERE booking_id = $1 ORDER BY position", id)
+    Ok(sqlx::query_as!(
+        ApplicantRow,
+        "SELECT position, applicant_id, person_key, name, application_type, passport_type,
+                birth_date, queue_number, scheduled_at, stage, stage_at
+         FROM booking_applicants WHERE booking_id = $1 ORDER BY position",
+        id
+    )
     .fetch_all(conn)
     .await?)
 }
@@ -1580,8 +1766,8 @@ impl Bookings {
         // another.
         let numbered: Vec<Numbered> = sqlx::query!(
             r#"WITH people AS (
-                SELECT position, applicant_id, person_key, name, application_type, queue_number,
-                       scheduled_at
+                SELECT position, applicant_id, person_key, name, application_type, passport_type,
+                       birth_date, queue_number, scheduled_at, stage, stage_at
                 FROM booking_applicants WHERE booking_id = $1),
              counter AS (
                 INSERT INTO queue_counters (office_code, date, session, last)
@@ -1591,7 +1777,9 @@ impl Bookings {
                 RETURNING last)
              SELECT people.position AS "position!", people.applicant_id AS "applicant_id!",
                     people.person_key AS "person_key!", people.name AS "name!",
-                    people.application_type AS "application_type!", people.queue_number,
+                    people.application_type AS "application_type!",
+                    people.passport_type AS "passport_type!", people.birth_date,
+                    people.queue_number, people.stage AS "stage!", people.stage_at,
                     people.scheduled_at, counter.last AS "last!"
              FROM people, counter ORDER BY position"#,
             id,
@@ -1609,6 +1797,10 @@ impl Bookings {
                 person_key: r.person_key,
                 name: r.name,
                 application_type: r.application_type,
+                passport_type: r.passport_type,
+                birth_date: r.birth_date,
+                stage: r.stage,
+                stage_at: r.stage_at,
                 queue_number: r.queue_number,
                 scheduled_at: r.scheduled_at,
             },

@@ -37,6 +37,12 @@ pub struct BookingConfig {
     /// the office's calendar: 1 is up to the day before.
     #[arg(long, env = "BOOKING_RESCHEDULE_DAYS_BEFORE", default_value_t = 1)]
     pub reschedule_days_before: u32,
+    /// When offices without their own hand ready passports over, office-local HH:MM-HH:MM.
+    #[arg(long, env = "BOOKING_PICKUP_HOURS", default_value = "13:00-15:00", value_parser = parse_hours)]
+    pub pickup_hours: (chrono::NaiveTime, chrono::NaiveTime),
+    /// Days after a passport is ready before an uncollected one gets a reminder.
+    #[arg(long, env = "BOOKING_PICKUP_REMINDER_DAYS", default_value_t = 7)]
+    pub pickup_reminder_days: u32,
     /// Wrong confirmation codes after which the hold is cancelled.
     #[arg(long, env = "BOOKING_MAX_CODE_ATTEMPTS", default_value_t = 5)]
     pub max_code_attempts: u32,
@@ -112,6 +118,11 @@ impl BookingConfig {
         s.finish()
     }
 
+    /// The default pickup hours.
+    pub fn pickup_hours(&self) -> (chrono::NaiveTime, chrono::NaiveTime) {
+        self.pickup_hours
+    }
+
     pub fn for_tests(database_url: String, identity_url: String, quota_url: String) -> Self {
         let mut c = Self::parse_from(["antrean-booking"]);
         // No notification service unless a test starts one: reminders then wait and retry.
@@ -121,4 +132,19 @@ impl BookingConfig {
         c.quota_url = quota_url;
         c
     }
+}
+
+/// `HH:MM-HH:MM`, opening before closing.
+fn parse_hours(s: &str) -> Result<(chrono::NaiveTime, chrono::NaiveTime), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s}: expected HH:MM-HH:MM"))?;
+    let parse = |t: &str| {
+        antrean_platform::domain::parse_hhmm(t.trim()).ok_or_else(|| format!("{t}: not HH:MM"))
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a >= b {
+        return Err(format!("{s}: opening must be before closing"));
+    }
+    Ok((a, b))
 }

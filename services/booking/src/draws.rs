@@ -1040,6 +1040,7 @@ impl Bookings {
             sender_phone_number_id: office.phone_number_id.clone(),
             template: template.into(),
             parameters: params.clone(),
+            attachment: None,
         })
         .await?;
         if !contact.email.is_empty() {
@@ -1053,6 +1054,7 @@ impl Bookings {
                 sender_phone_number_id: String::new(),
                 template: template.into(),
                 parameters: params,
+                attachment: None,
             })
             .await?;
         }

@@ -1,20 +1,13 @@
 //! `antrean.v1.BookingService`: thin methods over [`Bookings`].
 use crate::bookings::{BookingView, Bookings};
-use crate::code::BookingCode;
 use crate::error::BookingError;
 use crate::queue::{self, TicketAction};
-use crate::status::BookingStatus;
 use antrean_platform::actor::{Actor, Permission};
-use antrean_platform::domain::{
-    SessionOfDay, format_date, from_timestamp, indonesian_zone_abbreviation, local_hhmm,
-    parse_date, to_timestamp,
-};
+use antrean_platform::domain::{SessionOfDay, format_date, from_timestamp, parse_date};
 use antrean_platform::grpc::AllowList;
 use antrean_platform::status::FieldViolation;
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::booking_service_server::{BookingService, BookingServiceServer};
-use chrono::Duration;
-use chrono_tz::Tz;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -44,6 +37,9 @@ pub static ALLOW: AllowList = AllowList {
         ("GetQueueBoard", STAFF),
         ("GetStats", STAFF),
         ("SetReconfirmation", STAFF),
+        ("AdvanceStage", STAFF),
+        ("CheckInPickup", STAFF),
+        ("SetPickupHours", STAFF),
     ],
 };
 const CHANNELS: &[&str] = &["gateway", "channel"];
@@ -93,71 +89,20 @@ impl BookingGrpc {
     }
 
     fn to_proto(&self, v: &BookingView) -> pb::Booking {
-        let b = &v.booking;
-        let tz: Tz = b.timezone.parse().unwrap_or(Tz::Asia__Jakarta);
-        let early = Duration::minutes(i64::from(self.bookings.config().arrive_early_minutes));
-        let max = self.bookings.config().max_code_attempts as i32;
-        pb::Booking {
-            booking_id: b.id.to_string(),
-            booking_code: b
-                .booking_code
-                .as_deref()
-                .and_then(BookingCode::parse)
-                .map(|c| c.display())
-                .unwrap_or_default(),
-            status: b.status.to_proto() as i32,
-            channel: pb::Channel::from_str_name(&b.channel).unwrap_or_default() as i32,
-            office_code: b.office_code.clone(),
-            date: format_date(b.date),
-            session: b
-                .session
-                .parse::<SessionOfDay>()
-                .map(|s| s.to_proto() as i32)
-                .unwrap_or_default(),
-            applicants: v
-                .applicants
-                .iter()
-                .map(|a| pb::BookingApplicant {
-                    applicant_id: a.applicant_id.to_string(),
-                    name: a.name.clone(),
-                    application_type: pb::ApplicationType::from_str_name(&a.application_type)
-                        .unwrap_or_default() as i32,
-                    queue_number: a.queue_number.clone().unwrap_or_default(),
-                    scheduled_at: a.scheduled_at.map(to_timestamp),
-                    arrive_by: a.scheduled_at.map(|s| to_timestamp(s - early)),
-                    scheduled_local: a
-                        .scheduled_at
-                        .map(|s| local_hhmm(tz, s))
-                        .unwrap_or_default(),
-                    arrive_by_local: a
-                        .scheduled_at
-                        .map(|s| local_hhmm(tz, s - early))
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            contact_id: b.contact_id.to_string(),
-            expires_at: (b.status == BookingStatus::Held).then(|| to_timestamp(b.expires_at)),
-            created_at: Some(to_timestamp(b.created_at)),
-            updated_at: Some(to_timestamp(b.updated_at)),
-            timezone_abbreviation: indonesian_zone_abbreviation(tz).to_owned(),
-            confirmation_attempts_left: if b.status == BookingStatus::Held {
-                (max - b.confirm_attempts).max(0) as u32
-            } else {
-                0
-            },
-            contact_phone_masked: b.contact_phone_masked.clone(),
-            rescheduled_from_date: v
-                .moved_from
-                .as_ref()
-                .map(|(d, _)| format_date(*d))
-                .unwrap_or_default(),
-            rescheduled_from_session: v
-                .moved_from
-                .as_ref()
-                .and_then(|(_, s)| s.parse::<SessionOfDay>().ok())
-                .map(|s| s.to_proto() as i32)
-                .unwrap_or_default(),
+        self.bookings.to_proto(v)
+    }
+
+    /// The office's pickup hours on a booking with a passport ready (or handed over).
+    async fn with_pickup(&self, mut b: pb::Booking) -> Result<pb::Booking, Status> {
+        let ready = b
+            .applicants
+            .iter()
+            .any(|a| a.stage >= pb::ApplicationStage::ReadyForPickup as i32);
+        if ready {
+            let tz = self.bookings.office(&b.office_code).await?.tz;
+            b.pickup_hours = self.bookings.pickup_hours_text(&b.office_code, tz).await?;
         }
+        Ok(b)
     }
 }
 
@@ -315,9 +260,18 @@ impl BookingService for BookingGrpc {
         &self,
         req: Request<pb::GetBookingRequest>,
     ) -> Result<Response<pb::Booking>, Status> {
+        // Staff look a code up at their office without the applicant's phone.
+        let g = req.get_ref();
+        let by_staff = g.contact_phone.trim().is_empty() && !g.office_code.trim().is_empty();
+        if by_staff {
+            self.staff(&req, Permission::Operate, &g.office_code)?;
+        }
         let r = req.into_inner();
         let v = match r.key {
             Some(pb::get_booking_request::Key::BookingId(id)) => self.bookings.by_id(&id).await?,
+            Some(pb::get_booking_request::Key::BookingCode(code)) if by_staff => {
+                self.bookings.at_office(&code, &r.office_code).await?
+            }
             Some(pb::get_booking_request::Key::BookingCode(code)) => {
                 required("contact_phone", &r.contact_phone)?;
                 self.bookings.by_code(&code, &r.contact_phone).await?
@@ -330,7 +284,7 @@ impl BookingService for BookingGrpc {
                 .into());
             }
         };
-        Ok(Response::new(self.to_proto(&v)))
+        Ok(Response::new(self.with_pickup(self.to_proto(&v)).await?))
     }
 
     async fn list_bookings(
@@ -345,9 +299,11 @@ impl BookingService for BookingGrpc {
             Err(BookingError::NotFound) => Vec::new(),
             other => other?,
         };
-        Ok(Response::new(pb::ListBookingsResponse {
-            bookings: list.iter().map(|v| self.to_proto(v)).collect(),
-        }))
+        let mut bookings = Vec::with_capacity(list.len());
+        for v in &list {
+            bookings.push(self.with_pickup(self.to_proto(v)).await?);
+        }
+        Ok(Response::new(pb::ListBookingsResponse { bookings }))
     }
 
     async fn check_in(
@@ -375,7 +331,7 @@ impl BookingService for BookingGrpc {
         required("office_code", &r.office_code)?;
         let t = self
             .bookings
-            .call_next(&by, &r.office_code, &r.counter)
+            .call_next(&by, &r.office_code, &r.counter, r.pickup)
             .await?;
         Ok(Response::new(queue::ticket_proto(&t)))
     }
@@ -482,6 +438,53 @@ impl BookingService for BookingGrpc {
             )
             .await?;
         Ok(Response::new(report))
+    }
+
+    async fn advance_stage(
+        &self,
+        req: Request<pb::AdvanceStageRequest>,
+    ) -> Result<Response<pb::Booking>, Status> {
+        let by = self.staff(&req, Permission::Operate, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        let stage = pb::ApplicationStage::try_from(r.stage).unwrap_or_default();
+        let v = self
+            .bookings
+            .advance_stage(&by, &r.office_code, &r.booking_code, r.applicant, stage)
+            .await?;
+        Ok(Response::new(self.with_pickup(self.to_proto(&v)).await?))
+    }
+
+    async fn check_in_pickup(
+        &self,
+        req: Request<pb::CheckInPickupRequest>,
+    ) -> Result<Response<pb::QueueTicket>, Status> {
+        let by = self.staff(&req, Permission::Operate, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("booking_code", &r.booking_code)?;
+        let t = self
+            .bookings
+            .check_in_pickup(&by, &r.office_code, &r.booking_code)
+            .await?;
+        Ok(Response::new(queue::ticket_proto(&t)))
+    }
+
+    async fn set_pickup_hours(
+        &self,
+        req: Request<pb::SetPickupHoursRequest>,
+    ) -> Result<Response<pb::PickupHours>, Status> {
+        let by = self.staff(&req, Permission::Manage, &req.get_ref().office_code)?;
+        let r = req.into_inner();
+        required("office_code", &r.office_code)?;
+        let (opens, closes) = self
+            .bookings
+            .set_pickup_hours(&by, &r.office_code, &r.opens, &r.closes)
+            .await?;
+        Ok(Response::new(pb::PickupHours {
+            office_code: r.office_code.trim().to_uppercase(),
+            opens: antrean_platform::domain::format_hhmm(opens),
+            closes: antrean_platform::domain::format_hhmm(closes),
+        }))
     }
 
     async fn set_reconfirmation(

@@ -9,6 +9,7 @@
 //! - [`reconfirm`]: the optional H-1 reconfirmation, and cancelling what was not reconfirmed.
 //! - [`reschedule`]: moving a confirmed booking to another date or session, once.
 //! - [`relocate`]: a closed date's bookings moved to the office's next dates with room.
+//! - [`progress`]: each applicant's progress after the counter, and the pickup lane.
 //! - [`stats`]: the dashboard's figures, counted in people from the ledger.
 //! - [`code`]: booking codes (Crockford base32 with a check symbol) and confirmation codes.
 //! - [`status`]: a booking's status and the one rule of how it may change.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod draws;
 pub mod error;
 pub mod grpc;
+pub mod progress;
 pub mod queue;
 pub mod reconfirm;
 pub mod relocate;

@@ -46,6 +46,8 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     /// The first call: the end of the wait from check-in (recalls move `called_at`).
     pub first_called_at: Option<DateTime<Utc>>,
+    /// The pickup lane (C-...).
+    pub pickup: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -61,7 +63,7 @@ pub struct PriorityRow {
 }
 
 /// What a staff member does to a called ticket.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketAction {
     Recall,
     Skip,
@@ -72,7 +74,7 @@ fn invalid(field: &str, id: &str, en: &str) -> BookingError {
     BookingError::Invalid(vec![FieldViolation::bilingual(field, id, en)])
 }
 
-async fn lock_call_state(
+pub(crate) async fn lock_call_state(
     conn: &mut PgConnection,
     office: &str,
     date: NaiveDate,
@@ -141,6 +143,7 @@ pub fn ticket_proto(t: &Ticket) -> pb::QueueTicket {
             .unwrap_or_default(),
         recalls: t.recalls as u32,
         order_at: Some(antrean_platform::domain::to_timestamp(t.order_at)),
+        pickup: t.pickup,
     }
 }
 
@@ -156,7 +159,7 @@ pub async fn issue_appointment_tickets(
          SELECT gen_random_uuid(), office_code, date, session, false, booking_id, position,
             queue_number, name, scheduled_at, 'WAITING', $2
          FROM booking_applicants WHERE booking_id = $1
-         ON CONFLICT (booking_id, position) DO NOTHING",
+         ON CONFLICT (booking_id, position) WHERE NOT pickup DO NOTHING",
         booking_id,
         at
     )
@@ -173,7 +176,13 @@ impl Bookings {
     }
 
     /// The next person for `counter`: see the module docs for the order.
-    pub async fn call_next(&self, by: &Actor, office: &str, counter: &str) -> Result<Ticket> {
+    pub async fn call_next(
+        &self,
+        by: &Actor,
+        office: &str,
+        counter: &str,
+        pickup: bool,
+    ) -> Result<Ticket> {
         let counter = counter.trim();
         if counter.is_empty() || counter.chars().count() > 20 {
             return Err(invalid(
@@ -188,18 +197,27 @@ impl Bookings {
         let every = i32::from(self.config().priority_every.max(2));
         let mut tx = self.pool().begin().await?;
         let (since_priority, _) = lock_call_state(&mut tx, &office, today).await?;
-        let next = |priority: bool| {
+        let next = |priority: bool, pickup: bool| {
             sqlx::query_as::<_, Ticket>(
                 "SELECT * FROM tickets
                  WHERE office_code = $1 AND date = $2 AND state = 'WAITING' AND priority = $3
+                   AND pickup = $4
                  ORDER BY order_at, queue_number LIMIT 1",
             )
             .bind(&office)
             .bind(today)
             .bind(priority)
+            .bind(pickup)
         };
-        let appointment = next(false).fetch_optional(&mut *tx).await?;
-        let priority = next(true).fetch_optional(&mut *tx).await?;
+        // The pickup lane is called on its own (its counter hands passports over).
+        let (appointment, priority) = if pickup {
+            (next(false, true).fetch_optional(&mut *tx).await?, None)
+        } else {
+            (
+                next(false, false).fetch_optional(&mut *tx).await?,
+                next(true, false).fetch_optional(&mut *tx).await?,
+            )
+        };
         // One priority ticket after every (every - 1) appointments while both lanes wait.
         let pick = match (appointment, priority) {
             (Some(_), Some(p)) if since_priority >= every - 1 => p,
@@ -218,7 +236,11 @@ impl Bookings {
             "UPDATE call_state SET since_priority = $3 WHERE office_code = $1 AND date = $2",
             &office,
             today,
-            if pick.priority { 0 } else { since_priority + 1 }
+            match (pick.priority, pick.pickup) {
+                (true, _) => 0,
+                (false, true) => since_priority,
+                (false, false) => since_priority + 1,
+            }
         )
         .execute(&mut *tx)
         .await?;
@@ -317,7 +339,7 @@ impl Bookings {
         };
         // The booking is served once nobody of it waits or stands at a counter any more.
         if let (TicketAction::Serve, Some(booking)) = (action, t.booking_id) {
-            let open: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tickets WHERE booking_id = $1 AND state IN ('WAITING', 'CALLED')"#, booking)
+            let open: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM tickets WHERE booking_id = $1 AND state IN ('WAITING', 'CALLED') AND NOT pickup"#, booking)
             .fetch_one(&mut *tx)
             .await?;
             let status: BookingStatus =
@@ -328,6 +350,12 @@ impl Bookings {
                 change(&mut tx, booking, status, BookingStatus::Served, "", now).await?;
             }
         }
+        // Serving a pickup ticket hands the ready passports over.
+        let handed = if action == TicketAction::Serve {
+            crate::progress::hand_over(&mut tx, &t, &by.staff_id, now).await?
+        } else {
+            None
+        };
         record(
             &mut tx,
             by,
@@ -340,6 +368,9 @@ impl Bookings {
         )
         .await?;
         tx.commit().await?;
+        if let Some(b) = handed {
+            self.tell_stages(&b).await;
+        }
         Ok(after)
     }
 
@@ -489,7 +520,7 @@ impl Bookings {
         .collect();
         let existing: Option<Ticket> = sqlx::query_as!(
             Ticket,
-            "SELECT * FROM tickets WHERE booking_id = $1 ORDER BY position LIMIT 1",
+            "SELECT * FROM tickets WHERE booking_id = $1 AND NOT pickup ORDER BY position LIMIT 1",
             id
         )
         .fetch_optional(&mut *tx)
@@ -742,8 +773,9 @@ impl Bookings {
 
         called.sort_by_key(|t| std::cmp::Reverse(t.call_seq));
         let counts = sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE state = 'WAITING' AND NOT priority) AS "appointments!",
+            r#"SELECT count(*) FILTER (WHERE state = 'WAITING' AND NOT priority AND NOT pickup) AS "appointments!",
                     count(*) FILTER (WHERE state = 'WAITING' AND priority) AS "priority!",
+                    count(*) FILTER (WHERE state = 'WAITING' AND pickup) AS "pickup!",
                     count(*) FILTER (WHERE state = 'SERVED') AS "served!"
              FROM tickets WHERE office_code = $1 AND date = $2"#,
             &office,
@@ -752,6 +784,7 @@ impl Bookings {
         .fetch_one(self.pool())
         .await?;
         let (wa, wp, served) = (counts.appointments, counts.priority, counts.served);
+        let waiting_pickup = counts.pickup as u32;
         Ok(pb::QueueBoard {
             office_code: office,
             office_name: info.name.clone(),
@@ -769,6 +802,7 @@ impl Bookings {
             waiting_appointments: wa as u32,
             waiting_priority: wp as u32,
             served: served as u32,
+            waiting_pickup,
             updated_at: Some(antrean_platform::domain::to_timestamp(self.now())),
         })
     }

@@ -223,6 +223,7 @@ impl Bookings {
             &format!("relocated:{}", b.id),
             "booking_relocated",
             params,
+            Some(&view),
         )
         .await
     }
@@ -237,6 +238,7 @@ impl Bookings {
             &format!("not-relocated:{}", b.id),
             "booking_not_relocated",
             params,
+            None,
         )
         .await
     }

@@ -435,6 +435,7 @@ impl Bookings {
             &format!("reschedule:{}", v.booking.id),
             "booking_rescheduled",
             params,
+            Some(v),
         )
         .await
     }

@@ -68,7 +68,8 @@ impl Bookings {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
         sqlx::query!(
-            "UPDATE booking_applicants SET name = '', person_key = '' WHERE booking_id = ANY($1)",
+            "UPDATE booking_applicants SET name = '', person_key = '', birth_date = NULL
+             WHERE booking_id = ANY($1)",
             &ids
         )
         .execute(&mut *tx)

@@ -51,7 +51,7 @@ impl Bookings {
                 SELECT office_code, date, count(*) AS n,
                     sum(GREATEST(EXTRACT(EPOCH FROM first_called_at - created_at), 0))::bigint AS waited
                 FROM tickets
-                WHERE first_called_at IS NOT NULL
+                WHERE first_called_at IS NOT NULL AND NOT pickup
                   AND ($1 = '' OR office_code = $1) AND date BETWEEN $2 AND $3
                 GROUP BY office_code, date
              ), keys AS (
@@ -126,6 +126,63 @@ impl Bookings {
         Ok(pb::StatsReport {
             rows,
             total: Some(total),
+            stages: self.stage_stats(office, from, to).await?,
         })
+    }
+
+    /// Per office and stage, for the applicants of bookings dated in `[from, to]` who reached
+    /// the counter: how many stand at each stage now, and the median time of the moves into
+    /// it from the stage before.
+    async fn stage_stats(
+        &self,
+        office: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<pb::StageStats>> {
+        let rows = sqlx::query!(
+            r#"WITH people AS (
+                SELECT a.office_code, a.stage FROM booking_applicants a
+                JOIN bookings b ON b.id = a.booking_id
+                WHERE ($1 = '' OR a.office_code = $1) AND a.date BETWEEN $2 AND $3
+                  AND (a.stage <> 'WAITING' OR b.status IN ('CHECKED_IN', 'SERVED'))
+             ), counts AS (
+                SELECT office_code, stage, count(*) AS n FROM people GROUP BY 1, 2
+             ), moves AS (
+                SELECT s.office_code, s.stage,
+                       s.at - lag(s.at) OVER (PARTITION BY s.booking_id, s.position
+                                              ORDER BY s.at, s.id) AS took
+                FROM application_stages s JOIN bookings b ON b.id = s.booking_id
+                WHERE ($1 = '' OR s.office_code = $1) AND b.date BETWEEN $2 AND $3
+             ), medians AS (
+                SELECT office_code, stage, count(took) AS n,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM took))
+                           AS median
+                FROM moves WHERE took IS NOT NULL GROUP BY 1, 2
+             )
+             SELECT COALESCE(c.office_code, m.office_code) AS "office_code!",
+                    COALESCE(c.stage, m.stage) AS "stage!",
+                    COALESCE(c.n, 0) AS "applicants!", COALESCE(m.n, 0) AS "transitions!",
+                    COALESCE(m.median, 0)::float8 AS "median!"
+             FROM counts c FULL JOIN medians m
+               ON m.office_code = c.office_code AND m.stage = c.stage
+             ORDER BY 1, 2"#,
+            office,
+            from,
+            to
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: Vec<pb::StageStats> = rows
+            .into_iter()
+            .map(|r| pb::StageStats {
+                office_code: r.office_code,
+                stage: antrean_platform::progress::parse(&r.stage) as i32,
+                applicants: r.applicants as u32,
+                transitions: r.transitions as u32,
+                median_seconds: r.median.max(0.0).round() as u64,
+            })
+            .collect();
+        out.sort_by_key(|s| (s.office_code.clone(), s.stage));
+        Ok(out)
     }
 }

@@ -469,6 +469,7 @@ impl Bookings {
                 sender_phone_number_id: office.phone_number_id.clone(),
                 template: "waitlist_offer".into(),
                 parameters: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                attachment: None,
             })
             .await?;
         Ok(())

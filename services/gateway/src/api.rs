@@ -302,7 +302,27 @@ fn session_schema() -> utoipa::openapi::schema::Object {
 fn application_type_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["NEW", "REPLACEMENT"]))
+        .enum_values(Some([
+            "NEW",
+            "REPLACEMENT",
+            "LOST",
+            "DAMAGED",
+            "NAME_CHANGE",
+        ]))
+        .description(Some(
+            "LOST, DAMAGED and NAME_CHANGE are handled only at the office's help desk: \
+             asked for here they are refused with 409 OFFICE_ONLY.",
+        ))
+        .build()
+}
+
+fn passport_type_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["NON_ELECTRONIC", "ELECTRONIC"]))
+        .description(Some(
+            "The passport applied for; NON_ELECTRONIC when left out.",
+        ))
         .build()
 }
 
@@ -321,6 +341,9 @@ pub(crate) struct ApplicantBody {
     #[serde(default)]
     #[schema(required = true, schema_with = application_type_schema)]
     application_type: Text,
+    #[serde(default)]
+    #[schema(schema_with = passport_type_schema)]
+    passport_type: Text,
 }
 
 /// `POST /api/v1/bookings/{code}/cancel`.
@@ -396,20 +419,38 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
         if a.nik.is_empty() {
             bad.push((format!("applicants[{i}].nik"), required(en)));
         }
-        let kind = match a.application_type.to_ascii_uppercase().as_str() {
-            "NEW" => pb::ApplicationType::New,
-            "REPLACEMENT" => pb::ApplicationType::Replacement,
+        let kind = match pb::ApplicationType::from_str_name(&format!(
+            "APPLICATION_TYPE_{}",
+            a.application_type.to_ascii_uppercase()
+        )) {
+            Some(t) if t != pb::ApplicationType::Unspecified => t,
             _ => {
                 bad.push((
                     format!("applicants[{i}].application_type"),
                     if en {
-                        "NEW or REPLACEMENT"
+                        "NEW or REPLACEMENT (LOST, DAMAGED and NAME_CHANGE at the office only)"
                     } else {
-                        "NEW (baru) atau REPLACEMENT (penggantian)"
+                        "NEW (baru) atau REPLACEMENT (penggantian); LOST, DAMAGED dan NAME_CHANGE hanya di kantor"
                     }
                     .into(),
                 ));
                 pb::ApplicationType::Unspecified
+            }
+        };
+        let passport = match a.passport_type.to_ascii_uppercase().as_str() {
+            "" | "NON_ELECTRONIC" => pb::PassportType::NonElectronic,
+            "ELECTRONIC" => pb::PassportType::Electronic,
+            _ => {
+                bad.push((
+                    format!("applicants[{i}].passport_type"),
+                    if en {
+                        "NON_ELECTRONIC or ELECTRONIC"
+                    } else {
+                        "NON_ELECTRONIC (biasa) atau ELECTRONIC (e-paspor)"
+                    }
+                    .into(),
+                ));
+                pb::PassportType::Unspecified
             }
         };
         applicants.push(pb::ApplicantInput {
@@ -417,6 +458,7 @@ fn booking_input(b: BookingBody, en: bool, bad: &mut Vec<(String, String)>) -> B
             name: a.name.0,
             birth_date: a.birth_date.0,
             application_type: kind as i32,
+            passport_type: passport as i32,
         });
     }
     BookingInput {
@@ -721,6 +763,7 @@ async fn lookup(
         .get_booking(pb::GetBookingRequest {
             key: Some(pb::get_booking_request::Key::BookingCode(code.to_owned())),
             contact_phone: phone,
+            office_code: String::new(),
         })
         .await;
     if r.is_err() {
@@ -955,7 +998,7 @@ pub(crate) async fn proof_pdf(
             (header::CONTENT_TYPE, "application/pdf".to_owned()),
             (header::CONTENT_DISPOSITION, file),
         ],
-        crate::proof::pdf(&page),
+        antrean_proof::pdf(&page),
     )
         .into_response())
 }
@@ -987,7 +1030,7 @@ pub(crate) async fn qr_svg(
     .await?;
     Ok((
         [(header::CONTENT_TYPE, "image/svg+xml")],
-        crate::proof::qr_svg(&b.booking_code),
+        antrean_proof::qr_svg(&b.booking_code),
     )
         .into_response())
 }

@@ -195,6 +195,7 @@ async fn send(app: &App, m: &Incoming, reply: Reply) -> Result<(), Status> {
             sender_phone_number_id: m.phone_number_id.clone(),
             template: reply.template.to_owned(),
             parameters: reply.params,
+            attachment: None,
         })
         .await?;
     Ok(())
@@ -240,10 +241,11 @@ async fn run(
             arrival,
             session,
             replacement,
+            electronic,
         } => match office {
             None => office_only("memesan antrean"),
             Some(o) => {
-                let person = person(name, birth, replacement);
+                let person = person(name, birth, replacement, electronic);
                 book(app, m, o, person, arrival, session).await?
             }
         },
@@ -253,10 +255,11 @@ async fn run(
             arrival,
             session,
             replacement,
+            electronic,
         } => match office {
             None => office_only("masuk daftar tunggu"),
             Some(o) => {
-                let person = person(name, birth, replacement);
+                let person = person(name, birth, replacement, electronic);
                 wait(app, m, o, person, arrival, session).await?
             }
         },
@@ -357,7 +360,12 @@ async fn dates(app: &App, o: &pb::Office) -> Result<Reply, Status> {
 
 #[allow(clippy::too_many_arguments)]
 /// The one applicant of a classic WhatsApp message (name and birth date, no NIK).
-fn person(name: String, birth: chrono::NaiveDate, replacement: bool) -> pb::ApplicantInput {
+fn person(
+    name: String,
+    birth: chrono::NaiveDate,
+    replacement: bool,
+    electronic: bool,
+) -> pb::ApplicantInput {
     pb::ApplicantInput {
         nik: String::new(),
         name,
@@ -366,6 +374,11 @@ fn person(name: String, birth: chrono::NaiveDate, replacement: bool) -> pb::Appl
             pb::ApplicationType::Replacement
         } else {
             pb::ApplicationType::New
+        } as i32,
+        passport_type: if electronic {
+            pb::PassportType::Electronic
+        } else {
+            pb::PassportType::NonElectronic
         } as i32,
     }
 }
@@ -658,8 +671,45 @@ async fn confirm(app: &App, m: &Incoming, o: &pb::Office, code: &str) -> Result<
             ("session", session_word(b.session)),
             ("schedule_local", format!("{} {zone}", a.scheduled_local)),
             ("arrive_by_local", format!("{} {zone}", a.arrive_by_local)),
+            (
+                "requirements",
+                a.requirements
+                    .iter()
+                    .map(|r| format!("- {r}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
         ],
     ))
+}
+
+/// Each applicant's progress after the counter, one line each ("- Budi: Paspor siap
+/// diambil"), and the pickup hours once a passport is ready; empty before anyone reached
+/// the counter.
+fn progress_lines(b: &pb::Booking) -> String {
+    if b.applicants
+        .iter()
+        .all(|a| a.stage <= pb::ApplicationStage::Waiting as i32)
+    {
+        return String::new();
+    }
+    let mut lines: Vec<String> = b
+        .applicants
+        .iter()
+        .map(|a| {
+            format!(
+                "- {}: {}",
+                a.name,
+                antrean_platform::progress::label(
+                    pb::ApplicationStage::try_from(a.stage).unwrap_or_default()
+                )
+            )
+        })
+        .collect();
+    if !b.pickup_hours.is_empty() {
+        lines.push(format!("Jam pengambilan paspor: {}", b.pickup_hours));
+    }
+    lines.join("\n")
 }
 
 fn booking_date(b: &pb::Booking) -> String {
@@ -896,6 +946,7 @@ async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status>
                 .get_booking(pb::GetBookingRequest {
                     key: Some(pb::get_booking_request::Key::BookingCode(code)),
                     contact_phone: phone,
+                    office_code: String::new(),
                 })
                 .await
         }
@@ -937,6 +988,7 @@ async fn status_of(app: &App, m: &Incoming, code: &str) -> Result<Reply, Status>
                     format!("{} {}", a.scheduled_local, b.timezone_abbreviation)
                 },
             ),
+            ("progress", progress_lines(&b)),
         ],
     ))
 }

@@ -20,6 +20,8 @@ pub enum Command {
         session: Option<String>,
         /// `#PENGGANTIAN`: a replacement passport (full or expired); otherwise a new one.
         replacement: bool,
+        /// `#ELEKTRONIK`: an e-passport; otherwise the ordinary one.
+        electronic: bool,
     },
     /// The same fields as `Book`, for the waitlist of a full session.
     Wait {
@@ -28,6 +30,7 @@ pub enum Command {
         arrival: NaiveDate,
         session: Option<String>,
         replacement: bool,
+        electronic: bool,
     },
     Confirm(String),
     Reconfirm(String),
@@ -61,9 +64,11 @@ pub enum ChatError {
     ReconfirmFormat,
     StatusFormat,
     FeedbackFormat,
+    /// `#HILANG`, `#RUSAK` or `#GANTINAMA`: handled only at the office.
+    OfficeOnly,
 }
 
-pub const BOOK_FORMAT: &str = "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG, dan #PENGGANTIAN untuk penggantian paspor (penuh atau habis masa berlaku)";
+pub const BOOK_FORMAT: &str = "#NAMA#TGLLAHIR#TGLDATANG (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG, #PENGGANTIAN untuk penggantian paspor (penuh atau habis masa berlaku), dan #ELEKTRONIK untuk e-paspor";
 pub const BOOK_EXAMPLE: &str = "#Budi Santoso#25011987#01122026#PAGI";
 pub const RESCHEDULE_FORMAT: &str =
     "#UBAH#KODEBOOKING#TGLBARU (tanggal DDMMYYYY), boleh ditambah #PAGI atau #SIANG";
@@ -126,6 +131,11 @@ impl ChatError {
                 "Isi pesan belum ditulis.",
                 "#SARAN#isi pesan",
                 "#SARAN#Pelayanan loket 3 cepat dan ramah",
+            ),
+            ChatError::OfficeOnly => (
+                antrean_platform::requirements::OFFICE_ONLY_ID,
+                BOOK_FORMAT,
+                BOOK_EXAMPLE,
             ),
         }
     }
@@ -221,12 +231,14 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
                     arrival,
                     session,
                     replacement,
+                    electronic,
                 }) => Ok(Command::Wait {
                     name,
                     birth,
                     arrival,
                     session,
                     replacement,
+                    electronic,
                 }),
                 Err(e) => Err(e),
                 Ok(_) => Err(ChatError::BookFormat),
@@ -235,20 +247,25 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
         _ => {}
     }
     let (name, birth, arrival, extra) = match parts.as_slice() {
-        [name, birth, arrival, extra @ ..] if !name.is_empty() && extra.len() <= 2 => {
+        [name, birth, arrival, extra @ ..] if !name.is_empty() && extra.len() <= 3 => {
             (*name, *birth, *arrival, extra)
         }
         _ => return Err(ChatError::BookFormat),
     };
     let birth = parse_ddmmyyyy(birth).ok_or(ChatError::BirthDate)?;
     let arrival = parse_ddmmyyyy(arrival).ok_or(ChatError::ArrivalDate)?;
-    // After the dates, in either order: the session, and the kind of application.
-    let (mut session, mut replacement) = (None, false);
-    for word in extra.iter().map(|s| s.to_uppercase()) {
+    // After the dates, in any order: the session, the kind of application and the passport.
+    let (mut session, mut replacement, mut electronic) = (None, false, false);
+    for word in extra
+        .iter()
+        .map(|s| s.to_uppercase().replace([' ', '-'], ""))
+    {
         match word.as_str() {
             "PAGI" | "SIANG" if session.is_none() => session = Some(word),
             "PENGGANTIAN" => replacement = true,
-            "BARU" => {}
+            "ELEKTRONIK" | "EPASPOR" => electronic = true,
+            "BARU" | "BIASA" => {}
+            "HILANG" | "RUSAK" | "GANTINAMA" => return Err(ChatError::OfficeOnly),
             _ => return Err(ChatError::Session),
         }
     }
@@ -258,6 +275,7 @@ pub fn parse(text: &str) -> Result<Command, ChatError> {
         arrival,
         session,
         replacement,
+        electronic,
     })
 }
 
@@ -280,7 +298,8 @@ mod tests {
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
                 session: None,
-                replacement: false
+                replacement: false,
+                electronic: false,
             })
         );
         assert_eq!(
@@ -290,7 +309,8 @@ mod tests {
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
                 session: Some("SIANG".into()),
-                replacement: false
+                replacement: false,
+                electronic: false,
             })
         );
         assert_eq!(parse("123456"), Ok(Command::Confirm("123456".into())));
@@ -313,6 +333,7 @@ mod tests {
                 arrival: d("2026-12-01"),
                 session: Some("SIANG".into()),
                 replacement: false,
+                electronic: false,
             })
         );
         assert_eq!(parse("#TUNGGU#Budi"), Err(ChatError::BookFormat));
@@ -329,7 +350,8 @@ mod tests {
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
                 session: Some("SIANG".into()),
-                replacement: true
+                replacement: true,
+                electronic: false,
             })
         );
         assert_eq!(
@@ -339,7 +361,8 @@ mod tests {
                 birth: d("1987-01-25"),
                 arrival: d("2026-12-01"),
                 session: None,
-                replacement: true
+                replacement: true,
+                electronic: false,
             })
         );
         assert_eq!(
@@ -347,9 +370,26 @@ mod tests {
             Err(ChatError::Session)
         );
         assert_eq!(
-            parse("#Budi#25011987#01122026#PAGI#PENGGANTIAN#LAGI"),
+            parse("#Budi#25011987#01122026#PAGI#PENGGANTIAN#ELEKTRONIK#LAGI"),
             Err(ChatError::BookFormat)
         );
+        assert_eq!(
+            parse("#Budi#25011987#01122026#elektronik#PENGGANTIAN"),
+            Ok(Command::Book {
+                name: "Budi".into(),
+                birth: d("1987-01-25"),
+                arrival: d("2026-12-01"),
+                session: None,
+                replacement: true,
+                electronic: true,
+            })
+        );
+        for kind in ["HILANG", "rusak", "ganti nama"] {
+            assert_eq!(
+                parse(&format!("#Budi#25011987#01122026#{kind}")),
+                Err(ChatError::OfficeOnly)
+            );
+        }
         assert_eq!(
             parse("#ubah# 7K3M-9QX2-HT4R-D # 03122026"),
             Ok(Command::Reschedule {

@@ -165,6 +165,18 @@ impl ApiError {
             (_, Some(R::BlockedNoShow)) => {
                 (StatusCode::FORBIDDEN, status::reason_name(R::BlockedNoShow))
             }
+            (_, Some(R::OfficeOnly)) => {
+                // 409 naming the applicants whose application is the office's to take.
+                let fields = status::violations(s)
+                    .into_iter()
+                    .map(|v| (v.field, message.clone()))
+                    .collect();
+                let mut e = Self::fields(en, fields);
+                e.status = StatusCode::CONFLICT;
+                e.code = status::reason_name(R::OfficeOnly).into();
+                e.message = message;
+                return e.with_metadata(s);
+            }
             (_, Some(r @ (R::DateClosed | R::OutsideHorizon))) => {
                 let mut e = Self::fields(en, vec![("date".into(), message.clone())]);
                 e.code = status::reason_name(r).into();

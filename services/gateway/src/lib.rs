@@ -40,7 +40,6 @@ pub mod html;
 pub mod inbox;
 pub mod openapi;
 pub mod portal;
-pub mod proof;
 pub mod ratelimit;
 pub mod sandbox;
 pub mod signature;

@@ -275,6 +275,7 @@ struct Field {
 struct Person {
     fields: Vec<Field>,
     replacement: bool,
+    electronic: bool,
 }
 
 #[derive(Template)]
@@ -317,6 +318,7 @@ fn form_page_of<'a>(
                 field(format!("birth_{i}"), "Tanggal lahir", "date", i == 0),
             ],
             replacement: value(&format!("type_{i}")) == "REPLACEMENT",
+            electronic: value(&format!("passport_{i}")) == "ELECTRONIC",
         })
         .collect();
     FormPage {
@@ -724,6 +726,11 @@ async fn submit_form(
             } else {
                 pb::ApplicationType::New
             } as i32,
+            passport_type: if get(&format!("passport_{i}")) == "ELECTRONIC" {
+                pb::PassportType::Electronic
+            } else {
+                pb::PassportType::NonElectronic
+            } as i32,
         });
     }
     let show = |errors: &HashMap<String, String>, message: Option<&str>| {
@@ -860,12 +867,11 @@ struct DrawPage<'a> {
 #[derive(Template)]
 #[template(path = "portal/proof.html")]
 struct ProofHtml<'a> {
-    page: &'a crate::proof::ProofPage,
+    page: &'a antrean_proof::ProofPage,
     title: &'a str,
     subtitle: String,
     code: &'a str,
     phone: &'a str,
-    checklist: &'a [&'a str],
     cancellable: bool,
     /// Confirmed and never moved: the form to move it once.
     reschedulable: bool,
@@ -875,6 +881,10 @@ struct ProofHtml<'a> {
     moved_from: String,
     /// Said above the proof (a move just made).
     notice: Option<&'a str>,
+    /// Each applicant's progress after the counter (name, stage), once anyone reached it.
+    progress: Vec<(String, &'static str)>,
+    /// The office's pickup hours once a passport is ready.
+    pickup_hours: &'a str,
 }
 
 async fn proof(app: &App, b: &pb::Booking, phone: &str) -> Response {
@@ -890,12 +900,31 @@ async fn proof_with(app: &App, b: &pb::Booking, phone: &str, notice: Option<&str
         subtitle: page.title_lines.get(1..).unwrap_or_default().join(" - "),
         code: &b.booking_code,
         phone,
-        checklist: views::CHECKLIST,
         cancellable: matches!(
             pb::BookingStatus::try_from(b.status),
             Ok(pb::BookingStatus::Confirmed | pb::BookingStatus::Held)
         ),
         reschedulable: confirmed && b.rescheduled_from_date.is_empty(),
+        progress: if b
+            .applicants
+            .iter()
+            .any(|a| a.stage > pb::ApplicationStage::Waiting as i32)
+        {
+            b.applicants
+                .iter()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        antrean_platform::progress::label(
+                            pb::ApplicationStage::try_from(a.stage).unwrap_or_default(),
+                        ),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        pickup_hours: &b.pickup_hours,
         session: views::session_name(b.session),
         moved_from: if b.rescheduled_from_date.is_empty() {
             String::new()
@@ -1004,6 +1033,7 @@ async fn lookup(
         .get_booking(pb::GetBookingRequest {
             key: Some(pb::get_booking_request::Key::BookingCode(code)),
             contact_phone: phone.clone(),
+            office_code: String::new(),
         })
         .await;
     match r {

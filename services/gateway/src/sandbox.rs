@@ -102,6 +102,12 @@ pub const APPROVED_TEMPLATES: &[(&str, TemplateCategory, usize)] = &[
     ("antrean_undian_menang", TemplateCategory::Utility, 8),
     ("antrean_undian_daftar_tunggu", TemplateCategory::Utility, 5),
     ("antrean_undian_tidak_lolos", TemplateCategory::Utility, 5),
+    ("antrean_progres_paspor", TemplateCategory::Utility, 5),
+    (
+        "antrean_pengingat_ambil_paspor",
+        TemplateCategory::Utility,
+        5,
+    ),
 ];
 
 /// Why the Cloud API refuses a message: HTTP status, error code, message.

@@ -102,6 +102,7 @@ async fn send_code(app: &App, v: &pb::Verification) -> Result<(), tonic::Status>
         sender_phone_number_id: app.config.whatsapp_info_phone_number_id.clone(),
         template: "verification_code".into(),
         parameters: params.clone(),
+        attachment: None,
     })
     .await?;
     if !v.email.is_empty() {
@@ -115,6 +116,7 @@ async fn send_code(app: &App, v: &pb::Verification) -> Result<(), tonic::Status>
             sender_phone_number_id: String::new(),
             template: "verification_code".into(),
             parameters: params,
+            attachment: None,
         })
         .await?;
     }

@@ -1,7 +1,7 @@
 //! What a booking, an office, a draw and availability look like to each channel: the JSON
 //! API's objects and the proof of booking (PDF and portal page).
 use crate::upstream::Backend;
-use antrean_platform::domain::{from_timestamp, parse_date};
+use antrean_platform::domain::from_timestamp;
 use antrean_proto::v1 as pb;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -41,6 +41,15 @@ fn closed_reason_schema() -> Object {
         ],
         true,
     )
+}
+
+fn stage_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            antrean_platform::progress::STAGES.map(antrean_platform::progress::name),
+        ))
+        .build()
 }
 
 fn booking_status_schema() -> Object {
@@ -354,6 +363,9 @@ pub struct Booking {
     pub applicants: Vec<BookingApplicant>,
     /// Where the booking was before it was rescheduled (a booking moves once); null if never.
     pub rescheduled_from: Option<Slot>,
+    /// The office's passport pickup hours (e.g. "13:00-15:00 WIB") once a passport of the
+    /// booking is ready; null before.
+    pub pickup_hours: Option<String>,
 }
 
 /// A date and session.
@@ -382,6 +394,18 @@ pub struct BookingContact {
 pub struct BookingApplicant {
     pub name: String,
     pub application_type: String,
+    /// `NON_ELECTRONIC` or `ELECTRONIC`.
+    pub passport_type: String,
+    /// Under 17 on the booking's date: comes with a parent.
+    pub minor: bool,
+    /// What this applicant brings, in Bahasa Indonesia.
+    pub requirements: Vec<String>,
+    /// Progress after the counter.
+    #[schema(schema_with = stage_schema)]
+    pub stage: &'static str,
+    /// When the applicant reached the stage; null while WAITING.
+    #[schema(format = DateTime, required = true)]
+    pub stage_at: Option<String>,
     #[schema(required = true)]
     pub queue_number: Option<String>,
     #[schema(format = DateTime, required = true)]
@@ -429,11 +453,25 @@ pub async fn booking(backend: &Backend, b: &pb::Booking) -> Booking {
                     .map(|t| t.as_str_name().trim_start_matches("APPLICATION_TYPE_"))
                     .unwrap_or_default()
                     .to_owned(),
+                passport_type: antrean_platform::requirements::passport_type(a.passport_type)
+                    .as_str_name()
+                    .trim_start_matches("PASSPORT_TYPE_")
+                    .to_owned(),
+                minor: a.minor,
+                requirements: a.requirements.clone(),
+                stage: antrean_platform::progress::name(
+                    pb::ApplicationStage::try_from(a.stage)
+                        .ok()
+                        .filter(|s| *s != pb::ApplicationStage::Unspecified)
+                        .unwrap_or(pb::ApplicationStage::Waiting),
+                ),
+                stage_at: local(a.stage_at.as_ref(), tz),
                 queue_number: non_empty(&a.queue_number),
                 scheduled_at: local(a.scheduled_at.as_ref(), tz),
                 arrive_by: local(a.arrive_by.as_ref(), tz),
             })
             .collect(),
+        pickup_hours: non_empty(&b.pickup_hours),
         rescheduled_from: (!b.rescheduled_from_date.is_empty()).then(|| Slot {
             date: b.rescheduled_from_date.clone(),
             session: session_name(b.rescheduled_from_session),
@@ -441,63 +479,12 @@ pub async fn booking(backend: &Backend, b: &pb::Booking) -> Booking {
     }
 }
 
-/// The requirements checklist shown with every proof of booking.
-pub const CHECKLIST: &[&str] = &[
-    "Datang 30 menit sebelum jadwal; jika terlambat, booking hangus.",
-    "Bawa e-KTP dan Kartu Keluarga asli.",
-    "Paspor baru: akta kelahiran, ijazah, buku nikah atau surat baptis asli (salah satu).",
-    "Penggantian: paspor lama asli.",
-    "Data pada semua dokumen harus sama.",
-];
-
 /// The content of a proof of booking (PDF and portal page).
-pub async fn proof_page(backend: &Backend, b: &pb::Booking) -> crate::proof::ProofPage {
+pub async fn proof_page(backend: &Backend, b: &pb::Booking) -> antrean_proof::ProofPage {
     let office = backend.office(&b.office_code).await.ok().flatten();
-    let zone = &b.timezone_abbreviation;
-    let rows = vec![
-        (
-            "Status".to_owned(),
-            antrean_platform::domain::booking_status_label(
-                pb::BookingStatus::try_from(b.status)
-                    .map(|s| s.as_str_name().trim_start_matches("BOOKING_STATUS_"))
-                    .unwrap_or_default(),
-            )
-            .to_owned(),
-        ),
-        (
-            "Tanggal".to_owned(),
-            parse_date(&b.date).map_or(b.date.clone(), antrean_platform::domain::tanggal),
-        ),
-        ("Sesi".to_owned(), session_name(b.session).to_owned()),
-    ];
-    let applicants = b
-        .applicants
-        .iter()
-        .map(|a| crate::proof::ApplicantProof {
-            queue_number: a.queue_number.clone(),
-            name: a.name.clone(),
-            schedule: format!(
-                "Jadwal {} {zone}, datang paling lambat {} {zone}",
-                a.scheduled_local, a.arrive_by_local
-            ),
-            checklist: CHECKLIST.iter().map(|s| (*s).to_owned()).collect(),
-        })
-        .collect();
-    crate::proof::ProofPage {
-        booking_code: b.booking_code.clone(),
-        title_lines: vec![
-            "Bukti Booking Antrean Paspor".to_owned(),
-            office
-                .as_ref()
-                .map(|o| o.name.clone())
-                .unwrap_or_else(|| b.office_code.clone()),
-            office
-                .as_ref()
-                .map(|o| o.address.clone())
-                .unwrap_or_default(),
-        ],
-        rows,
-        applicants,
-        notes: vec!["Tunjukkan bukti ini (atau kode QR-nya) di loket informasi kantor.".to_owned()],
-    }
+    antrean_proof::page(
+        b,
+        office.as_ref().map_or(b.office_code.as_str(), |o| &o.name),
+        office.as_ref().map_or("", |o| &o.address),
+    )
 }

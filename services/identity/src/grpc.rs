@@ -179,6 +179,13 @@ impl IdentityGrpc {
                     ));
                 }
             }
+            if pb::PassportType::try_from(a.passport_type).is_err() {
+                v.push(FieldViolation::bilingual(
+                    f("passport_type"),
+                    "jenis paspor tidak dikenal (ELECTRONIC atau NON_ELECTRONIC)",
+                    "unknown passport type",
+                ));
+            }
             let (Ok(name), Ok(birth)) = (name, birth) else {
                 continue;
             };
@@ -281,6 +288,8 @@ impl IdentityService for IdentityGrpc {
                 name: stored.name,
                 birth_date: format_date(stored.birth_date),
                 application_type: input.application_type,
+                passport_type: antrean_platform::requirements::passport_type(input.passport_type)
+                    as i32,
                 blocked_until: blocked_until.map(to_timestamp),
             });
         }

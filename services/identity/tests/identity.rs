@@ -53,6 +53,7 @@ fn applicant(nik: &str, name: &str, birth: &str) -> pb::ApplicantInput {
         name: name.into(),
         birth_date: birth.into(),
         application_type: pb::ApplicationType::New as i32,
+        passport_type: pb::PassportType::NonElectronic as i32,
     }
 }
 

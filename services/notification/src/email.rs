@@ -2,7 +2,7 @@
 //! `smtp://127.0.0.1:1025` for a local sink, `smtps://user:pass@host` or
 //! `smtp://host:587?tls=required` in production).
 use crate::whatsapp::Outcome;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 #[derive(Clone)]
@@ -21,18 +21,36 @@ impl Mailer {
         })
     }
 
-    pub async fn send(&self, to: &str, subject: &str, text: &str) -> Outcome {
+    /// Sends `text` (and the PDF `attachment`, name and content, as a second part).
+    pub async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        attachment: Option<(&str, &[u8])>,
+    ) -> Outcome {
         let to: Mailbox = match to.parse() {
             Ok(m) => m,
             Err(e) => return Outcome::Permanent(format!("address: {e}")),
         };
-        let message = match Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(text.to_owned())
-        {
+            .subject(subject);
+        let built = match attachment {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(text.to_owned()),
+            Some((name, content)) => builder.multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(text.to_owned()))
+                    .singlepart(Attachment::new(name.to_owned()).body(
+                        content.to_vec(),
+                        ContentType::parse("application/pdf").unwrap_or(ContentType::TEXT_PLAIN),
+                    )),
+            ),
+        };
+        let message = match built {
             Ok(m) => m,
             Err(e) => return Outcome::Permanent(format!("message: {e}")),
         };

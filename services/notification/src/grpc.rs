@@ -49,6 +49,48 @@ fn to_proto(m: &MessageRow) -> pb::Message {
     }
 }
 
+/// Attachments are e-mail's, one PDF of at most this many bytes.
+pub const MAX_ATTACHMENT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The attachment as the outbox keeps it; what is wrong with it goes into `v`.
+fn check_attachment(
+    a: pb::Attachment,
+    channel: &str,
+    v: &mut Vec<FieldViolation>,
+) -> (String, Vec<u8>) {
+    if channel != "EMAIL" {
+        v.push(FieldViolation::new(
+            "attachment",
+            "lampiran hanya untuk CHANNEL_EMAIL",
+        ));
+    }
+    let name_ok = !a.filename.is_empty()
+        && a.filename.len() <= 100
+        && a.filename.to_ascii_lowercase().ends_with(".pdf")
+        && a.filename
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !name_ok {
+        v.push(FieldViolation::new(
+            "attachment.filename",
+            "nama berkas .pdf dari huruf, angka, '-', '_' dan '.', paling panjang 100",
+        ));
+    }
+    if a.content_type != "application/pdf" || !a.content.starts_with(b"%PDF-") {
+        v.push(FieldViolation::new(
+            "attachment.content_type",
+            "hanya application/pdf",
+        ));
+    }
+    if a.content.len() > MAX_ATTACHMENT_BYTES {
+        v.push(FieldViolation::new(
+            "attachment.content",
+            "paling besar 2 MiB",
+        ));
+    }
+    (a.filename, a.content)
+}
+
 /// An Indonesian number in E.164.
 fn is_e164_id(phone: &str) -> bool {
     phone.starts_with("+62") && phone[1..].bytes().all(|b| b.is_ascii_digit())
@@ -130,6 +172,7 @@ impl NotificationService for NotificationGrpc {
                 ("", String::new())
             }
         };
+        let attachment = r.attachment.map(|a| check_attachment(a, channel, &mut v));
         if !v.is_empty() {
             return Err(Problem::invalid(v).into());
         }
@@ -142,6 +185,7 @@ impl NotificationService for NotificationGrpc {
                 sender: r.sender_phone_number_id,
                 template: r.template,
                 params: r.parameters.into_iter().collect(),
+                attachment,
             })
             .await
             .map_err(|e| match e {

@@ -34,6 +34,9 @@ pub struct MessageRow {
     pub updated_at: DateTime<Utc>,
     /// The trace of the request that accepted the message.
     pub traceparent: String,
+    /// E-mail only: the attached file's name and content, until sent.
+    pub attachment_name: Option<String>,
+    pub attachment: Option<Vec<u8>>,
 }
 
 /// A message to accept.
@@ -46,6 +49,8 @@ pub struct NewMessage {
     pub sender: String,
     pub template: String,
     pub params: HashMap<String, String>,
+    /// E-mail only: a PDF to attach (file name, content).
+    pub attachment: Option<(String, Vec<u8>)>,
 }
 
 /// Order of the delivery states; a status may only raise it (FAILED aside).
@@ -277,6 +282,7 @@ impl Outbox {
                     payload = CASE WHEN o.state = 'QUEUED' THEN m.payload ELSE '{}' END,
                     recipient_enc = CASE WHEN o.state = 'QUEUED' THEN m.recipient_enc
                         ELSE ''::bytea END,
+                    attachment = CASE WHEN o.state = 'QUEUED' THEN m.attachment END,
                     provider_message_id = COALESCE(o.provider_id, m.provider_message_id),
                     last_error = o.error, next_attempt_at = COALESCE(o.next, m.next_attempt_at),
                     lease_until = NULL, updated_at = $6
@@ -379,13 +385,15 @@ impl Write for Accepts {
         let inserted: Vec<MessageRow> = sqlx::query_as!(
             MessageRow,
             "INSERT INTO outbox (id, idempotency_key, channel, recipient_enc, recipient_key, sender,
-                template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent)
+                template, params, payload, state, next_attempt_at, created_at, updated_at, traceparent,
+                attachment_name, attachment)
              SELECT id, key, channel, recipient_enc, recipient_key, sender, template, params,
-                payload, 'QUEUED', at, at, at, traceparent
+                payload, 'QUEUED', at, at, at, traceparent, attachment_name, attachment
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[],
-                $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[])
+                $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], $11::text[], $12::text[],
+                $13::bytea[])
                 AS r(id, key, channel, recipient_enc, recipient_key, sender, template, params,
-                     payload, at, traceparent)
+                     payload, at, traceparent, attachment_name, attachment)
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING *",
             &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -412,6 +420,12 @@ impl Write for Accepts {
             &rows.iter().map(|r| r.at).collect::<Vec<_>>(),
             rows.iter()
                 .map(|r| r.traceparent.as_str())
+                .collect::<Vec<_>>() as _,
+            rows.iter()
+                .map(|r| r.message.attachment.as_ref().map(|(n, _)| n.as_str()))
+                .collect::<Vec<_>>() as _,
+            rows.iter()
+                .map(|r| r.message.attachment.as_ref().map(|(_, c)| c.as_slice()))
                 .collect::<Vec<_>>() as _
         )
         .fetch_all(&self.0)

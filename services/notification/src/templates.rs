@@ -61,10 +61,10 @@ pub fn info_text(key: &str) -> Option<&'static str> {
             "*Pembayaran*\n\nSetelah data dan wawancara diverifikasi di kantor, petugas memberikan kode billing (SIMPONI). Bayar biaya paspor melalui bank, kantor pos, ATM, mobile/internet banking atau marketplace yang melayani PNBP dalam batas waktu pada kode billing, lalu simpan bukti pembayaran."
         }
         "ambil" => {
-            "*Pengambilan paspor*\n\nPaspor dapat diambil sesuai tanggal pada tanda terima (biasanya 4 hari kerja setelah pembayaran). Bawa tanda terima dan bukti pembayaran. Pengambilan dapat dikuasakan kepada anggota keluarga dengan surat kuasa dan KTP asli keduanya."
+            "*Pengambilan paspor*\n\nKami kirim pesan WhatsApp saat paspor Anda siap diambil, dengan jam pengambilan kantor. Datang pada jam itu dengan bukti booking, tanda terima dan e-KTP asli; di kantor Anda mendapat nomor antrean pengambilan (C-001, ...) yang dipanggil di layar. Pengambilan dapat dikuasakan kepada anggota keluarga dengan surat kuasa dan KTP asli keduanya. Cek kapan saja dengan #STATUS#KODEBOOKING."
         }
         "status" => {
-            "*Cek status booking*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-D"
+            "*Cek status dan progres permohonan*\n\nKirim: #STATUS#KODEBOOKING\nContoh: #STATUS#7K3M-9QX2-HT4R-D\n\nBalasan memuat jadwal Anda dan, setelah ke loket, progres tiap pemohon: berkas diperiksa, foto dan wawancara, pembayaran, pencetakan, siap diambil, sudah diambil."
         }
         "batal" => {
             "*Ubah jadwal atau batalkan booking*\n\nUbah jadwal (sekali, paling lambat sehari sebelumnya): #UBAH#KODEBOOKING#TGLBARU, boleh ditambah #PAGI atau #SIANG\nContoh: #UBAH#7K3M-9QX2-HT4R-D#03122026#SIANG\n\nBatalkan: #BATAL#KODEBOOKING\nContoh: #BATAL#7K3M-9QX2-HT4R-D\nKuota langsung dikembalikan sehingga dapat dipakai pemohon lain.\n\nLupa kode booking? Kirim #CEK untuk melihat semua booking aktif nomor ini."
@@ -91,6 +91,8 @@ pub fn subject(template: &str) -> &'static str {
         "booking_relocated" => "Kantor tutup: jadwal antrean paspor dipindahkan",
         "booking_not_relocated" => "Kantor tutup: booking antrean paspor dibatalkan",
         "feedback_answer" => "Jawaban atas saran Anda",
+        "application_progress" => "Progres permohonan paspor",
+        "pickup_reminder" => "Paspor Anda belum diambil",
         "booking_confirmed_notice" => "Booking antrean paspor terkonfirmasi",
         "reminder_h1" => "Pengingat: jadwal antrean paspor besok",
         "reminder_h1_reconfirm" => "Konfirmasi kehadiran antrean paspor besok",
@@ -178,8 +180,8 @@ const SCHEDULE: [&str; 7] = [
 /// | `info` | `key` (a menu row without `menu:`) |
 /// | `available_dates` | `office_name`, `dates` (lines `DDMMYYYY  (Hari) PAGI n  SIANG n`) |
 /// | `booking_held` | `name`, `office_name`, `date`, `session`, `code`, `expires_local` |
-/// | `booking_confirmed` | `booking_code`, `queue_number`, `name`, `office_name`, `date`, `session`, `schedule_local`, `arrive_by_local` |
-/// | `booking_status` | `booking_code`, `status`, `office_name`, `date`, `session`, `queue_number`, `schedule_local` |
+/// | `booking_confirmed` | `booking_code`, `queue_number`, `name`, `office_name`, `date`, `session`, `schedule_local`, `arrive_by_local`, optional `requirements` (one "- item" per line) |
+/// | `booking_status` | `booking_code`, `status`, `office_name`, `date`, `session`, `queue_number`, `schedule_local`, optional `progress` (one "- name: stage" per line) |
 /// | `booking_list` | `bookings` (one block per active booking; empty: none) |
 /// | `booking_cancelled` | `booking_code`, `office_name`, `date`, `session` |
 /// | `too_many_messages` | (none): a sender over the per-sender limit, told once |
@@ -187,6 +189,8 @@ const SCHEDULE: [&str; 7] = [
 /// | `error` | `message`, `format`, `example` |
 /// | `booking_attempt_notice` | `name`, `booking_code`, `office_name`, `date`, `session` (approved UTILITY template `antrean_percobaan_booking`) |
 /// | `booking_confirmed_notice` | `name`, `booking_code`, `office_name`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_booking_terkonfirmasi`) |
+/// | `application_progress` | `name`, `booking_code`, `office_name`, `stage`, `note` (approved UTILITY template `antrean_progres_paspor`) |
+/// | `pickup_reminder` | `name`, `booking_code`, `office_name`, `ready_date`, `pickup_hours` (approved UTILITY template `antrean_pengingat_ambil_paspor`) |
 /// | `feedback_answer` | `office_name`, `answer` (approved UTILITY template `antrean_jawaban_saran`) |
 /// | `booking_relocated` | `booking_code`, `office_name`, `closed_date`, `reason`, `date`, `session`, `schedule_local`, `queue_number` (approved UTILITY template `antrean_jadwal_dipindah`) |
 /// | `booking_not_relocated` | `name`, `booking_code`, `office_name`, `date`, `session`, `reason` (approved UTILITY template `antrean_kantor_tutup`) |
@@ -268,7 +272,7 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("expires_local")?
         )),
         "booking_confirmed" => text(format!(
-            "Antrean Anda terkonfirmasi.\n\nKode booking: {}\nNomor antrean: {}\nNama: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\n\nDatang paling lambat {} (30 menit sebelum jadwal) dengan membawa dokumen asli. Jika terlambat, kode booking hangus. Batalkan dengan #BATAL#{} bila tidak jadi datang.",
+            "Antrean Anda terkonfirmasi.\n\nKode booking: {}\nNomor antrean: {}\nNama: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\n\nDatang paling lambat {} (30 menit sebelum jadwal) dengan membawa dokumen asli. Jika terlambat, kode booking hangus. Batalkan dengan #BATAL#{} bila tidak jadi datang.{}",
             get("booking_code")?,
             get("queue_number")?,
             get("name")?,
@@ -277,17 +281,25 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
             get("session")?,
             get("schedule_local")?,
             get("arrive_by_local")?,
-            get("booking_code")?
+            get("booking_code")?,
+            p.get("requirements")
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("\n\nDokumen yang dibawa:\n{r}"))
+                .unwrap_or_default()
         )),
         "booking_status" => text(format!(
-            "Status booking {}: *{}*\nKantor: {}\nTanggal: {}\nSesi: {}\nNomor antrean: {}\nJadwal: {}",
+            "Status booking {}: *{}*\nKantor: {}\nTanggal: {}\nSesi: {}\nNomor antrean: {}\nJadwal: {}{}",
             get("booking_code")?,
             get("status")?,
             get("office_name")?,
             get("date")?,
             get("session")?,
             get("queue_number")?,
-            get("schedule_local")?
+            get("schedule_local")?,
+            p.get("progress")
+                .filter(|r| !r.is_empty())
+                .map(|r| format!("\n\nProgres permohonan:\n{r}"))
+                .unwrap_or_default()
         )),
         "booking_list" => {
             let list = get("bookings")?;
@@ -340,6 +352,36 @@ pub fn render(template: &str, p: &HashMap<String, String>) -> Result<Rendered, T
                 format!(
                     "Antrean paspor atas nama {} terkonfirmasi.\n\nKode booking: {}\nKantor: {}\nTanggal: {}\nSesi: {}\nJadwal: {}\nNomor antrean: {}\n\nDatang 30 menit sebelum jadwal; jika terlambat, kode booking hangus. Bawa e-KTP dan Kartu Keluarga asli, serta dokumen pendukung sesuai jenis permohonan (daftar lengkap di bukti booking). Simpan kode booking ini untuk cek, ubah jadwal atau batal.",
                     v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+                ),
+            )
+        }
+        "application_progress" => {
+            let vals = values(&["name", "booking_code", "office_name", "stage", "note"])?;
+            let v = vals.v;
+            approved(
+                "antrean_progres_paspor",
+                vals.list(),
+                format!(
+                    "Progres permohonan paspor {} (kode booking {}) di {}: *{}*.\n{}\n\nCek progres kapan saja dengan #STATUS#{}.",
+                    v[0], v[1], v[2], v[3], v[4], v[1]
+                ),
+            )
+        }
+        "pickup_reminder" => {
+            let vals = values(&[
+                "name",
+                "booking_code",
+                "office_name",
+                "ready_date",
+                "pickup_hours",
+            ])?;
+            let v = vals.v;
+            approved(
+                "antrean_pengingat_ambil_paspor",
+                vals.list(),
+                format!(
+                    "Paspor {} (kode booking {}) sudah siap diambil di {} sejak {} dan belum diambil. Ambil pada jam pengambilan {} dengan bukti booking dan e-KTP asli.",
+                    v[0], v[1], v[2], v[3], v[4]
                 ),
             )
         }
@@ -598,6 +640,26 @@ mod tests {
         assert!(r.text.contains("Nomor antrean: A-012\n"));
         assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
         assert!(r.text.contains("dokumen asli"));
+        assert!(!r.text.contains("Dokumen yang dibawa"));
+        let mut p = params(&[
+            ("booking_code", "7K3M-9QX2-HT4R-D"),
+            ("queue_number", "A-012"),
+            ("name", "Budi"),
+            ("office_name", "Kantor Imigrasi Bogor"),
+            ("date", "Selasa, 1 Desember 2026"),
+            ("session", "PAGI"),
+            ("schedule_local", "08:48 WIB"),
+            ("arrive_by_local", "08:18 WIB"),
+        ]);
+        p.insert(
+            "requirements".into(),
+            "- e-KTP asli\n- Paspor lama asli".into(),
+        );
+        let r = render("booking_confirmed", &p).unwrap();
+        assert!(
+            r.text
+                .ends_with("\n\nDokumen yang dibawa:\n- e-KTP asli\n- Paspor lama asli")
+        );
     }
 
     #[test]

@@ -157,7 +157,10 @@ impl Worker {
                 .pointer("/text")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default();
-            self.mailer.send(&recipient, subject, text).await
+            let attachment = m.attachment_name.as_deref().zip(m.attachment.as_deref());
+            self.mailer
+                .send(&recipient, subject, text, attachment)
+                .await
         } else {
             self.rate_slot(&m.sender).await;
             self.api.send(&m.sender, &recipient, &m.payload).await

@@ -79,6 +79,7 @@ fn send(key: &str, phone: &str, text: &str) -> pb::SendRequest {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
+        attachment: None,
     }
 }
 
@@ -517,6 +518,7 @@ async fn free_form_text_outside_the_24_hour_window_fails_and_a_template_goes() {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            attachment: None,
         })
         .await
         .unwrap()

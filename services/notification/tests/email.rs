@@ -8,80 +8,10 @@
 )]
 use antrean_notification::{NotificationConfig, grpc::NotificationGrpc};
 use antrean_platform::grpc::{ServeOptions, serve};
-use antrean_platform::testing;
+use antrean_platform::testing::{self, SmtpSink};
 use antrean_proto::v1 as pb;
 use antrean_proto::v1::notification_service_client::NotificationServiceClient;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// A minimal SMTP server: records each message; answers the first `transient` DATA commands
-/// with 451 and any recipient containing "unknown" with 550.
-#[derive(Clone, Default)]
-struct Sink {
-    mails: Arc<Mutex<Vec<String>>>,
-    transient: Arc<Mutex<u32>>,
-}
-
-impl Sink {
-    async fn start(transient: u32) -> (Self, u16) {
-        let sink = Sink::default();
-        *sink.transient.lock().unwrap() = transient;
-        let (listener, addr) = testing::listener().await;
-        let s = sink.clone();
-        tokio::spawn(async move {
-            loop {
-                let (sock, _) = listener.accept().await.unwrap();
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let (r, mut w) = sock.into_split();
-                    let mut lines = BufReader::new(r).lines();
-                    w.write_all(b"220 sink ESMTP\r\n").await.unwrap();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let cmd = line.to_ascii_uppercase();
-                        let answer: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-                            b"250 sink\r\n"
-                        } else if cmd.starts_with("RCPT") && cmd.contains("UNKNOWN") {
-                            b"550 5.1.1 no such user\r\n"
-                        } else if cmd.starts_with("DATA") {
-                            let fail = {
-                                let mut t = s.transient.lock().unwrap();
-                                if *t > 0 {
-                                    *t -= 1;
-                                    true
-                                } else {
-                                    false
-                                }
-                            };
-                            if fail {
-                                b"451 4.3.0 try again later\r\n"
-                            } else {
-                                w.write_all(b"354 go ahead\r\n").await.unwrap();
-                                let mut mail = String::new();
-                                while let Ok(Some(l)) = lines.next_line().await {
-                                    if l == "." {
-                                        break;
-                                    }
-                                    mail.push_str(&l);
-                                    mail.push('\n');
-                                }
-                                s.mails.lock().unwrap().push(mail);
-                                b"250 2.0.0 queued as SINK1\r\n"
-                            }
-                        } else if cmd.starts_with("QUIT") {
-                            let _ = w.write_all(b"221 bye\r\n").await;
-                            break;
-                        } else {
-                            b"250 ok\r\n"
-                        };
-                        w.write_all(answer).await.unwrap();
-                    }
-                });
-            }
-        });
-        (sink, addr.port())
-    }
-}
 
 async fn start(smtp_port: u16) -> NotificationServiceClient<tonic::transport::Channel> {
     antrean_platform::telemetry::init_for_tests();
@@ -125,6 +55,7 @@ fn mail(key: &str, to: &str) -> pb::SendRequest {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
+        attachment: None,
     }
 }
 
@@ -151,7 +82,8 @@ async fn wait_state(
 
 #[tokio::test]
 async fn an_email_goes_out_after_a_temporary_refusal() {
-    let (sink, port) = Sink::start(1).await;
+    let sink = SmtpSink::start(1).await;
+    let port = sink.port;
     let mut c = start(port).await;
     let m = c
         .send(mail("e1", "budi@contoh.id"))
@@ -160,7 +92,7 @@ async fn an_email_goes_out_after_a_temporary_refusal() {
         .into_inner();
     let m = wait_state(&mut c, &m.message_id, pb::DeliveryState::Sent).await;
     assert_eq!(m.attempts, 2);
-    let mails = sink.mails.lock().unwrap().clone();
+    let mails = sink.mails();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("budi@contoh.id"));
     assert!(
@@ -173,7 +105,8 @@ async fn an_email_goes_out_after_a_temporary_refusal() {
 
 #[tokio::test]
 async fn a_refused_recipient_fails_without_retry() {
-    let (sink, port) = Sink::start(0).await;
+    let sink = SmtpSink::start(0).await;
+    let port = sink.port;
     let mut c = start(port).await;
     let m = c
         .send(mail("e2", "unknown@contoh.id"))
@@ -183,10 +116,92 @@ async fn a_refused_recipient_fails_without_retry() {
     let m = wait_state(&mut c, &m.message_id, pb::DeliveryState::Failed).await;
     assert_eq!(m.attempts, 1);
     assert!(m.last_error.contains("550"), "{}", m.last_error);
-    assert!(sink.mails.lock().unwrap().is_empty());
+    assert!(sink.mails().is_empty());
     let e = c.send(mail("e3", "bukan-email")).await.unwrap_err();
     assert_eq!(
         antrean_platform::status::violations(&e)[0].field,
         "recipient.email"
     );
+}
+
+#[tokio::test]
+async fn a_pdf_goes_as_an_attachment_of_the_email_only() {
+    let sink = SmtpSink::start(0).await;
+    let mut c = start(sink.port).await;
+    // A PDF long enough for several base64 lines, with every byte value.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..=255u8).cycle().take(3000));
+    let attachment = pb::Attachment {
+        filename: "bukti-booking-7K3M9QX2HT4RD.pdf".into(),
+        content_type: "application/pdf".into(),
+        content: pdf.clone(),
+    };
+    let mut with = mail("a1", "budi@contoh.id");
+    with.attachment = Some(attachment.clone());
+    let m = c.send(with).await.unwrap().into_inner();
+    wait_state(&mut c, &m.message_id, pb::DeliveryState::Sent).await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("multipart/mixed"), "{}", mails[0]);
+    assert!(mails[0].contains("application/pdf"), "{}", mails[0]);
+    assert!(mails[0].contains("123456"), "the text is still there");
+    assert_eq!(
+        testing::mail_attachment(&mails[0], "bukti-booking-7K3M9QX2HT4RD.pdf").unwrap(),
+        pdf
+    );
+
+    // Not for WhatsApp; only a named PDF; at most 2 MiB.
+    let mut wa = mail("a2", "budi@contoh.id");
+    wa.channel = pb::Channel::Whatsapp as i32;
+    wa.recipient = Some(pb::Recipient {
+        phone: "+6281234567890".into(),
+        ..Default::default()
+    });
+    wa.sender_phone_number_id = "100004200000000".into();
+    wa.attachment = Some(attachment.clone());
+    let e = c.send(wa).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        antrean_platform::status::violations(&e)[0].field,
+        "attachment"
+    );
+    for (bad, field) in [
+        (
+            pb::Attachment {
+                filename: "../etc/passwd.pdf".into(),
+                ..attachment.clone()
+            },
+            "attachment.filename",
+        ),
+        (
+            pb::Attachment {
+                content_type: "text/html".into(),
+                ..attachment.clone()
+            },
+            "attachment.content_type",
+        ),
+        (
+            pb::Attachment {
+                content: b"<html>".to_vec(),
+                ..attachment.clone()
+            },
+            "attachment.content_type",
+        ),
+        (
+            pb::Attachment {
+                content: [b"%PDF-".as_slice(), &vec![0u8; 2 * 1024 * 1024]].concat(),
+                ..attachment.clone()
+            },
+            "attachment.content",
+        ),
+    ] {
+        let mut m = mail("a3", "budi@contoh.id");
+        m.attachment = Some(bad);
+        let e = c.send(m).await.unwrap_err();
+        let fields: Vec<String> = antrean_platform::status::violations(&e)
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, [field]);
+    }
 }

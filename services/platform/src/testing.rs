@@ -307,3 +307,154 @@ impl Drop for RedisCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// An SMTP server on loopback standing in for the mail relay, as strict as a real one where
+/// it matters: it advertises and enforces `SIZE`, refuses lines over 998 characters (RFC 5322)
+/// and bare 8-bit data without `8BITMIME`, answers the first `transient` DATA commands with
+/// 451 and any recipient containing "unknown" with 550, and records every accepted message
+/// (dot-unstuffed, lines joined by '\n').
+#[derive(Clone, Default)]
+pub struct SmtpSink {
+    pub mails: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    transient: std::sync::Arc<std::sync::Mutex<u32>>,
+    pub port: u16,
+}
+
+impl SmtpSink {
+    /// The largest message accepted, as `SIZE` advertises.
+    pub const MAX_BYTES: usize = 10 * 1024 * 1024;
+
+    pub async fn start(transient: u32) -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (listener, addr) = listener().await;
+        let sink = SmtpSink {
+            port: addr.port(),
+            ..Default::default()
+        };
+        *sink.transient.lock().unwrap() = transient;
+        let s = sink.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let cmd = line.to_ascii_uppercase();
+                        let answer: Vec<u8> = if cmd.starts_with("EHLO") {
+                            format!("250-sink\r\n250 SIZE {}\r\n", Self::MAX_BYTES).into_bytes()
+                        } else if cmd.starts_with("HELO") {
+                            b"250 sink\r\n".to_vec()
+                        } else if cmd.starts_with("RCPT") && cmd.contains("UNKNOWN") {
+                            b"550 5.1.1 no such user\r\n".to_vec()
+                        } else if cmd.starts_with("DATA") {
+                            let fail = {
+                                let mut t = s.transient.lock().unwrap();
+                                let fail = *t > 0;
+                                *t = t.saturating_sub(1);
+                                fail
+                            };
+                            if fail {
+                                b"451 4.3.0 try again later\r\n".to_vec()
+                            } else {
+                                let _ = w.write_all(b"354 go ahead\r\n").await;
+                                let (mut mail, mut size, mut bad) = (String::new(), 0, None);
+                                while let Ok(Some(l)) = lines.next_line().await {
+                                    if l == "." {
+                                        break;
+                                    }
+                                    size += l.len() + 2;
+                                    if l.len() > 998 {
+                                        bad = Some("500 5.5.2 line too long");
+                                    } else if !l.is_ascii() {
+                                        bad = Some("554 5.6.0 8-bit data without 8BITMIME");
+                                    }
+                                    mail.push_str(l.strip_prefix('.').unwrap_or(&l));
+                                    mail.push('\n');
+                                }
+                                match bad {
+                                    _ if size > Self::MAX_BYTES => {
+                                        b"552 5.3.4 message too big\r\n".to_vec()
+                                    }
+                                    Some(why) => format!("{why}\r\n").into_bytes(),
+                                    None => {
+                                        s.mails.lock().unwrap().push(mail);
+                                        b"250 2.0.0 queued as SINK1\r\n".to_vec()
+                                    }
+                                }
+                            }
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else {
+                            b"250 ok\r\n".to_vec()
+                        };
+                        if w.write_all(&answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        sink
+    }
+
+    /// `smtp://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The messages accepted so far.
+    pub fn mails(&self) -> Vec<String> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for a message containing `needle`.
+    pub async fn wait_for(&self, needle: &str, timeout: std::time::Duration) -> Option<String> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.mails().into_iter().find(|m| m.contains(needle)) {
+                return Some(m);
+            }
+            if tokio::time::Instant::now() > until {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The content of the MIME part of `mail` (as [`SmtpSink`] records it) whose
+/// `Content-Disposition` names `filename`, base64-decoded.
+pub fn mail_attachment(mail: &str, filename: &str) -> Option<Vec<u8>> {
+    let at = mail.find(&format!("filename=\"{filename}\""))?;
+    // The part's body starts after the blank line ending its headers and runs to the next
+    // boundary line.
+    let body_start = at + mail[at..].find("\n\n")? + 2;
+    let body = &mail[body_start..];
+    let end = body.find("\n--").unwrap_or(body.len());
+    let text: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::new();
+    for chunk in text.trim_end_matches('=').as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= value(*c)? << (18 - 6 * i);
+        }
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    Some(out)
+}

@@ -41,7 +41,7 @@ enum Outcome {
     Err(String),
 }
 
-fn status_message(s: &tonic::Status) -> String {
+pub(super) fn status_message(s: &tonic::Status) -> String {
     let e = ApiError::from_status(s, false);
     let fields = e.field_errors();
     if fields.is_empty() {
@@ -209,6 +209,7 @@ async fn call_next(p: Posted) -> Response {
         .call_next(p.request(pb::CallNextRequest {
             office_code: p.office.clone(),
             counter: p.field("loket"),
+            pickup: p.field("lajur") == "pengambilan",
         }))
         .await;
     p.show_ticket(r, None).await
@@ -262,9 +263,16 @@ async fn helpdesk(p: Posted) -> Response {
             nik,
             name,
             birth_date: birth,
-            application_type: match f("jenis").as_str() {
-                "REPLACEMENT" => pb::ApplicationType::Replacement,
-                _ => pb::ApplicationType::New,
+            application_type: pb::ApplicationType::from_str_name(&format!(
+                "APPLICATION_TYPE_{}",
+                f("jenis")
+            ))
+            .filter(|t| *t != pb::ApplicationType::Unspecified)
+            .unwrap_or(pb::ApplicationType::New) as i32,
+            passport_type: if f("paspor") == "ELECTRONIC" {
+                pb::PassportType::Electronic
+            } else {
+                pb::PassportType::NonElectronic
             } as i32,
         });
     }

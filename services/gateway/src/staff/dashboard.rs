@@ -231,6 +231,50 @@ pub struct Report {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub lines: BTreeMap<(String, String), Line>,
+    /// Per office and stage: applicants there now and the median time into it.
+    pub stages: Vec<pb::StageStats>,
+}
+
+/// One office's stage as the progress table shows it.
+struct StageRow {
+    office: String,
+    stage: &'static str,
+    label: &'static str,
+    applicants: u32,
+    transitions: u32,
+    median: String,
+}
+
+/// A duration as staff read it: "45 menit", "3 jam 10 menit", "4 hari 2 jam".
+fn duration_text(seconds: u64) -> String {
+    let minutes = seconds.div_ceil(60);
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{mins} menit"),
+        (0, h) => format!("{h} jam {mins} menit"),
+        (d, h) => format!("{d} hari {h} jam"),
+    }
+}
+
+fn stage_rows(stages: &[pb::StageStats]) -> Vec<StageRow> {
+    stages
+        .iter()
+        .map(|s| {
+            let stage = pb::ApplicationStage::try_from(s.stage).unwrap_or_default();
+            StageRow {
+                office: s.office_code.clone(),
+                stage: antrean_platform::progress::name(stage),
+                label: antrean_platform::progress::label(stage),
+                applicants: s.applicants,
+                transitions: s.transitions,
+                median: if s.transitions == 0 {
+                    "-".to_owned()
+                } else {
+                    duration_text(s.median_seconds)
+                },
+            }
+        })
+        .collect()
 }
 
 fn range(q: &HashMap<String, String>, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
@@ -323,6 +367,7 @@ async fn build(
         from,
         to,
         lines,
+        stages: stats.stages,
     })
 }
 
@@ -560,6 +605,7 @@ struct DashboardPage<'a> {
     bars: Vec<Bar>,
     width: u32,
     rows: Vec<Row<'a>>,
+    stages: Vec<StageRow>,
 }
 
 #[derive(Template)]
@@ -637,6 +683,7 @@ async fn page(
         total,
         bars,
         width,
+        stages: stage_rows(&report.stages),
         // One office's days; nationally the heatmap and the CSV hold them.
         rows: if national {
             Vec::new()
@@ -788,6 +835,14 @@ mod tests {
     }
 
     #[test]
+    fn stage_durations_read_in_indonesian() {
+        assert_eq!(duration_text(0), "0 menit");
+        assert_eq!(duration_text(45 * 60), "45 menit");
+        assert_eq!(duration_text(3 * 3600 + 10 * 60), "3 jam 10 menit");
+        assert_eq!(duration_text(4 * 86400 + 2 * 3600 + 59), "4 hari 2 jam");
+    }
+
+    #[test]
     fn the_previous_period_is_as_long_and_ends_the_day_before() {
         let d = |s| parse_date(s).unwrap();
         assert_eq!(
@@ -846,12 +901,14 @@ mod tests {
             from,
             to,
             lines,
+            stages: Vec::new(),
         };
         let before = Report {
             office: String::new(),
             from,
             to,
             lines: BTreeMap::new(),
+            stages: Vec::new(),
         };
         let offices: Vec<_> = ["AMBON", "BOGOR", "JAKPUS", "MEDAN"]
             .into_iter()

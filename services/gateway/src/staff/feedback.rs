@@ -384,6 +384,7 @@ async fn send_answer(
                 ("answer".to_owned(), text.to_owned()),
             ]
             .into(),
+            attachment: None,
         })
         .await?;
     Ok(())

@@ -37,6 +37,11 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// The actor token for the services (kept encrypted with the session).
+    pub(super) fn token(&self, app: &App) -> Option<String> {
+        app.pii.decrypt(&self.token_enc).ok()
+    }
+
     pub(super) fn admin(&self) -> bool {
         self.role == "DIRECTORATE_ADMIN"
     }

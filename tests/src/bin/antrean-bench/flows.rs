@@ -309,6 +309,7 @@ impl Bench {
                         .get_booking(pb::GetBookingRequest {
                             key: Some(key),
                             contact_phone: phone,
+                            office_code: String::new(),
                         })
                         .await
                     {

@@ -1,9 +1,75 @@
-//! Proof of booking: the booking code as a QR code (SVG) and a one-page PDF.
+//! Proof of booking: what it says (from the booking, for the portal page, the PDF and the
+//! e-mail attachment), the booking code as a QR code (SVG) and the A4 PDF.
 //!
 //! The PDF is made by krilla with an embedded font (DejaVu Sans): no hand-written PDF objects,
 //! and names in any Latin script print as written.
+use antrean_platform::requirements;
+use antrean_proto::v1 as pb;
 use qrcode::QrCode;
 use qrcode::render::svg;
+
+/// What every applicant is told, whatever they bring.
+pub const ARRIVAL_NOTES: &[&str] = &[
+    "Datang 30 menit sebelum jadwal; jika terlambat, booking hangus.",
+    "Bawa semua dokumen asli; data pada semua dokumen harus sama.",
+    "Tunjukkan bukti ini (atau kode QR-nya) di loket informasi kantor.",
+];
+
+/// The proof of booking `b` at the office named `office_name`: status, date and session,
+/// then each applicant with their queue number, time, application and what they bring.
+pub fn page(b: &pb::Booking, office_name: &str, office_address: &str) -> ProofPage {
+    let zone = &b.timezone_abbreviation;
+    let status = pb::BookingStatus::try_from(b.status)
+        .map(|s| s.as_str_name().trim_start_matches("BOOKING_STATUS_"))
+        .unwrap_or_default();
+    let session = pb::Session::try_from(b.session)
+        .map(|s| s.as_str_name().trim_start_matches("SESSION_"))
+        .unwrap_or_default();
+    let rows = vec![
+        (
+            "Status".to_owned(),
+            antrean_platform::domain::booking_status_label(status).to_owned(),
+        ),
+        (
+            "Tanggal".to_owned(),
+            antrean_platform::domain::parse_date(&b.date)
+                .map_or(b.date.clone(), antrean_platform::domain::tanggal),
+        ),
+        ("Sesi".to_owned(), session.to_owned()),
+    ];
+    let applicants = b
+        .applicants
+        .iter()
+        .map(|a| ApplicantProof {
+            queue_number: a.queue_number.clone(),
+            name: a.name.clone(),
+            schedule: format!(
+                "Jadwal {} {zone}, datang paling lambat {} {zone}",
+                a.scheduled_local, a.arrive_by_local
+            ),
+            kind: format!(
+                "{}, {}{}",
+                requirements::application_type_label(
+                    pb::ApplicationType::try_from(a.application_type).unwrap_or_default()
+                ),
+                requirements::passport_type_label(requirements::passport_type(a.passport_type)),
+                if a.minor { ", di bawah 17 tahun" } else { "" }
+            ),
+            checklist: a.requirements.clone(),
+        })
+        .collect();
+    ProofPage {
+        booking_code: b.booking_code.clone(),
+        title_lines: vec![
+            "Bukti Booking Antrean Paspor".to_owned(),
+            office_name.to_owned(),
+            office_address.to_owned(),
+        ],
+        rows,
+        applicants,
+        notes: ARRIVAL_NOTES.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
 
 /// The QR code of `text` as an SVG document.
 pub fn qr_svg(text: &str) -> String {
@@ -37,6 +103,8 @@ pub struct ApplicantProof {
     pub name: String,
     /// e.g. "Jadwal 08:48 WIB, datang paling lambat 08:18 WIB".
     pub schedule: String,
+    /// The application, e.g. "Paspor baru, Paspor biasa (non-elektronik)".
+    pub kind: String,
     /// What this applicant brings.
     pub checklist: Vec<String>,
 }
@@ -203,6 +271,7 @@ pub fn pdf(page: &ProofPage) -> Vec<u8> {
             &format!("{} - {}", a.queue_number, a.name),
         );
         w.text(MARGIN, false, 10.5, &a.schedule);
+        w.text(MARGIN, false, 10.5, &a.kind);
         w.text(MARGIN, false, 10.5, "Yang perlu dibawa:");
         for item in &a.checklist {
             w.text(MARGIN + 12.0, false, 10.0, &format!("- {item}"));
@@ -226,6 +295,7 @@ mod tests {
             queue_number: format!("A-{n:03}"),
             name: "Nguyễn Văn Ánh".into(),
             schedule: "Jadwal 08:48 WIB, datang paling lambat 08:18 WIB".into(),
+            kind: "Paspor baru, Paspor biasa (non-elektronik)".into(),
             checklist: vec!["e-KTP asli".into(); 4],
         };
         let bytes = pdf(&ProofPage {
