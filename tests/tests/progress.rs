@@ -473,3 +473,72 @@ async fn stages_pickup_and_reminder_from_check_in_to_handover() {
     );
     assert_eq!(of(pb::ApplicationStage::ReadyForPickup).transitions, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_and_pickup_screens_in_chromium() {
+    let w = start_with_whatsapp().await;
+    let s = &w.system;
+    let admin = staff::admin(s).await;
+    staff::create(
+        s,
+        &admin,
+        "kepala.bogor",
+        pb::StaffRole::OfficeHead,
+        "BOGOR",
+    )
+    .await;
+    let b = s
+        .book(create(
+            "progress-browser",
+            "BOGOR",
+            DAY,
+            pb::Session::Pagi,
+            PHONE,
+            vec![
+                applicant(&nik("1984-02-03", 1), "Wati Lestari", "1984-02-03"),
+                applicant(&nik("1982-05-06", 2), "Agus Salim", "1982-05-06"),
+            ],
+        ))
+        .await;
+    s.clock.set("2026-12-01T00:00:00Z".parse().unwrap()); // 07:00 WIB
+    s.booking
+        .clone()
+        .check_in(as_staff(
+            &staff_token(Role::OfficeStaff, "BOGOR"),
+            pb::CheckInRequest {
+                booking_code: b.booking_code.clone(),
+                office_code: "BOGOR".into(),
+                at: None,
+            },
+        ))
+        .await
+        .unwrap();
+    run_browser_script(
+        "progress.mjs",
+        &[
+            &w.gateway,
+            "kepala.bogor",
+            staff::PASSWORD,
+            &b.booking_code,
+            PHONE,
+        ],
+    )
+    .await;
+    // What the screens did went through the booking service, audited.
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM booking.staff_actions
+         WHERE action IN ('AdvanceStage', 'SetPickupHours', 'CheckInPickup') ORDER BY id",
+    )
+    .fetch_all(&s.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [
+            "AdvanceStage",
+            "AdvanceStage",
+            "SetPickupHours",
+            "CheckInPickup"
+        ]
+    );
+}

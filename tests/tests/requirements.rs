@@ -83,7 +83,13 @@ async fn a_family_gets_each_persons_checklist_and_the_proof_pdf_by_email() {
     assert!(!has(c, "Paspor lama"));
 
     // The confirmation e-mail carries the proof of booking as a PDF with both checklists.
-    let file = format!("bukti-booking-{}.pdf", b.booking_code.replace('-', ""));
+    let file = format!(
+        "bukti-booking-{}.pdf",
+        b.booking_code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    );
     let mail = s
         .mail
         .wait_for(&file, std::time::Duration::from_secs(10))

@@ -1439,10 +1439,7 @@ impl Bookings {
         let booking = self.to_proto(v);
         let page = antrean_proof::page(&booking, &office.name, &office.address);
         pb::Attachment {
-            filename: format!(
-                "bukti-booking-{}.pdf",
-                booking.booking_code.replace('-', "")
-            ),
+            filename: proof_filename(&booking.booking_code),
             content_type: "application/pdf".into(),
             content: antrean_proof::pdf(&page),
         }
@@ -1732,6 +1729,17 @@ pub(crate) fn schedule_params(office: &OfficeInfo, v: &BookingView) -> HashMap<S
     .collect()
 }
 
+/// The proof PDF's file name: the booking code's letters and digits (its check symbol may be
+/// one of `*~$=`, which no file name should carry).
+pub(crate) fn proof_filename(code: &str) -> String {
+    format!(
+        "bukti-booking-{}.pdf",
+        code.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    )
+}
+
 /// A booking's people with their new queue numbers and times, and the same as the arrays
 /// the statements that write them bind.
 pub(crate) struct Numbers {
@@ -1880,4 +1888,20 @@ pub fn spawn_sweeper(b: Arc<Bookings>, seconds: u64) -> tokio::task::JoinHandle<
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proof_file_names_keep_only_letters_and_digits() {
+        for check in ["*", "~", "$", "=", "U", "7"] {
+            let name = super::proof_filename(&format!("7K3M-9QX2-HT4R-{check}"));
+            assert!(name.starts_with("bukti-booking-7K3M9QX2HT4R"), "{name}");
+            let stem = name.trim_end_matches(".pdf");
+            assert!(
+                stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "{name}"
+            );
+        }
+    }
 }

@@ -785,6 +785,7 @@ impl Bookings {
         .await?;
         let (wa, wp, served) = (counts.appointments, counts.priority, counts.served);
         let waiting_pickup = counts.pickup as u32;
+        let pickup_hours = self.pickup_hours_text(&office, info.tz).await?;
         Ok(pb::QueueBoard {
             office_code: office,
             office_name: info.name.clone(),
@@ -803,6 +804,7 @@ impl Bookings {
             waiting_priority: wp as u32,
             served: served as u32,
             waiting_pickup,
+            pickup_hours,
             updated_at: Some(antrean_platform::domain::to_timestamp(self.now())),
         })
     }

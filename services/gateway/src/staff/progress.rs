@@ -50,6 +50,9 @@ struct ProgressPage<'a> {
     /// The booking's status label, once found.
     status: Option<&'static str>,
     pickup_hours: String,
+    /// The pickup hours' ends, HH:MM, for the form.
+    opens: String,
+    closes: String,
     notice: Option<(bool, String)>,
     manages: bool,
 }
@@ -142,10 +145,22 @@ async fn show(
             Err(_) => {}
         }
     }
-    let hours = match &found {
-        Some(b) if !b.pickup_hours.is_empty() => b.pickup_hours.clone(),
-        _ => String::new(),
-    };
+    // The office's pickup hours, as its display shows them.
+    let hours = app
+        .backend
+        .booking()
+        .get_queue_board(pb::GetQueueBoardRequest {
+            office_code: office.to_owned(),
+        })
+        .await
+        .map(|b| b.into_inner().pickup_hours)
+        .unwrap_or_default();
+    let (opens, closes) = hours
+        .split_whitespace()
+        .next()
+        .and_then(|h| h.split_once('-'))
+        .unwrap_or(("13:00", "15:00"));
+    let (opens, closes) = (opens.to_owned(), closes.to_owned());
     render(&ProgressPage {
         csrf: &s.csrf,
         office,
@@ -160,7 +175,9 @@ async fn show(
                     .unwrap_or_default(),
             )
         }),
-        pickup_hours: hours,
+        pickup_hours: hours.clone(),
+        opens,
+        closes,
         notice,
         manages: s.manages(),
     })
