@@ -188,7 +188,9 @@ async fn the_menu_is_a_list_and_its_rows_answer() {
     assert_eq!(w.post(&choice).await, 200);
     let syarat = w.next_reply(PHONE, before).await;
     assert!(
-        syarat.contains("BAP") && syarat.contains("tidak dapat dipesan secara online"),
+        syarat.contains("BAP")
+            && syarat.contains("tidak dapat dipesan secara online")
+            && syarat.contains("e-KTP asli ayah dan ibu"),
         "{syarat}"
     );
     // The priority service explained from the menu.
