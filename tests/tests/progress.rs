@@ -472,6 +472,32 @@ async fn stages_pickup_and_reminder_from_check_in_to_handover() {
         10 * 60
     );
     assert_eq!(of(pb::ApplicationStage::ReadyForPickup).transitions, 2);
+    assert!(stats.stages.iter().all(|x| x.office_code == "BOGOR"));
+    // Every office: each office's rows and the nation's (office code "").
+    let national = s
+        .booking
+        .clone()
+        .get_stats(as_staff(
+            &staff_token(Role::DirectorateAdmin, ""),
+            pb::GetStatsRequest {
+                office_code: String::new(),
+                from: DAY.into(),
+                to: DAY.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let nation = national
+        .stages
+        .iter()
+        .find(|x| {
+            x.office_code.is_empty() && x.stage == pb::ApplicationStage::PhotoInterview as i32
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!((nation.transitions, nation.median_seconds), (1, 30 * 60));
+    assert!(national.stages.iter().any(|x| x.office_code == "BOGOR"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

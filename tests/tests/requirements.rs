@@ -171,6 +171,29 @@ async fn lost_damaged_and_name_change_are_the_office_help_desks() {
             .collect();
         assert_eq!(fields, ["applicants[1].application_type"]);
     }
+    // Nor may they wait for an online seat.
+    let e = s
+        .booking
+        .clone()
+        .join_waitlist(pb::JoinWaitlistRequest {
+            office_code: "BOGOR".into(),
+            date: "2026-12-01".into(),
+            session: pb::Session::Pagi as i32,
+            contact: Some(pb::ContactInput {
+                contact_token: token.clone(),
+                ..Default::default()
+            }),
+            applicants: vec![person(
+                4,
+                "Dedi Kurnia",
+                "1979-03-04",
+                pb::ApplicationType::Damaged,
+            )],
+            channel: pb::Channel::Web as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status::reason_of(&e), Some(Reason::OfficeOnly));
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM booking.bookings")
         .fetch_one(&s.pool().await)
         .await

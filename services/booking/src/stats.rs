@@ -132,13 +132,15 @@ impl Bookings {
 
     /// Per office and stage, for the applicants of bookings dated in `[from, to]` who reached
     /// the counter: how many stand at each stage now, and the median time of the moves into
-    /// it from the stage before.
+    /// it from the stage before; for every office (`office` empty) also the nation's, under
+    /// office code "".
     async fn stage_stats(
         &self,
         office: &str,
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<pb::StageStats>> {
+        // Per office, and nationally (office_code '') when every office is asked for.
         let rows = sqlx::query!(
             r#"WITH people AS (
                 SELECT a.office_code, a.stage FROM booking_applicants a
@@ -146,7 +148,8 @@ impl Bookings {
                 WHERE ($1 = '' OR a.office_code = $1) AND a.date BETWEEN $2 AND $3
                   AND (a.stage <> 'WAITING' OR b.status IN ('CHECKED_IN', 'SERVED'))
              ), counts AS (
-                SELECT office_code, stage, count(*) AS n FROM people GROUP BY 1, 2
+                SELECT COALESCE(office_code, '') AS office_code, stage, count(*) AS n
+                FROM people GROUP BY GROUPING SETS ((office_code, stage), (stage))
              ), moves AS (
                 SELECT s.office_code, s.stage,
                        s.at - lag(s.at) OVER (PARTITION BY s.booking_id, s.position
@@ -154,10 +157,11 @@ impl Bookings {
                 FROM application_stages s JOIN bookings b ON b.id = s.booking_id
                 WHERE ($1 = '' OR s.office_code = $1) AND b.date BETWEEN $2 AND $3
              ), medians AS (
-                SELECT office_code, stage, count(took) AS n,
+                SELECT COALESCE(office_code, '') AS office_code, stage, count(took) AS n,
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM took))
                            AS median
-                FROM moves WHERE took IS NOT NULL GROUP BY 1, 2
+                FROM moves WHERE took IS NOT NULL
+                GROUP BY GROUPING SETS ((office_code, stage), (stage))
              )
              SELECT COALESCE(c.office_code, m.office_code) AS "office_code!",
                     COALESCE(c.stage, m.stage) AS "stage!",
@@ -165,6 +169,7 @@ impl Bookings {
                     COALESCE(m.median, 0)::float8 AS "median!"
              FROM counts c FULL JOIN medians m
                ON m.office_code = c.office_code AND m.stage = c.stage
+             WHERE $1 = '' OR COALESCE(c.office_code, m.office_code) <> ''
              ORDER BY 1, 2"#,
             office,
             from,

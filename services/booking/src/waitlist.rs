@@ -57,6 +57,8 @@ impl Bookings {
         if !v.is_empty() {
             return Err(BookingError::Invalid(v));
         }
+        // An office-only application cannot wait for an online seat either.
+        crate::bookings::refuse_office_only(&r.applicants)?;
         let Wanted {
             channel,
             office_code: office,

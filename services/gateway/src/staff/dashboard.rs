@@ -262,7 +262,11 @@ fn stage_rows(stages: &[pb::StageStats]) -> Vec<StageRow> {
         .map(|s| {
             let stage = pb::ApplicationStage::try_from(s.stage).unwrap_or_default();
             StageRow {
-                office: s.office_code.clone(),
+                office: if s.office_code.is_empty() {
+                    "Nasional".to_owned()
+                } else {
+                    s.office_code.clone()
+                },
                 stage: antrean_platform::progress::name(stage),
                 label: antrean_platform::progress::label(stage),
                 applicants: s.applicants,
@@ -683,7 +687,15 @@ async fn page(
         total,
         bars,
         width,
-        stages: stage_rows(&report.stages),
+        // Nationally the nation's row per stage (each office's in its drill-down).
+        stages: stage_rows(
+            &report
+                .stages
+                .iter()
+                .filter(|s| s.office_code.is_empty() == national)
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
         // One office's days; nationally the heatmap and the CSV hold them.
         rows: if national {
             Vec::new()
