@@ -406,27 +406,30 @@ impl Bookings {
     }
 
     /// Passports ready for `BOOKING_PICKUP_REMINDER_DAYS` days and not collected: one
-    /// reminder each (an approved template), marked once accepted.
+    /// reminder each (an approved template; a booking's passports due together share one
+    /// message), marked once accepted.
     pub(crate) async fn remind_uncollected(&self) -> Result<usize> {
         let days = i64::from(self.config().pickup_reminder_days);
         let due = self.now() - Duration::days(days);
-        let rows = sqlx::query!(
-            "SELECT booking_id, position, name, stage_at FROM booking_applicants
-             WHERE stage = 'READY_FOR_PICKUP' AND NOT pickup_reminded AND stage_at <= $1
-             ORDER BY stage_at LIMIT 200",
+        let bookings = sqlx::query!(
+            r#"SELECT booking_id, array_agg(position ORDER BY position) AS "positions!",
+                      array_agg(name ORDER BY position) AS "names!", min(stage_at) AS ready_at
+               FROM booking_applicants
+               WHERE stage = 'READY_FOR_PICKUP' AND NOT pickup_reminded AND stage_at <= $1
+               GROUP BY booking_id ORDER BY min(stage_at) LIMIT 200"#,
             due
         )
         .fetch_all(self.pool())
         .await?;
         let mut sent = 0;
-        for r in rows {
+        for b in bookings {
             match self
-                .remind_pickup(r.booking_id, r.position, &r.name, r.stage_at)
+                .remind_pickup(b.booking_id, &b.positions, &b.names.join(", "), b.ready_at)
                 .await
             {
                 Ok(()) => sent += 1,
                 Err(e) => {
-                    tracing::warn!(error = %e, booking_id = %r.booking_id, "pickup reminder not sent yet; will retry");
+                    tracing::warn!(error = %e, booking_id = %b.booking_id, "pickup reminder not sent yet; will retry");
                 }
             }
         }
@@ -436,8 +439,8 @@ impl Bookings {
     async fn remind_pickup(
         &self,
         id: Uuid,
-        position: i32,
-        name: &str,
+        positions: &[i32],
+        names: &str,
         ready_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<()> {
         let view = self.view(id).await?;
@@ -446,7 +449,7 @@ impl Bookings {
             antrean_platform::domain::tanggal(local_date(office.tz, t))
         });
         let params = [
-            ("name", name.to_owned()),
+            ("name", names.to_owned()),
             (
                 "booking_code",
                 view.booking
@@ -467,10 +470,11 @@ impl Bookings {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        let who: Vec<String> = positions.iter().map(i32::to_string).collect();
         self.tell_contact(
             &office,
             &contact,
-            &format!("pickup-reminder:{id}:{position}"),
+            &format!("pickup-reminder:{id}:{}", who.join("-")),
             "pickup_reminder",
             params,
             None,
@@ -478,9 +482,9 @@ impl Bookings {
         .await?;
         sqlx::query!(
             "UPDATE booking_applicants SET pickup_reminded = true
-             WHERE booking_id = $1 AND position = $2",
+             WHERE booking_id = $1 AND position = ANY($2)",
             id,
-            position
+            positions
         )
         .execute(self.pool())
         .await?;
