@@ -286,9 +286,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(portal::routes())
         .merge(staff::routes())
         .merge(html::routes())
-        .route_layer(axum::middleware::from_fn(
-            antrean_platform::metrics::observe_http,
-        ))
+        .route_layer(antrean_platform::metrics::HttpMetricsLayer)
         .with_state(app.clone());
     if app.config.whatsapp_sandbox {
         r = r
