@@ -70,6 +70,16 @@ pub struct ApplicantRow {
     pub stage_at: Option<DateTime<Utc>>,
 }
 
+impl BookingRow {
+    /// The booking code as applicants write it (`7K3M-9QX2-HT4R-D`), once confirmed.
+    pub fn code_display(&self) -> Option<String> {
+        self.booking_code
+            .as_deref()
+            .and_then(BookingCode::parse)
+            .map(|c| c.display())
+    }
+}
+
 impl ApplicantRow {
     /// Under 17 on `date` (a birth date cleared by retention counts as an adult).
     pub fn minor_on(&self, date: NaiveDate) -> bool {
@@ -783,11 +793,7 @@ impl Bookings {
                 own,
                 name: name.to_owned(),
                 booking_id: b.id.to_string(),
-                booking_code: b
-                    .booking_code
-                    .as_deref()
-                    .and_then(BookingCode::parse)
-                    .map(|c| c.display()),
+                booking_code: b.code_display(),
                 office_code: b.office_code,
                 date: b.date,
                 session: b.session,
@@ -1287,10 +1293,7 @@ impl Bookings {
             .join(", ");
         let code = view
             .booking
-            .booking_code
-            .as_deref()
-            .and_then(BookingCode::parse)
-            .map(|c| c.display())
+            .code_display()
             .unwrap_or_else(|| "(belum dikonfirmasi)".into());
         let hour = self.clock.now().format("%Y%m%d%H");
         let params = [
@@ -1321,12 +1324,7 @@ impl Bookings {
         let max = self.config().max_code_attempts as i32;
         pb::Booking {
             booking_id: b.id.to_string(),
-            booking_code: b
-                .booking_code
-                .as_deref()
-                .and_then(BookingCode::parse)
-                .map(|c| c.display())
-                .unwrap_or_default(),
+            booking_code: b.code_display().unwrap_or_default(),
             status: b.status.to_proto() as i32,
             channel: pb::Channel::from_str_name(&b.channel).unwrap_or_default() as i32,
             office_code: b.office_code.clone(),
@@ -1698,15 +1696,7 @@ pub(crate) fn schedule_params(office: &OfficeInfo, v: &BookingView) -> HashMap<S
         .join(", ");
     [
         ("name", first.map(|a| a.name.clone()).unwrap_or_default()),
-        (
-            "booking_code",
-            v.booking
-                .booking_code
-                .as_deref()
-                .and_then(BookingCode::parse)
-                .map(|c| c.display())
-                .unwrap_or_default(),
-        ),
+        ("booking_code", v.booking.code_display().unwrap_or_default()),
         ("office_name", office.name.clone()),
         ("date", antrean_platform::domain::tanggal(v.booking.date)),
         ("session", v.booking.session.clone()),

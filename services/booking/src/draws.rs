@@ -987,13 +987,7 @@ impl Bookings {
                     )))
                 })?;
                 let v = self.view(id).await?;
-                let code = v
-                    .booking
-                    .booking_code
-                    .as_deref()
-                    .and_then(crate::code::BookingCode::parse)
-                    .map(|c| c.display())
-                    .unwrap_or_default();
+                let code = v.booking.code_display().unwrap_or_default();
                 let numbers = v
                     .applicants
                     .iter()

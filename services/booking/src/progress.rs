@@ -177,13 +177,7 @@ impl Bookings {
             return Ok(());
         }
         let (office, contact, view) = self.to_tell(b).await?;
-        let code = view
-            .booking
-            .booking_code
-            .as_deref()
-            .and_then(crate::code::BookingCode::parse)
-            .map(|c| c.display())
-            .unwrap_or_default();
+        let code = view.booking.code_display().unwrap_or_default();
         for a in untold {
             let stage = progress::parse(&a.stage);
             let mut note = progress::note(stage).to_owned();
@@ -452,12 +446,7 @@ impl Bookings {
             ("name", names.to_owned()),
             (
                 "booking_code",
-                view.booking
-                    .booking_code
-                    .as_deref()
-                    .and_then(crate::code::BookingCode::parse)
-                    .map(|c| c.display())
-                    .unwrap_or_default(),
+                view.booking.code_display().unwrap_or_default(),
             ),
             ("office_name", office.name.clone()),
             ("ready_date", ready),
