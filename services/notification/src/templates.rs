@@ -622,25 +622,6 @@ mod tests {
 
     #[test]
     fn confirmed_text_carries_the_contract_lines() {
-        let r = render(
-            "booking_confirmed",
-            &params(&[
-                ("booking_code", "7K3M-9QX2-HT4R-D"),
-                ("queue_number", "A-012"),
-                ("name", "Budi"),
-                ("office_name", "Kantor Imigrasi Bogor"),
-                ("date", "Selasa, 1 Desember 2026"),
-                ("session", "PAGI"),
-                ("schedule_local", "08:48 WIB"),
-                ("arrive_by_local", "08:18 WIB"),
-            ]),
-        )
-        .unwrap();
-        assert!(r.text.contains("Kode booking: 7K3M-9QX2-HT4R-D\n"));
-        assert!(r.text.contains("Nomor antrean: A-012\n"));
-        assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
-        assert!(r.text.contains("dokumen asli"));
-        assert!(!r.text.contains("Dokumen yang dibawa"));
         let mut p = params(&[
             ("booking_code", "7K3M-9QX2-HT4R-D"),
             ("queue_number", "A-012"),
@@ -651,6 +632,12 @@ mod tests {
             ("schedule_local", "08:48 WIB"),
             ("arrive_by_local", "08:18 WIB"),
         ]);
+        let r = render("booking_confirmed", &p).unwrap();
+        assert!(r.text.contains("Kode booking: 7K3M-9QX2-HT4R-D\n"));
+        assert!(r.text.contains("Nomor antrean: A-012\n"));
+        assert!(r.text.contains("Jadwal: 08:48 WIB\n"));
+        assert!(r.text.contains("dokumen asli"));
+        assert!(!r.text.contains("Dokumen yang dibawa"));
         p.insert(
             "requirements".into(),
             "- e-KTP asli\n- Paspor lama asli".into(),

@@ -69,13 +69,8 @@ fn next_stages(current: pb::ApplicationStage) -> Vec<(&'static str, &'static str
         .collect()
 }
 
-fn people_of(b: &pb::Booking) -> Vec<Person> {
-    let tz = antrean_platform::domain::parse_tz(match b.timezone_abbreviation.as_str() {
-        "WITA" => "Asia/Makassar",
-        "WIT" => "Asia/Jayapura",
-        _ => "Asia/Jakarta",
-    })
-    .unwrap_or(chrono_tz::Asia::Jakarta);
+/// The booking's people, their times in the office's zone `tz`.
+fn people_of(b: &pb::Booking, tz: chrono_tz::Tz) -> Vec<Person> {
     b.applicants
         .iter()
         .enumerate()
@@ -161,13 +156,27 @@ async fn show(
         .and_then(|h| h.split_once('-'))
         .unwrap_or(("13:00", "15:00"));
     let (opens, closes) = (opens.to_owned(), closes.to_owned());
+    let people = match &found {
+        Some(b) => {
+            let tz = app
+                .backend
+                .office(&b.office_code)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|o| antrean_platform::domain::parse_tz(&o.timezone))
+                .unwrap_or(chrono_tz::Asia::Jakarta);
+            people_of(b, tz)
+        }
+        None => Vec::new(),
+    };
     render(&ProgressPage {
         csrf: &s.csrf,
         office,
         code: found
             .as_ref()
             .map_or(code.trim(), |b| b.booking_code.as_str()),
-        people: found.as_ref().map(people_of).unwrap_or_default(),
+        people,
         status: found.as_ref().map(|b| {
             antrean_platform::domain::booking_status_label(
                 pb::BookingStatus::try_from(b.status)
